@@ -1,0 +1,49 @@
+//! What `citygate buffer stats` and the metrics show about the buffer.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BufferStats {
+    pub path: PathBuf,
+    /// Random id of this database, part of every contentInstance name.
+    pub epoch: String,
+    pub pending_records: u64,
+    /// Size of the database file on disk.
+    pub db_bytes: u64,
+    /// Size of the write-ahead log on disk.
+    pub wal_bytes: u64,
+    /// Bytes of live pages (what the bound is enforced on).
+    pub used_bytes: u64,
+    pub max_bytes: u64,
+    pub max_records: Option<u64>,
+    pub when_full: &'static str,
+    pub oldest_pending_enqueued_ms: Option<i64>,
+    pub oldest_pending_ts_ms: Option<i64>,
+    /// Highest sequence number ever assigned.
+    pub last_seq: u64,
+    pub dead_letters: u64,
+    /// Records dropped since the database was created, by reason.
+    pub dropped: BTreeMap<String, u64>,
+}
+
+impl BufferStats {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+/// A record the CSE refused permanently, kept for a person to look at.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetter {
+    pub seq: u64,
+    pub device: String,
+    pub ts_ms: i64,
+    /// The record as JSON.
+    pub body: String,
+    /// The oneM2M response status code, when the CSE gave one.
+    pub rsc: Option<u32>,
+    pub reason: String,
+    pub dead_ms: i64,
+}

@@ -1,0 +1,107 @@
+//! The command line: `run`, `check`, `buffer …`, `version`. `anyhow` lives here and in
+//! `main.rs` only.
+
+mod buffer_cmd;
+mod check;
+mod run;
+
+use crate::config::{self, LoadError, DEFAULT_CONFIG_PATH, EXIT_CONFIG};
+use crate::telemetry::logging::{self, LogFormat};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "citygate",
+    version,
+    about = "Edge gateway: field devices to a oneM2M platform, with a durable buffer"
+)]
+pub struct Cli {
+    /// Config file.
+    #[arg(short, long, global = true, env = "CITYGATE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Log format (overrides `[log] format`).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM/SIGINT.
+    Run,
+    /// Check the config file; prints every problem as FILE:LINE:COL. Exit 0 valid, 78 invalid.
+    Check,
+    /// Inspect the local buffer.
+    #[command(subcommand)]
+    Buffer(BufferCommand),
+    /// Print version and build information.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BufferCommand {
+    /// Pending records, sizes, drops by reason, dead letters.
+    Stats {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records the platform refused permanently (newest first).
+    DeadLetters {
+        /// How many to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the parsed command. Config problems are printed here and become exit code 78.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Version => {
+            println!("citygate {}", env!("CARGO_PKG_VERSION"));
+            println!("buffer schema {}", crate::buffer::SCHEMA_VERSION);
+            println!(
+                "adapters: {}",
+                crate::southbound::AdapterConfig::TYPES.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => Ok(check::check(&cli.config)),
+        Command::Run => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            logging::init(&cfg.log.level, cli.log_format.unwrap_or(cfg.log.format));
+            run::run(cfg)
+        }
+        Command::Buffer(cmd) => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            logging::init("warn", cli.log_format.unwrap_or(LogFormat::Auto));
+            buffer_cmd::run(&cfg, cmd)
+        }
+    }
+}
+
+/// Loads the config or prints why not (every problem) to stderr.
+fn load_or_report(path: &std::path::Path) -> Option<config::Config> {
+    match config::load(path) {
+        Ok(c) => Some(c),
+        Err(LoadError::Invalid(report)) => {
+            eprintln!("{report}");
+            eprintln!("{} problem(s) in {}", report.issues.len(), path.display());
+            None
+        }
+        Err(e @ LoadError::Io { .. }) => {
+            eprintln!("citygate: {e}");
+            eprintln!("    hint: pass the config with -c FILE (default {DEFAULT_CONFIG_PATH})");
+            None
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Loading a config file: TOML syntax, then every section on its own, then semantic checks,
+//! collecting **all** problems with their FILE:LINE:COL before giving up.
+//!
+//! Each section (and each `[southbound.<id>]` table) is deserialized separately from the
+//! span-preserving parse tree (`toml::de::DeTable`), so one mistake does not hide the others and
+//! every serde error keeps its position. Validators return key paths; [`span_of`] maps them back
+//! to positions.
+
+use super::issue::ConfigIssue;
+use super::report::{did_you_mean, hint_from_serde_message, ConfigReport};
+use super::{validate, Config};
+use crate::southbound::AdapterConfig;
+use serde::de::DeserializeOwned;
+use serde_spanned::Spanned;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(ConfigReport),
+}
+
+/// Top-level sections, in the order the reference config shows them.
+pub const SECTIONS: &[&str] = &["gateway", "log", "buffer", "northbound", "southbound"];
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, path).map_err(LoadError::Invalid)
+}
+
+/// Parses and checks config text; `path` is only used in messages and to resolve nothing else.
+pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
+    let mut report = ConfigReport::new(path);
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        for e in syntax_errors {
+            report.push(text, e.span(), syntax_message(e.message()), None);
+        }
+        return Err(report.finish());
+    }
+    let mut cx = Loader {
+        text,
+        report: &mut report,
+    };
+    let mut config = Config {
+        source: path.to_path_buf(),
+        ..Config::default()
+    };
+    for (key, value) in root.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "gateway" => {
+                if let Some(v) = cx.section(value) {
+                    config.gateway = v;
+                }
+            }
+            "log" => {
+                if let Some(v) = cx.section::<crate::telemetry::logging::LogConfig>(value) {
+                    cx.issues(value, "", v.validate());
+                    config.log = v;
+                }
+            }
+            "buffer" => {
+                if let Some(v) = cx.section::<crate::buffer::BufferConfig>(value) {
+                    cx.issues(value, "", v.validate());
+                    config.buffer = v;
+                }
+            }
+            "southbound" => config.southbound = cx.southbound(value),
+            other => {
+                let hint = match did_you_mean(other, SECTIONS) {
+                    Some(s) => format!("did you mean `[{s}]`? sections: {}", SECTIONS.join(", ")),
+                    None => format!("sections: {}", SECTIONS.join(", ")),
+                };
+                cx.push(
+                    Some(key.span()),
+                    format!("unknown section `{other}`"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+    if cx.report.is_empty() {
+        let spans = AdapterSpans(&root);
+        for (id, issue) in validate::cross_checks(&config) {
+            let span = match &id {
+                Some(id) => spans.adapter(id, &issue.path),
+                None => root.span(),
+            };
+            cx.push(Some(span), issue.message, issue.hint);
+        }
+    }
+    if report.is_empty() {
+        Ok(config)
+    } else {
+        Err(report.finish())
+    }
+}
+
+/// The toml parser says "invalid …"; keep its words but make the first letter consistent.
+fn syntax_message(m: &str) -> String {
+    format!("TOML syntax error: {}", m.trim_end())
+}
+
+struct Loader<'a, 'r> {
+    text: &'a str,
+    report: &'r mut ConfigReport,
+}
+
+impl Loader<'_, '_> {
+    fn push(&mut self, span: Option<Range<usize>>, message: String, hint: Option<String>) {
+        self.report.push(self.text, span, message, hint);
+    }
+
+    /// Deserializes one section; on error records it (with its span) and returns `None`.
+    fn section<T: DeserializeOwned>(&mut self, value: &Spanned<DeValue<'_>>) -> Option<T> {
+        self.deserialize(value.clone())
+    }
+
+    fn deserialize<T: DeserializeOwned>(&mut self, value: Spanned<DeValue<'_>>) -> Option<T> {
+        let fallback = value.span();
+        match T::deserialize(ValueDeserializer::from(value)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let message = e.message().trim_end().to_owned();
+                let hint = hint_from_serde_message(&message);
+                self.push(Some(e.span().unwrap_or(fallback)), message, hint);
+                None
+            }
+        }
+    }
+
+    /// Records validator issues, mapping their key paths below `value` to positions.
+    fn issues(&mut self, value: &Spanned<DeValue<'_>>, prefix: &str, issues: Vec<ConfigIssue>) {
+        for issue in issues {
+            let path = join(prefix, &issue.path);
+            self.push(Some(span_of(value, &path)), issue.message, issue.hint);
+        }
+    }
+
+    /// `[southbound.<id>]` tables: dispatch on `type`, deserialize the rest into that variant.
+    fn southbound(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+    ) -> indexmap::IndexMap<String, AdapterConfig> {
+        let mut out = indexmap::IndexMap::new();
+        let Some(table) = value.get_ref().as_table() else {
+            self.push(
+                Some(value.span()),
+                "`southbound` must be a table of adapters".into(),
+                Some("write each adapter as `[southbound.<id>]` with a `type` key".into()),
+            );
+            return out;
+        };
+        for (id, entry) in table.iter() {
+            let id_str = id.get_ref().to_string();
+            if let Some(problem) = check_id(&id_str) {
+                self.push(
+                    Some(id.span()),
+                    problem,
+                    Some("use letters, digits, `-` and `_`".into()),
+                );
+            }
+            let Some(fields) = entry.get_ref().as_table() else {
+                self.push(
+                    Some(entry.span()),
+                    format!("`southbound.{id_str}` must be a table"),
+                    Some(format!(
+                        "write it as `[southbound.{id_str}]` with a `type` key"
+                    )),
+                );
+                continue;
+            };
+            let type_entry = fields.iter().find(|(k, _)| k.get_ref() == "type");
+            let Some((type_key, type_value)) = type_entry else {
+                self.push(
+                    Some(entry.span()),
+                    format!("adapter `{id_str}` has no `type`"),
+                    Some(format!(
+                        "add `type = \"…\"`, one of: {}",
+                        AdapterConfig::TYPES.join(", ")
+                    )),
+                );
+                continue;
+            };
+            let Some(type_name) = type_value.get_ref().as_str() else {
+                self.push(
+                    Some(type_value.span()),
+                    "`type` must be a string".into(),
+                    None,
+                );
+                continue;
+            };
+            if !AdapterConfig::TYPES.contains(&type_name) {
+                let hint = match did_you_mean(type_name, AdapterConfig::TYPES) {
+                    Some(s) => format!(
+                        "did you mean `{s}`? types: {}",
+                        AdapterConfig::TYPES.join(", ")
+                    ),
+                    None => format!("types: {}", AdapterConfig::TYPES.join(", ")),
+                };
+                self.push(
+                    Some(type_value.span()),
+                    format!("unknown adapter type `{type_name}`"),
+                    Some(hint),
+                );
+                continue;
+            }
+            let mut rest: DeTable<'_> = fields.clone();
+            rest.remove(&type_key.clone());
+            let rest = Spanned::new(entry.span(), DeValue::Table(rest));
+            let parsed = AdapterConfig::deserialize_typed(type_name, ValueDeserializer::from(rest));
+            match parsed {
+                Ok(cfg) => {
+                    self.issues(entry, "", cfg.validate());
+                    out.insert(id_str, cfg);
+                }
+                Err(e) => {
+                    let message = e.message().trim_end().to_owned();
+                    let hint = hint_from_serde_message(&message);
+                    self.push(Some(e.span().unwrap_or(entry.span())), message, hint);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Adapter ids become metric labels and container names: keep them tame.
+fn check_id(id: &str) -> Option<String> {
+    if id.is_empty() || id.len() > 64 {
+        return Some(format!("adapter id `{id}` must be 1 to 64 characters"));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Some(format!(
+            "adapter id `{id}` contains characters other than letters, digits, `-`, `_`"
+        ));
+    }
+    None
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}.{path}"),
+    }
+}
+
+/// Finds the span of the value at a dotted key path (`devices.2.address`); stops at the deepest
+/// part that exists, so a missing key points at its table.
+pub fn span_of(value: &Spanned<DeValue<'_>>, path: &str) -> Range<usize> {
+    let mut current = value;
+    for seg in path.split('.').filter(|s| !s.is_empty()) {
+        let next = match current.get_ref() {
+            DeValue::Table(t) => t.iter().find(|(k, _)| k.get_ref() == seg).map(|(_, v)| v),
+            DeValue::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => current = v,
+            None => break,
+        }
+    }
+    current.span()
+}
+
+/// Locates `[southbound.<id>]` tables for cross-section checks.
+struct AdapterSpans<'a, 'i>(&'a Spanned<DeTable<'i>>);
+
+impl AdapterSpans<'_, '_> {
+    fn adapter(&self, id: &str, path: &str) -> Range<usize> {
+        let root = self.0;
+        let sb = root
+            .get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref() == "southbound");
+        match sb {
+            Some((_, v)) => span_of(v, &join(id, path)),
+            None => root.span(),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Human units in the config: durations like `"10s"` / `"1h 30m"` and sizes like `"512MiB"`.
+//!
+//! Technicians write units; code works with `Duration` and bytes. Both accept an integer too
+//! (seconds, bytes) so a bare `30` is not a surprise error.
+
+use serde::{de, Deserialize, Deserializer};
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Int(u64),
+    Text(String),
+}
+
+/// Parses `"250ms"`, `"10s"`, `"1h 30m"`, `"30d"` (humantime syntax).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("invalid duration {s:?}: {e}; write a number with a unit, e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"7d\"")
+    })
+}
+
+/// Parses `"512MiB"`, `"64 MB"`, `"1GiB"`, `"4096"` (bytes). Binary and decimal prefixes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| {
+        format!("invalid size {s:?}: expected a number followed by a unit such as \"512MiB\"")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {s:?}: use B, KB, KiB, MB, MiB, GB or GiB"
+            ))
+        }
+    };
+    Ok((num * mult as f64).round() as u64)
+}
+
+/// `#[serde(deserialize_with = "units::duration")]`
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match Raw::deserialize(d)? {
+        Raw::Int(secs) => Ok(Duration::from_secs(secs)),
+        Raw::Text(s) => parse_duration(&s).map_err(de::Error::custom),
+    }
+}
+
+/// `#[serde(default, deserialize_with = "units::opt_duration")]`
+pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// `#[serde(deserialize_with = "units::size")]`
+pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match Raw::deserialize(d)? {
+        Raw::Int(b) => Ok(b),
+        Raw::Text(s) => parse_size(&s).map_err(de::Error::custom),
+    }
+}
+
+/// `#[serde(default, deserialize_with = "units::opt_size")]`
+pub fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    size(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("64 MB").unwrap(), 64_000_000);
+        assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("ten seconds").is_err());
+    }
+}

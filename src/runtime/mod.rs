@@ -1,0 +1,5 @@
+//! Running the pipeline: shutdown signals, adapter supervision, backoff.
+
+pub mod backoff;
+pub mod shutdown;
+pub mod supervisor;

@@ -1,0 +1,3 @@
+//! Logs (and, later, metrics and health endpoints).
+
+pub mod logging;
