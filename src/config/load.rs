@@ -61,19 +61,17 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
     for (key, value) in root.get_ref().iter() {
         match key.get_ref().as_ref() {
             "gateway" => {
-                if let Some(v) = cx.section(value) {
+                if let Some(v) = cx.section(value, super::GatewayConfig::validate) {
                     config.gateway = v;
                 }
             }
             "log" => {
-                if let Some(v) = cx.section::<crate::telemetry::logging::LogConfig>(value) {
-                    cx.issues(value, "", v.validate());
+                if let Some(v) = cx.section(value, crate::telemetry::logging::LogConfig::validate) {
                     config.log = v;
                 }
             }
             "buffer" => {
-                if let Some(v) = cx.section::<crate::buffer::BufferConfig>(value) {
-                    cx.issues(value, "", v.validate());
+                if let Some(v) = cx.section(value, crate::buffer::BufferConfig::validate) {
                     config.buffer = v;
                 }
             }
@@ -123,22 +121,57 @@ impl Loader<'_, '_> {
         self.report.push(self.text, span, message, hint);
     }
 
-    /// Deserializes one section; on error records it (with its span) and returns `None`.
-    fn section<T: DeserializeOwned>(&mut self, value: &Spanned<DeValue<'_>>) -> Option<T> {
-        self.deserialize(value.clone())
+    /// Deserializes one section and validates it. Returns `None` if anything was wrong.
+    ///
+    /// serde stops at the first error, so after each error the offending key is taken out
+    /// and the section deserialized again: a technician sees every bad key in one run, and the
+    /// validator still checks what is left.
+    fn section<T: DeserializeOwned>(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        validate: impl Fn(&T) -> Vec<ConfigIssue>,
+    ) -> Option<T> {
+        self.section_with(value, value, |de| T::deserialize(de), validate)
     }
 
-    fn deserialize<T: DeserializeOwned>(&mut self, value: Spanned<DeValue<'_>>) -> Option<T> {
-        let fallback = value.span();
-        match T::deserialize(ValueDeserializer::from(value)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let message = e.message().trim_end().to_owned();
-                let hint = hint_from_serde_message(&message);
-                self.push(Some(e.span().unwrap_or(fallback)), message, hint);
-                None
+    /// The retry loop behind [`Loader::section`]; `origin` is what validator paths are
+    /// relative to.
+    fn section_with<T>(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        origin: &Spanned<DeValue<'_>>,
+        de: impl Fn(ValueDeserializer<'_>) -> Result<T, toml::de::Error>,
+        validate: impl Fn(&T) -> Vec<ConfigIssue>,
+    ) -> Option<T> {
+        let mut current = value.clone();
+        let mut clean = true;
+        for _ in 0..32 {
+            let fallback = current.span();
+            match de(ValueDeserializer::from(current.clone())) {
+                Ok(v) => {
+                    let issues = validate(&v);
+                    clean &= issues.is_empty();
+                    self.issues(origin, "", issues);
+                    return clean.then_some(v);
+                }
+                Err(e) => {
+                    clean = false;
+                    let full = e.message().trim_end();
+                    let hint = hint_from_serde_message(full);
+                    // The valid names move to the hint; the message stays one short sentence.
+                    let message = match (&hint, full.split_once(", expected")) {
+                        (Some(_), Some((head, _))) => head.to_owned(),
+                        _ => full.to_owned(),
+                    };
+                    let span = e.span().unwrap_or(fallback);
+                    self.push(Some(span.clone()), message, hint);
+                    if !remove_key_at(&mut current, span.start) {
+                        return None;
+                    }
+                }
             }
         }
+        None
     }
 
     /// Records validator issues, mapping their key paths below `value` to positions.
@@ -220,20 +253,36 @@ impl Loader<'_, '_> {
             let mut rest: DeTable<'_> = fields.clone();
             rest.remove(&type_key.clone());
             let rest = Spanned::new(entry.span(), DeValue::Table(rest));
-            let parsed = AdapterConfig::deserialize_typed(type_name, ValueDeserializer::from(rest));
-            match parsed {
-                Ok(cfg) => {
-                    self.issues(entry, "", cfg.validate());
-                    out.insert(id_str, cfg);
-                }
-                Err(e) => {
-                    let message = e.message().trim_end().to_owned();
-                    let hint = hint_from_serde_message(&message);
-                    self.push(Some(e.span().unwrap_or(entry.span())), message, hint);
-                }
+            let type_name = type_name.to_owned();
+            let parsed = self.section_with(
+                &rest,
+                entry,
+                |de| AdapterConfig::deserialize_typed(&type_name, de),
+                AdapterConfig::validate,
+            );
+            if let Some(cfg) = parsed {
+                out.insert(id_str, cfg);
             }
         }
         out
+    }
+}
+
+/// Removes the key of `table` whose key or value contains byte `offset`. Returns whether a key
+/// was removed (the retry loop stops otherwise).
+fn remove_key_at(table: &mut Spanned<DeValue<'_>>, offset: usize) -> bool {
+    let DeValue::Table(t) = table.get_mut() else {
+        return false;
+    };
+    let hit = t
+        .iter()
+        .find(|(k, v)| {
+            k.span().contains(&offset) || v.span().contains(&offset) || k.span().start == offset
+        })
+        .map(|(k, _)| k.clone());
+    match hit {
+        Some(k) => t.remove(&k).is_some(),
+        None => false,
     }
 }
 

@@ -65,6 +65,18 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
+    pub fn validate(&self) -> Vec<issue::ConfigIssue> {
+        let mut issues = Vec::new();
+        let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if self.name.is_empty() || self.name.len() > 64 || !self.name.chars().all(ok) {
+            issues.push(
+                issue::ConfigIssue::new("name", format!("gateway name {:?} is not usable", self.name))
+                    .hint("1 to 64 letters, digits, `-` or `_` (it becomes part of oneM2M resource names)"),
+            );
+        }
+        issues
+    }
+
     /// The effective state directory (see [`GatewayConfig::state_dir`]).
     pub fn state_dir(&self) -> PathBuf {
         if let Some(d) = &self.state_dir {
