@@ -3,13 +3,13 @@
 //! Field devices (Modbus, BLE, LoRaWAN) → records → a durable SQLite buffer → a oneM2M CSE.
 //!
 //! # Layout
-//! - [`record`]: the unit every adapter emits and the buffer stores;
-//! - [`config`]: the TOML file, loading with FILE:LINE:COL errors, checks;
-//! - [`buffer`]: SQLite store with group commit, bounds and drop accounting;
-//! - [`southbound`]: adapters (closed enum of configs, `Adapter` trait);
-//! - [`runtime`]: shutdown, supervision, backoff;
-//! - [`telemetry`]: logging;
-//! - [`cli`]: the `citygate` command (the only place, with `main.rs`, that uses `anyhow`).
+//! - [`record`] — the unit every adapter emits and the buffer stores;
+//! - [`config`] — the TOML file, loading with FILE:LINE:COL errors, checks;
+//! - [`buffer`] — SQLite store with group commit, bounds and drop accounting;
+//! - [`southbound`] — adapters (closed enum of configs, `Adapter` trait);
+//! - [`runtime`] — shutdown, supervision, backoff;
+//! - [`telemetry`] — logging;
+//! - [`cli`] — the `citygate` command (the only place, with `main.rs`, that uses `anyhow`).
 
 pub mod buffer;
 pub mod cli;

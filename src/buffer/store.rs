@@ -25,6 +25,9 @@ pub mod reason {
     pub const DEAD_LETTER_OVERFLOW: &str = "dead_letter_overflow";
 }
 
+/// Free pages returned per maintenance tick (8 MiB with 4 KiB pages).
+const VACUUM_PAGES_PER_RUN: i64 = 2048;
+
 /// Dead letters kept at most; older ones are removed and counted.
 pub const MAX_DEAD_LETTERS: i64 = 10_000;
 
@@ -500,9 +503,13 @@ impl Store {
             .conn
             .pragma_query_value(None, "freelist_count", |r| r.get(0))
             .map_err(&q)?;
+        tracing::trace!(pages, free, "buffer pages");
         if free > 64 && free * 4 > pages {
+            tracing::debug!(pages, free, "returning free pages to the file system");
+            // Each step of the pragma frees one page: step it to the end.
+            let limit = free.min(VACUUM_PAGES_PER_RUN);
             self.conn
-                .execute_batch("PRAGMA incremental_vacuum")
+                .pragma(None, "incremental_vacuum", limit, |_| Ok(()))
                 .map_err(&q)?;
         }
         Ok(())

@@ -173,11 +173,12 @@ fn commit(store: &mut Store, group: Vec<Append>, commits: &watch::Sender<u64>) {
     if group.is_empty() {
         return;
     }
-    let batches: Vec<Vec<Record>> = group.iter().map(|a| a.records.clone()).collect();
+    let (batches, replies): (Vec<Vec<Record>>, Vec<_>) =
+        group.into_iter().map(|a| (a.records, a.reply)).unzip();
     match store.commit_group(&batches) {
         Ok(receipts) => {
-            for (a, r) in group.into_iter().zip(receipts) {
-                let _ = a.reply.send(Ok(r));
+            for (reply, r) in replies.into_iter().zip(receipts) {
+                let _ = reply.send(Ok(r));
             }
             commits.send_replace(store.last_seq());
         }
@@ -187,8 +188,8 @@ fn commit(store: &mut Store, group: Vec<Append>, commits: &watch::Sender<u64>) {
                 store.count_unstored(reason::DISK_FULL, n);
             }
             tracing::error!(error = %e, records = n, "group commit failed; records not stored");
-            for a in group {
-                let _ = a.reply.send(Err(e.replicate()));
+            for reply in replies {
+                let _ = reply.send(Err(e.replicate()));
             }
         }
     }

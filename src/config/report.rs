@@ -51,8 +51,7 @@ impl ConfigReport {
 
     /// Sorts by position and removes exact repeats (one root cause reported twice).
     pub fn finish(mut self) -> Self {
-        self.issues
-            .sort_by(|a, b| (a.line, a.col).cmp(&(b.line, b.col)));
+        self.issues.sort_by_key(|a| (a.line, a.col));
         self.issues.dedup();
         self
     }

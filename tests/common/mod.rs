@@ -1,0 +1,36 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use citygate::buffer::{Buffer, BufferConfig, BufferThread};
+use citygate::record::{Record, Value};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+/// Every await in a test gets a deadline: a hang is a failure, not a stuck CI.
+pub async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("timed out")
+}
+
+pub fn record(device: &str, n: i64) -> Record {
+    let mut r = Record::now("test", device);
+    r.ts_ms = 1_795_000_000_000 + n;
+    r.values.insert("n".into(), Value::I64(n));
+    r.values
+        .insert("temperature".into(), Value::F64(20.0 + n as f64 / 100.0));
+    r
+}
+
+pub fn open(path: &Path, cfg: &BufferConfig) -> (Buffer, BufferThread) {
+    Buffer::open(path, cfg).expect("open buffer")
+}
+
+/// A buffer config with no delay, for tests that append one at a time.
+pub fn quick_config() -> BufferConfig {
+    BufferConfig {
+        commit_max_delay: Duration::from_millis(0),
+        ..BufferConfig::default()
+    }
+}
