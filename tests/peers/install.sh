@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the real test peers, idempotently, under target/peers (kept between runs):
+#   - a Python venv with the ACME oneM2M CSE (PyPI acmecse) and pymodbus,
+#   - Debian's mosquitto (MQTT broker), when apt is available.
+# Sourced by tests/run.sh; exports CITYGATE_PEERS_VENV for the tests.
+set -euo pipefail
+
+PEERS_DIR="${CITYGATE_PEERS_DIR:-$PWD/target/peers}"
+VENV="$PEERS_DIR/venv"
+ACME_VERSION="2026.5.3"
+PYMODBUS_VERSION="3.16.1"
+
+say() { printf '\033[1m[peers]\033[0m %s\n' "$*"; }
+
+install_python_peers() {
+  mkdir -p "$PEERS_DIR"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating Python venv at $VENV"
+    python3 -m venv "$VENV" || { say "python3 -m venv failed: install python3-venv"; return 1; }
+  fi
+  local want="acmecse==$ACME_VERSION pymodbus==$PYMODBUS_VERSION"
+  local stamp="$VENV/.citygate-peers"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing $want into the venv (first run only)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check $want
+    echo "$want" > "$stamp"
+  else
+    say "python peers present: $want"
+  fi
+  export CITYGATE_PEERS_VENV="$VENV"
+}
+
+install_apt_peers() {
+  local missing=()
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "apt peers present: mosquitto"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "apt-get not available: tests needing ${missing[*]} will fail"
+    return 1
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing ${missing[*]} with apt-get"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
