@@ -199,10 +199,22 @@ impl Buffer {
         self.commits.clone()
     }
 
-    /// The handle adapters get.
+    /// The handle adapters get (without metrics: tests and tools).
     pub fn sender(&self) -> RecordSender {
         RecordSender {
             buffer: self.clone(),
+            counted: None,
+        }
+    }
+
+    /// The handle an adapter gets in `run`: counts its records and devices' last-seen time.
+    pub fn sender_for(&self, adapter: &str, metrics: &crate::telemetry::Metrics) -> RecordSender {
+        RecordSender {
+            buffer: self.clone(),
+            counted: Some(Arc::new(Counted {
+                adapter: adapter.to_owned(),
+                metrics: metrics.clone(),
+            })),
         }
     }
 }
@@ -211,13 +223,44 @@ impl Buffer {
 #[derive(Clone)]
 pub struct RecordSender {
     buffer: Buffer,
+    counted: Option<Arc<Counted>>,
+}
+
+struct Counted {
+    adapter: String,
+    metrics: crate::telemetry::Metrics,
+}
+
+impl Counted {
+    fn observe(&self, records: &[(String, i64)], receipt: &AppendReceipt) {
+        let m = &self.metrics;
+        m.adapter_records
+            .with_label_values(&[self.adapter.as_str()])
+            .inc_by(receipt.seqs.len() as u64);
+        let now = crate::record::now_ms() as f64 / 1000.0;
+        for (device, _) in records {
+            m.device_last_seen
+                .with_label_values(&[self.adapter.as_str(), device.as_str()])
+                .set(now);
+        }
+    }
 }
 
 impl RecordSender {
     /// Commits records; returns once they are durable, so an adapter may then acknowledge
     /// upstream (e.g. an MQTT PUBACK).
     pub async fn send(&self, records: Vec<Record>) -> Result<AppendReceipt, BufferError> {
-        self.buffer.append(records).await
+        let Some(counted) = &self.counted else {
+            return self.buffer.append(records).await;
+        };
+        let mut devices: Vec<(String, i64)> = records
+            .iter()
+            .map(|r| (r.device.clone(), r.ts_ms))
+            .collect();
+        devices.dedup_by(|a, b| a.0 == b.0);
+        let receipt = self.buffer.append(records).await?;
+        counted.observe(&devices, &receipt);
+        Ok(receipt)
     }
 
     /// Like [`Buffer::submit`]: queue now, learn about the commit later.

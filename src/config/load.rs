@@ -29,7 +29,14 @@ pub enum LoadError {
 }
 
 /// Top-level sections, in the order the reference config shows them.
-pub const SECTIONS: &[&str] = &["gateway", "log", "buffer", "northbound", "southbound"];
+pub const SECTIONS: &[&str] = &[
+    "gateway",
+    "log",
+    "telemetry",
+    "buffer",
+    "northbound",
+    "southbound",
+];
 
 /// Reads and checks a config file.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
@@ -68,6 +75,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
             "log" => {
                 if let Some(v) = cx.section(value, crate::telemetry::logging::LogConfig::validate) {
                     config.log = v;
+                }
+            }
+            "telemetry" => {
+                if let Some(v) = cx.section(value, crate::telemetry::TelemetryConfig::validate) {
+                    config.telemetry = v;
                 }
             }
             "buffer" => {

@@ -20,6 +20,7 @@ pub use load::{load, load_str, LoadError};
 use crate::buffer::BufferConfig;
 use crate::southbound::AdapterConfig;
 use crate::telemetry::logging::LogConfig;
+use crate::telemetry::TelemetryConfig;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub log: LogConfig,
     pub buffer: BufferConfig,
+    pub telemetry: TelemetryConfig,
     /// Adapters by id, in file order.
     pub southbound: IndexMap<String, AdapterConfig>,
 }

@@ -3,3 +3,4 @@
 pub mod backoff;
 pub mod shutdown;
 pub mod supervisor;
+pub mod systemd;

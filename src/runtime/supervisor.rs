@@ -4,6 +4,7 @@
 use super::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::southbound::AdapterConfig;
+use crate::telemetry::Metrics;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +24,12 @@ pub async fn supervise(
     out: RecordSender,
     shutdown: CancellationToken,
     mut backoff: Backoff,
+    metrics: Metrics,
 ) {
+    let up = metrics.adapter_up.with_label_values(&[id.as_str()]);
+    let restarts = metrics.adapter_restarts.with_label_values(&[id.as_str()]);
     loop {
+        up.set(1);
         let started = Instant::now();
         let outcome = match config.build(&id) {
             Ok(mut adapter) => {
@@ -41,6 +46,7 @@ pub async fn supervise(
             }
             Err(e) => Err(format!("cannot start: {e}")),
         };
+        up.set(0);
         if shutdown.is_cancelled() {
             tracing::debug!(adapter = %id, "adapter stopped");
             return;
@@ -55,6 +61,11 @@ pub async fn supervise(
                     backoff.reset();
                 }
                 let delay = backoff.next_delay();
+                restarts.inc();
+                metrics
+                    .adapter_errors
+                    .with_label_values(&[id.as_str(), "failed"])
+                    .inc();
                 tracing::warn!(adapter = %id, error = %error, retry_in_ms = delay.as_millis() as u64, attempt = backoff.attempt(), "adapter failed; restarting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

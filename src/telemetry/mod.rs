@@ -1,3 +1,10 @@
-//! Logs (and, later, metrics and health endpoints).
+//! Logs, metrics, health endpoints.
 
+pub mod config;
+pub mod health;
+pub mod http;
 pub mod logging;
+pub mod metrics;
+
+pub use config::TelemetryConfig;
+pub use metrics::Metrics;

@@ -1,0 +1,148 @@
+//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default.
+
+use super::health::{Health, NorthboundState};
+use super::metrics::Metrics;
+use crate::buffer::Buffer;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A buffer that does not answer within this is not ready (and the watchdog stops pinging).
+pub const BUFFER_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct TelemetryState {
+    pub metrics: Metrics,
+    pub buffer: Buffer,
+    pub health: Health,
+    pub started: Instant,
+    pub gateway: String,
+    pub adapters: Vec<(String, String)>,
+}
+
+/// Binds the listener now (so a port conflict fails `run` at start) and serves until shutdown.
+pub async fn serve(
+    addr: SocketAddr,
+    state: TelemetryState,
+    shutdown: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(listen = %listener.local_addr()?, "metrics and health endpoints up");
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .with_state(state);
+    Ok(tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "telemetry server stopped");
+        }
+    }))
+}
+
+async fn refresh(state: &TelemetryState) -> Option<crate::buffer::BufferStats> {
+    match tokio::time::timeout(BUFFER_PROBE_TIMEOUT, state.buffer.stats()).await {
+        Ok(Ok(s)) => {
+            state.metrics.observe_buffer(&s);
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+async fn metrics(State(state): State<TelemetryState>) -> Response {
+    refresh(&state).await;
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct Ready {
+    ready: bool,
+    buffer: &'static str,
+    northbound: &'static str,
+}
+
+async fn readyz(State(state): State<TelemetryState>) -> Response {
+    let buffer_ok = refresh(&state).await.is_some();
+    let nb = state.health.northbound();
+    let ready = buffer_ok && nb != NorthboundState::AuthRefused;
+    let body = Ready {
+        ready,
+        buffer: if buffer_ok {
+            "writable"
+        } else {
+            "not answering"
+        },
+        northbound: nb.as_str(),
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+#[derive(Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub gateway: String,
+    pub uptime_seconds: u64,
+    pub northbound: &'static str,
+    pub adapters: Vec<AdapterStatus>,
+    pub buffer: Option<crate::buffer::BufferStats>,
+}
+
+#[derive(Serialize)]
+pub struct AdapterStatus {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub up: bool,
+    pub records: u64,
+}
+
+async fn status(State(state): State<TelemetryState>) -> Json<Status> {
+    let buffer = refresh(&state).await;
+    let adapters = state
+        .adapters
+        .iter()
+        .map(|(id, kind)| AdapterStatus {
+            id: id.clone(),
+            kind: kind.clone(),
+            up: state
+                .metrics
+                .adapter_up
+                .with_label_values(&[id.as_str()])
+                .get()
+                == 1,
+            records: state
+                .metrics
+                .adapter_records
+                .with_label_values(&[id.as_str()])
+                .get(),
+        })
+        .collect();
+    Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        gateway: state.gateway.clone(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        northbound: state.health.northbound().as_str(),
+        adapters,
+        buffer,
+    })
+}

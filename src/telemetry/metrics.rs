@@ -1,0 +1,197 @@
+//! Every metric citygate exports, defined in one place (documented in docs/metrics.md).
+//!
+//! One [`Metrics`] is built at startup on its own `prometheus::Registry` and passed down: no
+//! globals, so tests assert against a fresh registry. Names follow
+//! `citygate_<area>_<what>_<unit>[_total]`; labels stay bounded (adapter ids, device ids from the
+//! config, fixed reason/outcome sets).
+
+use prometheus::{
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    // Adapters.
+    pub adapter_records: IntCounterVec,
+    pub adapter_errors: IntCounterVec,
+    pub adapter_restarts: IntCounterVec,
+    pub adapter_up: IntGaugeVec,
+    pub device_up: IntGaugeVec,
+    pub device_last_seen: GaugeVec,
+    // Modbus.
+    pub modbus_transactions: IntCounterVec,
+    pub modbus_timeouts: IntCounterVec,
+    pub modbus_exceptions: IntCounterVec,
+    pub modbus_reconnects: IntCounterVec,
+    // LoRaWAN.
+    pub lorawan_frames: IntCounterVec,
+    pub lorawan_gateway_packets: IntCounterVec,
+    // BLE.
+    pub ble_advertisements: IntCounterVec,
+    // Buffer.
+    pub buffer_records: IntGauge,
+    pub buffer_bytes: IntGauge,
+    pub buffer_max_bytes: IntGauge,
+    pub buffer_oldest_pending_age: Gauge,
+    pub buffer_dropped: IntCounterVec,
+    pub buffer_dead_letters: IntGauge,
+    // Northbound.
+    pub sync_requests: IntCounterVec,
+    pub sync_request_duration: HistogramVec,
+    pub sync_records_delivered: IntCounter,
+    pub sync_records_dead_lettered: IntCounter,
+    pub cse_connected: IntGauge,
+    pub cse_registered: IntGauge,
+    // Config reloads.
+    pub config_reloads: IntCounterVec,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let m = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+impl Metrics {
+    /// Builds and registers every metric (and the process collector on Linux).
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let build_info = IntGaugeVec::new(
+            Opts::new("citygate_build_info", "Always 1; labels carry the version."),
+            &["version"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(build_info.clone()))
+            .expect("unique metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = r.register(Box::new(pc));
+        }
+        let last_seen = GaugeVec::new(
+            Opts::new(
+                "citygate_device_last_seen_timestamp_seconds",
+                "Unix time of the last record from the device.",
+            ),
+            &["adapter", "device"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(last_seen.clone()))
+            .expect("unique metric");
+        let age = Gauge::new(
+            "citygate_buffer_oldest_pending_age_seconds",
+            "Age of the oldest record waiting for the CSE (0 when none).",
+        )
+        .expect("valid metric");
+        r.register(Box::new(age.clone())).expect("unique metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "citygate_sync_request_duration_seconds",
+                "Latency of requests to the CSE.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["operation"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(duration.clone()))
+            .expect("unique metric");
+        let delivered = IntCounter::new(
+            "citygate_sync_records_delivered_total",
+            "Records the CSE holds (created, or found already there).",
+        )
+        .expect("valid metric");
+        r.register(Box::new(delivered.clone()))
+            .expect("unique metric");
+        let dead = IntCounter::new(
+            "citygate_sync_records_dead_lettered_total",
+            "Records the CSE refused permanently (moved to dead letters).",
+        )
+        .expect("valid metric");
+        r.register(Box::new(dead.clone())).expect("unique metric");
+        Metrics {
+            adapter_records: counter_vec(&r, "citygate_adapter_records_total", "Records committed to the buffer, by adapter.", &["adapter"]),
+            adapter_errors: counter_vec(&r, "citygate_adapter_errors_total", "Adapter errors by kind.", &["adapter", "kind"]),
+            adapter_restarts: counter_vec(&r, "citygate_adapter_restarts_total", "Adapter restarts after a failure.", &["adapter"]),
+            adapter_up: gauge_vec(&r, "citygate_adapter_up", "1 while the adapter runs, 0 while it waits to restart.", &["adapter"]),
+            device_up: gauge_vec(&r, "citygate_device_up", "1 when the device answered its last poll / was heard recently.", &["adapter", "device"]),
+            device_last_seen: last_seen,
+            modbus_transactions: counter_vec(&r, "citygate_modbus_transactions_total", "Modbus requests sent.", &["adapter"]),
+            modbus_timeouts: counter_vec(&r, "citygate_modbus_timeouts_total", "Modbus requests that timed out.", &["adapter"]),
+            modbus_exceptions: counter_vec(&r, "citygate_modbus_exceptions_total", "Modbus exception responses.", &["adapter"]),
+            modbus_reconnects: counter_vec(&r, "citygate_modbus_reconnects_total", "Modbus connections (re)opened.", &["adapter"]),
+            lorawan_frames: counter_vec(&r, "citygate_lorawan_frames_total", "LoRaWAN frames by result (ok, bad_mic, replay, unknown_device, malformed, duplicate, join).", &["adapter", "result"]),
+            lorawan_gateway_packets: counter_vec(&r, "citygate_lorawan_gateway_packets_total", "Semtech UDP packets by type.", &["adapter", "type"]),
+            ble_advertisements: counter_vec(&r, "citygate_ble_advertisements_total", "BLE advertisements by format.", &["adapter", "format"]),
+            buffer_records: gauge(&r, "citygate_buffer_records", "Records waiting for the CSE."),
+            buffer_bytes: gauge(&r, "citygate_buffer_bytes", "Buffer database plus WAL on disk."),
+            buffer_max_bytes: gauge(&r, "citygate_buffer_max_bytes", "Configured bound on the buffer."),
+            buffer_oldest_pending_age: age,
+            buffer_dropped: counter_vec(&r, "citygate_buffer_records_dropped_total", "Records dropped by the buffer, by reason.", &["reason"]),
+            buffer_dead_letters: gauge(&r, "citygate_buffer_dead_letters", "Records in the dead-letter table."),
+            sync_requests: counter_vec(&r, "citygate_sync_requests_total", "Requests to the CSE by outcome.", &["outcome"]),
+            sync_request_duration: duration,
+            sync_records_delivered: delivered,
+            sync_records_dead_lettered: dead,
+            cse_connected: gauge(&r, "citygate_cse_connected", "1 when the last request reached the CSE."),
+            cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
+            config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
+            registry: r,
+        }
+    }
+
+    /// Copies the buffer's own numbers into the gauges and counters (called before a scrape).
+    pub fn observe_buffer(&self, s: &crate::buffer::BufferStats) {
+        self.buffer_records.set(s.pending_records as i64);
+        self.buffer_bytes.set((s.db_bytes + s.wal_bytes) as i64);
+        self.buffer_max_bytes.set(s.max_bytes as i64);
+        self.buffer_dead_letters.set(s.dead_letters as i64);
+        let age = s
+            .oldest_pending_enqueued_ms
+            .map(|ms| ((crate::record::now_ms() - ms).max(0)) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        self.buffer_oldest_pending_age.set(age);
+        for (reason, total) in &s.dropped {
+            let c = self.buffer_dropped.with_label_values(&[reason.as_str()]);
+            let seen = c.get();
+            if *total > seen {
+                c.inc_by(total - seen);
+            }
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
