@@ -37,6 +37,30 @@ pub fn check(path: &Path) -> ExitCode {
             }
         }
     }
+    let mut warnings = ConfigReport::new(path);
+    if let Ok(root) = toml::de::DeTable::parse(&text) {
+        let sb = root
+            .get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref() == "southbound")
+            .map(|(_, v)| v.clone());
+        for (id, adapter) in &cfg.southbound {
+            for issue in adapter.warnings() {
+                let span = sb
+                    .as_ref()
+                    .map(|v| span_of(v, &format!("{id}.{}", issue.path)));
+                warnings.push(
+                    &text,
+                    span,
+                    format!("warning: {}", issue.message),
+                    issue.hint,
+                );
+            }
+        }
+    }
+    if !warnings.is_empty() {
+        eprintln!("{}", warnings.finish());
+    }
     if !report.is_empty() {
         let report = report.finish();
         eprintln!("{report}");

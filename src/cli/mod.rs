@@ -3,6 +3,8 @@
 
 mod buffer_cmd;
 mod check;
+mod decode;
+mod field;
 mod run;
 
 use crate::config::{self, LoadError, DEFAULT_CONFIG_PATH, EXIT_CONFIG};
@@ -37,6 +39,14 @@ pub enum Command {
     /// Inspect the local buffer.
     #[command(subcommand)]
     Buffer(BufferCommand),
+    /// Print each Modbus device's reads per poll cycle and the estimated bus time.
+    Plan,
+    /// Talk to a device directly (field tool; does not need a config).
+    #[command(subcommand)]
+    Probe(field::ProbeCommand),
+    /// Decode captured radio payloads (field tool, works offline).
+    #[command(subcommand)]
+    Decode(decode::DecodeCommand),
     /// Print version and build information.
     Version,
 }
@@ -72,6 +82,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => Ok(check::check(&cli.config)),
+        Command::Decode(cmd) => Ok(decode::run(cmd)),
+        Command::Probe(cmd) => field::probe(cmd),
+        Command::Plan => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            Ok(field::plan(&cfg))
+        }
         Command::Run => {
             let Some(cfg) = load_or_report(&cli.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));

@@ -59,6 +59,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
     }
     let mut cx = Loader {
         text,
+        config_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         report: &mut report,
     };
     let mut config = Config {
@@ -125,6 +126,8 @@ fn syntax_message(m: &str) -> String {
 
 struct Loader<'a, 'r> {
     text: &'a str,
+    /// Device profiles are looked up in `<config_dir>/profiles/`.
+    config_dir: PathBuf,
     report: &'r mut ConfigReport,
 }
 
@@ -266,10 +269,16 @@ impl Loader<'_, '_> {
             rest.remove(&type_key.clone());
             let rest = Spanned::new(entry.span(), DeValue::Table(rest));
             let type_name = type_name.to_owned();
+            let self_dir = self.config_dir.clone();
             let parsed = self.section_with(
                 &rest,
                 entry,
-                |de| AdapterConfig::deserialize_typed(&type_name, de),
+                |de| {
+                    AdapterConfig::deserialize_typed(&type_name, de).map(|mut c| {
+                        c.prepare(&self_dir);
+                        c
+                    })
+                },
                 AdapterConfig::validate,
             );
             if let Some(cfg) = parsed {

@@ -6,10 +6,14 @@
 //! `run` loops until shutdown. The [`supervisor`](crate::runtime::supervisor) restarts an
 //! adapter whose `run` fails.
 
+pub mod lorawan;
+pub mod modbus;
 pub mod replay;
 
 use crate::buffer::RecordSender;
 use crate::config::issue::{ConfigIssue, Resource};
+use crate::telemetry::counters::{CounterFamily, CounterSnapshot};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Why an adapter's run loop gave up; the supervisor logs it and restarts the adapter with
@@ -28,17 +32,33 @@ pub trait Adapter: Send {
         out: &RecordSender,
         shutdown: &CancellationToken,
     ) -> Result<(), AdapterError>;
+
+    /// The adapter's event counters, exported as Prometheus metrics by the supervisor.
+    fn counters(&self) -> Option<(CounterFamily, Arc<dyn CounterSnapshot>)> {
+        None
+    }
 }
 
 /// One `[southbound.<id>]` table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum AdapterConfig {
     Replay(replay::ReplayConfig),
+    LorawanUdp(lorawan::LorawanUdpConfig),
+    LorawanLnsMqtt(lorawan::LnsMqttConfig),
+    /// `modbus_tcp`, `modbus_rtu` and `modbus_rtu_over_tcp` (one config enum, three types).
+    Modbus(modbus::ModbusConfig),
 }
 
 impl AdapterConfig {
     /// Every valid `type`, for messages.
-    pub const TYPES: &'static [&'static str] = &["replay"];
+    pub const TYPES: &'static [&'static str] = &[
+        "replay",
+        "modbus_tcp",
+        "modbus_rtu",
+        "modbus_rtu_over_tcp",
+        "lorawan_udp",
+        "lorawan_lns_mqtt",
+    ];
 
     /// Deserializes the table (without its `type` key) as the given type.
     pub fn deserialize_typed<'de, D: serde::Deserializer<'de>>(
@@ -48,6 +68,20 @@ impl AdapterConfig {
         use serde::Deserialize;
         match type_name {
             "replay" => replay::ReplayConfig::deserialize(de).map(AdapterConfig::Replay),
+            "modbus_tcp" => {
+                modbus::ModbusTcpConfig::deserialize(de).map(|c| AdapterConfig::Modbus(c.into()))
+            }
+            "modbus_rtu" => {
+                modbus::ModbusRtuConfig::deserialize(de).map(|c| AdapterConfig::Modbus(c.into()))
+            }
+            "modbus_rtu_over_tcp" => modbus::ModbusRtuOverTcpConfig::deserialize(de)
+                .map(|c| AdapterConfig::Modbus(c.into())),
+            "lorawan_udp" => {
+                lorawan::LorawanUdpConfig::deserialize(de).map(AdapterConfig::LorawanUdp)
+            }
+            "lorawan_lns_mqtt" => {
+                lorawan::LnsMqttConfig::deserialize(de).map(AdapterConfig::LorawanLnsMqtt)
+            }
             other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
         }
     }
@@ -55,6 +89,19 @@ impl AdapterConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             AdapterConfig::Replay(_) => "replay",
+            AdapterConfig::LorawanUdp(_) => "lorawan_udp",
+            AdapterConfig::LorawanLnsMqtt(_) => "lorawan_lns_mqtt",
+            AdapterConfig::Modbus(modbus::ModbusConfig::Tcp(_)) => "modbus_tcp",
+            AdapterConfig::Modbus(modbus::ModbusConfig::Rtu(_)) => "modbus_rtu",
+            AdapterConfig::Modbus(modbus::ModbusConfig::RtuOverTcp(_)) => "modbus_rtu_over_tcp",
+        }
+    }
+
+    /// Loads what the config refers to by name before validation: device profiles from
+    /// `<config dir>/profiles/` (then the built-in ones).
+    pub fn prepare(&mut self, config_dir: &std::path::Path) {
+        if let AdapterConfig::Modbus(c) = self {
+            modbus::profile::load_profiles(c, Some(&config_dir.join("profiles")));
         }
     }
 
@@ -62,6 +109,19 @@ impl AdapterConfig {
     pub fn validate(&self) -> Vec<ConfigIssue> {
         match self {
             AdapterConfig::Replay(c) => c.validate(),
+            AdapterConfig::LorawanUdp(c) => c.validate(),
+            AdapterConfig::LorawanLnsMqtt(c) => c.validate(),
+            AdapterConfig::Modbus(c) => c.validate(),
+        }
+    }
+
+    /// Things that are allowed but worth a technician's second look (inline keys, a UDP port
+    /// open beyond loopback). `citygate check` prints them without failing.
+    pub fn warnings(&self) -> Vec<ConfigIssue> {
+        match self {
+            AdapterConfig::LorawanUdp(c) => c.warnings(),
+            AdapterConfig::Modbus(c) => c.warnings(),
+            _ => Vec::new(),
         }
     }
 
@@ -70,6 +130,9 @@ impl AdapterConfig {
     pub fn check_environment(&self) -> Vec<ConfigIssue> {
         match self {
             AdapterConfig::Replay(c) => c.check_environment(),
+            AdapterConfig::LorawanUdp(c) => c.check_environment(),
+            AdapterConfig::LorawanLnsMqtt(c) => c.check_environment(),
+            AdapterConfig::Modbus(_) => Vec::new(),
         }
     }
 
@@ -77,6 +140,9 @@ impl AdapterConfig {
     pub fn resources(&self) -> Vec<Resource> {
         match self {
             AdapterConfig::Replay(_) => Vec::new(),
+            AdapterConfig::LorawanUdp(c) => c.resources(),
+            AdapterConfig::LorawanLnsMqtt(c) => c.resources(),
+            AdapterConfig::Modbus(c) => c.resources(),
         }
     }
 
@@ -84,6 +150,13 @@ impl AdapterConfig {
     pub fn build(&self, id: &str) -> Result<Box<dyn Adapter>, AdapterError> {
         match self {
             AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(id, c.clone()))),
+            AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(id, c)?)),
+            AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(id, c)?)),
+            AdapterConfig::Modbus(c) => Ok(Box::new(modbus::ModbusAdapter::new(
+                id,
+                c.clone(),
+                Arc::new(modbus::ModbusCounters::default()),
+            ))),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub cse_registered: IntGauge,
     // Config reloads.
     pub config_reloads: IntCounterVec,
+    /// Adapters' own atomics, copied into the metrics above before each scrape.
+    pub counter_sources: super::counters::CounterSources,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -154,6 +156,7 @@ impl Metrics {
             cse_connected: gauge(&r, "citygate_cse_connected", "1 when the last request reached the CSE."),
             cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
             config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
+            counter_sources: Default::default(),
             registry: r,
         }
     }
@@ -178,8 +181,9 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
+    /// The text exposition format (adapter counters brought up to date first).
     pub fn render(&self) -> String {
+        self.counter_sources.export(self);
         use prometheus::Encoder;
         let mut out = Vec::new();
         let encoder = prometheus::TextEncoder::new();

@@ -1,6 +1,7 @@
 //! Logs, metrics, health endpoints.
 
 pub mod config;
+pub mod counters;
 pub mod health;
 pub mod http;
 pub mod logging;

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use citygate::buffer::{Buffer, BufferConfig, BufferThread};
+pub mod modbus;
+
+use citygate::buffer::{Buffer, BufferConfig, BufferThread, RecordSender};
 use citygate::record::{Record, Value};
 use std::future::Future;
 use std::path::Path;
@@ -32,5 +34,48 @@ pub fn quick_config() -> BufferConfig {
     BufferConfig {
         commit_max_delay: Duration::from_millis(0),
         ..BufferConfig::default()
+    }
+}
+
+/// A real buffer in a temporary directory, standing in for the pipeline in adapter tests:
+/// adapters send to it, tests read back what was committed.
+pub struct Sink {
+    pub buffer: Buffer,
+    thread: Option<BufferThread>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sink {
+    pub fn new() -> Sink {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (buffer, thread) = open(&dir.path().join("sink.sqlite"), &quick_config());
+        Sink {
+            buffer,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    pub fn sender(&self) -> RecordSender {
+        self.buffer.sender()
+    }
+
+    /// Every committed record, in seq order.
+    pub async fn records(&self) -> Vec<Record> {
+        let mut all = self
+            .buffer
+            .fetch_pending(std::collections::HashMap::new(), 1 << 30)
+            .await
+            .expect("fetch");
+        all.sort_by_key(|r| r.seq);
+        all.into_iter().map(|r| r.record).collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            t.close();
+        }
     }
 }

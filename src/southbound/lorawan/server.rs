@@ -1,0 +1,356 @@
+//! The `lorawan_udp` adapter: a GWMP v2 server loop on tokio UDP.
+//!
+//! One task owns the socket and the [`NetworkServer`]; packets are handled in arrival order,
+//! so there is no locking. Any malformed datagram is counted and dropped — only a socket
+//! error ends `run` (the supervisor restarts it; sessions and counters stay in `self`).
+
+use super::config::{parse_eui, parse_net_id, LorawanUdpConfig};
+use super::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
+use super::metrics::LorawanCounters;
+use super::network::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
+use super::session::{state_key, DeviceState, Session};
+use crate::buffer::RecordSender;
+use crate::southbound::{Adapter, AdapterError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// A confirmed uplink is answered in RX1 only if its record was committed this fast;
+/// otherwise in RX2 (the forwarder needs the PULL_RESP some 100 ms before TX time).
+const RX1_BUDGET: Duration = Duration::from_millis(600);
+
+pub struct LorawanUdpAdapter {
+    bind: SocketAddr,
+    ns: NetworkServer,
+    counters: Arc<LorawanCounters>,
+    /// Gateway EUI → address its PULL_DATA came from (where downlinks go).
+    pull_addrs: HashMap<GatewayEui, SocketAddr>,
+    /// PULL_RESP tokens awaiting a TX_ACK, with the device they were for.
+    pending_tx: HashMap<[u8; 2], u64>,
+    state_loaded: bool,
+    bound: watch::Sender<Option<SocketAddr>>,
+    version: u8,
+}
+
+impl LorawanUdpAdapter {
+    /// Resolves keys (files, environment) and prepares the devices; fails on unreadable keys.
+    pub fn new(id: &str, cfg: &LorawanUdpConfig) -> Result<Self, AdapterError> {
+        let err = |m: String| AdapterError(format!("lorawan_udp {id}: {m}"));
+        let mut devices = Vec::new();
+        for (i, d) in cfg.devices.iter().enumerate() {
+            let dev_eui =
+                parse_eui(&d.dev_eui).ok_or_else(|| err(format!("devices.{i}.dev_eui invalid")))?;
+            let mut state = DeviceState::default();
+            let mut otaa = None;
+            if let Some(abp) = &d.abp {
+                let dev_addr = super::config::parse_dev_addr(&abp.dev_addr)
+                    .ok_or_else(|| err(format!("devices.{i}.abp.dev_addr invalid")))?;
+                let key = |s: Result<super::config::Secret, _>| {
+                    s.and_then(|s| s.resolve())
+                        .map_err(|e| err(format!("devices.{i}.abp: {e}")))
+                };
+                state.session = Some(Session {
+                    dev_addr,
+                    nwk_s_key: key(abp.nwk_s_key())?,
+                    app_s_key: key(abp.app_s_key())?,
+                    fcnt_up: Default::default(),
+                    fcnt_down: 0,
+                });
+            }
+            if let Some(o) = &d.otaa {
+                let app_key = o
+                    .app_key()
+                    .and_then(|s| s.resolve())
+                    .map_err(|e| err(format!("devices.{i}.otaa: {e}")))?;
+                let join_eui = parse_eui(&o.join_eui)
+                    .ok_or_else(|| err(format!("devices.{i}.otaa.join_eui invalid")))?;
+                otaa = Some(OtaaKeys { join_eui, app_key });
+            }
+            devices.push(Device {
+                dev_eui,
+                otaa,
+                codec: d.codec.clone(),
+                max_fcnt_gap: d.mac_version.max_fcnt_gap(),
+                state,
+            });
+        }
+        let radio = RadioSettings {
+            region: cfg.region,
+            net_id: parse_net_id(&cfg.net_id).ok_or_else(|| err("net_id invalid".into()))?,
+            rx1_dr_offset: cfg.rx1_dr_offset,
+            rx_delay_s: cfg.rx_delay,
+            power_dbm: cfg
+                .downlink_power_dbm
+                .unwrap_or(cfg.region.params().downlink_power_dbm),
+            dedup_window: cfg.dedup_window,
+        };
+        let counters = Arc::new(LorawanCounters::default());
+        Ok(LorawanUdpAdapter {
+            bind: cfg.bind,
+            ns: NetworkServer::new(id, radio, devices, Arc::clone(&counters)),
+            counters,
+            pull_addrs: HashMap::new(),
+            pending_tx: HashMap::new(),
+            state_loaded: false,
+            bound: watch::channel(None).0,
+            version: 2,
+        })
+    }
+
+    pub fn counters(&self) -> Arc<LorawanCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// The address actually bound (useful with port 0), once `run` has bound it.
+    pub fn bound_addr(&self) -> watch::Receiver<Option<SocketAddr>> {
+        self.bound.subscribe()
+    }
+
+    /// Restores persisted state: OTAA sessions, DevNonces and counters of every device.
+    async fn load_state(&mut self, out: &RecordSender) -> Result<(), AdapterError> {
+        for i in 0..self.ns.devices().len() {
+            let dev_eui = self.ns.devices()[i].dev_eui;
+            let key = state_key(self.ns_adapter_id(), dev_eui);
+            let stored = out
+                .get_state(&key)
+                .await
+                .map_err(|e| AdapterError(format!("reading LoRaWAN state: {e}")))?;
+            let Some(json) = stored else { continue };
+            let Some(saved) = DeviceState::from_json(&json) else {
+                tracing::warn!(device = %format!("{dev_eui:016x}"), "unreadable LoRaWAN state ignored");
+                continue;
+            };
+            let Some(dev) = self.ns.device_mut(i) else {
+                continue;
+            };
+            if dev.otaa.is_some() {
+                dev.state = saved;
+            } else if let (Some(cur), Some(old)) = (dev.state.session.as_mut(), saved.session) {
+                // ABP: keys come from the config; keep the counters if the address is unchanged.
+                if cur.dev_addr == old.dev_addr {
+                    cur.fcnt_up = old.fcnt_up;
+                    cur.fcnt_down = old.fcnt_down;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ns_adapter_id(&self) -> &str {
+        self.ns.adapter_id()
+    }
+
+    async fn persist(&self, out: &RecordSender, device: usize) {
+        if let Some((key, json)) = self.ns.state_of(device) {
+            if let Err(e) = out.put_state(&key, json).await {
+                tracing::error!(key = %key, error = %e, "cannot persist LoRaWAN state");
+            }
+        }
+    }
+
+    async fn send_down(&mut self, sock: &UdpSocket, gateway: GatewayEui, txpk: TxPk, dev_eui: u64) {
+        let Some(addr) = self.pull_addrs.get(&gateway).copied() else {
+            LorawanCounters::inc(&self.counters.downlink_no_route);
+            tracing::warn!(gateway = %gateway, "no PULL_DATA seen from gateway; downlink dropped");
+            return;
+        };
+        let token: [u8; 2] = rand::random();
+        let pkt = Packet::PullResp {
+            version: self.version,
+            token,
+            payload: PullRespPayload { txpk },
+        };
+        if self.pending_tx.len() > 256 {
+            self.pending_tx.clear();
+        }
+        self.pending_tx.insert(token, dev_eui);
+        match sock.send_to(&gwmp::encode(&pkt), addr).await {
+            Ok(_) => LorawanCounters::inc(&self.counters.downlink_sent),
+            Err(e) => tracing::warn!(gateway = %gateway, error = %e, "PULL_RESP send failed"),
+        }
+    }
+
+    async fn handle_datagram(
+        &mut self,
+        sock: &UdpSocket,
+        out: &RecordSender,
+        d: &[u8],
+        from: SocketAddr,
+    ) {
+        let c = Arc::clone(&self.counters);
+        let pkt = match gwmp::parse(d) {
+            Ok(p) => p,
+            Err(e) => {
+                LorawanCounters::inc(&c.malformed);
+                tracing::debug!(from = %from, error = %e, "malformed GWMP datagram dropped");
+                return;
+            }
+        };
+        match pkt {
+            Packet::PushData {
+                version,
+                token,
+                gateway,
+                payload,
+            } => {
+                let ack = gwmp::encode(&Packet::PushAck { version, token });
+                if let Err(e) = sock.send_to(&ack, from).await {
+                    tracing::warn!(gateway = %gateway, error = %e, "PUSH_ACK send failed");
+                }
+                if let Some(st) = &payload.stat {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    c.gateway_rx_total.fetch_add(st.rxnb, Relaxed);
+                    c.gateway_rx_ok_total.fetch_add(st.rxok, Relaxed);
+                    c.gateway_tx_total.fetch_add(st.txnb, Relaxed);
+                    LorawanCounters::inc(&c.gateway_stat_reports);
+                }
+                for rx in &payload.rxpk {
+                    let received = Instant::now();
+                    let outcome = self.ns.handle_rxpk(gateway, rx, received);
+                    self.apply(sock, out, gateway, outcome, received).await;
+                }
+            }
+            Packet::PullData {
+                version,
+                token,
+                gateway,
+            } => {
+                self.version = version;
+                self.pull_addrs.insert(gateway, from);
+                let ack = gwmp::encode(&Packet::PullAck { version, token });
+                if let Err(e) = sock.send_to(&ack, from).await {
+                    tracing::warn!(gateway = %gateway, error = %e, "PULL_ACK send failed");
+                }
+            }
+            Packet::TxAck {
+                token,
+                gateway,
+                payload,
+                ..
+            } => {
+                let device = self.pending_tx.remove(&token);
+                match payload.as_ref().and_then(|p| p.txpk_ack.error()) {
+                    Some(err) => {
+                        LorawanCounters::inc(&c.tx_ack_error);
+                        tracing::warn!(gateway = %gateway, device = ?device.map(|d| format!("{d:016x}")), error = err, "gateway refused downlink");
+                    }
+                    None => LorawanCounters::inc(&c.tx_ack_ok),
+                }
+            }
+            // Server-to-gateway packets have no business arriving here.
+            Packet::PushAck { .. } | Packet::PullAck { .. } | Packet::PullResp { .. } => {
+                LorawanCounters::inc(&c.malformed);
+            }
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        sock: &UdpSocket,
+        out: &RecordSender,
+        gw: GatewayEui,
+        o: Outcome,
+        received: Instant,
+    ) {
+        match o {
+            Outcome::Dropped => {}
+            Outcome::Join { device, txpk } => {
+                self.persist(out, device).await;
+                let eui = self.ns.devices()[device].dev_eui;
+                self.send_down(sock, gw, txpk, eui).await;
+            }
+            Outcome::Retransmission { device, ack } => {
+                self.ack(sock, out, gw, device, ack, received).await
+            }
+            Outcome::Uplink {
+                device,
+                record,
+                ack,
+            } => {
+                if let Some(r) = record {
+                    // Acknowledged (ACK downlink, state) only once the record is durable.
+                    if let Err(e) = out.send(vec![r]).await {
+                        tracing::error!(error = %e, "buffer refused LoRaWAN record");
+                        return;
+                    }
+                }
+                self.persist(out, device).await;
+                self.ack(sock, out, gw, device, ack, received).await;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ack(
+        &mut self,
+        sock: &UdpSocket,
+        out: &RecordSender,
+        gw: GatewayEui,
+        device: usize,
+        ack: Option<PendingAck>,
+        received: Instant,
+    ) {
+        let Some(ack) = ack else { return };
+        let rx2 = received.elapsed() > RX1_BUDGET;
+        if let Some(txpk) = self.ns.build_ack(&ack, rx2) {
+            self.persist(out, device).await;
+            let eui = self.ns.devices()[device].dev_eui;
+            self.send_down(sock, gw, txpk, eui).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Adapter for LorawanUdpAdapter {
+    fn counters(
+        &self,
+    ) -> Option<(
+        crate::telemetry::counters::CounterFamily,
+        Arc<dyn crate::telemetry::counters::CounterSnapshot>,
+    )> {
+        Some((
+            crate::telemetry::counters::CounterFamily::Lorawan,
+            self.counters(),
+        ))
+    }
+
+    async fn run(
+        &mut self,
+        out: &RecordSender,
+        shutdown: &CancellationToken,
+    ) -> Result<(), AdapterError> {
+        if !self.state_loaded {
+            self.load_state(out).await?;
+            self.state_loaded = true;
+        }
+        let sock = UdpSocket::bind(self.bind)
+            .await
+            .map_err(|e| AdapterError(format!("cannot bind UDP {}: {e}", self.bind)))?;
+        let local = sock.local_addr().map_err(|e| AdapterError(e.to_string()))?;
+        self.bound.send_replace(Some(local));
+        tracing::info!(addr = %local, "GWMP server listening");
+        // Max UDP payload; PUSH_DATA with several rxpk stays far below.
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                r = sock.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => {
+                        let d = buf[..n].to_vec();
+                        self.handle_datagram(&sock, out, &d, from).await;
+                    }
+                    // ICMP port-unreachable from a vanished forwarder surfaces here on some
+                    // systems; it is not fatal for the socket.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                        tracing::debug!(error = %e, "UDP reset ignored");
+                    }
+                    Err(e) => return Err(AdapterError(format!("UDP receive failed: {e}"))),
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Configuration of the three Modbus adapter types (`modbus_tcp`, `modbus_rtu`,
+//! `modbus_rtu_over_tcp`), their devices and points.
+//!
+//! A device takes its register map from a reusable profile (`profile = "eastron_sdm630"`,
+//! see [`super::profile`]), from inline `points`, or both. Validation lives in
+//! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
+
+use super::decode::WordOrder;
+use super::profile::Profile;
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Humantime durations (`"10s"`, `"250ms"`); the lead swaps this for the crate-wide helper.
+pub(crate) mod duration {
+    use indexmap::IndexMap;
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("invalid duration {s:?}: {e} (use e.g. \"10s\")"))
+        })
+    }
+
+    pub fn deserialize_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<IndexMap<String, Duration>, D::Error> {
+        let raw = IndexMap::<String, String>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, s)| {
+                humantime::parse_duration(&s)
+                    .map(|v| (k, v))
+                    .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// The four Modbus data tables, each read with its own function code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    /// Read/write bits, function code 01.
+    Coil,
+    /// Read-only bits, function code 02.
+    Discrete,
+    /// Read-write 16-bit registers, function code 03.
+    Holding,
+    /// Read-only 16-bit registers, function code 04.
+    Input,
+}
+
+impl Table {
+    /// The read function code.
+    pub fn function_code(self) -> u8 {
+        match self {
+            Table::Coil => 1,
+            Table::Discrete => 2,
+            Table::Holding => 3,
+            Table::Input => 4,
+        }
+    }
+
+    /// Coils and discrete inputs hold single bits; the others 16-bit registers.
+    pub fn is_bits(self) -> bool {
+        matches!(self, Table::Coil | Table::Discrete)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Coil => "coil",
+            Table::Discrete => "discrete",
+            Table::Holding => "holding",
+            Table::Input => "input",
+        }
+    }
+}
+
+/// The `type` of a point as written in the config. Strings need `length` (registers),
+/// bits need `bit` (0..=15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeName {
+    Bool,
+    #[serde(alias = "uint16")]
+    U16,
+    #[serde(alias = "int16")]
+    I16,
+    #[serde(alias = "uint32")]
+    U32,
+    #[serde(alias = "int32")]
+    I32,
+    #[serde(alias = "uint64")]
+    U64,
+    #[serde(alias = "int64")]
+    I64,
+    #[serde(alias = "float32", alias = "float")]
+    F32,
+    #[serde(alias = "float64", alias = "double")]
+    F64,
+    String,
+    Bit,
+}
+
+/// One value read from a device.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointConfig {
+    /// Key of the value in the record (`voltage_l1`).
+    pub name: String,
+    pub table: Table,
+    /// 0-based protocol address (holding register "40001" is address 0).
+    pub address: u16,
+    #[serde(rename = "type")]
+    pub kind: TypeName,
+    /// Registers of a `string` point.
+    #[serde(default)]
+    pub length: Option<u16>,
+    /// Bit index of a `bit` point, 0 = least significant.
+    #[serde(default)]
+    pub bit: Option<u8>,
+    /// Word/byte order; falls back to the device's, then the profile's `word_order`.
+    #[serde(default)]
+    pub order: Option<WordOrder>,
+    #[serde(default)]
+    pub scale: Option<f64>,
+    #[serde(default)]
+    pub offset: Option<f64>,
+    /// Engineering unit, documentation only (`V`, `kWh`).
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Polling group; its interval comes from the device's `groups` table.
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+fn default_max_registers() -> u16 {
+    125
+}
+fn default_max_bits() -> u16 {
+    2000
+}
+fn default_max_gap() -> u16 {
+    10
+}
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// One Modbus server (unit id) on the adapter's bus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Stable device key: the record's `device` and the container name at the CSE.
+    pub id: String,
+    /// Unit id (RTU slave address 1..=247; Modbus/TCP devices often use 1 or 255).
+    pub unit: u8,
+    /// Name of a register map in the profiles directory or built in.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Inline points, added after the profile's.
+    #[serde(default)]
+    pub points: Vec<PointConfig>,
+    /// Default word order for this device's multi-register numbers.
+    #[serde(default)]
+    pub word_order: Option<WordOrder>,
+    /// Largest register read this device accepts (many meters allow fewer than 125).
+    #[serde(default = "default_max_registers")]
+    pub max_registers: u16,
+    /// Largest coil/discrete read.
+    #[serde(default = "default_max_bits")]
+    pub max_bits: u16,
+    /// Unused registers one merged read may span; for bit tables 16 bits per register.
+    #[serde(default = "default_max_gap")]
+    pub max_gap: u16,
+    #[serde(
+        default = "default_poll_interval",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub poll_interval: Duration,
+    /// Per request; a device that misses it is backed off so it cannot stall the bus.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub timeout: Duration,
+    /// Poll intervals of point groups (`groups = { energy = "60s" }`); ungrouped points and
+    /// groups not listed here follow `poll_interval`.
+    #[serde(default, deserialize_with = "duration::deserialize_map")]
+    pub groups: IndexMap<String, Duration>,
+    /// Filled by [`super::profile::load_profiles`]; not part of the file.
+    #[serde(skip)]
+    pub loaded_profile: Option<Result<Arc<Profile>, String>>,
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    None,
+    /// The Modbus over Serial Line default.
+    #[default]
+    Even,
+    Odd,
+}
+
+fn default_stop_bits() -> u8 {
+    1
+}
+fn default_data_bits() -> u8 {
+    8
+}
+fn default_rtt() -> Duration {
+    Duration::from_millis(10)
+}
+fn one() -> u16 {
+    1
+}
+
+/// `type = "modbus_tcp"`: Modbus/TCP (MBAP framing) to a device or gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusTcpConfig {
+    /// `host:port`, e.g. `"192.0.2.10:502"`.
+    pub host: String,
+    /// Connections opened to the endpoint; many devices accept only one or two.
+    #[serde(default = "one")]
+    pub max_connections: u16,
+    /// Round-trip estimate used by `citygate plan` for the bus time budget.
+    #[serde(default = "default_rtt", deserialize_with = "duration::deserialize")]
+    pub rtt_estimate: Duration,
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// `type = "modbus_rtu"`: RTU framing on a local serial port (RS-485).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusRtuConfig {
+    /// Serial device path, e.g. `/dev/ttyUSB0`; owned exclusively by this adapter.
+    pub port: String,
+    pub baud: u32,
+    #[serde(default)]
+    pub parity: Parity,
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    #[serde(default = "default_data_bits")]
+    pub data_bits: u8,
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// `type = "modbus_rtu_over_tcp"`: RTU frames (with CRC) over a TCP stream, as transparent
+/// serial-to-Ethernet converters expect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusRtuOverTcpConfig {
+    pub host: String,
+    #[serde(default = "default_rtt", deserialize_with = "duration::deserialize")]
+    pub rtt_estimate: Duration,
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// The three adapter types behind one enum, tagged by `type` as under `[southbound.<id>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type")]
+pub enum ModbusConfig {
+    #[serde(rename = "modbus_tcp")]
+    Tcp(ModbusTcpConfig),
+    #[serde(rename = "modbus_rtu")]
+    Rtu(ModbusRtuConfig),
+    #[serde(rename = "modbus_rtu_over_tcp")]
+    RtuOverTcp(ModbusRtuOverTcpConfig),
+}
+
+/// How the adapter reaches its devices; decides framing and timing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Tcp {
+        host: String,
+        max_connections: u16,
+        rtt: Duration,
+    },
+    Rtu(SerialSettings),
+    RtuOverTcp {
+        host: String,
+        rtt: Duration,
+    },
+}
+
+/// Serial line settings of a `modbus_rtu` adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialSettings {
+    pub port: String,
+    pub baud: u32,
+    pub parity: Parity,
+    pub stop_bits: u8,
+    pub data_bits: u8,
+}
+
+impl ModbusConfig {
+    pub fn devices(&self) -> &[DeviceConfig] {
+        match self {
+            ModbusConfig::Tcp(c) => &c.devices,
+            ModbusConfig::Rtu(c) => &c.devices,
+            ModbusConfig::RtuOverTcp(c) => &c.devices,
+        }
+    }
+
+    pub fn devices_mut(&mut self) -> &mut Vec<DeviceConfig> {
+        match self {
+            ModbusConfig::Tcp(c) => &mut c.devices,
+            ModbusConfig::Rtu(c) => &mut c.devices,
+            ModbusConfig::RtuOverTcp(c) => &mut c.devices,
+        }
+    }
+
+    pub fn link(&self) -> Link {
+        match self {
+            ModbusConfig::Tcp(c) => Link::Tcp {
+                host: c.host.clone(),
+                max_connections: c.max_connections,
+                rtt: c.rtt_estimate,
+            },
+            ModbusConfig::Rtu(c) => Link::Rtu(SerialSettings {
+                port: c.port.clone(),
+                baud: c.baud,
+                parity: c.parity,
+                stop_bits: c.stop_bits,
+                data_bits: c.data_bits,
+            }),
+            ModbusConfig::RtuOverTcp(c) => Link::RtuOverTcp {
+                host: c.host.clone(),
+                rtt: c.rtt_estimate,
+            },
+        }
+    }
+}
+
+impl From<ModbusTcpConfig> for ModbusConfig {
+    fn from(c: ModbusTcpConfig) -> Self {
+        ModbusConfig::Tcp(c)
+    }
+}
+impl From<ModbusRtuConfig> for ModbusConfig {
+    fn from(c: ModbusRtuConfig) -> Self {
+        ModbusConfig::Rtu(c)
+    }
+}
+impl From<ModbusRtuOverTcpConfig> for ModbusConfig {
+    fn from(c: ModbusRtuOverTcpConfig) -> Self {
+        ModbusConfig::RtuOverTcp(c)
+    }
+}

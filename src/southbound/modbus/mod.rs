@@ -1,0 +1,27 @@
+//! Modbus southbound adapter: TCP, RTU (serial) and RTU framing over TCP.
+//!
+//! Layers, each usable on its own:
+//! - [`decode`]: registers → values (word order, scaling); pure.
+//! - [`config`], [`profile`], [`validate`]: the TOML shape, device profiles, pure checks.
+//! - [`plan`]: fewest reads per device; split-and-learn on exception 02.
+//! - [`timing`]: bus time estimates and the `citygate plan` report ([`timing::explain`]).
+//! - [`bus`]: one connection, serialized transactions, timeouts, reconnects.
+//! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
+//! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
+//! - [`probe`]: the field tool behind `citygate probe`.
+//! - [`metrics`]: counters the lead exports to Prometheus.
+pub mod adapter;
+pub mod bus;
+pub mod config;
+pub mod decode;
+pub mod metrics;
+pub mod plan;
+pub mod poller;
+pub mod probe;
+pub mod profile;
+pub mod timing;
+pub mod validate;
+
+pub use adapter::ModbusAdapter;
+pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};
+pub use metrics::{CountersSnapshot, ModbusCounters};

@@ -1,0 +1,347 @@
+//! Poll cycles of the devices on one bus.
+//!
+//! Each device keeps its own schedule (one deadline per polling interval), what it learned
+//! from exception responses, and a backoff. A cycle reads the due plans and becomes exactly
+//! one [`Record`]: values of the points that were read, `quality.<point> = "bad: <reason>"`
+//! in `meta` for the others (never a stale value).
+//!
+//! Failure isolation:
+//! - a device that does not answer ends its own cycle at the first timeout and is backed off
+//!   (jittered, exponential), so on a shared serial line it costs the others at most one
+//!   timeout per cycle, and less while it is backed off;
+//! - a merged read refused with exception 01/02/03 is split and retried; only the point the
+//!   device refuses on its own is reported bad, and the plan remembers it (and any hole that
+//!   cannot be read across) until [`RECHECK_AFTER`].
+
+use super::bus::{Backoff, Bus, ReadData, TxError};
+use super::config::{DeviceConfig, Table};
+use super::decode::{decode_point, DecodeError};
+use super::metrics::ModbusCounters;
+use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
+use super::profile::Point;
+use crate::record::{now_ms, Record, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_modbus::ExceptionCode;
+use tokio_util::sync::CancellationToken;
+
+/// How long refused points and unreadable holes are remembered before they are tried again
+/// (firmware updates, a technician fixing the map on the device side).
+pub const RECHECK_AFTER: Duration = Duration::from_secs(3600);
+/// Longest pause between attempts on a device that does not answer.
+pub const DEVICE_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// One device on a bus and its polling state.
+pub struct DevicePoller {
+    pub id: String,
+    pub unit: u8,
+    pub points: Vec<Point>,
+    limits: Limits,
+    timeout: Duration,
+    learned: Learned,
+    /// Why each learned bad point was refused, for its quality flag.
+    bad_reasons: HashMap<usize, String>,
+    learned_since: Instant,
+    plans: Vec<IntervalPlan>,
+    /// Deadline of each plan in `plans`, same order.
+    next_due: Vec<Instant>,
+    backoff: Backoff,
+    blocked_until: Option<Instant>,
+}
+
+impl DevicePoller {
+    pub fn new(device: &DeviceConfig, points: Vec<Point>, start: Instant) -> Self {
+        let limits = Limits {
+            max_registers: device.max_registers,
+            max_bits: device.max_bits,
+            max_gap: device.max_gap,
+        };
+        let learned = Learned::default();
+        let plans = plan_device(&points, &limits, &learned);
+        let base = plans
+            .first()
+            .map(|p| p.interval)
+            .unwrap_or(device.poll_interval);
+        DevicePoller {
+            id: device.id.clone(),
+            unit: device.unit,
+            limits,
+            timeout: device.timeout,
+            next_due: vec![start; plans.len()],
+            plans,
+            points,
+            learned,
+            bad_reasons: HashMap::new(),
+            learned_since: start,
+            backoff: Backoff::new(base, DEVICE_BACKOFF_MAX),
+            blocked_until: None,
+        }
+    }
+
+    /// The current plans (for tests and `plan` output after learning).
+    pub fn plans(&self) -> &[IntervalPlan] {
+        &self.plans
+    }
+
+    pub fn learned(&self) -> &Learned {
+        &self.learned
+    }
+
+    /// When this device next wants the bus.
+    pub fn next_attempt(&self) -> Instant {
+        let due = self
+            .next_due
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        match self.blocked_until {
+            Some(b) => due.max(b),
+            None => due,
+        }
+    }
+
+    /// Runs one cycle if a plan is due and the device is not backed off.
+    pub async fn poll(&mut self, bus: &mut Bus, adapter: &str) -> Option<Record> {
+        let now = Instant::now();
+        let due: Vec<usize> = (0..self.plans.len())
+            .filter(|k| self.next_due[*k] <= now)
+            .collect();
+        for &k in &due {
+            let interval = self.plans[k].interval;
+            let next = self.next_due[k] + interval;
+            self.next_due[k] = if next <= now { now + interval } else { next };
+        }
+        if due.is_empty() || self.blocked_until.is_some_and(|b| b > now) {
+            return None;
+        }
+        if !self.learned.is_empty() && now.duration_since(self.learned_since) >= RECHECK_AFTER {
+            self.forget(now);
+        }
+        let intervals: HashSet<Duration> = due.iter().map(|k| self.plans[*k].interval).collect();
+        let requests: Vec<ReadRequest> = due
+            .iter()
+            .flat_map(|k| self.plans[*k].requests.clone())
+            .collect();
+        let ts_ms = now_ms();
+        let readings = self.run_requests(bus, requests).await;
+
+        let mut record = Record {
+            adapter: adapter.to_string(),
+            device: self.id.clone(),
+            ts_ms,
+            values: Default::default(),
+            meta: Default::default(),
+        };
+        for (i, p) in self.points.iter().enumerate() {
+            if !intervals.contains(&p.interval) {
+                continue;
+            }
+            let reading = readings.get(i).cloned().flatten().unwrap_or_else(|| {
+                Err(self
+                    .bad_reasons
+                    .get(&i)
+                    .cloned()
+                    .unwrap_or_else(|| "not read".into()))
+            });
+            match reading {
+                Ok(v) => {
+                    record.values.insert(p.name.clone(), v);
+                }
+                Err(reason) => {
+                    record.meta.insert(
+                        format!("quality.{}", p.name),
+                        Value::Str(format!("bad: {reason}")),
+                    );
+                }
+            }
+        }
+        Some(record)
+    }
+
+    /// Clears what exceptions taught us and plans from scratch.
+    fn forget(&mut self, now: Instant) {
+        self.learned = Learned::default();
+        self.bad_reasons.clear();
+        self.learned_since = now;
+        self.replan();
+    }
+
+    fn replan(&mut self) {
+        self.plans = plan_device(&self.points, &self.limits, &self.learned);
+    }
+
+    /// Executes reads, splitting refused merged reads; returns one reading per point.
+    async fn run_requests(
+        &mut self,
+        bus: &mut Bus,
+        requests: Vec<ReadRequest>,
+    ) -> Vec<Option<Result<Value, String>>> {
+        let mut readings: Vec<Option<Result<Value, String>>> = vec![None; self.points.len()];
+        let mut work: VecDeque<ReadRequest> = requests.into();
+        let mut whole_ok: HashSet<(Table, u16, u16)> = HashSet::new();
+        let mut splits: Vec<(ReadRequest, ReadRequest)> = Vec::new();
+        let mut unreachable: Option<String> = None;
+        let mut learned_more = false;
+        while let Some(req) = work.pop_front() {
+            if let Some(reason) = &unreachable {
+                mark(&mut readings, &req, reason);
+                continue;
+            }
+            match bus.read(self.unit, &req, self.timeout).await {
+                Ok(data) => {
+                    whole_ok.insert((req.table, req.address, req.count));
+                    for &i in &req.points {
+                        if let Some(p) = self.points.get(i) {
+                            readings[i] =
+                                Some(decode(p, &req, &data).map_err(|e| format!("decode: {e}")));
+                        }
+                    }
+                }
+                Err(TxError::Exception(code)) if is_refusal(code) => {
+                    match split(&self.points, &req) {
+                        Some((a, b)) => {
+                            tracing::debug!(device = %self.id, address = req.address, count = req.count, code = u8::from(code), "merged read refused, splitting");
+                            splits.push((a.clone(), b.clone()));
+                            work.push_front(b);
+                            work.push_front(a);
+                        }
+                        None => {
+                            let reason = format!(
+                                "exception {:02X} {code} (skipped until recheck)",
+                                u8::from(code)
+                            );
+                            for &i in &req.points {
+                                self.learned.bad_points.insert(i);
+                                self.bad_reasons.insert(i, reason.clone());
+                            }
+                            // No later read may span the refused address either.
+                            self.learned.cuts.insert((req.table, req.address));
+                            tracing::warn!(device = %self.id, point = %self.points.get(req.points[0]).map(|p| p.name.as_str()).unwrap_or("?"), address = req.address, code = u8::from(code), "device refuses point");
+                            mark(&mut readings, &req, &reason);
+                            learned_more = true;
+                        }
+                    }
+                }
+                Err(e) if e.device_unreachable() => {
+                    let reason = e.to_string();
+                    mark(&mut readings, &req, &reason);
+                    unreachable = Some(reason);
+                }
+                Err(e) => mark(&mut readings, &req, &e.to_string()),
+            }
+        }
+        for (a, b) in splits {
+            if whole_ok.contains(&(a.table, a.address, a.count))
+                && whole_ok.contains(&(b.table, b.address, b.count))
+            {
+                // Both halves read fine on their own: the hole between them is unreadable.
+                self.learned.cuts.insert((b.table, b.address));
+                learned_more = true;
+            }
+        }
+        if learned_more {
+            self.replan();
+        }
+        let now = Instant::now();
+        match unreachable {
+            Some(reason) => {
+                let delay = self.backoff.fail();
+                self.blocked_until = Some(now + delay);
+                tracing::warn!(device = %self.id, unit = self.unit, error = %reason, retry_in_ms = delay.as_millis() as u64, failures = self.backoff.failures(), "modbus device not answering");
+            }
+            None => {
+                if self.backoff.failures() > 0 {
+                    tracing::info!(device = %self.id, unit = self.unit, "modbus device answers again");
+                }
+                self.backoff.reset();
+                self.blocked_until = None;
+            }
+        }
+        readings
+    }
+}
+
+/// Exceptions that mean "not this request", worth a split: illegal function (pymodbus uses it
+/// for over-limit reads), illegal data address, illegal data value.
+fn is_refusal(code: ExceptionCode) -> bool {
+    matches!(
+        code,
+        ExceptionCode::IllegalFunction
+            | ExceptionCode::IllegalDataAddress
+            | ExceptionCode::IllegalDataValue
+    )
+}
+
+fn mark(readings: &mut [Option<Result<Value, String>>], req: &ReadRequest, reason: &str) {
+    for &i in &req.points {
+        if let Some(r) = readings.get_mut(i) {
+            *r = Some(Err(reason.to_string()));
+        }
+    }
+}
+
+/// Decodes one point out of a read's data.
+fn decode(p: &Point, req: &ReadRequest, data: &ReadData) -> Result<Value, DecodeError> {
+    let offset = usize::from(p.address.saturating_sub(req.address));
+    let len = usize::from(p.len());
+    match data {
+        ReadData::Bits(bits) => match bits.get(offset) {
+            Some(b) => Ok(Value::Bool(*b)),
+            None => Err(DecodeError::Length {
+                expected: offset + 1,
+                got: bits.len(),
+            }),
+        },
+        ReadData::Registers(regs) => match regs.get(offset..offset + len) {
+            Some(slice) => decode_point(p.kind, p.order, p.scaling, slice),
+            None => Err(DecodeError::Length {
+                expected: offset + len,
+                got: regs.len(),
+            }),
+        },
+    }
+}
+
+/// The task that owns one bus: polls its devices in deadline order until shutdown.
+pub async fn run_bus(
+    mut bus: Bus,
+    mut devices: Vec<DevicePoller>,
+    adapter: String,
+    tx: mpsc::Sender<Record>,
+    counters: Arc<ModbusCounters>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let next = devices
+            .iter()
+            .enumerate()
+            .map(|(k, d)| (k, d.next_attempt()))
+            .min_by_key(|(_, t)| *t);
+        let Some((k, at)) = next else {
+            shutdown.cancelled().await;
+            return;
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(at) => {}
+        }
+        let record = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = devices[k].poll(&mut bus, &adapter) => r,
+        };
+        let Some(record) = record else { continue };
+        counters.records.fetch_add(1, Ordering::Relaxed);
+        counters
+            .bad_points
+            .fetch_add(record.meta.len() as u64, Ordering::Relaxed);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            sent = tx.send(record) => if sent.is_err() { return },
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! In-process Modbus devices for the integration tests (tokio-modbus servers on 127.0.0.1:0
+//! and on a pseudo-terminal pair), plus helpers that run the adapter and collect records.
+#![allow(dead_code)]
+
+use citygate::record::Record;
+use citygate::southbound::modbus::bus::{Connector, Stream};
+use citygate::southbound::modbus::{ModbusAdapter, ModbusConfig};
+use citygate::southbound::Adapter;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_modbus::prelude::*;
+use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+use tokio_util::sync::CancellationToken;
+
+/// One simulated unit: register maps; an address missing from a map answers exception 02.
+#[derive(Debug, Clone, Default)]
+pub struct Unit {
+    pub holding: BTreeMap<u16, u16>,
+    pub input: BTreeMap<u16, u16>,
+    pub coils: BTreeMap<u16, bool>,
+    pub discrete: BTreeMap<u16, bool>,
+    /// Never answers (a dead or misconfigured device).
+    pub silent: bool,
+}
+
+impl Unit {
+    pub fn put_f32(map: &mut BTreeMap<u16, u16>, addr: u16, v: f32) {
+        let b = v.to_bits();
+        map.insert(addr, (b >> 16) as u16);
+        map.insert(addr + 1, b as u16);
+    }
+
+    /// Zeros for every address in `range` not yet set (devices that answer holes).
+    pub fn fill(map: &mut BTreeMap<u16, u16>, range: std::ops::Range<u16>) {
+        for a in range {
+            map.entry(a).or_insert(0);
+        }
+    }
+}
+
+/// A request the server saw: (unit, function code, address, count).
+pub type Seen = (u8, u8, u16, u16);
+
+/// The simulated bus: units by id and a log of every request.
+#[derive(Clone, Default)]
+pub struct Sim {
+    pub units: Arc<Mutex<HashMap<u8, Unit>>>,
+    pub log: Arc<Mutex<Vec<Seen>>>,
+    /// TCP connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sim {
+    pub fn with(units: impl IntoIterator<Item = (u8, Unit)>) -> Self {
+        let sim = Sim::default();
+        sim.units.lock().unwrap().extend(units);
+        sim
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn answer(&self, slave: u8, req: &Request<'_>) -> Result<Option<Response>, ExceptionCode> {
+        let units = self.units.lock().unwrap();
+        let (fc, addr, cnt) = match req {
+            Request::ReadCoils(a, c) => (1, *a, *c),
+            Request::ReadDiscreteInputs(a, c) => (2, *a, *c),
+            Request::ReadHoldingRegisters(a, c) => (3, *a, *c),
+            Request::ReadInputRegisters(a, c) => (4, *a, *c),
+            _ => return Err(ExceptionCode::IllegalFunction),
+        };
+        self.log.lock().unwrap().push((slave, fc, addr, cnt));
+        let Some(unit) = units.get(&slave) else {
+            return Ok(None); // nobody at this address on the bus
+        };
+        if unit.silent {
+            return Ok(None);
+        }
+        let range = u32::from(addr)..u32::from(addr) + u32::from(cnt);
+        let regs = |m: &BTreeMap<u16, u16>| -> Result<Vec<u16>, ExceptionCode> {
+            range
+                .clone()
+                .map(|a| {
+                    u16::try_from(a)
+                        .ok()
+                        .and_then(|a| m.get(&a).copied())
+                        .ok_or(ExceptionCode::IllegalDataAddress)
+                })
+                .collect()
+        };
+        let bits = |m: &BTreeMap<u16, bool>| -> Result<Vec<bool>, ExceptionCode> {
+            range
+                .clone()
+                .map(|a| {
+                    u16::try_from(a)
+                        .ok()
+                        .and_then(|a| m.get(&a).copied())
+                        .ok_or(ExceptionCode::IllegalDataAddress)
+                })
+                .collect()
+        };
+        Ok(Some(match fc {
+            1 => Response::ReadCoils(bits(&unit.coils)?),
+            2 => Response::ReadDiscreteInputs(bits(&unit.discrete)?),
+            3 => Response::ReadHoldingRegisters(regs(&unit.holding)?),
+            _ => Response::ReadInputRegisters(regs(&unit.input)?),
+        }))
+    }
+}
+
+impl tokio_modbus::server::Service for Sim {
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = std::future::Ready<Result<Self::Response, Self::Exception>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        std::future::ready(self.answer(req.slave, &req.request))
+    }
+}
+
+/// Serves `sim` over Modbus/TCP on `addr` (use port 0 for a fresh one). Aborting the handle
+/// closes the listener and every connection, like a device losing power.
+pub async fn start_tcp(sim: Sim, addr: SocketAddr) -> (SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let server = Server::new(listener);
+    let handle = tokio::spawn(async move {
+        let on_connected = move |stream, socket_addr| {
+            let sim = sim.clone();
+            sim.connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(sim.clone()))) }
+        };
+        let _ = server.serve(&on_connected, |_err| {}).await;
+    });
+    (local, handle)
+}
+
+/// Hands out one pre-opened stream (one end of a pty pair), then refuses.
+pub struct OnceConnector(pub Mutex<Option<Box<dyn Stream>>>);
+
+#[async_trait::async_trait]
+impl Connector for OnceConnector {
+    async fn connect(&self) -> io::Result<Box<dyn Stream>> {
+        self.0
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "pty already used"))
+    }
+    fn describe(&self) -> String {
+        "pty".into()
+    }
+}
+
+/// Serves `sim` as an RTU bus on one end of a pseudo-terminal pair; returns a connector for
+/// the other end.
+pub fn start_rtu(sim: Sim) -> (Arc<OnceConnector>, JoinHandle<()>) {
+    let (server_end, client_end) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let server = tokio_modbus::server::rtu::Server::new(server_end);
+    let handle = tokio::spawn(async move {
+        let _ = server.serve_forever(sim).await;
+    });
+    (
+        Arc::new(OnceConnector(Mutex::new(Some(Box::new(client_end))))),
+        handle,
+    )
+}
+
+/// A running adapter and what it committed.
+pub struct Running {
+    pub sink: super::Sink,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<Result<(), citygate::southbound::AdapterError>>,
+}
+
+impl Running {
+    pub async fn records(&self) -> Vec<Record> {
+        self.sink.records().await
+    }
+
+    pub async fn of(&self, device: &str) -> Vec<Record> {
+        self.records()
+            .await
+            .into_iter()
+            .filter(|r| r.device == device)
+            .collect()
+    }
+
+    /// Waits (bounded) until `pred` holds on the committed records.
+    pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&[Record]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if pred(&self.records().await) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        pred(&self.records().await)
+    }
+
+    pub async fn stop(self) -> Vec<Record> {
+        self.shutdown.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .expect("adapter stops in time");
+        r.expect("task joined").expect("adapter ran without error");
+        self.sink.records().await
+    }
+}
+
+pub fn run(mut adapter: ModbusAdapter) -> Running {
+    let sink = super::Sink::new();
+    let shutdown = CancellationToken::new();
+    let (o, s) = (sink.sender(), shutdown.clone());
+    let task = tokio::spawn(async move { adapter.run(&o, &s).await });
+    Running {
+        sink,
+        shutdown,
+        task,
+    }
+}
+
+pub fn config(text: &str) -> ModbusConfig {
+    toml::from_str(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A unit answering the SDM630 map: distinct float per point, holes answered with 0.
+pub fn sdm630_unit() -> (Unit, Vec<(String, f32)>) {
+    let points = citygate::southbound::modbus::profile::resolve_device(
+        &toml::from_str("id = \"x\"\nunit = 1\nprofile = \"eastron_sdm630\"").unwrap(),
+    )
+    .unwrap();
+    let mut unit = Unit::default();
+    let mut expected = Vec::new();
+    for (n, p) in points.iter().enumerate() {
+        let v = 200.0 + n as f32 * 1.25;
+        Unit::put_f32(&mut unit.input, p.address, v);
+        expected.push((p.name.clone(), v));
+    }
+    Unit::fill(&mut unit.input, 0..0x200);
+    (unit, expected)
+}

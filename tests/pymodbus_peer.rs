@@ -1,0 +1,181 @@
+//! The adapter against pymodbus, an independent implementation (run with `--ignored`).
+//!
+//! Either start `tests/peers/pymodbus_server.py PORT` yourself and set
+//! `CITYGATE_PYMODBUS_PORT=PORT`, or set `CITYGATE_PY_VENV` to a venv with pymodbus 3.x
+//! (default `<crate>/.venv`) and the test starts the script on a free port.
+mod common;
+
+use citygate::record::Value;
+use citygate::southbound::modbus::bus::{Bus, Framing, TcpConnector, TxError};
+use citygate::southbound::modbus::config::Table;
+use citygate::southbound::modbus::plan::ReadRequest;
+use citygate::southbound::modbus::probe::probe;
+use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use common::modbus::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_modbus::ExceptionCode;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The peer's address, and the child process when we started it (killed on drop).
+async fn peer() -> (String, Option<tokio::process::Child>) {
+    if let Ok(port) = std::env::var("CITYGATE_PYMODBUS_PORT") {
+        return (format!("127.0.0.1:{port}"), None);
+    }
+    let venv = std::env::var("CITYGATE_PY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv")));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no python at {} (set CITYGATE_PY_VENV or CITYGATE_PYMODBUS_PORT)",
+        python.display()
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = tokio::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/pymodbus_server.py"
+        ))
+        .arg(port.to_string())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start pymodbus");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(&addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pymodbus did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (addr, Some(child))
+}
+
+#[tokio::test]
+#[ignore = "needs pymodbus (CITYGATE_PYMODBUS_PORT or CITYGATE_PY_VENV)"]
+async fn polls_pymodbus_and_decodes_known_values() {
+    let (addr, child) = peer().await;
+    let cfg = config(&format!(
+        r#"type = "modbus_tcp"
+host = "{addr}"
+[[devices]]
+id = "meter"
+unit = 1
+profile = "eastron_sdm630"
+poll_interval = "1h"
+timeout = "2s"
+points = [
+  {{ name = "f_abcd", table = "holding", address = 0, type = "f32", order = "ABCD" }},
+  {{ name = "f_cdab", table = "holding", address = 2, type = "f32", order = "CDAB" }},
+  {{ name = "t", table = "holding", address = 4, type = "i16", scale = 0.1 }},
+  {{ name = "n", table = "holding", address = 5, type = "i32", order = "ABCD" }},
+  {{ name = "beyond", table = "holding", address = 24, type = "u16" }},
+  {{ name = "c0", table = "coil", address = 0, type = "bool" }},
+  {{ name = "c1", table = "coil", address = 1, type = "bool" }},
+  {{ name = "c2", table = "coil", address = 2, type = "bool" }},
+]
+"#
+    ));
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let counters = Arc::new(ModbusCounters::default());
+    let running = run(ModbusAdapter::new("py", cfg, Arc::clone(&counters)));
+    assert!(
+        running.wait_for(WAIT, |r| !r.is_empty()).await,
+        "{:?}",
+        counters.snapshot()
+    );
+    let records = running.stop().await;
+    let r = &records[0];
+    let f = |name: &str| match &r.values[name] {
+        Value::F64(v) => *v,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(f("voltage_l1"), f64::from(230.1f32));
+    assert_eq!(f("voltage_l2"), f64::from(231.2f32));
+    assert_eq!(f("voltage_l3"), f64::from(229.8f32));
+    assert_eq!(f("frequency"), 50.0);
+    assert_eq!(f("energy_import"), 1234.5);
+    assert_eq!(f("f_abcd"), f64::from(123.456f32));
+    assert_eq!(f("f_cdab"), f64::from(123.456f32));
+    assert!((f("t") + 100.0).abs() < 1e-9);
+    assert_eq!(r.values["n"], Value::I64(100000));
+    assert_eq!(
+        (
+            r.values["c0"].clone(),
+            r.values["c1"].clone(),
+            r.values["c2"].clone()
+        ),
+        (Value::Bool(true), Value::Bool(false), Value::Bool(true))
+    );
+    // Only the register past the end of pymodbus' block is refused.
+    assert_eq!(r.meta.len(), 1, "{:?}", r.meta);
+    assert!(
+        matches!(&r.meta["quality.beyond"], Value::Str(s) if s.starts_with("bad: exception 02"))
+    );
+    // 5 SDM630 reads + coils + holding 0..25 refused and split down to `beyond`.
+    let snap = counters.snapshot();
+    assert!(snap.transactions >= 7 && snap.exceptions >= 1, "{snap:?}");
+    drop(child);
+}
+
+#[tokio::test]
+#[ignore = "needs pymodbus (CITYGATE_PYMODBUS_PORT or CITYGATE_PY_VENV)"]
+async fn pymodbus_quirks_are_understood() {
+    let (addr, child) = peer().await;
+    let mut bus = Bus::new(
+        Arc::new(TcpConnector(addr.clone())),
+        Framing::Tcp,
+        Duration::ZERO,
+        Arc::new(ModbusCounters::default()),
+    );
+    // Over-limit read: pymodbus answers function 0x80 code 01 (the spec says 0x83 code 03);
+    // the bus still reports it as a device refusal, not a broken connection.
+    let over = ReadRequest {
+        table: Table::Holding,
+        address: 0,
+        count: 126,
+        points: vec![],
+    };
+    let e = tokio::time::timeout(WAIT, bus.read(1, &over, Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e, TxError::Exception(ExceptionCode::IllegalFunction));
+    assert!(bus.is_connected());
+    // Unknown unit on a single-device server: exception 04.
+    let ok = ReadRequest {
+        table: Table::Holding,
+        address: 0,
+        count: 2,
+        points: vec![],
+    };
+    let e = tokio::time::timeout(WAIT, bus.read(7, &ok, Duration::from_secs(2)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e, TxError::Exception(ExceptionCode::ServerDeviceFailure));
+    // And the probe table for the float.
+    let out = tokio::time::timeout(WAIT, probe(&format!("tcp://{addr}"), 1, "holding:0:4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" ABCD ") && l.contains("123.456")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("     2  CDAB") && l.contains("123.456")),
+        "{out}"
+    );
+    drop(child);
+}
