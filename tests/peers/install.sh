@@ -28,6 +28,8 @@ install_python_peers() {
     say "python peers present: $want"
   fi
   export CITYGATE_PEERS_VENV="$VENV"
+  # The Modbus peer tests start pymodbus from this venv.
+  export CITYGATE_PY_VENV="$VENV"
 }
 
 install_apt_peers() {
