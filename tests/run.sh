@@ -24,6 +24,8 @@ if [ "$quick" -eq 0 ]; then
   source tests/peers/install.sh
   install_python_peers
   install_apt_peers
+  # Tests that need a peer fail (instead of skipping) when it is missing.
+  export CITYGATE_REQUIRE_PEERS=1
   step "cargo test (all tests, including those against real peers)"
   cargo test --all-targets --locked -- --include-ignored
 else

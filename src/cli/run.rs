@@ -3,7 +3,9 @@
 
 use crate::buffer::Buffer;
 use crate::config::Config;
-use crate::runtime::{shutdown, supervisor, systemd};
+use crate::runtime::reload::{self, AdapterSet};
+use crate::runtime::shutdown::{self, Signal, Signals};
+use crate::runtime::systemd;
 use crate::telemetry::health::Health;
 use crate::telemetry::http::{self, TelemetryState};
 use crate::telemetry::Metrics;
@@ -51,21 +53,12 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                 let _ = server.await;
             });
         }
+        let mut adapters = AdapterSet::new(buffer.clone(), metrics.clone(), token.clone());
         for (id, adapter) in &cfg.southbound {
-            tracker.spawn(supervisor::supervise(
-                id.clone(),
-                adapter.clone(),
-                buffer.sender_for(id, &metrics),
-                token.clone(),
-                supervisor::restart_backoff(),
-                metrics.clone(),
-            ));
+            adapters.start(id, adapter);
         }
-        tracker.spawn(systemd::watchdog(
-            buffer.clone(),
-            health.clone(),
-            token.clone(),
-        ));
+        tracker.spawn(systemd::watchdog(buffer.clone(), health.clone(), token.clone()));
+        let mut signals = Signals::new().context("installing signal handlers")?;
         systemd::ready("running");
         tracing::info!(
             gateway = %cfg.gateway.name,
@@ -74,10 +67,25 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
             startup_ms = started.elapsed().as_millis() as u64,
             "citygate running"
         );
-        let signal = shutdown::signal().await;
+        let mut current = cfg.clone();
+        let signal = loop {
+            match signals.next().await {
+                Signal::Stop(name) => break name,
+                Signal::Reload => {
+                    systemd::reloading();
+                    tracing::info!(config = %current.source.display(), "SIGHUP: reloading the config");
+                    if let Some(new) = reload::reload(&current.source, &current, &mut adapters, &metrics).await {
+                        current = new;
+                    }
+                    systemd::reloaded("running");
+                }
+            }
+        };
         tracing::info!(signal, "stopping: draining adapters and the buffer");
         systemd::stopping();
-        let clean = shutdown::drain(&token, &tracker, shutdown::DRAIN_DEADLINE).await;
+        token.cancel();
+        let adapters_done = tokio::time::timeout(shutdown::DRAIN_DEADLINE, adapters.join()).await.is_ok();
+        let clean = shutdown::drain(&token, &tracker, shutdown::DRAIN_DEADLINE).await && adapters_done;
         if !clean {
             tracing::warn!("some tasks did not stop within the deadline");
         }

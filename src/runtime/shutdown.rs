@@ -8,6 +8,52 @@ use tokio_util::task::TaskTracker;
 /// How long tasks get to finish after SIGTERM before the buffer is closed anyway.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// What the main loop waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Stop(&'static str),
+    Reload,
+}
+
+/// Listens for SIGTERM, SIGINT and SIGHUP for the life of the process.
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    pub async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => Signal::Stop("SIGTERM"),
+                _ = tokio::signal::ctrl_c() => Signal::Stop("SIGINT"),
+                _ = self.hup.recv() => Signal::Reload,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop("SIGINT")
+        }
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn signal() -> &'static str {
     #[cfg(unix)]

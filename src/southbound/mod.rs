@@ -6,6 +6,7 @@
 //! `run` loops until shutdown. The [`supervisor`](crate::runtime::supervisor) restarts an
 //! adapter whose `run` fails.
 
+pub mod ble;
 pub mod lorawan;
 pub mod modbus;
 pub mod replay;
@@ -47,6 +48,7 @@ pub enum AdapterConfig {
     LorawanLnsMqtt(lorawan::LnsMqttConfig),
     /// `modbus_tcp`, `modbus_rtu` and `modbus_rtu_over_tcp` (one config enum, three types).
     Modbus(modbus::ModbusConfig),
+    Ble(ble::BleConfig),
 }
 
 impl AdapterConfig {
@@ -58,6 +60,7 @@ impl AdapterConfig {
         "modbus_rtu_over_tcp",
         "lorawan_udp",
         "lorawan_lns_mqtt",
+        "ble",
     ];
 
     /// Deserializes the table (without its `type` key) as the given type.
@@ -76,6 +79,7 @@ impl AdapterConfig {
             }
             "modbus_rtu_over_tcp" => modbus::ModbusRtuOverTcpConfig::deserialize(de)
                 .map(|c| AdapterConfig::Modbus(c.into())),
+            "ble" => ble::BleConfig::deserialize(de).map(AdapterConfig::Ble),
             "lorawan_udp" => {
                 lorawan::LorawanUdpConfig::deserialize(de).map(AdapterConfig::LorawanUdp)
             }
@@ -91,6 +95,7 @@ impl AdapterConfig {
             AdapterConfig::Replay(_) => "replay",
             AdapterConfig::LorawanUdp(_) => "lorawan_udp",
             AdapterConfig::LorawanLnsMqtt(_) => "lorawan_lns_mqtt",
+            AdapterConfig::Ble(_) => "ble",
             AdapterConfig::Modbus(modbus::ModbusConfig::Tcp(_)) => "modbus_tcp",
             AdapterConfig::Modbus(modbus::ModbusConfig::Rtu(_)) => "modbus_rtu",
             AdapterConfig::Modbus(modbus::ModbusConfig::RtuOverTcp(_)) => "modbus_rtu_over_tcp",
@@ -112,6 +117,7 @@ impl AdapterConfig {
             AdapterConfig::LorawanUdp(c) => c.validate(),
             AdapterConfig::LorawanLnsMqtt(c) => c.validate(),
             AdapterConfig::Modbus(c) => c.validate(),
+            AdapterConfig::Ble(c) => c.validate(),
         }
     }
 
@@ -133,6 +139,7 @@ impl AdapterConfig {
             AdapterConfig::LorawanUdp(c) => c.check_environment(),
             AdapterConfig::LorawanLnsMqtt(c) => c.check_environment(),
             AdapterConfig::Modbus(_) => Vec::new(),
+            AdapterConfig::Ble(c) => c.check_environment(),
         }
     }
 
@@ -143,6 +150,7 @@ impl AdapterConfig {
             AdapterConfig::LorawanUdp(c) => c.resources(),
             AdapterConfig::LorawanLnsMqtt(c) => c.resources(),
             AdapterConfig::Modbus(c) => c.resources(),
+            AdapterConfig::Ble(c) => c.resources(),
         }
     }
 
@@ -152,6 +160,9 @@ impl AdapterConfig {
             AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(id, c.clone()))),
             AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(id, c)?)),
             AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(id, c)?)),
+            AdapterConfig::Ble(c) => ble::BleAdapter::new(id, c.clone())
+                .map(|a| Box::new(a) as Box<dyn Adapter>)
+                .map_err(|e| AdapterError(e.to_string())),
             AdapterConfig::Modbus(c) => Ok(Box::new(modbus::ModbusAdapter::new(
                 id,
                 c.clone(),

@@ -35,8 +35,11 @@ install_python_peers() {
 install_apt_peers() {
   local missing=()
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  # BLE tests: a private dbus-daemon with BlueZ emulated by python-dbusmock (Debian's python3).
+  command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
+  /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || missing+=(python3-dbusmock)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "apt peers present: mosquitto"
+    say "apt peers present: mosquitto, dbus, python3-dbusmock"
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -1,0 +1,10 @@
+//! eddystone payload decoder on arbitrary bytes: must return Ok or Err, never panic.
+#![no_main]
+use citygate::southbound::ble::decoders::eddystone;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(d) = eddystone::decode(data) {
+        let _ = d.to_values();
+    }
+});

@@ -1,0 +1,10 @@
+//! ibeacon payload decoder on arbitrary bytes: must return Ok or Err, never panic.
+#![no_main]
+use citygate::southbound::ble::decoders::ibeacon;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(d) = ibeacon::decode(data) {
+        let _ = d.to_values();
+    }
+});

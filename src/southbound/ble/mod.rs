@@ -1,0 +1,21 @@
+//! BLE southbound adapter: decodes BTHome v2, Ruuvi RAWv2, iBeacon and Eddystone
+//! advertisements heard through BlueZ and turns them into rate-limited records.
+//!
+//! Layers, each usable on its own: `decoders` (pure, bytes → values), `rate` (per-device
+//! dedupe, report-on-change and heartbeat), `config` (the `[southbound.<id>]` table),
+//! `pipeline` (advertisement → record, no I/O), `cli` (the `citygate decode ble` field tool),
+//! `sources` + `scanner` (BlueZ over D-Bus with `bluer`; implements `Adapter`).
+
+pub mod cli;
+pub mod config;
+pub mod decoders;
+mod export;
+pub mod pipeline;
+pub mod rate;
+pub mod scanner;
+pub mod sources;
+
+pub use cli::decode_cli;
+pub use config::BleConfig;
+pub use decoders::Format;
+pub use scanner::BleAdapter;

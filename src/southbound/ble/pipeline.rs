@@ -1,0 +1,256 @@
+//! From one heard advertisement to at most one record: device lookup, filters, decoding with
+//! the device's format and bindkey, rate control. No I/O, so the scanner stays a thin loop
+//! around it and tests drive it directly.
+
+use super::config::{BleConfig, BleConfigError, DeviceConfig};
+use super::decoders::{self, Advertisement, BindKey, DecodeContext, DecodeError, Format, Mac};
+use super::rate::{DropReason, RateLimiter, RatePolicy, Verdict};
+use crate::record::Record;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// A listed device, ready to use.
+#[derive(Debug, Clone)]
+struct Device {
+    id: String,
+    format: Option<Format>,
+    key: Option<BindKey>,
+    policy: RatePolicy,
+    store_raw: bool,
+}
+
+/// What happened to advertisements so far (exported as metrics by the lead's telemetry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    pub heard: u64,
+    /// From devices neither listed nor accepted by the filters.
+    pub ignored: u64,
+    pub unknown_format: u64,
+    pub decode_errors: u64,
+    pub records: u64,
+    pub duplicates: u64,
+    pub replays: u64,
+    pub rate_limited: u64,
+    pub unchanged: u64,
+}
+
+/// Per-adapter state: device table, rate limiter, counters, last error per device.
+pub struct Pipeline {
+    adapter_id: String,
+    devices: HashMap<Mac, Device>,
+    accept_unlisted: bool,
+    filters: super::config::Filters,
+    unlisted_policy: RatePolicy,
+    limiter: RateLimiter,
+    last_error: HashMap<Mac, String>,
+    pub stats: PipelineStats,
+}
+
+impl Pipeline {
+    /// Builds the device table; reads bindkey files and environment variables.
+    pub fn new(adapter_id: &str, cfg: &BleConfig) -> Result<Pipeline, BleConfigError> {
+        let mut devices = HashMap::new();
+        for d in &cfg.devices {
+            let Some(mac) = d.mac() else { continue };
+            devices.insert(mac, device(cfg, d)?);
+        }
+        Ok(Pipeline {
+            adapter_id: adapter_id.to_owned(),
+            devices,
+            accept_unlisted: cfg.accept_unlisted,
+            filters: cfg.filters.clone(),
+            unlisted_policy: cfg.policy(None),
+            limiter: RateLimiter::new(),
+            last_error: HashMap::new(),
+            stats: PipelineStats::default(),
+        })
+    }
+
+    /// The limiter, for presence data.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// Handles one advertisement heard at `now` (monotonic) / `ts_ms` (wall clock).
+    pub fn handle(&mut self, adv: &Advertisement, now: Instant, ts_ms: i64) -> Option<Record> {
+        self.stats.heard += 1;
+        let mac = adv.address?;
+        let unlisted;
+        let dev = match self.devices.get(&mac) {
+            Some(d) => d,
+            None if self.accept_unlisted && self.filters.matches(adv) => {
+                unlisted = Device {
+                    id: format!("ble-{}", hex::encode(mac.0)),
+                    format: None,
+                    key: None,
+                    policy: self.unlisted_policy.clone(),
+                    store_raw: false,
+                };
+                &unlisted
+            }
+            None => {
+                self.stats.ignored += 1;
+                return None;
+            }
+        };
+        let ctx = DecodeContext {
+            mac: Some(mac),
+            bindkey: dev.key.as_ref(),
+        };
+        let decoded = match decoders::decode(adv, dev.format, &ctx) {
+            Ok(d) => d,
+            // No data of a known (or the configured) format: normal for the property
+            // update that announces a device, or a scan response without data.
+            Err(DecodeError::UnknownFormat | DecodeError::Missing(_))
+                if dev.store_raw
+                    && !(adv.manufacturer_data.is_empty() && adv.service_data.is_empty()) =>
+            {
+                decoders::decode_raw(adv)
+            }
+            Err(DecodeError::UnknownFormat | DecodeError::Missing(_)) => {
+                self.stats.unknown_format += 1;
+                return None;
+            }
+            Err(e) => {
+                self.stats.decode_errors += 1;
+                let msg = e.to_string();
+                // Log a device's error once, not every second while it persists.
+                if self.last_error.get(&mac) != Some(&msg) {
+                    tracing::warn!(adapter = %self.adapter_id, device = %dev.id, mac = %mac, error = %msg, "cannot decode BLE advertisement");
+                    self.last_error.insert(mac, msg);
+                }
+                return None;
+            }
+        };
+        self.last_error.remove(&mac);
+        if let Some(w) = &decoded.warning {
+            tracing::debug!(device = %dev.id, warning = %w, "partial BLE decode");
+        }
+        match self
+            .limiter
+            .observe(&dev.id, now, adv.rssi, &decoded, &dev.policy)
+        {
+            Verdict::Emit(_) => {
+                self.stats.records += 1;
+                let id = dev.id.clone();
+                Some(decoded.into_record(&self.adapter_id, &id, ts_ms, adv.rssi))
+            }
+            Verdict::Drop(reason) => {
+                let c = match reason {
+                    DropReason::Duplicate => &mut self.stats.duplicates,
+                    DropReason::Replay => {
+                        tracing::warn!(device = %dev.id, mac = %mac, "BLE encryption counter went backwards: replay rejected");
+                        &mut self.stats.replays
+                    }
+                    DropReason::TooSoon => &mut self.stats.rate_limited,
+                    DropReason::Unchanged => &mut self.stats.unchanged,
+                };
+                *c += 1;
+                None
+            }
+        }
+    }
+}
+
+fn device(cfg: &BleConfig, d: &DeviceConfig) -> Result<Device, BleConfigError> {
+    Ok(Device {
+        id: d.id.clone(),
+        format: d.format.format(),
+        key: d.load_bindkey()?,
+        policy: cfg.policy(Some(d)),
+        store_raw: d.store_raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Value;
+    use std::time::Duration;
+
+    fn cfg(extra: &str) -> BleConfig {
+        toml::from_str(&format!(
+            r#"
+min_interval = "10s"
+{extra}
+[[devices]]
+mac = "54:48:E6:8F:80:A5"
+id = "enc"
+format = "bthome"
+bindkey = "231d39c1d7cc1ab1aee224cd096db932"
+
+[[devices]]
+mac = "11:11:11:11:11:11"
+id = "odd"
+store_raw = true
+"#
+        ))
+        .unwrap()
+    }
+
+    fn adv(mac: &str, ad_hex: &str) -> Advertisement {
+        let mut a = Advertisement::parse_ad(&hex::decode(ad_hex).unwrap()).unwrap();
+        a.address = Some(mac.parse().unwrap());
+        a.rssi = Some(-60);
+        a
+    }
+
+    #[test]
+    fn listed_encrypted_device_becomes_records_and_repeats_are_dropped() {
+        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        let t0 = Instant::now();
+        let a = adv(
+            "54:48:E6:8F:80:A5",
+            "1216d2fc41a47266c95f730011223378237214",
+        );
+        let r = p.handle(&a, t0, 1_000).unwrap();
+        assert_eq!(r.device, "enc");
+        assert_eq!(r.values.get("temperature"), Some(&Value::F64(25.06)));
+        assert_eq!(r.meta.get("rssi"), Some(&Value::I64(-60)));
+        assert!(p.handle(&a, t0 + Duration::from_secs(1), 2_000).is_none());
+        assert_eq!(p.stats.duplicates, 1);
+        assert_eq!(p.limiter().presence("enc").unwrap().adverts, 2);
+    }
+
+    #[test]
+    fn unlisted_devices_need_accept_unlisted_and_the_filters() {
+        let a = adv("A4:C1:38:8D:18:B2", "0201060a16d2fc4002c40903bf13");
+        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        assert!(p.handle(&a, Instant::now(), 0).is_none());
+        assert_eq!(p.stats.ignored, 1);
+        let mut p = Pipeline::new(
+            "ble1",
+            &cfg("accept_unlisted = true\nfilters = { service_uuids = [\"fcd2\"] }"),
+        )
+        .unwrap();
+        let r = p.handle(&a, Instant::now(), 0).unwrap();
+        assert_eq!(r.device, "ble-a4c1388d18b2");
+        let mut p = Pipeline::new(
+            "ble1",
+            &cfg("accept_unlisted = true\nfilters = { names = [\"x*\"] }"),
+        )
+        .unwrap();
+        assert!(p.handle(&a, Instant::now(), 0).is_none());
+    }
+
+    #[test]
+    fn store_raw_and_decode_errors() {
+        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        let raw = adv("11:11:11:11:11:11", "05ff5900aabb");
+        let r = p.handle(&raw, Instant::now(), 0).unwrap();
+        assert_eq!(
+            r.values.get("manufacturer_0059"),
+            Some(&Value::Bytes(vec![0xaa, 0xbb]))
+        );
+        // Wrong key: counted, no record.
+        let bad = adv(
+            "54:48:E6:8F:80:A5",
+            "1216d2fc41a47266c95f730011223378237215",
+        );
+        assert!(p.handle(&bad, Instant::now(), 0).is_none());
+        assert_eq!(p.stats.decode_errors, 1);
+        let mut no_addr = raw.clone();
+        no_addr.address = None;
+        assert!(p.handle(&no_addr, Instant::now(), 0).is_none());
+    }
+}

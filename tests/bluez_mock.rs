@@ -1,0 +1,239 @@
+//! The BLE adapter against BlueZ emulated by python3-dbusmock (`--template bluez5`) on a
+//! private dbus-daemon, reached through `DBUS_SYSTEM_BUS_ADDRESS`.
+//!
+//! Needs Debian's `dbus` and `python3-dbusmock` (`apt-get install -y python3-dbusmock dbus`);
+//! without them the test prints SKIP and returns. The mock is driven by
+//! `tests/bluez_mock_ctl.py` (Debian's /usr/bin/python3, which has python3-dbus).
+//!
+//! Phases: (1) a BTHome advertisement becomes a record; (2) the adapter disappears and comes
+//! back: scanning resumes and a Ruuvi advertisement becomes a record; (3) "bluetoothd"
+//! restarts (the mock process is killed and started again): scanning resumes again.
+
+mod common;
+
+use citygate::record::Value;
+use citygate::southbound::ble::config::BleConfig;
+use citygate::southbound::ble::scanner::BleAdapter;
+use citygate::southbound::Adapter;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const PY: &str = "/usr/bin/python3";
+const BTHOME: &str = "0000fcd2-0000-1000-8000-00805f9b34fb";
+
+/// A child process killed (by its own handle) when the test ends, pass or fail.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn quiet(cmd: &mut Command) -> &mut Command {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+}
+
+fn have_tools() -> bool {
+    let daemon = quiet(Command::new("dbus-daemon").arg("--version")).status();
+    let mock = quiet(Command::new(PY).args(["-c", "import dbusmock, dbus"])).status();
+    matches!((daemon, mock), (Ok(a), Ok(b)) if a.success() && b.success())
+}
+
+fn ctl(addr: &str, args: &[&str]) -> bool {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bluez_mock_ctl.py");
+    quiet(Command::new(PY).arg(script).args(args))
+        .env("DBUS_SYSTEM_BUS_ADDRESS", addr)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn start_mock(addr: &str) -> Proc {
+    let child =
+        quiet(Command::new(PY).args(["-m", "dbusmock", "--system", "--template", "bluez5"]))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", addr)
+            .spawn()
+            .expect("start dbusmock");
+    let p = Proc(child);
+    assert!(ctl(addr, &["wait"]), "org.bluez did not appear on the bus");
+    assert!(ctl(addr, &["add-adapter", "hci0"]));
+    p
+}
+
+/// Re-sends an advertisement every 300 ms until `n` records are committed (15 s at most).
+async fn advertise_until(sink: &common::Sink, addr: &str, n: usize, adv: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sink.records().await.len() < n {
+        assert!(Instant::now() < deadline, "no record {n} within 15 s");
+        ctl(addr, adv);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn wait_for_socket(p: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "dbus-daemon socket did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_through_mocked_bluez_and_recovers() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_test_writer()
+        .try_init();
+    if !have_tools() {
+        // tests/run.sh installs the tools and sets CITYGATE_REQUIRE_PEERS: there a missing
+        // peer is a failure, never a silent pass.
+        assert!(
+            std::env::var_os("CITYGATE_REQUIRE_PEERS").is_none(),
+            "dbus-daemon or python3-dbusmock missing (apt-get install -y python3-dbusmock dbus)"
+        );
+        eprintln!("SKIP: dbus-daemon or python3-dbusmock missing (apt-get install -y python3-dbusmock dbus)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("citygate-ble-mock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("bus");
+    let _ = std::fs::remove_file(&sock);
+    let addr = format!("unix:path={}", sock.display());
+    let _daemon = Proc(
+        quiet(Command::new("dbus-daemon").args([
+            "--session",
+            "--nofork",
+            &format!("--address={addr}"),
+        ]))
+        .spawn()
+        .expect("start dbus-daemon"),
+    );
+    wait_for_socket(&sock);
+    // bluer (libdbus) connects to the system bus named here. Only this test runs in this
+    // binary, so setting the variable is not racing another thread.
+    std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &addr);
+    let mut mock = start_mock(&addr);
+
+    let cfg: BleConfig = toml::from_str(
+        r#"
+min_interval = "0s"
+max_silence = "1h"
+[[devices]]
+mac = "A4:C1:38:8D:18:B2"
+id = "kiosk-th1"
+[[devices]]
+mac = "CB:B8:33:4C:88:4F"
+id = "ruuvi1"
+format = "ruuvi"
+"#,
+    )
+    .unwrap();
+    let mut adapter = BleAdapter::new("ble1", cfg).unwrap();
+    let sink = common::Sink::new();
+    let out = sink.sender();
+    let token = CancellationToken::new();
+    let task = tokio::spawn({
+        let (out, token) = (out.clone(), token.clone());
+        async move { adapter.run(&out, &token).await }
+    });
+
+    // (1) BTHome temperature + humidity.
+    assert!(ctl(
+        &addr,
+        &["add-device", "hci0", "A4:C1:38:8D:18:B2", "ATC_8D18B2"]
+    ));
+    let th = [
+        "adv",
+        "hci0",
+        "A4:C1:38:8D:18:B2",
+        "-61",
+        "svc",
+        BTHOME,
+        "4002ca0903bf13",
+    ];
+    advertise_until(&sink, &addr, 1, &th).await;
+    {
+        let recs = sink.records().await;
+        assert_eq!(recs[0].device, "kiosk-th1");
+        assert_eq!(recs[0].values.get("temperature"), Some(&Value::F64(25.06)));
+        assert_eq!(recs[0].values.get("humidity"), Some(&Value::F64(50.55)));
+        assert_eq!(recs[0].meta.get("rssi"), Some(&Value::I64(-61)));
+    }
+
+    // (2) The adapter goes away and comes back.
+    assert!(ctl(&addr, &["remove-adapter", "hci0"]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(ctl(&addr, &["add-adapter", "hci0"]));
+    assert!(
+        ctl(&addr, &["wait-discovering", "hci0"]),
+        "discovery not restarted on the new adapter"
+    );
+    assert!(ctl(
+        &addr,
+        &["add-device", "hci0", "CB:B8:33:4C:88:4F", "Ruuvi 884F"]
+    ));
+    let ruuvi = [
+        "adv",
+        "hci0",
+        "CB:B8:33:4C:88:4F",
+        "-70",
+        "mfr",
+        "0499",
+        "0512fc5394c37c0004fffc040cac364200cdcbb8334c884f",
+    ];
+    advertise_until(&sink, &addr, 2, &ruuvi).await;
+    {
+        let recs = sink.records().await;
+        assert_eq!(recs[1].device, "ruuvi1");
+        assert_eq!(recs[1].values.get("pressure"), Some(&Value::I64(100_044)));
+    }
+
+    // (3) bluetoothd restarts: a new daemon knows nothing of the old discovery session.
+    drop(mock);
+    mock = start_mock(&addr);
+    let restarted = Instant::now();
+    assert!(
+        ctl(&addr, &["wait-discovering", "hci0"]),
+        "discovery not restarted on the new daemon"
+    );
+    eprintln!(
+        "discovery restarted {:?} after the daemon restart",
+        restarted.elapsed()
+    );
+    assert!(ctl(
+        &addr,
+        &["add-device", "hci0", "A4:C1:38:8D:18:B2", "ATC_8D18B2"]
+    ));
+    let warmer = [
+        "adv",
+        "hci0",
+        "A4:C1:38:8D:18:B2",
+        "-62",
+        "svc",
+        BTHOME,
+        "4002280a03bf13",
+    ];
+    advertise_until(&sink, &addr, 3, &warmer).await;
+    {
+        let recs = sink.records().await;
+        assert_eq!(recs[2].device, "kiosk-th1");
+        assert_eq!(recs[2].values.get("temperature"), Some(&Value::F64(26.0)));
+    }
+
+    token.cancel();
+    let res = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("adapter stops within 5 s of shutdown")
+        .expect("task not panicked");
+    assert!(res.is_ok());
+    drop(mock);
+    let _ = std::fs::remove_dir_all(&dir);
+}
