@@ -1,8 +1,10 @@
 //! `citygate check`: every problem at once, FILE:LINE:COL, exit 78 if any.
 
+use crate::config::issue::ConfigIssue;
 use crate::config::load::span_of;
 use crate::config::report::ConfigReport;
-use crate::config::{self, LoadError, EXIT_CONFIG};
+use crate::config::{self, Config, LoadError, EXIT_CONFIG};
+use crate::southbound::AdapterConfig;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,45 +21,10 @@ pub fn check(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    // Checks against this machine: files and secrets the config points at.
+    // Checks against this machine (files and secrets the config points at), and warnings.
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut report = ConfigReport::new(path);
-    if let Ok(root) = toml::de::DeTable::parse(&text) {
-        let sb = root
-            .get_ref()
-            .iter()
-            .find(|(k, _)| k.get_ref() == "southbound")
-            .map(|(_, v)| v.clone());
-        for (id, adapter) in &cfg.southbound {
-            for issue in adapter.check_environment() {
-                let span = sb
-                    .as_ref()
-                    .map(|v| span_of(v, &format!("{id}.{}", issue.path)));
-                report.push(&text, span, issue.message, issue.hint);
-            }
-        }
-    }
-    let mut warnings = ConfigReport::new(path);
-    if let Ok(root) = toml::de::DeTable::parse(&text) {
-        let sb = root
-            .get_ref()
-            .iter()
-            .find(|(k, _)| k.get_ref() == "southbound")
-            .map(|(_, v)| v.clone());
-        for (id, adapter) in &cfg.southbound {
-            for issue in adapter.warnings() {
-                let span = sb
-                    .as_ref()
-                    .map(|v| span_of(v, &format!("{id}.{}", issue.path)));
-                warnings.push(
-                    &text,
-                    span,
-                    format!("warning: {}", issue.message),
-                    issue.hint,
-                );
-            }
-        }
-    }
+    let report = adapter_issues(path, &text, &cfg, AdapterConfig::check_environment, "");
+    let warnings = adapter_issues(path, &text, &cfg, AdapterConfig::warnings, "warning: ");
     if !warnings.is_empty() {
         eprintln!("{}", warnings.finish());
     }
@@ -78,4 +45,32 @@ pub fn check(path: &Path) -> ExitCode {
             .join(", ")
     );
     ExitCode::SUCCESS
+}
+
+/// Runs `issues` on every adapter and places the results in the file.
+fn adapter_issues(
+    path: &Path,
+    text: &str,
+    cfg: &Config,
+    issues: fn(&AdapterConfig) -> Vec<ConfigIssue>,
+    prefix: &str,
+) -> ConfigReport {
+    let mut report = ConfigReport::new(path);
+    let Ok(root) = toml::de::DeTable::parse(text) else {
+        return report;
+    };
+    let southbound = root
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "southbound")
+        .map(|(_, v)| v.clone());
+    for (id, adapter) in &cfg.southbound {
+        for issue in issues(adapter) {
+            let span = southbound
+                .as_ref()
+                .map(|v| span_of(v, &format!("{id}.{}", issue.path)));
+            report.push(text, span, format!("{prefix}{}", issue.message), issue.hint);
+        }
+    }
+    report
 }

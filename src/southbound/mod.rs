@@ -17,6 +17,9 @@ use crate::telemetry::counters::{CounterFamily, CounterSnapshot};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// Which metric family an adapter's counters feed, and the counters themselves.
+pub type ExportedCounters = Option<(CounterFamily, Arc<dyn CounterSnapshot>)>;
+
 /// Why an adapter's run loop gave up; the supervisor logs it and restarts the adapter with
 /// capped, jittered backoff.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +38,7 @@ pub trait Adapter: Send {
     ) -> Result<(), AdapterError>;
 
     /// The adapter's event counters, exported as Prometheus metrics by the supervisor.
-    fn counters(&self) -> Option<(CounterFamily, Arc<dyn CounterSnapshot>)> {
+    fn counters(&self) -> ExportedCounters {
         None
     }
 }

@@ -174,12 +174,7 @@ async fn read_advertisement(adapter: &bluer::Adapter, addr: Address) -> Advertis
 
 #[async_trait::async_trait]
 impl Adapter for BleAdapter {
-    fn counters(
-        &self,
-    ) -> Option<(
-        crate::telemetry::counters::CounterFamily,
-        Arc<dyn crate::telemetry::counters::CounterSnapshot>,
-    )> {
+    fn counters(&self) -> crate::southbound::ExportedCounters {
         Some((
             crate::telemetry::counters::CounterFamily::Ble,
             self.export.clone(),

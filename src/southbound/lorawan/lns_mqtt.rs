@@ -198,12 +198,7 @@ impl LnsMqttAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for LnsMqttAdapter {
-    fn counters(
-        &self,
-    ) -> Option<(
-        crate::telemetry::counters::CounterFamily,
-        Arc<dyn crate::telemetry::counters::CounterSnapshot>,
-    )> {
+    fn counters(&self) -> crate::southbound::ExportedCounters {
         Some((
             crate::telemetry::counters::CounterFamily::Lorawan,
             self.counters(),

@@ -306,12 +306,7 @@ impl LorawanUdpAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for LorawanUdpAdapter {
-    fn counters(
-        &self,
-    ) -> Option<(
-        crate::telemetry::counters::CounterFamily,
-        Arc<dyn crate::telemetry::counters::CounterSnapshot>,
-    )> {
+    fn counters(&self) -> crate::southbound::ExportedCounters {
         Some((
             crate::telemetry::counters::CounterFamily::Lorawan,
             self.counters(),

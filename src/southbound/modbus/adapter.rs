@@ -117,12 +117,7 @@ impl ModbusAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for ModbusAdapter {
-    fn counters(
-        &self,
-    ) -> Option<(
-        crate::telemetry::counters::CounterFamily,
-        Arc<dyn crate::telemetry::counters::CounterSnapshot>,
-    )> {
+    fn counters(&self) -> crate::southbound::ExportedCounters {
         Some((
             crate::telemetry::counters::CounterFamily::Modbus,
             self.counters(),
