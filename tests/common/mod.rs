@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod modbus;
+pub mod mosquitto;
 
 use citygate::buffer::{Buffer, BufferConfig, BufferThread, RecordSender};
 use citygate::record::{Record, Value};

@@ -38,8 +38,10 @@ install_apt_peers() {
   # BLE tests: a private dbus-daemon with BlueZ emulated by python-dbusmock (Debian's python3).
   command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus)
   /usr/bin/python3 -c "import dbusmock" >/dev/null 2>&1 || missing+=(python3-dbusmock)
+  # Telemetry tests: a real Prometheus server scraping citygate, and promtool.
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "apt peers present: mosquitto, dbus, python3-dbusmock"
+    say "apt peers present: mosquitto, dbus, python3-dbusmock, prometheus"
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -49,6 +51,8 @@ install_apt_peers() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   say "installing ${missing[*]} with apt-get"
+  # Finish an install a previous run was interrupted in (apt refuses to work otherwise).
+  $sudo dpkg --configure -a || true
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
