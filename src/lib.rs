@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`record`] — the unit every adapter emits and the buffer stores;
 //! - [`config`] — the TOML file, loading with FILE:LINE:COL errors, checks;
+//! - [`northbound`] — oneM2M AE: registration, resource tree, syncer, HTTP binding;
 //! - [`buffer`] — SQLite store with group commit, bounds and drop accounting;
 //! - [`southbound`] — adapters (closed enum of configs, `Adapter` trait);
 //! - [`runtime`] — shutdown, supervision, backoff;
@@ -14,6 +15,7 @@
 pub mod buffer;
 pub mod cli;
 pub mod config;
+pub mod northbound;
 pub mod record;
 pub mod runtime;
 pub mod southbound;

@@ -12,7 +12,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn vectors() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/lns_integrations.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/lns_integrations.json"
+    ))
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["vectors"]
         .as_array()
@@ -32,11 +36,16 @@ async fn publish(port: u16, topic: &str, payload: &str) {
     let mut opts = MqttOptions::new(format!("test-pub-{}", rand_suffix()), "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
     let (client, mut el) = AsyncClient::new(opts, 10);
-    client.publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).await.unwrap();
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+        .await
+        .unwrap();
     // Drive the event loop until the PUBACK arrives.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let ev = tokio::time::timeout_at(deadline, el.poll()).await.expect("puback in time");
+        let ev = tokio::time::timeout_at(deadline, el.poll())
+            .await
+            .expect("puback in time");
         if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = ev {
             break;
         }
@@ -45,7 +54,10 @@ async fn publish(port: u16, topic: &str, payload: &str) {
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 async fn wait_records(sink: &common::Sink, n: usize) -> Vec<citygate::record::Record> {
@@ -62,7 +74,9 @@ async fn wait_records(sink: &common::Sink, n: usize) -> Vec<citygate::record::Re
 #[tokio::test]
 #[ignore = "needs mosquitto (tests/run.sh installs it)"]
 async fn chirpstack_uplinks_through_a_real_broker_once_and_after_restart() {
-    let Some(mut broker) = mosquitto::require() else { return };
+    let Some(mut broker) = mosquitto::require() else {
+        return;
+    };
     let cfg: LnsMqttConfig = toml::from_str(&format!(
         "broker = \"mqtt://127.0.0.1:{}\"\nflavour = \"chirpstack\"\ncodec = {{ type = \"cayenne_lpp\" }}\n",
         broker.port
@@ -88,7 +102,11 @@ async fn chirpstack_uplinks_through_a_real_broker_once_and_after_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let records_after = sink.records().await;
     assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(records_after.len(), 1, "the duplicate must not become a record");
+    assert_eq!(
+        records_after.len(),
+        1,
+        "the duplicate must not become a record"
+    );
     assert_eq!(records[0].device, "0004a30b001c0530");
     assert!(!records[0].values.is_empty(), "{:?}", records[0]);
 
@@ -96,7 +114,10 @@ async fn chirpstack_uplinks_through_a_real_broker_once_and_after_restart() {
     broker.restart();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (topic, payload) = &v[0];
-    let next = payload.replace("3ac7e3c4-4401-4b8d-9386-a5c902f9202d", "11111111-2222-3333-4444-555555555555");
+    let next = payload.replace(
+        "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
+        "11111111-2222-3333-4444-555555555555",
+    );
     let mut delivered = false;
     for _ in 0..10 {
         publish(broker.port, topic, &next).await;
@@ -105,7 +126,10 @@ async fn chirpstack_uplinks_through_a_real_broker_once_and_after_restart() {
             break;
         }
     }
-    assert!(delivered, "no record after the broker restart (not resubscribed?)");
+    assert!(
+        delivered,
+        "no record after the broker restart (not resubscribed?)"
+    );
     assert_eq!(sink.records().await.len(), 2);
 
     token.cancel();

@@ -22,6 +22,7 @@ mod error;
 mod schema;
 mod stats;
 mod store;
+mod sync_store;
 mod writer;
 
 pub use config::{BufferConfig, Synchronous, WhenFull};

@@ -53,6 +53,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                 let _ = server.await;
             });
         }
+        if let Some(nb) = &cfg.northbound {
+            crate::runtime::northbound::start(nb, &buffer, &metrics, &health, &token, &tracker)
+                .context("starting the northbound binding ([northbound])")?;
+        }
         let mut adapters = AdapterSet::new(buffer.clone(), metrics.clone(), token.clone());
         for (id, adapter) in &cfg.southbound {
             adapters.start(id, adapter);

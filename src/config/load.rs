@@ -88,6 +88,11 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
                     config.buffer = v;
                 }
             }
+            "northbound" => {
+                if let Some(v) = cx.section(value, crate::northbound::NorthboundConfig::validate) {
+                    config.northbound = Some(v);
+                }
+            }
             "southbound" => config.southbound = cx.southbound(value),
             other => {
                 let hint = match did_you_mean(other, SECTIONS) {

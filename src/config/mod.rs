@@ -41,6 +41,8 @@ pub struct Config {
     pub log: LogConfig,
     pub buffer: BufferConfig,
     pub telemetry: TelemetryConfig,
+    /// `[northbound]`; without it records are only buffered.
+    pub northbound: Option<crate::northbound::NorthboundConfig>,
     /// Adapters by id, in file order.
     pub southbound: IndexMap<String, AdapterConfig>,
 }

@@ -118,6 +118,9 @@ impl AdapterSet {
         if old.telemetry != new.telemetry {
             outcome.needs_restart.push("telemetry");
         }
+        if old.northbound != new.northbound {
+            outcome.needs_restart.push("northbound");
+        }
         if old.gateway != new.gateway {
             outcome.needs_restart.push("gateway");
         }

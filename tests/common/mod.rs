@@ -3,6 +3,7 @@
 
 pub mod modbus;
 pub mod mosquitto;
+pub mod northbound;
 
 use citygate::buffer::{Buffer, BufferConfig, BufferThread, RecordSender};
 use citygate::record::{Record, Value};

@@ -20,7 +20,11 @@ pub fn binary() -> Option<PathBuf> {
 
 impl Mosquitto {
     pub fn start() -> Option<Mosquitto> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
         let mut m = Mosquitto {
             port,
             child: None,
@@ -36,7 +40,10 @@ impl Mosquitto {
         let conf = self.dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n", self.port),
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+                self.port
+            ),
         )
         .expect("write mosquitto.conf");
         let child = Command::new(binary().expect("mosquitto installed"))
@@ -49,7 +56,11 @@ impl Mosquitto {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -30,6 +30,8 @@ install_python_peers() {
   export CITYGATE_PEERS_VENV="$VENV"
   # The Modbus peer tests start pymodbus from this venv.
   export CITYGATE_PY_VENV="$VENV"
+  # The oneM2M tests start ACME from this venv (tests/peers/acme.sh checks it).
+  export CITYGATE_ACME_VENV="$VENV"
 }
 
 install_apt_peers() {

@@ -1,0 +1,485 @@
+//! `[northbound]`: where the CSE is, who the gateway is towards it, and how hard to push.
+//!
+//! Everything except `cse_url` has a default that works against a stock ACME/IN-CSE, so a
+//! technician's minimal table is two lines. Validation is pure (no file or env access): secrets
+//! are read when the binding is built ([`AuthConfig::resolve`]).
+use crate::config::issue::ConfigIssue;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which oneM2M protocol binding carries the primitives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindingKind {
+    /// TS-0009 HTTP binding.
+    #[default]
+    Http,
+    /// TS-0010 MQTT binding (not available yet: a later issue).
+    Mqtt,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NorthboundConfig {
+    #[serde(default)]
+    pub binding: BindingKind,
+    /// Base URL of the CSE's HTTP binding, e.g. `http://10.0.0.5:8080` (no resource path).
+    pub cse_url: String,
+    /// CSE-ID, `/id-in` or `id-in`.
+    #[serde(default = "default_cse_id")]
+    pub cse_id: String,
+    /// Resource name of the CSEBase; the root of every structured address (`cse-in/…`).
+    #[serde(default = "default_cse_name")]
+    pub cse_name: String,
+    /// AE-ID used as `X-M2M-Origin`: `C…`/`S…`, or bare `C`/`S` to let the CSE assign one
+    /// (the assigned AE-ID is persisted in the buffer DB and reused after restarts).
+    #[serde(default = "default_originator")]
+    pub originator: String,
+    /// App-ID (`api`), must start with `N` (non-registered) or `R` (registered).
+    #[serde(default = "default_app_id")]
+    pub app_id: String,
+    /// Resource name of the gateway's AE under the CSEBase.
+    #[serde(default = "default_ae_name")]
+    pub ae_name: String,
+    /// `X-M2M-RVI` sent with every request (ACME accepts 2a, 3, 4, 5; missing = rejected).
+    #[serde(default = "default_release")]
+    pub release: String,
+    /// Limits set on each device container.
+    #[serde(default)]
+    pub container: ContainerLimits,
+    /// Extra labels (`lbl`) per device container: device key → labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, Vec<String>>,
+    /// Deadline for one request (connect + response).
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "humantime_duration"
+    )]
+    pub request_timeout: Duration,
+    /// Requests in flight at once (across devices; each device has at most one).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Records fetched per device per buffer read; bounds memory and live-record latency.
+    #[serde(default = "default_fetch_per_device")]
+    pub fetch_per_device: usize,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+}
+
+/// Container limits. Caveats measured on ACME 2026.5.3 (docs: acme-cse.md §5, §7):
+/// with `mni`/`mbs` set every create loads and sorts all instances of the container
+/// (throughput drops with `cni`) and concurrent creates into one container race (500/5000,
+/// retried); and an evicted instance frees its `rn`, so a retry of a record evicted by then
+/// creates it again (the 4105 = "already there" idempotency only holds while it is retained).
+/// Size `mni` well above the longest retry window, or leave the limits unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerLimits {
+    /// maxNrOfInstances.
+    pub mni: Option<u64>,
+    /// maxByteSize (ACME counts `con` string length, not JSON bytes).
+    pub mbs: Option<u64>,
+    /// maxInstanceAge in seconds.
+    pub mia: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the CA(s) that sign the CSE's certificate; when set only these are trusted.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS; needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// HTTP authentication towards the CSE: at most one of `basic` or `bearer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub basic: Option<BasicAuth>,
+    pub bearer: Option<BearerAuth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: String,
+    /// File holding the password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerAuth {
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+}
+
+/// Retry pacing: exponential with full jitter, capped.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffConfig {
+    /// First retry delay (upper bound of the jitter window).
+    #[serde(
+        default = "default_backoff_initial",
+        deserialize_with = "humantime_duration"
+    )]
+    pub initial: Duration,
+    /// Cap of the delay.
+    #[serde(
+        default = "default_backoff_max",
+        deserialize_with = "humantime_duration"
+    )]
+    pub max: Duration,
+    /// Delay between attempts while the CSE refuses the gateway (auth, privileges).
+    #[serde(
+        default = "default_auth_retry",
+        deserialize_with = "humantime_duration"
+    )]
+    pub auth_retry: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            initial: default_backoff_initial(),
+            max: default_backoff_max(),
+            auth_retry: default_auth_retry(),
+        }
+    }
+}
+
+/// Credentials read from files/env when the binding is built.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { user: String, password: String },
+    Bearer { token: String },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}, ***)"),
+            Credentials::Bearer { .. } => write!(f, "Bearer(***)"),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Reads the secret from its file or environment variable.
+    pub fn resolve(&self) -> Result<Option<Credentials>, String> {
+        if let Some(b) = &self.basic {
+            let password = read_secret(b.password_file.as_ref(), b.password_env.as_deref())?;
+            return Ok(Some(Credentials::Basic {
+                user: b.user.clone(),
+                password,
+            }));
+        }
+        if let Some(b) = &self.bearer {
+            let token = read_secret(b.token_file.as_ref(), b.token_env.as_deref())?;
+            return Ok(Some(Credentials::Bearer { token }));
+        }
+        Ok(None)
+    }
+}
+
+fn read_secret(file: Option<&PathBuf>, env: Option<&str>) -> Result<String, String> {
+    let secret = match (file, env) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
+        (None, Some(var)) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
+        }
+        (None, None) => return Err("no secret file or environment variable given".into()),
+    };
+    let secret = secret.trim_end_matches(['\r', '\n']).to_string();
+    if secret.is_empty() {
+        return Err("the secret is empty".into());
+    }
+    Ok(secret)
+}
+
+impl NorthboundConfig {
+    /// A config with defaults for everything but the CSE URL (tests, `citygate probe`).
+    pub fn new(cse_url: impl Into<String>) -> Self {
+        NorthboundConfig {
+            binding: BindingKind::Http,
+            cse_url: cse_url.into(),
+            cse_id: default_cse_id(),
+            cse_name: default_cse_name(),
+            originator: default_originator(),
+            app_id: default_app_id(),
+            ae_name: default_ae_name(),
+            release: default_release(),
+            container: ContainerLimits::default(),
+            labels: BTreeMap::new(),
+            request_timeout: default_request_timeout(),
+            max_in_flight: default_max_in_flight(),
+            fetch_per_device: default_fetch_per_device(),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            backoff: BackoffConfig::default(),
+        }
+    }
+
+    /// True when the CSE assigns the AE-ID (bare `C` or `S`).
+    pub fn cse_assigns_ae_id(&self) -> bool {
+        self.originator == "C" || self.originator == "S"
+    }
+
+    /// All problems at once; paths are relative to the `[northbound]` table.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        if self.binding == BindingKind::Mqtt {
+            issues.push(
+                ConfigIssue::new("binding", "The MQTT binding is not available yet.")
+                    .hint("use binding = \"http\""),
+            );
+        }
+        let url = self.cse_url.trim();
+        match url.split_once("://") {
+            Some(("http" | "https", rest)) if !rest.is_empty() && !rest.starts_with('/') => {
+                if url.contains('?') || url.contains('#') {
+                    issues.push(
+                        ConfigIssue::new(
+                            "cse_url",
+                            "The CSE URL must not have a query or fragment.",
+                        )
+                        .hint("e.g. \"http://10.0.0.5:8080\""),
+                    );
+                }
+            }
+            _ => issues.push(
+                ConfigIssue::new(
+                    "cse_url",
+                    format!(
+                        "\"{}\" is not an http:// or https:// URL with a host.",
+                        self.cse_url
+                    ),
+                )
+                .hint("e.g. \"http://10.0.0.5:8080\" or \"https://cse.city.example\""),
+            ),
+        }
+        if url.starts_with("http://") && (self.tls != TlsConfig::default()) {
+            issues.push(
+                ConfigIssue::new(
+                    "tls",
+                    "TLS settings are given but cse_url is http:// (they would be ignored).",
+                )
+                .hint("use an https:// URL or remove [northbound.tls]"),
+            );
+        }
+        let id = self.cse_id.strip_prefix('/').unwrap_or(&self.cse_id);
+        if !is_plain_name(id) {
+            issues.push(
+                ConfigIssue::new("cse_id", format!("\"{}\" is not a CSE-ID.", self.cse_id))
+                    .hint("e.g. \"/id-in\" or \"id-in\""),
+            );
+        }
+        for (key, value) in [("cse_name", &self.cse_name), ("ae_name", &self.ae_name)] {
+            if !is_plain_name(value) {
+                issues.push(
+                    ConfigIssue::new(key, format!("\"{value}\" is not a valid resource name."))
+                        .hint("letters, digits, '-', '_', '.', '~' only; no '/'"),
+                );
+            }
+        }
+        let o = &self.originator;
+        if !(o.starts_with('C') || o.starts_with('S')) || !is_plain_name(o) {
+            issues.push(
+                ConfigIssue::new("originator", format!("\"{o}\" is not an AE-ID."))
+                    .hint("start with C or S (e.g. \"Ccitygate-cab17\"), or \"C\" / \"S\" to let the CSE assign one"),
+            );
+        }
+        if !(self.app_id.len() > 1
+            && (self.app_id.starts_with('N') || self.app_id.starts_with('R'))
+            && is_plain_name(&self.app_id))
+        {
+            issues.push(
+                ConfigIssue::new("app_id", format!("\"{}\" is not an App-ID.", self.app_id))
+                    .hint("start with N (non-registered) or R (registered), e.g. \"Ncitygate\""),
+            );
+        }
+        if !["2a", "3", "4", "5"].contains(&self.release.as_str()) {
+            issues.push(
+                ConfigIssue::new(
+                    "release",
+                    format!("Release \"{}\" is not supported.", self.release),
+                )
+                .hint("one of \"2a\", \"3\", \"4\", \"5\""),
+            );
+        }
+        for (device, labels) in &self.labels {
+            for (i, label) in labels.iter().enumerate() {
+                if label.is_empty() || label.contains(' ') {
+                    issues.push(
+                        ConfigIssue::new(
+                            format!("labels.{device}.{i}"),
+                            format!("Label \"{label}\" is empty or contains a space."),
+                        )
+                        .hint("use key/value style without spaces, e.g. \"site/cab-17\""),
+                    );
+                }
+            }
+        }
+        if self.request_timeout < Duration::from_millis(100) {
+            issues.push(
+                ConfigIssue::new(
+                    "request_timeout",
+                    "The request timeout is shorter than 100ms.",
+                )
+                .hint("e.g. \"10s\""),
+            );
+        }
+        if !(1..=256).contains(&self.max_in_flight) {
+            issues.push(
+                ConfigIssue::new("max_in_flight", "max_in_flight must be between 1 and 256.")
+                    .hint("4 suits most CSEs"),
+            );
+        }
+        if !(1..=10_000).contains(&self.fetch_per_device) {
+            issues.push(ConfigIssue::new(
+                "fetch_per_device",
+                "fetch_per_device must be between 1 and 10000.",
+            ));
+        }
+        issues.extend(self.validate_tls_and_auth());
+        let b = &self.backoff;
+        if b.initial.is_zero() || b.initial > b.max {
+            issues.push(
+                ConfigIssue::new(
+                    "backoff.initial",
+                    "backoff.initial must be > 0 and <= backoff.max.",
+                )
+                .hint("e.g. initial = \"500ms\", max = \"60s\""),
+            );
+        }
+        if b.auth_retry < Duration::from_secs(1) {
+            issues.push(ConfigIssue::new(
+                "backoff.auth_retry",
+                "backoff.auth_retry must be at least 1s.",
+            ));
+        }
+        issues
+    }
+
+    fn validate_tls_and_auth(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let t = &self.tls;
+        if t.client_cert_file.is_some() != t.client_key_file.is_some() {
+            issues.push(
+                ConfigIssue::new("tls", "client_cert_file and client_key_file go together.")
+                    .hint("set both for mutual TLS, or neither"),
+            );
+        }
+        let a = &self.auth;
+        if a.basic.is_some() && a.bearer.is_some() {
+            issues.push(ConfigIssue::new(
+                "auth",
+                "Only one of auth.basic and auth.bearer may be set.",
+            ));
+        }
+        if let Some(b) = &a.basic {
+            if b.user.is_empty() || b.user.contains(':') {
+                issues.push(ConfigIssue::new(
+                    "auth.basic.user",
+                    "The user name is empty or contains ':'.",
+                ));
+            }
+            issues.extend(secret_source_issue(
+                "auth.basic",
+                "password",
+                b.password_file.is_some(),
+                b.password_env.is_some(),
+            ));
+        }
+        if let Some(b) = &a.bearer {
+            issues.extend(secret_source_issue(
+                "auth.bearer",
+                "token",
+                b.token_file.is_some(),
+                b.token_env.is_some(),
+            ));
+        }
+        issues
+    }
+}
+
+fn secret_source_issue(path: &str, what: &str, file: bool, env: bool) -> Option<ConfigIssue> {
+    (file == env).then(|| {
+        ConfigIssue::new(
+            path,
+            format!("Exactly one of {what}_file and {what}_env must be set."),
+        )
+        .hint(format!("e.g. {what}_file = \"/etc/citygate/cse.{what}\""))
+    })
+}
+
+/// Resource names and IDs we accept: unreserved URI characters only, so they can be path
+/// segments without escaping.
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+}
+
+fn default_cse_id() -> String {
+    "/id-in".into()
+}
+fn default_cse_name() -> String {
+    "cse-in".into()
+}
+fn default_originator() -> String {
+    "C".into()
+}
+fn default_app_id() -> String {
+    "Ncitygate".into()
+}
+fn default_ae_name() -> String {
+    "citygate".into()
+}
+fn default_release() -> String {
+    "3".into()
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_in_flight() -> usize {
+    4
+}
+fn default_fetch_per_device() -> usize {
+    32
+}
+fn default_backoff_initial() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_auth_retry() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// `"10s"`, `"500ms"`, `"2m"` → Duration (local helper; the crate-wide one replaces it).
+fn humantime_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration \"{s}\": {e} (e.g. \"10s\", \"500ms\")"
+        ))
+    })
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

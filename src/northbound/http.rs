@@ -1,0 +1,240 @@
+//! TS-0009 HTTP binding over reqwest (rustls + ring, keep-alive pool).
+//!
+//! Mapping: CREATE/NOTIFY → POST, RETRIEVE → GET, UPDATE → PUT, DELETE → DELETE; `to` → path
+//! (`cse-in/…` → `/cse-in/…`, SP-relative `/id-in/…` → `/~/id-in/…`, absolute `//sp/…` →
+//! `/_/sp/…`); `fr`/`rqi`/`rvi` → `X-M2M-Origin`/`X-M2M-RI`/`X-M2M-RVI`; `ty` → exactly
+//! `Content-Type: application/json;ty=N` (ACME rejects any other parameter, e.g. charset).
+//! The outcome is always read from `X-M2M-RSC` (header names compared case-insensitively:
+//! ACME behind waitress sends `X-M2m-Rsc`), never from the HTTP status alone, which is
+//! ambiguous (404 is 4004 or 5103).
+use super::binding::{Binding, BindingError};
+use super::config::{Credentials, NorthboundConfig};
+use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use reqwest::header::HeaderMap;
+use std::time::Duration;
+
+/// Installs rustls' ring crypto provider for the process. Call once at start; later calls (or
+/// another component having installed it already) are harmless.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed: fine, ours or the same one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The HTTP binding: one reqwest client (connection pool) per configured CSE.
+#[derive(Debug, Clone)]
+pub struct HttpBinding {
+    client: reqwest::Client,
+    /// `cse_url` without a trailing slash.
+    base: String,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+}
+
+impl HttpBinding {
+    /// Builds the client: timeouts, pool sized for `max_in_flight`, custom CA / client
+    /// certificate, credentials read from their file or environment variable.
+    pub fn new(cfg: &NorthboundConfig) -> Result<Self, BindingError> {
+        install_crypto_provider();
+        let base = cfg.cse_url.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(BindingError::Config(format!(
+                "cse_url {base:?} is not http:// or https://"
+            )));
+        }
+        let credentials = cfg.auth.resolve().map_err(BindingError::Config)?;
+        if credentials.is_some() && base.starts_with("http://") {
+            tracing::warn!(cse_url = %base, "CSE credentials are sent over plain http");
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(cfg.max_in_flight.max(1))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .user_agent(concat!("citygate/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &cfg.tls.ca_file {
+            let pem = read_file(ca)?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| BindingError::Config(format!("CA file {}: {e}", ca.display())))?;
+            if certs.is_empty() {
+                return Err(BindingError::Config(format!(
+                    "CA file {} holds no certificate",
+                    ca.display()
+                )));
+            }
+            // A city CSE is usually signed by a private CA: trust exactly that one.
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert), Some(key)) = (&cfg.tls.client_cert_file, &cfg.tls.client_key_file) {
+            let mut pem = read_file(cert)?;
+            pem.push(b'\n');
+            pem.extend(read_file(key)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                BindingError::Config(format!(
+                    "client certificate {} / key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| BindingError::Config(format!("HTTP client: {}", error_chain(&e))))?;
+        Ok(HttpBinding {
+            client,
+            base,
+            credentials,
+            timeout: cfg.request_timeout,
+        })
+    }
+
+    /// The full URL of a request: base + mapped path (+ `?rcn=`).
+    pub fn url_for(&self, req: &Request) -> String {
+        let path = if let Some(abs) = req.to.strip_prefix("//") {
+            format!("/_/{abs}")
+        } else if req.to.starts_with('/') {
+            format!("/~{}", req.to)
+        } else {
+            format!("/{}", req.to)
+        };
+        match req.rcn {
+            Some(rcn) => format!("{}{path}?rcn={rcn}", self.base),
+            None => format!("{}{path}", self.base),
+        }
+    }
+
+    fn map_error(&self, e: reqwest::Error) -> BindingError {
+        let detail = error_chain(&e);
+        if e.is_timeout() {
+            BindingError::Timeout(self.timeout)
+        } else if e.is_connect() {
+            BindingError::Connect(detail)
+        } else {
+            BindingError::Transport(detail)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Binding for HttpBinding {
+    async fn send(&self, req: Request) -> Result<Response, BindingError> {
+        let method = match req.op {
+            Operation::Create | Operation::Notify => reqwest::Method::POST,
+            Operation::Retrieve => reqwest::Method::GET,
+            Operation::Update => reqwest::Method::PUT,
+            Operation::Delete => reqwest::Method::DELETE,
+        };
+        let mut rb = self
+            .client
+            .request(method, self.url_for(&req))
+            .header("X-M2M-RI", &req.rqi)
+            .header("X-M2M-RVI", &req.rvi)
+            .header("Accept", "application/json");
+        // An AE create may go without originator; every other request needs one.
+        if !req.fr.is_empty() {
+            rb = rb.header("X-M2M-Origin", &req.fr);
+        }
+        if let Some(pc) = &req.pc {
+            let content_type = match req.ty {
+                Some(ty) => format!("application/json;ty={}", u16::from(ty)),
+                None => "application/json".to_string(),
+            };
+            let body = serde_json::to_vec(pc)
+                .map_err(|e| BindingError::Transport(format!("cannot encode body: {e}")))?;
+            rb = rb.header("Content-Type", content_type).body(body);
+        }
+        rb = match &self.credentials {
+            Some(Credentials::Basic { user, password }) => rb.basic_auth(user, Some(password)),
+            Some(Credentials::Bearer { token }) => rb.bearer_auth(token),
+            None => rb,
+        };
+        let resp = rb.send().await.map_err(|e| self.map_error(e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| self.map_error(e))?;
+        parse_response(status, &headers, &body, &req.rqi)
+    }
+}
+
+/// Turns an HTTP answer into a response primitive. `X-M2M-RSC` decides; without it a 401/403
+/// is an auth refusal and anything else an unusable (retryable) answer.
+pub fn parse_response(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    sent_rqi: &str,
+) -> Result<Response, BindingError> {
+    // HeaderMap names are case-insensitive: this finds X-M2M-RSC and X-M2m-Rsc alike.
+    let Some(raw) = headers.get("x-m2m-rsc") else {
+        if status == 401 || status == 403 {
+            return Err(BindingError::AuthRefused { status });
+        }
+        return Err(BindingError::MissingRsc {
+            status,
+            detail: format!("no X-M2M-RSC header; body: {}", snippet(body)),
+        });
+    };
+    let rsc = raw
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .ok_or_else(|| BindingError::MissingRsc {
+            status,
+            detail: format!("X-M2M-RSC {raw:?} is not a number"),
+        })?;
+    let body_value = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(
+            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| {
+                BindingError::BadBody {
+                    rsc,
+                    detail: format!("{e}; body: {}", snippet(body)),
+                }
+            })?,
+        )
+    };
+    let rqi = headers
+        .get("x-m2m-ri")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(sent_rqi);
+    if rqi != sent_rqi {
+        tracing::debug!(
+            sent = sent_rqi,
+            got = rqi,
+            "response X-M2M-RI differs from request"
+        );
+    }
+    Ok(Response::from_parts(Rsc(rsc), rqi, body_value))
+}
+
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
+    std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
+}
+
+/// The first 200 characters of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+/// `error: cause: cause` — reqwest hides the useful part (refused, TLS) in its sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

@@ -1,0 +1,256 @@
+//! The gateway's resource tree at the CSE: `<CSEBase>/<AE>/<one container per device>`.
+//!
+//! Registration follows the restart-safe recipe (protocols.md §1.7): RETRIEVE the AE with our
+//! AE-ID first; 4004 → CREATE it; 4117 (already registered) → RETRIEVE again and reuse. With a
+//! bare `C`/`S` originator the CSE assigns the AE-ID, which is persisted in the buffer DB
+//! (`ae_id`) so a restart reuses the same AE instead of registering a new one each time.
+//! Containers are created lazily on a device's first record and cached; a 4004 later (CSE
+//! wiped) drops the cache entry and rebuilds, re-registering the AE when that is gone too.
+use super::primitive::{Request, Response, Rsc};
+use super::resource::{Ae, Container, Resource};
+use crate::northbound::binding::Binding;
+use crate::northbound::config::NorthboundConfig;
+use crate::northbound::retry::{classify, Outcome, RetryReason};
+use crate::northbound::store::SyncStore;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Key of the persisted CSE-assigned AE-ID in the buffer's state table.
+pub const AE_ID_STATE_KEY: &str = "ae_id";
+
+pub struct Tree {
+    cfg: Arc<NorthboundConfig>,
+    binding: Arc<dyn Binding>,
+    store: Arc<dyn SyncStore>,
+    /// The AE-ID in use (our `X-M2M-Origin`), once registered.
+    ae_id: Mutex<Option<String>>,
+    /// Bumped on every successful registration, so concurrent devices that all saw the AE
+    /// vanish re-register it once, not once each.
+    generation: AtomicU64,
+    containers: Mutex<HashSet<String>>,
+    register_lock: tokio::sync::Mutex<()>,
+}
+
+impl Tree {
+    pub fn new(
+        cfg: Arc<NorthboundConfig>,
+        binding: Arc<dyn Binding>,
+        store: Arc<dyn SyncStore>,
+    ) -> Self {
+        Tree {
+            cfg,
+            binding,
+            store,
+            ae_id: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            containers: Mutex::new(HashSet::new()),
+            register_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// `cse-in/<ae_name>`.
+    pub fn ae_path(&self) -> String {
+        format!("{}/{}", self.cfg.cse_name, self.cfg.ae_name)
+    }
+
+    /// `cse-in/<ae_name>/<device>`.
+    pub fn container_path(&self, device: &str) -> String {
+        format!("{}/{}", self.ae_path(), device)
+    }
+
+    /// The AE-ID to use as originator, once registered.
+    pub fn ae_id(&self) -> Option<String> {
+        lock(&self.ae_id).clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Forgets a device's container (after a 4004 on a record create).
+    pub fn forget_container(&self, device: &str) {
+        lock(&self.containers).remove(device);
+    }
+
+    /// Registers (or finds) the AE. Errors are classified outcomes (never delivered).
+    pub async fn register(&self) -> Result<String, Outcome> {
+        let _guard = self.register_lock.lock().await;
+        self.register_locked().await
+    }
+
+    /// Re-registers after the AE vanished, unless another task already did since `seen`.
+    pub async fn reregister(&self, seen_generation: u64) -> Result<(), Outcome> {
+        let _guard = self.register_lock.lock().await;
+        if self.generation() != seen_generation {
+            return Ok(());
+        }
+        self.register_locked().await.map(|_| ())
+    }
+
+    async fn register_locked(&self) -> Result<String, Outcome> {
+        let known_id = if self.cfg.cse_assigns_ae_id() {
+            self.store
+                .get_state(AE_ID_STATE_KEY)
+                .await
+                .map_err(|e| store_outcome(&e))?
+        } else {
+            Some(self.cfg.originator.clone())
+        };
+        if let Some(id) = &known_id {
+            match self.retrieve_ae(id).await? {
+                Some(aei) => return Ok(self.registered(aei)),
+                None => {
+                    tracing::info!(ae = %self.ae_path(), originator = %id, "AE not found at the CSE, registering")
+                }
+            }
+        }
+        let fr = if self.cfg.cse_assigns_ae_id() {
+            self.cfg.originator.clone()
+        } else {
+            known_id.clone().unwrap_or_default()
+        };
+        let ae = Resource::Ae(Ae {
+            rn: Some(self.cfg.ae_name.clone()),
+            api: self.cfg.app_id.clone(),
+            rr: false,
+            srv: vec![self.cfg.release.clone()],
+            lbl: None,
+            aei: None,
+            common: Default::default(),
+        });
+        let req = Request::create(&self.cfg.cse_name, &fr, &self.cfg.release, &ae);
+        let result = self.binding.send(req).await;
+        if matches!(&result, Ok(r) if r.rsc == Rsc::ORIGINATOR_HAS_ALREADY_REGISTERED) {
+            // This originator is registered already: find and reuse that AE.
+            return match self.retrieve_ae(&fr).await? {
+                Some(aei) => Ok(self.registered(aei)),
+                None => Err(Outcome::Refused {
+                    rsc: Some(4117),
+                    detail: format!(
+                        "originator {fr} is registered, but not as {}",
+                        self.ae_path()
+                    ),
+                }),
+            };
+        }
+        match classify(&result) {
+            Outcome::Delivered => {
+                let aei = result
+                    .ok()
+                    .and_then(|r| ae_id_of(&r))
+                    .unwrap_or_else(|| fr.clone());
+                if self.cfg.cse_assigns_ae_id() {
+                    self.store
+                        .put_state(AE_ID_STATE_KEY, aei.clone())
+                        .await
+                        .map_err(|e| store_outcome(&e))?;
+                }
+                tracing::info!(ae = %self.ae_path(), ae_id = %aei, "registered AE");
+                Ok(self.registered(aei))
+            }
+            // 4105: another originator owns an AE with our resource name.
+            Outcome::AlreadyThere => Err(Outcome::Refused {
+                rsc: Some(4105),
+                detail: format!(
+                    "AE {} exists but belongs to another originator (not {fr})",
+                    self.ae_path()
+                ),
+            }),
+            // Registration problems are the gateway's, never a record's: refuse, don't drop.
+            Outcome::Permanent { detail, .. } | Outcome::TreeMissing { detail } => {
+                Err(Outcome::Refused {
+                    rsc: result.as_ref().ok().map(|r| r.rsc.0),
+                    detail: format!("AE registration rejected: {detail}"),
+                })
+            }
+            other => Err(other),
+        }
+    }
+
+    /// RETRIEVE our AE: `Some(AE-ID)` if it exists, `None` on 4004.
+    async fn retrieve_ae(&self, originator: &str) -> Result<Option<String>, Outcome> {
+        let req = Request::retrieve(self.ae_path(), originator, &self.cfg.release);
+        let result = self.binding.send(req).await;
+        match classify(&result) {
+            Outcome::Delivered => Ok(Some(
+                result
+                    .ok()
+                    .and_then(|r| ae_id_of(&r))
+                    .unwrap_or_else(|| originator.to_string()),
+            )),
+            Outcome::TreeMissing { .. } => Ok(None),
+            Outcome::Permanent { rsc, detail } => Err(Outcome::Refused { rsc, detail }),
+            other => Err(other),
+        }
+    }
+
+    fn registered(&self, aei: String) -> String {
+        *lock(&self.ae_id) = Some(aei.clone());
+        lock(&self.containers).clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        aei
+    }
+
+    /// Makes sure the device's container exists (created on first use, then cached).
+    pub async fn ensure_container(&self, device: &str) -> Result<(), Outcome> {
+        if lock(&self.containers).contains(device) {
+            return Ok(());
+        }
+        for _ in 0..2 {
+            let generation = self.generation();
+            let Some(ae_id) = self.ae_id() else {
+                self.reregister(generation).await?;
+                continue;
+            };
+            let cnt = Resource::Container(Container {
+                rn: Some(device.to_string()),
+                lbl: self.cfg.labels.get(device).cloned(),
+                mni: self.cfg.container.mni,
+                mbs: self.cfg.container.mbs,
+                mia: self.cfg.container.mia,
+                ..Default::default()
+            });
+            let req = Request::create(self.ae_path(), &ae_id, &self.cfg.release, &cnt).with_rcn(0);
+            match classify(&self.binding.send(req).await) {
+                Outcome::Delivered | Outcome::AlreadyThere => {
+                    lock(&self.containers).insert(device.to_string());
+                    return Ok(());
+                }
+                Outcome::TreeMissing { .. } => {
+                    tracing::info!(ae = %self.ae_path(), "AE vanished at the CSE, re-registering");
+                    self.reregister(generation).await?;
+                }
+                other => return Err(other),
+            }
+        }
+        Err(Outcome::Retry {
+            reason: RetryReason::Server,
+            detail: format!("AE {} keeps vanishing", self.ae_path()),
+        })
+    }
+}
+
+/// The AE-ID in a RETRIEVE/CREATE answer (`aei`, else `ri`).
+fn ae_id_of(resp: &Response) -> Option<String> {
+    match resp.resource()? {
+        Resource::Ae(ae) => ae.aei.or(ae.common.ri),
+        _ => None,
+    }
+}
+
+fn store_outcome(e: &crate::northbound::store::StoreError) -> Outcome {
+    Outcome::Retry {
+        reason: RetryReason::Transport,
+        detail: format!("buffer: {e}"),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these short locks cannot leave the data half-written.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+#[path = "tree_tests.rs"]
+mod tests;

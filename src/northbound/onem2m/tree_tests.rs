@@ -1,0 +1,218 @@
+//! Registration and container paths against a scripted CSE (answers chosen per request), for
+//! the branches a healthy ACME never takes (4117 races, rejections).
+use super::*;
+use crate::northbound::binding::BindingError;
+use crate::northbound::onem2m::primitive::Operation;
+use crate::northbound::store::StoreError;
+use crate::record::StoredRecord;
+use std::collections::HashMap;
+
+type Script = Box<dyn Fn(&Request, usize) -> Response + Send + Sync>;
+
+/// Answers each request with `script(request, index)` and logs what was asked.
+struct Scripted {
+    script: Script,
+    log: Mutex<Vec<Request>>,
+}
+
+#[async_trait::async_trait]
+impl Binding for Scripted {
+    async fn send(&self, req: Request) -> Result<Response, BindingError> {
+        let n = {
+            let mut log = self.log.lock().unwrap();
+            log.push(req.clone());
+            log.len() - 1
+        };
+        Ok((self.script)(&req, n))
+    }
+}
+
+#[derive(Default)]
+struct StateOnly(Mutex<HashMap<String, String>>);
+
+#[async_trait::async_trait]
+impl SyncStore for StateOnly {
+    fn epoch(&self) -> String {
+        "e".into()
+    }
+    async fn fetch_pending(
+        &self,
+        _: &HashMap<String, u64>,
+        _: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn mark_delivered(&self, _: Vec<u64>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn dead_letter(&self, _: u64, _: Option<u32>, _: String) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn get_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
+    async fn put_state(&self, key: &str, value: String) -> Result<(), StoreError> {
+        self.0.lock().unwrap().insert(key.into(), value);
+        Ok(())
+    }
+    fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        tokio::sync::watch::channel(0).1
+    }
+}
+
+fn resp(rsc: u16, body: Option<serde_json::Value>) -> Response {
+    Response::from_parts(Rsc(rsc), "r", body)
+}
+
+fn ae_body(aei: &str) -> Option<serde_json::Value> {
+    Some(
+        serde_json::json!({"m2m:ae": {"rn": "citygate", "api": "Ncitygate", "rr": false,
+        "srv": ["3"], "ri": aei, "aei": aei}}),
+    )
+}
+
+fn tree(originator: &str, script: Script) -> (Tree, Arc<Scripted>, Arc<StateOnly>) {
+    let mut cfg = NorthboundConfig::new("http://127.0.0.1:1");
+    cfg.originator = originator.into();
+    let binding = Arc::new(Scripted {
+        script,
+        log: Mutex::new(Vec::new()),
+    });
+    let store = Arc::new(StateOnly::default());
+    let t = Tree::new(Arc::new(cfg), binding.clone(), store.clone());
+    (t, binding, store)
+}
+
+fn ops(b: &Scripted) -> Vec<(Operation, String, String)> {
+    b.log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.op, r.to.clone(), r.fr.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn already_registered_is_retrieved_and_reused() {
+    let (t, b, _) = tree(
+        "Cgw",
+        Box::new(|_, n| match n {
+            0 => resp(4004, None),
+            1 => resp(4117, None),
+            _ => resp(2000, ae_body("Cgw")),
+        }),
+    );
+    assert_eq!(t.register().await.unwrap(), "Cgw");
+    let seen = ops(&b);
+    assert_eq!(
+        seen[0],
+        (Operation::Retrieve, "cse-in/citygate".into(), "Cgw".into())
+    );
+    assert_eq!(seen[1], (Operation::Create, "cse-in".into(), "Cgw".into()));
+    assert_eq!(
+        seen[2],
+        (Operation::Retrieve, "cse-in/citygate".into(), "Cgw".into())
+    );
+    let create = b.log.lock().unwrap()[1].clone();
+    assert_eq!(
+        create.pc.unwrap(),
+        serde_json::json!({"m2m:ae": {"rn": "citygate", "api": "Ncitygate", "rr": false, "srv": ["3"]}})
+    );
+}
+
+#[tokio::test]
+async fn registered_elsewhere_is_refused() {
+    let (t, _, _) = tree(
+        "Cgw",
+        Box::new(|_, n| match n {
+            1 => resp(4117, None),
+            _ => resp(4004, None),
+        }),
+    );
+    assert!(matches!(
+        t.register().await,
+        Err(Outcome::Refused {
+            rsc: Some(4117),
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn cse_assigned_id_is_persisted_and_reused() {
+    let (t, b, store) = tree(
+        "C",
+        Box::new(|req, _| match req.op {
+            Operation::Create => resp(2001, ae_body("CXONo3ACQFl")),
+            _ => resp(2000, ae_body("CXONo3ACQFl")),
+        }),
+    );
+    assert_eq!(t.register().await.unwrap(), "CXONo3ACQFl");
+    assert_eq!(
+        store
+            .0
+            .lock()
+            .unwrap()
+            .get(AE_ID_STATE_KEY)
+            .map(String::as_str),
+        Some("CXONo3ACQFl")
+    );
+    assert_eq!(t.register().await.unwrap(), "CXONo3ACQFl");
+    assert_eq!(
+        ops(&b),
+        vec![
+            (Operation::Create, "cse-in".into(), "C".into()),
+            (
+                Operation::Retrieve,
+                "cse-in/citygate".into(),
+                "CXONo3ACQFl".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rejected_registration_refuses_instead_of_dropping_records() {
+    let (t, _, _) = tree(
+        "Cgw",
+        Box::new(|req, _| match req.op {
+            Operation::Create => resp(4000, Some(serde_json::json!({"m2m:dbg": "bad api"}))),
+            _ => resp(4004, None),
+        }),
+    );
+    match t.register().await {
+        Err(Outcome::Refused {
+            rsc: Some(4000),
+            detail,
+        }) => assert!(detail.contains("bad api")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn vanished_ae_is_reregistered_once_for_a_container() {
+    let (t, b, _) = tree(
+        "Cgw",
+        Box::new(|req, n| match (req.op, req.ty, n) {
+            (Operation::Retrieve, _, 0) => resp(2000, ae_body("Cgw")),
+            (Operation::Create, Some(_), 1) => resp(4004, None), // container: AE gone
+            (Operation::Retrieve, _, 2) => resp(4004, None),
+            _ => resp(2001, ae_body("Cgw")),
+        }),
+    );
+    t.register().await.unwrap();
+    let generation = t.generation();
+    t.ensure_container("meter-1").await.unwrap();
+    assert_eq!(t.generation(), generation + 1);
+    t.ensure_container("meter-1").await.unwrap(); // cached: no request
+    let seen = ops(&b);
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(
+        seen[4],
+        (Operation::Create, "cse-in/citygate".into(), "Cgw".into())
+    );
+    assert_eq!(t.container_path("meter-1"), "cse-in/citygate/meter-1");
+    t.forget_container("meter-1");
+    t.ensure_container("meter-1").await.unwrap();
+    assert_eq!(ops(&b).len(), 6);
+}

@@ -1,0 +1,486 @@
+//! The syncer: moves committed records from the buffer to the CSE, one contentInstance each.
+//!
+//! Scheduling, in one loop that owns all bookkeeping (no locks on the hot path):
+//! - records are fetched **per device** (at most `fetch_per_device` each, after a per-device
+//!   cursor), so one device's backlog never hides another device's live record;
+//! - devices with queued records wait in a **round-robin** ring; a device has at most one
+//!   request in flight (its order is kept: the next record goes only after the previous one is
+//!   settled), several devices are in flight at once (at most `max_in_flight`);
+//! - the record at the head of a device's queue stays there until settled: delivered / already
+//!   there / dead-lettered pop it, retry / refused leave it for later;
+//! - a retryable failure pauses dispatching for a fully jittered, capped exponential delay
+//!   (an outage is gateway-wide: probing with every device at once would only add load);
+//!   "refused" (auth) pauses for `backoff.auth_retry` and re-checks the registration;
+//! - delivered seqs are removed from the buffer in batches (64 or 100 ms). A crash before the
+//!   flush only means a resend, answered 4105 = already there.
+use super::binding::{Binding, BindingError};
+use super::config::NorthboundConfig;
+use super::onem2m::primitive::{Request, Response};
+use super::onem2m::resource::{record_cin, Resource};
+use super::onem2m::tree::Tree;
+use super::retry::{classify, Backoff, Outcome, RetryReason};
+use super::state::SyncState;
+use super::store::SyncStore;
+use crate::record::StoredRecord;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Delivered seqs are flushed to the buffer when this many are pending…
+const FLUSH_BATCH: usize = 64;
+/// …or this long after the first one.
+const FLUSH_DELAY: Duration = Duration::from_millis(100);
+/// Safety net: look for pending records this often even without a commit notification.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+pub struct Syncer {
+    cfg: Arc<NorthboundConfig>,
+    store: Arc<dyn SyncStore>,
+    binding: Arc<dyn Binding>,
+    tree: Arc<Tree>,
+    state: Arc<SyncState>,
+}
+
+impl Syncer {
+    /// `binding` is the transport (HTTP now, MQTT later); `store` the buffer.
+    pub fn new(
+        cfg: NorthboundConfig,
+        binding: Arc<dyn Binding>,
+        store: Arc<dyn SyncStore>,
+    ) -> Self {
+        let cfg = Arc::new(cfg);
+        let state = Arc::new(SyncState::default());
+        let binding: Arc<dyn Binding> = Arc::new(Timed {
+            inner: binding,
+            state: state.clone(),
+        });
+        let tree = Arc::new(Tree::new(cfg.clone(), binding.clone(), store.clone()));
+        Syncer {
+            cfg,
+            store,
+            binding,
+            tree,
+            state,
+        }
+    }
+
+    /// Health, counters and latencies, shared with telemetry.
+    pub fn state(&self) -> Arc<SyncState> {
+        self.state.clone()
+    }
+
+    /// Runs until `cancel` fires; then finishes in-flight requests (bounded by the request
+    /// timeout) and flushes the delivered batch.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut run = Run::new(self);
+        run.main_loop(&cancel).await;
+        run.drain().await;
+    }
+}
+
+/// Records latency and reachability of every request.
+struct Timed {
+    inner: Arc<dyn Binding>,
+    state: Arc<SyncState>,
+}
+
+#[async_trait::async_trait]
+impl Binding for Timed {
+    async fn send(&self, req: Request) -> Result<Response, BindingError> {
+        let start = Instant::now();
+        let result = self.inner.send(req).await;
+        let connected = !matches!(
+            result,
+            Err(BindingError::Connect(_) | BindingError::Timeout(_) | BindingError::Transport(_))
+        );
+        if connected {
+            self.state.record_latency(start.elapsed());
+        }
+        self.state.update(|s| s.connected = connected);
+        result
+    }
+}
+
+struct Run {
+    s: Syncer,
+    epoch: String,
+    queues: HashMap<String, VecDeque<StoredRecord>>,
+    cursors: HashMap<String, u64>,
+    /// Devices with queued records and nothing in flight, in round-robin order.
+    ready: VecDeque<String>,
+    in_ready: HashSet<String>,
+    busy: HashSet<String>,
+    inflight: JoinSet<(String, Outcome)>,
+    task_devices: HashMap<tokio::task::Id, String>,
+    delivered: Vec<u64>,
+    flush_at: Option<Instant>,
+    backoff: Backoff,
+    paused_until: Option<Instant>,
+    registered: bool,
+    need_fetch: bool,
+}
+
+impl Run {
+    fn new(s: Syncer) -> Self {
+        let backoff = Backoff::new(s.cfg.backoff.initial, s.cfg.backoff.max);
+        Run {
+            epoch: s.store.epoch(),
+            s,
+            queues: HashMap::new(),
+            cursors: HashMap::new(),
+            ready: VecDeque::new(),
+            in_ready: HashSet::new(),
+            busy: HashSet::new(),
+            inflight: JoinSet::new(),
+            task_devices: HashMap::new(),
+            delivered: Vec::new(),
+            flush_at: None,
+            backoff,
+            paused_until: None,
+            registered: false,
+            need_fetch: true,
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.paused_until.is_some_and(|t| t > Instant::now())
+    }
+
+    fn queued(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+
+    async fn main_loop(&mut self, cancel: &CancellationToken) {
+        let mut commits = self.s.store.subscribe_commits();
+        let mut commits_open = true;
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let low_water = self.s.cfg.max_in_flight.max(1) * 2;
+        loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            if !self.paused() {
+                if !self.registered {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = self.s.tree.register() => self.on_registration(r),
+                    }
+                    continue;
+                }
+                if self.need_fetch && self.queued() < low_water {
+                    commits.borrow_and_update();
+                    self.fetch().await;
+                }
+                self.dispatch();
+            }
+            if self.delivered.len() >= FLUSH_BATCH {
+                self.flush().await;
+            }
+            self.publish_queue_sizes();
+            let pause = self.paused_until.filter(|_| self.paused());
+            let flush_at = self.flush_at;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                Some(joined) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
+                    self.on_joined(joined).await;
+                }
+                changed = commits.changed(), if commits_open => match changed {
+                    Ok(()) => self.need_fetch = true,
+                    Err(_) => commits_open = false,
+                },
+                _ = sleep_until_opt(pause), if pause.is_some() => {}
+                _ = sleep_until_opt(flush_at), if flush_at.is_some() => self.flush().await,
+                _ = poll.tick() => self.need_fetch = true,
+            }
+        }
+    }
+
+    fn on_registration(&mut self, result: Result<String, Outcome>) {
+        match result {
+            Ok(ae_id) => {
+                self.registered = true;
+                self.backoff.reset();
+                self.s.state.update(|s| {
+                    s.registered = true;
+                    s.refused = false;
+                    s.ae_id = Some(ae_id);
+                });
+            }
+            Err(outcome) => self.pause_for(&outcome),
+        }
+    }
+
+    /// Pauses dispatching after a failure that is not the record's fault.
+    fn pause_for(&mut self, outcome: &Outcome) {
+        let detail = outcome.describe();
+        let delay = match outcome {
+            Outcome::Refused { .. } => {
+                tracing::error!(error = %detail, retry_in = ?self.s.cfg.backoff.auth_retry,
+                    "CSE refuses the gateway; syncing stopped");
+                self.registered = false;
+                self.s.state.update(|s| {
+                    s.refused = true;
+                    s.registered = false;
+                });
+                self.s.cfg.backoff.auth_retry
+            }
+            _ => {
+                let delay = self.backoff.next_delay();
+                tracing::warn!(error = %detail, attempt = self.backoff.attempts(), retry_in = ?delay,
+                    "northbound request failed, backing off");
+                delay
+            }
+        };
+        self.s.state.update(|s| s.last_error = Some(detail));
+        let until = Instant::now() + delay;
+        self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+    }
+
+    async fn fetch(&mut self) {
+        let limit = self.s.cfg.fetch_per_device.max(1);
+        match self.s.store.fetch_pending(&self.cursors, limit).await {
+            Ok(records) => {
+                self.need_fetch = !records.is_empty();
+                for rec in records {
+                    let device = rec.record.device.clone();
+                    if self.cursors.get(&device).is_some_and(|c| rec.seq <= *c) {
+                        continue; // already queued or in flight
+                    }
+                    self.cursors.insert(device.clone(), rec.seq);
+                    self.queues
+                        .entry(device.clone())
+                        .or_default()
+                        .push_back(rec);
+                    self.make_ready(&device);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read pending records from the buffer");
+                self.pause_for(&Outcome::Retry {
+                    reason: RetryReason::Transport,
+                    detail: format!("buffer: {e}"),
+                });
+            }
+        }
+    }
+
+    fn make_ready(&mut self, device: &str) {
+        if !self.busy.contains(device) && !self.in_ready.contains(device) {
+            self.in_ready.insert(device.to_string());
+            self.ready.push_back(device.to_string());
+        }
+    }
+
+    /// Starts the head record of ready devices, round robin, up to `max_in_flight`.
+    fn dispatch(&mut self) {
+        while self.inflight.len() < self.s.cfg.max_in_flight.max(1) {
+            let Some(device) = self.ready.pop_front() else {
+                return;
+            };
+            self.in_ready.remove(&device);
+            let Some(rec) = self.queues.get(&device).and_then(|q| q.front()).cloned() else {
+                continue;
+            };
+            self.busy.insert(device.clone());
+            let (tree, binding) = (self.s.tree.clone(), self.s.binding.clone());
+            let (cfg, epoch) = (self.s.cfg.clone(), self.epoch.clone());
+            let dev = device.clone();
+            let handle = self.inflight.spawn(async move {
+                let outcome = deliver(&tree, binding.as_ref(), &cfg, &epoch, &rec).await;
+                (dev, outcome)
+            });
+            self.task_devices.insert(handle.id(), device);
+        }
+    }
+
+    async fn on_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, (String, Outcome)), tokio::task::JoinError>,
+    ) {
+        let (device, outcome) = match joined {
+            Ok((id, done)) => {
+                self.task_devices.remove(&id);
+                done
+            }
+            Err(e) => {
+                // A bug, not the CSE: keep the record, pause, and carry on.
+                let device = self.task_devices.remove(&e.id()).unwrap_or_default();
+                tracing::error!(device = %device, error = %e, "delivery task failed");
+                (
+                    device,
+                    Outcome::Retry {
+                        reason: RetryReason::BadResponse,
+                        detail: format!("delivery task failed: {e}"),
+                    },
+                )
+            }
+        };
+        self.busy.remove(&device);
+        self.settle(&device, outcome).await;
+        if self.queues.get(&device).is_some_and(|q| !q.is_empty()) {
+            self.make_ready(&device);
+        } else {
+            self.queues.remove(&device);
+        }
+    }
+
+    /// Applies a record's outcome to the queue, the buffer and the counters.
+    async fn settle(&mut self, device: &str, outcome: Outcome) {
+        let Some(rec) = self.queues.get(device).and_then(|q| q.front()) else {
+            return;
+        };
+        let seq = rec.seq;
+        let state = self.s.state.clone();
+        match &outcome {
+            Outcome::Delivered | Outcome::AlreadyThere => {
+                if outcome == Outcome::AlreadyThere {
+                    tracing::debug!(device, seq, "record was already at the CSE");
+                }
+                state.update(|s| {
+                    if outcome == Outcome::Delivered {
+                        s.delivered += 1;
+                    } else {
+                        s.already_there += 1;
+                    }
+                    s.refused = false;
+                    s.registered = true;
+                    s.ae_id = self.s.tree.ae_id();
+                });
+                self.backoff.reset();
+                self.pop(device);
+                if self.delivered.is_empty() {
+                    self.flush_at = Some(Instant::now() + FLUSH_DELAY);
+                }
+                self.delivered.push(seq);
+            }
+            Outcome::Permanent { rsc, detail } => {
+                tracing::warn!(device, seq, rsc = ?rsc, error = %detail,
+                    "CSE rejected the record permanently; moving it to dead letters");
+                match self
+                    .s
+                    .store
+                    .dead_letter(seq, rsc.map(u32::from), detail.clone())
+                    .await
+                {
+                    Ok(()) => {
+                        state.update(|s| {
+                            s.dead_lettered += 1;
+                            s.last_error = Some(outcome.describe());
+                        });
+                        self.pop(device);
+                    }
+                    Err(e) => self.pause_for(&Outcome::Retry {
+                        reason: RetryReason::Transport,
+                        detail: format!("buffer: cannot dead-letter seq {seq}: {e}"),
+                    }),
+                }
+            }
+            Outcome::Retry { reason, .. } => {
+                state.count_retry_reason(*reason);
+                self.pause_for(&outcome);
+            }
+            Outcome::TreeMissing { .. } => {
+                state.count_retry("tree_missing");
+                self.pause_for(&outcome);
+            }
+            Outcome::Refused { .. } => self.pause_for(&outcome),
+        }
+    }
+
+    fn pop(&mut self, device: &str) {
+        if let Some(q) = self.queues.get_mut(device) {
+            q.pop_front();
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.flush_at = None;
+        if self.delivered.is_empty() {
+            return;
+        }
+        let seqs = std::mem::take(&mut self.delivered);
+        if let Err(e) = self.s.store.mark_delivered(seqs.clone()).await {
+            // They stay pending in the buffer; a later resend is answered 4105.
+            tracing::error!(error = %e, count = seqs.len(), "cannot mark records delivered");
+        }
+    }
+
+    fn publish_queue_sizes(&self) {
+        let (queued, in_flight) = (self.queued(), self.inflight.len());
+        self.s.state.update(|s| {
+            s.queued = queued;
+            s.in_flight = in_flight;
+        });
+    }
+
+    /// After cancellation: let in-flight requests finish (bounded), settle them, flush.
+    async fn drain(&mut self) {
+        let deadline = Instant::now() + self.s.cfg.request_timeout + Duration::from_secs(1);
+        while !self.inflight.is_empty() {
+            match tokio::time::timeout_at(deadline.into(), self.inflight.join_next_with_id()).await
+            {
+                Ok(Some(joined)) => self.on_joined(joined).await,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        in_flight = self.inflight.len(),
+                        "abandoning in-flight requests at shutdown"
+                    );
+                    self.inflight.abort_all();
+                    break;
+                }
+            }
+        }
+        self.flush().await;
+        self.publish_queue_sizes();
+    }
+}
+
+/// Sends one record: container first (lazily), then the contentInstance. A 4004 on the create
+/// means the container (or the AE) vanished: forget it and rebuild, twice at most.
+async fn deliver(
+    tree: &Tree,
+    binding: &dyn Binding,
+    cfg: &NorthboundConfig,
+    epoch: &str,
+    rec: &StoredRecord,
+) -> Outcome {
+    let device = &rec.record.device;
+    let cin = Resource::ContentInstance(record_cin(epoch, rec));
+    for _ in 0..3 {
+        if let Err(outcome) = tree.ensure_container(device).await {
+            return match outcome {
+                Outcome::Permanent { rsc, detail } => Outcome::Permanent {
+                    rsc,
+                    detail: format!("container {device}: {detail}"),
+                },
+                other => other,
+            };
+        }
+        let Some(ae_id) = tree.ae_id() else {
+            continue;
+        };
+        let req =
+            Request::create(tree.container_path(device), ae_id, &cfg.release, &cin).with_rcn(0);
+        match classify(&binding.send(req).await) {
+            Outcome::TreeMissing { detail } => {
+                tracing::info!(device = %device, error = %detail, "container vanished, recreating");
+                tree.forget_container(device);
+            }
+            other => return other,
+        }
+    }
+    Outcome::TreeMissing {
+        detail: format!("container {device} keeps vanishing"),
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
