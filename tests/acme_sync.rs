@@ -235,7 +235,12 @@ async fn lost_response_is_already_there_not_duplicate() -> anyhow::Result<()> {
     run.stop().await?;
     let lost = binding.lost.load(Ordering::SeqCst);
     assert!(lost >= 10, "lost {lost}");
-    assert_eq!(snap.already_there, lost, "{snap:?}");
+    // Every lost response is retried; the retry answers 4105 ("already there") unless its own
+    // response is lost too (then it is retried again), so: 1 <= already_there <= lost.
+    assert!(
+        snap.already_there >= 1 && snap.already_there <= lost,
+        "{snap:?}"
+    );
     assert_eq!(snap.delivered + snap.already_there, 120);
     assert_eq!(snap.retries.get("timeout").copied(), Some(lost));
     assert_eq!(

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds the citygate .deb with cargo-deb.
+#
+#   packaging/build-deb.sh [TARGET]
+#
+# TARGET (default amd64):
+#   amd64 | x86_64-unknown-linux-gnu          native release build (cargo build)
+#   arm64 | aarch64-unknown-linux-musl        cross/aarch64-unknown-linux-musl.sh (static)
+#   armhf | armv7-unknown-linux-gnueabihf     cross/armv7-unknown-linux-gnueabihf.sh (glibc >= 2.31)
+#
+# Output: $CARGO_TARGET_DIR/debian/citygate_<version>-1_<arch>.deb (default target/debian/).
+# Installs cargo-deb (`cargo install cargo-deb --locked`) if missing; the cross builds install
+# their own tools (see cross/README.md). Needs [package.metadata.deb] in Cargo.toml.
+#
+# What the package holds:
+#   /usr/bin/citygate
+#   /usr/lib/systemd/system/citygate.service      (enabled on install, started on upgrade only)
+#   /usr/lib/sysusers.d/citygate.conf             (user citygate; postinst runs systemd-sysusers)
+#   /usr/lib/tmpfiles.d/citygate.conf             (/var/lib/citygate, config mode 0640 root:citygate)
+#   /etc/citygate/citygate.toml                   (conffile; from config/packaged.toml)
+#   /usr/share/citygate/examples/sample-readings.jsonl
+#   /usr/share/doc/citygate/{README.md,copyright}
+# /var/lib/citygate is created by tmpfiles.d at install and by StateDirectory= at start.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build-deb.sh: error: %s\n' "$*" >&2; exit 1; }
+
+case "${1:-amd64}" in
+  amd64 | x86_64-unknown-linux-gnu) triple="" arch=amd64 ;;
+  arm64 | aarch64-unknown-linux-musl) triple=aarch64-unknown-linux-musl arch=arm64 ;;
+  armhf | armv7-unknown-linux-gnueabihf) triple=armv7-unknown-linux-gnueabihf arch=armhf ;;
+  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+  *) die "unknown target '$1' (amd64, arm64 or armhf)" ;;
+esac
+if [ -z "$triple" ] && [ "$(uname -m)" != x86_64 ]; then
+  die "amd64 is built natively and this machine is $(uname -m)"
+fi
+
+cd "$repo"
+grep -q '^\[package\.metadata\.deb\]' Cargo.toml \
+  || die "Cargo.toml has no [package.metadata.deb] section (see packaging/README.md)"
+
+if ! cargo deb --version >/dev/null 2>&1; then
+  say "cargo install cargo-deb --locked"
+  cargo install cargo-deb --locked
+fi
+say "$(cargo deb --version)"
+
+# 1. The binary.
+start=$(date +%s)
+if [ -z "$triple" ]; then
+  say "cargo build --release --locked --bin citygate"
+  cargo build --release --locked --bin citygate
+  bin="$CARGO_TARGET_DIR/release/citygate"
+else
+  "$repo/cross/$triple.sh"
+  bin="$CARGO_TARGET_DIR/$triple/release/citygate"
+fi
+[ -x "$bin" ] || die "no binary at $bin"
+say "binary built in $(($(date +%s) - start)) s"
+
+# 2. The packaged config is config/packaged.toml (every adapter commented out); make sure it
+#    passes the check the unit runs before every start.
+if [ -z "$triple" ]; then
+  "$bin" check -c config/packaged.toml >/dev/null || die "config/packaged.toml does not pass citygate check"
+fi
+
+# 3. The package. Already stripped by the release profile (strip = true): --no-strip avoids
+#    looking for a cross strip tool.
+out="$CARGO_TARGET_DIR/debian"
+mkdir -p "$out"
+args=(--no-build --no-strip --output "$out")
+[ -z "$triple" ] || args+=(--target "$triple")
+say "cargo deb ${args[*]}"
+deb="$(cargo deb "${args[@]}" | tail -n1)"
+[ -f "$deb" ] || die "cargo deb did not report a package file (got: $deb)"
+
+say "$deb ($(stat -c %s "$deb") bytes)"
+dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+dpkg-deb --contents "$deb"
+dpkg-deb --field "$deb" Architecture | grep -qx "$arch" || die "package architecture is not $arch"
+echo "$deb"
