@@ -5,7 +5,7 @@ set -e
 cd "$(dirname "$0")"
 SECS=${SECS:-60}
 mkdir -p logs
-for t in gwmp_parse phy_parse bthome ruuvi ibeacon eddystone advertisement; do
+for t in ${TARGETS:-gwmp_parse phy_parse bthome ruuvi ibeacon eddystone advertisement config_load replay_line}; do
   CARGO_BUILD_JOBS=1 cargo +nightly fuzz run "$t" -- -max_total_time="$SECS" -rss_limit_mb=1024 > "logs/$t.log" 2>&1
   echo "$t: $(grep -E 'Done [0-9]+ runs' "logs/$t.log" | tail -1)"
 done
