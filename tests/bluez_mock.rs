@@ -10,60 +10,15 @@
 //! restarts (the mock process is killed and started again): scanning resumes again.
 
 mod common;
+use common::bluez::*;
 
 use citygate::record::Value;
 use citygate::southbound::ble::config::BleConfig;
 use citygate::southbound::ble::scanner::BleAdapter;
 use citygate::southbound::Adapter;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-const PY: &str = "/usr/bin/python3";
-const BTHOME: &str = "0000fcd2-0000-1000-8000-00805f9b34fb";
-
-/// A child process killed (by its own handle) when the test ends, pass or fail.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn quiet(cmd: &mut Command) -> &mut Command {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-}
-
-fn have_tools() -> bool {
-    let daemon = quiet(Command::new("dbus-daemon").arg("--version")).status();
-    let mock = quiet(Command::new(PY).args(["-c", "import dbusmock, dbus"])).status();
-    matches!((daemon, mock), (Ok(a), Ok(b)) if a.success() && b.success())
-}
-
-fn ctl(addr: &str, args: &[&str]) -> bool {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bluez_mock_ctl.py");
-    quiet(Command::new(PY).arg(script).args(args))
-        .env("DBUS_SYSTEM_BUS_ADDRESS", addr)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn start_mock(addr: &str) -> Proc {
-    let child =
-        quiet(Command::new(PY).args(["-m", "dbusmock", "--system", "--template", "bluez5"]))
-            .env("DBUS_SYSTEM_BUS_ADDRESS", addr)
-            .spawn()
-            .expect("start dbusmock");
-    let p = Proc(child);
-    assert!(ctl(addr, &["wait"]), "org.bluez did not appear on the bus");
-    assert!(ctl(addr, &["add-adapter", "hci0"]));
-    p
-}
 
 /// Re-sends an advertisement every 300 ms until `n` records are committed (15 s at most).
 async fn advertise_until(sink: &common::Sink, addr: &str, n: usize, adv: &[&str]) {
@@ -75,31 +30,13 @@ async fn advertise_until(sink: &common::Sink, addr: &str, n: usize, adv: &[&str]
     }
 }
 
-fn wait_for_socket(p: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !p.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "dbus-daemon socket did not appear"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_through_mocked_bluez_and_recovers() {
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
         .with_test_writer()
         .try_init();
-    if !have_tools() {
-        // tests/run.sh installs the tools and sets CITYGATE_REQUIRE_PEERS: there a missing
-        // peer is a failure, never a silent pass.
-        assert!(
-            std::env::var_os("CITYGATE_REQUIRE_PEERS").is_none(),
-            "dbus-daemon or python3-dbusmock missing (apt-get install -y python3-dbusmock dbus)"
-        );
-        eprintln!("SKIP: dbus-daemon or python3-dbusmock missing (apt-get install -y python3-dbusmock dbus)");
+    if !require_tools() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("citygate-ble-mock-{}", std::process::id()));

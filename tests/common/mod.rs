@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod bluez;
 pub mod modbus;
 pub mod mosquitto;
 pub mod northbound;

@@ -18,6 +18,8 @@ pub struct Acme {
     pub port: u16,
     /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// The broker port of an instance with the MQTT binding enabled.
+    pub mqtt_port: Option<u16>,
     child: Option<Child>,
     dir: tempfile::TempDir,
 }
@@ -59,13 +61,32 @@ impl Acme {
 
     /// Starts ACME on `port` (e.g. again on the port of a killed instance).
     pub async fn start_on(port: u16) -> anyhow::Result<Acme> {
-        Acme::launch(port, &Security::default()).await
+        Acme::launch(port, &Security::default(), None).await
+    }
+
+    /// Starts ACME with its MQTT binding (TS-0010) enabled towards the broker on 127.0.0.1:
+    /// `broker_port` (HTTP stays enabled, for checks). Ready means it answered a RETRIEVE of
+    /// the CSEBase over MQTT too.
+    pub async fn start_mqtt(broker_port: u16) -> anyhow::Result<Acme> {
+        Acme::start_mqtt_on(free_port(), broker_port).await
+    }
+
+    /// [`Acme::start_mqtt`] on a given HTTP port (a restart).
+    pub async fn start_mqtt_on(port: u16, broker_port: u16) -> anyhow::Result<Acme> {
+        let mut acme = Acme::launch(port, &Security::default(), Some(broker_port)).await?;
+        if let Err(e) = wait_mqtt_ready(broker_port, Duration::from_secs(60)).await {
+            let out =
+                std::fs::read_to_string(acme.dir.path().join("stdout.log")).unwrap_or_default();
+            acme.kill();
+            bail!("ACME did not answer over MQTT: {e}\n{out}");
+        }
+        Ok(acme)
     }
 
     /// Starts ACME with TLS (self-signed cert for IP 127.0.0.1, see [`Acme::cert_file`])
     /// and/or basic/bearer authentication.
     pub async fn start_secure(sec: &Security) -> anyhow::Result<Acme> {
-        Acme::launch(free_port(), sec).await
+        Acme::launch(free_port(), sec, None).await
     }
 
     /// The CA (PEM) that signed a TLS instance's certificate: what clients must trust.
@@ -88,10 +109,16 @@ impl Acme {
         self.dir.path()
     }
 
-    async fn launch(port: u16, sec: &Security) -> anyhow::Result<Acme> {
+    async fn launch(port: u16, sec: &Security, mqtt: Option<u16>) -> anyhow::Result<Acme> {
         let venv = venv()?;
         let dir = tempfile::tempdir()?;
         let mut ini = acme_ini(port, dir.path(), sec.tls);
+        if let Some(broker) = mqtt {
+            ini = ini.replace(
+                "[mqtt]\nenable=false\naddress=127.0.0.1\nport=1883\n",
+                &format!("[mqtt]\nenable=true\naddress=127.0.0.1\nport={broker}\n"),
+            );
+        }
         if sec.tls || sec.basic.is_some() || sec.token.is_some() {
             ini.push_str(&security_ini(dir.path(), &venv, sec)?);
         }
@@ -106,6 +133,9 @@ impl Acme {
             .args(["--headless", "--http-port", &port.to_string()])
             .args(["--db-type", "memory", "--db-reset"]);
         cmd.arg(if sec.tls { "--https" } else { "--http-wsgi" });
+        if mqtt.is_some() {
+            cmd.arg("--mqtt");
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -116,6 +146,7 @@ impl Acme {
         let mut acme = Acme {
             port,
             url: format!("{scheme}://127.0.0.1:{port}"),
+            mqtt_port: mqtt,
             child: Some(child),
             dir,
         };
@@ -380,6 +411,51 @@ pub async fn wait_ready(
             Err(e) => last = format!("{e}: {:?}", std::error::Error::source(&e)),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("timeout after {timeout:?}: {last}")
+}
+
+/// Sends RETRIEVE `cse-in` as the admin over MQTT (with a plain rumqttc client, independent of
+/// the code under test) until ACME answers 2000 on the response topic.
+pub async fn wait_mqtt_ready(broker_port: u16, timeout: Duration) -> anyhow::Result<()> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let deadline = Instant::now() + timeout;
+    let id = format!("probe-{}", free_port());
+    let mut opts = MqttOptions::new(id, "127.0.0.1", broker_port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(opts, 16);
+    let req_topic = format!("/oneM2M/req/{ADMIN}/id-in/json");
+    let mut last = String::from("no answer");
+    let mut n = 0u32;
+    let mut next_probe = Instant::now();
+    while Instant::now() < deadline {
+        if Instant::now() >= next_probe {
+            n += 1;
+            let body =
+                format!(r#"{{"op":2,"to":"cse-in","fr":"{ADMIN}","rqi":"ready-{n}","rvi":"3"}}"#);
+            let _ = client.try_publish(req_topic.as_str(), QoS::AtLeastOnce, false, body);
+            next_probe = Instant::now() + Duration::from_millis(500);
+        }
+        match tokio::time::timeout(Duration::from_millis(200), events.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                client
+                    .subscribe(format!("/oneM2M/resp/{ADMIN}/+/#"), QoS::AtLeastOnce)
+                    .await?;
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                if v["rsc"] == 2000 {
+                    let _ = client.try_disconnect();
+                    return Ok(());
+                }
+                last = format!("answer {v}");
+            }
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => {
+                last = format!("broker: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
     }
     bail!("timeout after {timeout:?}: {last}")
 }
