@@ -6,6 +6,7 @@ mod check;
 mod decode;
 mod field;
 mod run;
+mod status;
 
 use crate::config::{self, LoadError, DEFAULT_CONFIG_PATH, EXIT_CONFIG};
 use crate::telemetry::logging::{self, LogFormat};
@@ -36,6 +37,12 @@ pub enum Command {
     Run,
     /// Check the config file; prints every problem as FILE:LINE:COL. Exit 0 valid, 78 invalid.
     Check,
+    /// Ask the running daemon how it is doing (its /status endpoint).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the local buffer.
     #[command(subcommand)]
     Buffer(BufferCommand),
@@ -71,6 +78,8 @@ pub enum BufferCommand {
 
 /// Runs the parsed command. Config problems are printed here and become exit code 78.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // rustls with ring only: every HTTPS/TLS client (CSE, status, MQTT) needs the provider.
+    crate::northbound::install_crypto_provider();
     match &cli.command {
         Command::Version => {
             println!("citygate {}", env!("CARGO_PKG_VERSION"));
@@ -84,6 +93,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check::check(&cli.config)),
         Command::Decode(cmd) => Ok(decode::run(cmd)),
         Command::Probe(cmd) => field::probe(cmd),
+        Command::Status { json } => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            status::run(&cfg, *json)
+        }
         Command::Plan => {
             let Some(cfg) = load_or_report(&cli.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));

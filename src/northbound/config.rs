@@ -1,13 +1,15 @@
 //! `[northbound]`: where the CSE is, who the gateway is towards it, and how hard to push.
 //!
-//! Everything except `cse_url` has a default that works against a stock ACME/IN-CSE, so a
-//! technician's minimal table is two lines. Validation is pure (no file or env access): secrets
-//! are read when the binding is built ([`AuthConfig::resolve`]).
+//! Everything except `cse_url` (HTTP) or `mqtt.broker` (MQTT) has a default that works against
+//! a stock ACME/IN-CSE, so a technician's minimal table is two lines. Validation is pure (no
+//! file or env access): secrets are read when the binding is built ([`AuthConfig::resolve`]).
 use crate::config::issue::ConfigIssue;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use super::mqtt_config::MqttConfig;
 
 /// Which oneM2M protocol binding carries the primitives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -16,7 +18,7 @@ pub enum BindingKind {
     /// TS-0009 HTTP binding.
     #[default]
     Http,
-    /// TS-0010 MQTT binding (not available yet: a later issue).
+    /// TS-0010 MQTT binding through a broker (`[northbound.mqtt]`).
     Mqtt,
 }
 
@@ -26,7 +28,12 @@ pub struct NorthboundConfig {
     #[serde(default)]
     pub binding: BindingKind,
     /// Base URL of the CSE's HTTP binding, e.g. `http://10.0.0.5:8080` (no resource path).
+    /// Required for `binding = "http"`, unused by MQTT.
+    #[serde(default)]
     pub cse_url: String,
+    /// The broker and client settings of `binding = "mqtt"`.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
     /// CSE-ID, `/id-in` or `id-in`.
     #[serde(default = "default_cse_id")]
     pub cse_id: String,
@@ -193,7 +200,7 @@ impl AuthConfig {
     }
 }
 
-fn read_secret(file: Option<&PathBuf>, env: Option<&str>) -> Result<String, String> {
+pub(super) fn read_secret(file: Option<&PathBuf>, env: Option<&str>) -> Result<String, String> {
     let secret = match (file, env) {
         (Some(path), _) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
@@ -215,6 +222,7 @@ impl NorthboundConfig {
         NorthboundConfig {
             binding: BindingKind::Http,
             cse_url: cse_url.into(),
+            mqtt: None,
             cse_id: default_cse_id(),
             cse_name: default_cse_name(),
             originator: default_originator(),
@@ -240,14 +248,25 @@ impl NorthboundConfig {
     /// All problems at once; paths are relative to the `[northbound]` table.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
-        if self.binding == BindingKind::Mqtt {
-            issues.push(
-                ConfigIssue::new("binding", "The MQTT binding is not available yet.")
-                    .hint("use binding = \"http\""),
-            );
+        match (self.binding, &self.mqtt) {
+            (BindingKind::Mqtt, Some(m)) => issues.extend(m.validate()),
+            (BindingKind::Mqtt, None) => issues.push(
+                ConfigIssue::new("mqtt", "binding = \"mqtt\" needs the broker settings.")
+                    .hint("e.g. mqtt = { broker = \"mqtt://10.0.0.5:1883\" }"),
+            ),
+            (BindingKind::Http, Some(_)) => issues.push(
+                ConfigIssue::new(
+                    "mqtt",
+                    "MQTT settings are given but binding is \"http\" (they would be ignored).",
+                )
+                .hint("set binding = \"mqtt\" or remove [northbound.mqtt]"),
+            ),
+            (BindingKind::Http, None) => {}
         }
         let url = self.cse_url.trim();
         match url.split_once("://") {
+            // MQTT does not use the URL; validated only when given.
+            _ if self.binding == BindingKind::Mqtt && url.is_empty() => {}
             Some(("http" | "https", rest)) if !rest.is_empty() && !rest.starts_with('/') => {
                 if url.contains('?') || url.contains('#') {
                     issues.push(
@@ -270,7 +289,15 @@ impl NorthboundConfig {
                 .hint("e.g. \"http://10.0.0.5:8080\" or \"https://cse.city.example\""),
             ),
         }
-        if url.starts_with("http://") && (self.tls != TlsConfig::default()) {
+        if self.binding == BindingKind::Mqtt && self.tls != TlsConfig::default() {
+            issues.push(
+                ConfigIssue::new(
+                    "tls",
+                    "[northbound.tls] applies to HTTP; the MQTT binding ignores it.",
+                )
+                .hint("put ca_file / client_cert_file into [northbound.mqtt]"),
+            );
+        } else if url.starts_with("http://") && (self.tls != TlsConfig::default()) {
             issues.push(
                 ConfigIssue::new(
                     "tls",
@@ -415,7 +442,12 @@ impl NorthboundConfig {
     }
 }
 
-fn secret_source_issue(path: &str, what: &str, file: bool, env: bool) -> Option<ConfigIssue> {
+pub(super) fn secret_source_issue(
+    path: &str,
+    what: &str,
+    file: bool,
+    env: bool,
+) -> Option<ConfigIssue> {
     (file == env).then(|| {
         ConfigIssue::new(
             path,
@@ -460,6 +492,9 @@ fn default_max_in_flight() -> usize {
 fn default_fetch_per_device() -> usize {
     32
 }
+pub(super) fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
 fn default_backoff_initial() -> Duration {
     Duration::from_millis(500)
 }
@@ -471,7 +506,7 @@ fn default_auth_retry() -> Duration {
 }
 
 /// `"10s"`, `"500ms"`, `"2m"` → Duration (local helper; the crate-wide one replaces it).
-fn humantime_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn humantime_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| {
         serde::de::Error::custom(format!(

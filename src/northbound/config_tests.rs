@@ -69,10 +69,108 @@ fn unknown_keys_and_bad_durations_are_rejected() {
 }
 
 #[test]
-fn mqtt_is_reserved_but_not_available() {
-    let c = parse("cse_url = \"http://x\"\nbinding = \"mqtt\"").unwrap();
+fn mqtt_binding_needs_a_broker_not_a_cse_url() {
+    let c = parse("binding = \"mqtt\"").unwrap();
     assert_eq!(c.binding, BindingKind::Mqtt);
-    assert_eq!(paths(&c), vec!["binding"]);
+    assert_eq!(paths(&c), vec!["mqtt"]);
+    let c = parse(
+        "binding = \"mqtt\"\noriginator = \"Cgw7\"\nmqtt = { broker = \"mqtt://10.0.0.5:1883\" }",
+    )
+    .unwrap();
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let m = c.mqtt.as_ref().unwrap();
+    assert_eq!(m.keep_alive, Duration::from_secs(30));
+    assert_eq!(m, &MqttConfig::new("mqtt://10.0.0.5:1883"));
+    // The HTTP binding still needs its URL, and rejects stray MQTT settings.
+    let c = parse("mqtt = { broker = \"mqtt://b\" }").unwrap();
+    assert_eq!(paths(&c), vec!["mqtt", "cse_url"]);
+}
+
+#[test]
+fn full_mqtt_table_parses() {
+    let c = parse(
+        r#"
+binding = "mqtt"
+[mqtt]
+broker = "mqtts://broker.city.example:8883"
+client_id = "A::Cgw7"
+username = "gw7"
+password_env = "CG_MQTT_PW"
+keep_alive = "45s"
+ca_file = "/etc/citygate/ca.pem"
+client_cert_file = "/etc/citygate/gw.pem"
+client_key_file = "/etc/citygate/gw.key"
+credential_id = "Ccred-gw7"
+"#,
+    )
+    .unwrap();
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let m = c.mqtt.unwrap();
+    assert_eq!(m.keep_alive, Duration::from_secs(45));
+    assert_eq!(m.username.as_deref(), Some("gw7"));
+    assert_eq!(m.credential_id.as_deref(), Some("Ccred-gw7"));
+    assert!(parse("binding = \"mqtt\"\nmqtt = { broker = \"mqtt://b\", brokr = \"x\" }").is_err());
+}
+
+#[test]
+fn bad_mqtt_settings_are_reported_at_once() {
+    let mut m = MqttConfig::new("http://broker:1883");
+    m.client_id = Some("a/b".into());
+    m.credential_id = Some("C x".into());
+    m.password_env = Some("PW".into());
+    m.keep_alive = Duration::from_secs(1);
+    m.client_key_file = Some("/k.pem".into());
+    let mut c = NorthboundConfig::new("");
+    c.binding = BindingKind::Mqtt;
+    c.mqtt = Some(m);
+    c.tls.ca_file = Some("/ca.pem".into());
+    assert_eq!(
+        paths(&c),
+        vec![
+            "mqtt.broker",
+            "mqtt",
+            "mqtt.client_id",
+            "mqtt.credential_id",
+            "mqtt.username",
+            "mqtt.keep_alive",
+            "tls",
+        ]
+    );
+    assert!(c.validate().iter().all(|i| i.message.ends_with('.')));
+    for bad in [
+        "mqtt://",
+        "mqtt://host:0",
+        "mqtt://host:99999",
+        "mqtt://u@host",
+        "tcp://h",
+    ] {
+        c.mqtt = Some(MqttConfig::new(bad));
+        c.tls = TlsConfig::default();
+        assert_eq!(paths(&c), vec!["mqtt.broker"], "{bad}");
+    }
+    let mut m = MqttConfig::new("mqtt://broker");
+    m.ca_file = Some("/ca.pem".into());
+    m.username = Some("u".into());
+    c.mqtt = Some(m);
+    assert_eq!(paths(&c), vec!["mqtt", "mqtt"]);
+}
+
+#[test]
+fn mqtt_password_resolves() {
+    let mut m = MqttConfig::new("mqtt://b");
+    m.password_env = Some("CG_TEST_MQTT_PW_UNSET_123".into());
+    assert_eq!(m.password(), Ok(None), "no user, no password");
+    m.username = Some("gw".into());
+    assert!(m
+        .password()
+        .unwrap_err()
+        .contains("CG_TEST_MQTT_PW_UNSET_123"));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pw");
+    std::fs::write(&f, "s3cret\n").unwrap();
+    m.password_env = None;
+    m.password_file = Some(f);
+    assert_eq!(m.password(), Ok(Some("s3cret".into())));
 }
 
 #[test]

@@ -2,17 +2,21 @@
 //!
 //! - [`config`]: the `[northbound]` table and its validation;
 //! - [`onem2m`]: primitives, resource bodies, the AE/container tree;
-//! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009;
+//! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
+//!   TS-0010;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
 //! - [`state`]: health and counters for telemetry; [`store`]: what the syncer needs from the
 //!   buffer ([`SyncStore`]).
 //!
-//! Wiring: `install_crypto_provider()` once, `HttpBinding::new(&cfg)`, then
+//! Wiring: `install_crypto_provider()` once, `HttpBinding::new(&cfg)` (or `MqttBinding::new`
+//! inside the runtime for `binding = "mqtt"`), then
 //! `Syncer::new(cfg, Arc::new(binding), buffer)`, keep `syncer.state()` for telemetry and spawn
 //! `syncer.run(cancel)`.
 pub mod binding;
 pub mod config;
 pub mod http;
+pub mod mqtt;
+pub mod mqtt_config;
 pub mod onem2m;
 pub mod retry;
 pub mod state;
@@ -22,6 +26,7 @@ pub mod sync;
 pub use binding::{Binding, BindingError};
 pub use config::NorthboundConfig;
 pub use http::{install_crypto_provider, HttpBinding};
+pub use mqtt::MqttBinding;
 pub use state::{SyncSnapshot, SyncState};
 pub use store::{StoreError, SyncStore};
 pub use sync::Syncer;

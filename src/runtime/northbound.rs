@@ -2,7 +2,10 @@
 //! metrics, `/readyz` and systemd's STATUS once a second.
 
 use crate::buffer::Buffer;
-use crate::northbound::{self, HttpBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer};
+use crate::northbound::config::BindingKind;
+use crate::northbound::{
+    self, Binding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer,
+};
 use crate::telemetry::health::{Health, NorthboundState};
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -10,7 +13,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Builds the binding and spawns the syncer and its observer on `tracker`.
+/// Builds the binding and spawns the syncer and its observer on `tracker` (inside the runtime:
+/// the MQTT binding spawns its connection task).
 pub fn start(
     cfg: &NorthboundConfig,
     buffer: &Buffer,
@@ -20,8 +24,14 @@ pub fn start(
     tracker: &TaskTracker,
 ) -> Result<(), northbound::BindingError> {
     northbound::install_crypto_provider();
-    let binding = HttpBinding::new(cfg)?;
-    let syncer = Syncer::new(cfg.clone(), Arc::new(binding), Arc::new(buffer.clone()));
+    let (binding, target): (Arc<dyn Binding>, &str) = match cfg.binding {
+        BindingKind::Http => (Arc::new(HttpBinding::new(cfg)?), &cfg.cse_url),
+        BindingKind::Mqtt => (
+            Arc::new(MqttBinding::new(cfg)?),
+            cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+        ),
+    };
+    let syncer = Syncer::new(cfg.clone(), binding, Arc::new(buffer.clone()));
     let state = syncer.state();
     health.set_northbound(NorthboundState::Connecting);
     tracker.spawn(syncer.run(token.clone()));
@@ -31,7 +41,7 @@ pub fn start(
         health.clone(),
         token.clone(),
     ));
-    tracing::info!(cse = %cfg.cse_url, "northbound syncer started");
+    tracing::info!(binding = ?cfg.binding, cse = %target, cse_id = %cfg.cse_id, "northbound syncer started");
     Ok(())
 }
 

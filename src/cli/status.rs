@@ -1,0 +1,69 @@
+//! `citygate status`: asks the running daemon (its `/status` endpoint) how it is doing.
+
+use crate::config::Config;
+use anyhow::Context;
+use std::process::ExitCode;
+
+pub fn run(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    if !cfg.telemetry.enabled {
+        anyhow::bail!("[telemetry] enabled = false: the daemon serves no /status");
+    }
+    let url = format!("http://{}/status", cfg.telemetry.listen);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let body: serde_json::Value = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        let resp = client
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("is citygate running? no answer from {url}"))?;
+        anyhow::Ok(resp.json().await.context("reading /status")?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "citygate {} on {} — up {} s",
+        body["version"].as_str().unwrap_or("?"),
+        body["gateway"].as_str().unwrap_or("?"),
+        body["uptime_seconds"]
+    );
+    println!(
+        "northbound        {}",
+        body["northbound"].as_str().unwrap_or("?")
+    );
+    let b = &body["buffer"];
+    if b.is_object() {
+        println!(
+            "buffer            {} pending, {} bytes on disk, {} dead letters",
+            b["pending_records"],
+            b["db_bytes"].as_u64().unwrap_or(0) + b["wal_bytes"].as_u64().unwrap_or(0),
+            b["dead_letters"]
+        );
+        if let Some(d) = b["dropped"].as_object().filter(|d| !d.is_empty()) {
+            let list: Vec<String> = d.iter().map(|(k, v)| format!("{v} ({k})")).collect();
+            println!("dropped           {}", list.join(", "));
+        }
+    } else {
+        println!("buffer            not answering");
+    }
+    for a in body["adapters"].as_array().into_iter().flatten() {
+        println!(
+            "adapter {:<10} {:<20} {:<5} {} records",
+            a["id"].as_str().unwrap_or("?"),
+            a["type"].as_str().unwrap_or("?"),
+            if a["up"].as_bool() == Some(true) {
+                "up"
+            } else {
+                "down"
+            },
+            a["records"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
