@@ -25,6 +25,18 @@ pub fn check(path: &Path) -> ExitCode {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let report = adapter_issues(path, &text, &cfg, AdapterConfig::check_environment, "");
     let warnings = adapter_issues(path, &text, &cfg, AdapterConfig::warnings, "warning: ");
+    let mut report = report;
+    if let (Some(nb), Ok(root)) = (&cfg.northbound, toml::de::DeTable::parse(&text)) {
+        let section = root
+            .get_ref()
+            .iter()
+            .find(|(k, _)| k.get_ref() == "northbound")
+            .map(|(_, v)| v.clone());
+        for issue in nb.check_environment() {
+            let span = section.as_ref().map(|v| span_of(v, &issue.path));
+            report.push(&text, span, issue.message, issue.hint);
+        }
+    }
     if !warnings.is_empty() {
         eprintln!("{}", warnings.finish());
     }

@@ -14,6 +14,7 @@
 //! `syncer.run(cancel)`.
 pub mod binding;
 pub mod config;
+mod environment;
 pub mod http;
 pub mod mqtt;
 pub mod mqtt_config;
