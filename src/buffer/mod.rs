@@ -233,16 +233,22 @@ struct Counted {
 }
 
 impl Counted {
-    fn observe(&self, records: &[(String, i64)], receipt: &AppendReceipt) {
+    /// `records` holds (device, had at least one value) per record, in order.
+    fn observe(&self, records: &[(String, bool)], receipt: &AppendReceipt) {
         let m = &self.metrics;
+        let adapter = self.adapter.as_str();
         m.adapter_records
-            .with_label_values(&[self.adapter.as_str()])
+            .with_label_values(&[adapter])
             .inc_by(receipt.seqs.len() as u64);
         let now = crate::record::now_ms() as f64 / 1000.0;
-        for (device, _) in records {
-            m.device_last_seen
-                .with_label_values(&[self.adapter.as_str(), device.as_str()])
-                .set(now);
+        for (device, has_values) in records {
+            let labels = [adapter, device.as_str()];
+            m.device_last_seen.with_label_values(&labels).set(now);
+            // A poll where every point failed still yields a record (with quality flags in
+            // meta) but no value: the device is down.
+            m.device_up
+                .with_label_values(&labels)
+                .set(i64::from(*has_values));
         }
     }
 }
@@ -254,11 +260,10 @@ impl RecordSender {
         let Some(counted) = &self.counted else {
             return self.buffer.append(records).await;
         };
-        let mut devices: Vec<(String, i64)> = records
+        let devices: Vec<(String, bool)> = records
             .iter()
-            .map(|r| (r.device.clone(), r.ts_ms))
+            .map(|r| (r.device.clone(), !r.values.is_empty()))
             .collect();
-        devices.dedup_by(|a, b| a.0 == b.0);
         let receipt = self.buffer.append(records).await?;
         counted.observe(&devices, &receipt);
         Ok(receipt)
