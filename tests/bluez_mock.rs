@@ -16,7 +16,6 @@ use citygate::record::Value;
 use citygate::southbound::ble::config::BleConfig;
 use citygate::southbound::ble::scanner::BleAdapter;
 use citygate::southbound::Adapter;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -39,21 +38,8 @@ async fn scans_through_mocked_bluez_and_recovers() {
     if !require_tools() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("citygate-ble-mock-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sock = dir.join("bus");
-    let _ = std::fs::remove_file(&sock);
-    let addr = format!("unix:path={}", sock.display());
-    let _daemon = Proc(
-        quiet(Command::new("dbus-daemon").args([
-            "--session",
-            "--nofork",
-            &format!("--address={addr}"),
-        ]))
-        .spawn()
-        .expect("start dbus-daemon"),
-    );
-    wait_for_socket(&sock);
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, addr) = start_bus(dir.path());
     // bluer (libdbus) connects to the system bus named here. Only this test runs in this
     // binary, so setting the variable is not racing another thread.
     std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &addr);
@@ -172,5 +158,4 @@ format = "ruuvi"
         .expect("task not panicked");
     assert!(res.is_ok());
     drop(mock);
-    let _ = std::fs::remove_dir_all(&dir);
 }

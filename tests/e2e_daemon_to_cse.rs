@@ -4,10 +4,8 @@
 
 mod common;
 
-use base64::Engine;
 use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{crypt_frm_payload, data_mic};
-use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload, RxPk};
+use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload};
 use common::northbound::acme::{cins_of, Acme};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -67,18 +65,9 @@ fn uplink(fcnt: u32, tenth_celsius: i16) -> Vec<u8> {
         AesKey::from_hex(NWK).unwrap(),
         AesKey::from_hex(APP).unwrap(),
     );
-    let mut raw = vec![0x40];
-    raw.extend_from_slice(&DEV_ADDR.to_le_bytes());
-    raw.push(0x00);
-    raw.extend_from_slice(&(fcnt as u16).to_le_bytes());
-    raw.push(2);
     let mut payload = vec![0x01, 0x67];
     payload.extend_from_slice(&tenth_celsius.to_be_bytes());
-    crypt_frm_payload(&app, true, DEV_ADDR, fcnt, &mut payload);
-    raw.extend_from_slice(&payload);
-    let mic = data_mic(&nwk, true, DEV_ADDR, fcnt, &raw);
-    raw.extend_from_slice(&mic);
-    raw
+    common::lorawan::uplink(false, DEV_ADDR, fcnt, &nwk, &app, &payload)
 }
 
 async fn push(sock: &tokio::net::UdpSocket, server: &str, token: u16, phy: &[u8]) {
@@ -87,21 +76,7 @@ async fn push(sock: &tokio::net::UdpSocket, server: &str, token: u16, phy: &[u8]
         token: token.to_be_bytes(),
         gateway: GatewayEui([0xaa, 0x55, 0x5a, 0, 0, 0, 0, 1]),
         payload: PushPayload {
-            rxpk: vec![RxPk {
-                time: None,
-                tmst: 1_000_000 + u32::from(token),
-                freq: 868.1,
-                chan: Some(0),
-                rfch: Some(0),
-                stat: 1,
-                modu: "LORA".into(),
-                datr: gwmp::Datr::Lora("SF7BW125".into()),
-                codr: Some("4/5".into()),
-                lsnr: Some(7.0),
-                rssi: -80.0,
-                size: Some(phy.len() as u32),
-                data: base64::engine::general_purpose::STANDARD.encode(phy),
-            }],
+            rxpk: vec![common::lorawan::rxpk(phy, 1_000_000 + u32::from(token))],
             stat: None,
         },
     };

@@ -7,8 +7,8 @@ mod common;
 use base64::Engine;
 use citygate::record::Value;
 use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{self, crypt_frm_payload, data_mic, PhyPayload};
-use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload, RxPk};
+use citygate::southbound::lorawan::frame::{self, PhyPayload};
+use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload};
 use citygate::southbound::lorawan::join::{derive_session_keys, JoinAccept};
 use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
 use citygate::southbound::Adapter;
@@ -56,21 +56,7 @@ impl Sim {
     /// PUSH_DATA with one rxpk; waits for the matching PUSH_ACK.
     async fn push(&mut self, gw: GatewayEui, phy: &[u8], tmst: u32) {
         let token = self.next_token();
-        let rx = RxPk {
-            time: None,
-            tmst,
-            freq: 868.1,
-            chan: Some(0),
-            rfch: Some(0),
-            stat: 1,
-            modu: "LORA".into(),
-            datr: gwmp::Datr::Lora("SF7BW125".into()),
-            codr: Some("4/5".into()),
-            lsnr: Some(9.5),
-            rssi: -42.0,
-            size: Some(phy.len() as u32),
-            data: base64::engine::general_purpose::STANDARD.encode(phy),
-        };
+        let rx = common::lorawan::rxpk(phy, tmst);
         let p = Packet::PushData {
             version: 2,
             token,
@@ -86,27 +72,6 @@ impl Sim {
             other => panic!("expected PUSH_ACK, got {other:?}"),
         }
     }
-}
-
-fn uplink(
-    confirmed: bool,
-    dev_addr: u32,
-    fcnt32: u32,
-    nwk: &AesKey,
-    app: &AesKey,
-    pl: &[u8],
-) -> Vec<u8> {
-    let mut raw = vec![if confirmed { 0x80 } else { 0x40 }];
-    raw.extend_from_slice(&dev_addr.to_le_bytes());
-    raw.push(0x00);
-    raw.extend_from_slice(&(fcnt32 as u16).to_le_bytes());
-    raw.push(2);
-    let mut enc = pl.to_vec();
-    crypt_frm_payload(app, true, dev_addr, fcnt32, &mut enc);
-    raw.extend_from_slice(&enc);
-    let mic = data_mic(nwk, true, dev_addr, fcnt32, &raw);
-    raw.extend_from_slice(&mic);
-    raw
 }
 
 async fn wait_for(
@@ -231,23 +196,27 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
     for (n, f) in fcnts.iter().enumerate() {
         sim.push(
             GW,
-            &uplink(false, ja.dev_addr, *f, &nwk, &app, &payload),
+            &common::lorawan::uplink(false, ja.dev_addr, *f, &nwk, &app, &payload),
             1000 + n as u32,
         )
         .await;
         wait_for(&counters, "ok", n as u64 + 1).await;
     }
     // Heard by a second gateway at once: duplicate.
-    let last = uplink(false, ja.dev_addr, 65_537, &nwk, &app, &payload);
+    let last = common::lorawan::uplink(false, ja.dev_addr, 65_537, &nwk, &app, &payload);
     sim.push(GW2, &last, 5).await;
     wait_for(&counters, "duplicate", 1).await;
     // Replay of an old frame after the dedup window: rejected, nothing recorded.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    sim.push(GW, &uplink(false, ja.dev_addr, 1, &nwk, &app, &payload), 6)
-        .await;
+    sim.push(
+        GW,
+        &common::lorawan::uplink(false, ja.dev_addr, 1, &nwk, &app, &payload),
+        6,
+    )
+    .await;
     wait_for(&counters, "replay", 2).await;
     // Forged MIC.
-    let mut forged = uplink(false, ja.dev_addr, 65_538, &nwk, &app, &payload);
+    let mut forged = common::lorawan::uplink(false, ja.dev_addr, 65_538, &nwk, &app, &payload);
     let n = forged.len();
     forged[n - 1] ^= 0xff;
     sim.push(GW, &forged, 7).await;
@@ -256,7 +225,7 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
     // Confirmed uplink: ACK downlink in RX1 (tmst + 1 s), FCnt down 0, ACK bit, valid MIC.
     sim.push(
         GW,
-        &uplink(true, ja.dev_addr, 65_538, &nwk, &app, &payload),
+        &common::lorawan::uplink(true, ja.dev_addr, 65_538, &nwk, &app, &payload),
         2_000_000,
     )
     .await;
