@@ -137,30 +137,7 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
     }
     assert!(!run.state.snapshot().connected);
     let acme = Acme::start_mqtt_on(port, broker.port).await?;
-    wait_for("rest delivered", Duration::from_secs(90), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-    let rest: Vec<_> = all
-        .into_iter()
-        .filter(|r| !before.contains(&r.seq))
-        .collect();
-    assert_eq!(
-        verify_at_cse(&acme.url, ORIGINATOR, EPOCH, &rest).await?,
-        rest.len()
-    );
-    assert!(store.dead_letters().is_empty());
-    assert!(
-        snap.retries.get("timeout").copied().unwrap_or(0) > 0,
-        "{snap:?}"
-    );
-    assert!(snap.healthy());
-    let delivered = store.delivered();
-    assert_eq!(delivered.len(), 410);
-    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), 410);
-    Ok(())
+    assert_rest_delivered(run, &store, &acme.url, EPOCH, all, &before, "timeout").await
 }
 
 /// (c) The broker restarts mid-sync: waiting requests fail at once as transport errors, new

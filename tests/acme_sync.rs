@@ -162,31 +162,7 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!run.state.snapshot().connected);
     let acme = Acme::start_on(port).await?;
-    wait_for("rest delivered", Duration::from_secs(90), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-
-    let rest: Vec<_> = all
-        .into_iter()
-        .filter(|r| !before.contains(&r.seq))
-        .collect();
-    assert_eq!(
-        verify_at_cse(&acme.url, ORIGINATOR, EPOCH, &rest).await?,
-        rest.len()
-    );
-    assert!(store.dead_letters().is_empty());
-    assert!(
-        snap.retries.get("transport").copied().unwrap_or(0) > 0,
-        "{snap:?}"
-    );
-    assert!(snap.healthy());
-    let delivered = store.delivered();
-    assert_eq!(delivered.len(), 610);
-    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), 610);
-    Ok(())
+    assert_rest_delivered(run, &store, &acme.url, EPOCH, all, &before, "transport").await
 }
 
 /// Wraps the real binding and loses the response of every `nth` contentInstance create after

@@ -169,3 +169,49 @@ pub async fn verify_at_cse(
     }
     Ok(checked)
 }
+
+/// After a CSE restart: waits until the store has delivered everything, then proves that the
+/// records not delivered before the restart (`all` minus `before`) are each at the new CSE,
+/// that the syncer retried with `retry_reason` meanwhile, and that none of the records
+/// (`all`) was delivered twice.
+pub async fn assert_rest_delivered(
+    run: Running,
+    store: &MemStore,
+    url: &str,
+    epoch: &str,
+    all: Vec<StoredRecord>,
+    before: &std::collections::HashSet<u64>,
+    retry_reason: &str,
+) -> anyhow::Result<()> {
+    let total = all.len();
+    wait_for("rest delivered", Duration::from_secs(90), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    let snap = run.state.snapshot();
+    run.stop().await?;
+    let rest: Vec<_> = all
+        .into_iter()
+        .filter(|r| !before.contains(&r.seq))
+        .collect();
+    assert_eq!(
+        verify_at_cse(url, ORIGINATOR, epoch, &rest).await?,
+        rest.len()
+    );
+    assert!(store.dead_letters().is_empty());
+    assert!(
+        snap.retries.get(retry_reason).copied().unwrap_or(0) > 0,
+        "{snap:?}"
+    );
+    assert!(snap.healthy());
+    let delivered = store.delivered();
+    assert_eq!(delivered.len(), total);
+    assert_eq!(
+        delivered
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        total
+    );
+    Ok(())
+}
