@@ -60,6 +60,22 @@ pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>,
     duration(d).map(Some)
 }
 
+/// `#[serde(default, deserialize_with = "units::duration_map")]`: a table of named durations
+/// (`groups = { energy = "60s" }`).
+pub fn duration_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<indexmap::IndexMap<String, Duration>, D::Error> {
+    let raw = indexmap::IndexMap::<String, Raw>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            Raw::Int(secs) => Ok((k, Duration::from_secs(secs))),
+            Raw::Text(s) => parse_duration(&s)
+                .map(|d| (k, d))
+                .map_err(de::Error::custom),
+        })
+        .collect()
+}
+
 /// `#[serde(deserialize_with = "units::size")]`
 pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match Raw::deserialize(d)? {

@@ -4,7 +4,7 @@
 //! a stock ACME/IN-CSE, so a technician's minimal table is two lines. Validation is pure (no
 //! file or env access): secrets are read when the binding is built ([`AuthConfig::resolve`]).
 use crate::config::issue::ConfigIssue;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,7 +62,7 @@ pub struct NorthboundConfig {
     /// Deadline for one request (connect + response).
     #[serde(
         default = "default_request_timeout",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub request_timeout: Duration,
     /// Requests in flight at once (across devices; each device has at most one).
@@ -139,19 +139,19 @@ pub struct BackoffConfig {
     /// First retry delay (upper bound of the jitter window).
     #[serde(
         default = "default_backoff_initial",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub initial: Duration,
     /// Cap of the delay.
     #[serde(
         default = "default_backoff_max",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub max: Duration,
     /// Delay between attempts while the CSE refuses the gateway (auth, privileges).
     #[serde(
         default = "default_auth_retry",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub auth_retry: Duration,
 }
@@ -503,16 +503,6 @@ fn default_backoff_max() -> Duration {
 }
 fn default_auth_retry() -> Duration {
     Duration::from_secs(300)
-}
-
-/// `"10s"`, `"500ms"`, `"2m"` → Duration (local helper; the crate-wide one replaces it).
-pub(super) fn humantime_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration \"{s}\": {e} (e.g. \"10s\", \"500ms\")"
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! `[northbound.mqtt]`: the broker settings of the MQTT binding (TS-0010).
 
-use super::config::{
-    default_keep_alive, humantime_duration, is_plain_name, read_secret, secret_source_issue,
-};
+use super::config::{default_keep_alive, is_plain_name, read_secret, secret_source_issue};
 use crate::config::issue::ConfigIssue;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -24,7 +22,7 @@ pub struct MqttConfig {
     pub password_env: Option<String>,
     #[serde(
         default = "default_keep_alive",
-        deserialize_with = "humantime_duration"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub keep_alive: Duration,
     /// PEM CA bundle trusted for `mqtts://` (default: the system bundle

@@ -42,10 +42,16 @@ pub struct BleConfig {
     #[serde(default)]
     pub scan: ScanMode,
     /// Default minimum time between two records of a device.
-    #[serde(default = "default_min_interval", deserialize_with = "duration::de")]
+    #[serde(
+        default = "default_min_interval",
+        deserialize_with = "crate::config::units::duration"
+    )]
     pub min_interval: Duration,
     /// Default heartbeat: report unchanged values after this long.
-    #[serde(default = "default_max_silence", deserialize_with = "duration::de")]
+    #[serde(
+        default = "default_max_silence",
+        deserialize_with = "crate::config::units::duration"
+    )]
     pub max_silence: Duration,
     /// Record advertisements of known formats from devices not listed in `devices`
     /// (device id `ble-<mac without colons, lower case>`), subject to `filters`.
@@ -123,9 +129,9 @@ pub struct DeviceConfig {
     pub bindkey_file: Option<PathBuf>,
     #[serde(default)]
     pub bindkey_env: Option<String>,
-    #[serde(default, deserialize_with = "duration::de_opt")]
+    #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
     pub min_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::de_opt")]
+    #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
     pub max_silence: Option<Duration>,
     /// Per point: changes up to this size do not trigger a record.
     #[serde(default)]
@@ -427,22 +433,6 @@ impl Filters {
                 .any(|u| wanted.contains(u))
         };
         mac_ok && name_ok && uuid_ok
-    }
-}
-
-/// Humantime durations (`"10s"`, `"15m"`); the lead swaps this for the crate-wide helper.
-mod duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("`{s}`: {e} (use e.g. \"10s\", \"5m\")")))
-    }
-
-    pub fn de_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        de(d).map(Some)
     }
 }
 

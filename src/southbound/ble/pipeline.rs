@@ -19,7 +19,7 @@ struct Device {
     store_raw: bool,
 }
 
-/// What happened to advertisements so far (exported as metrics by the lead's telemetry).
+/// What happened to advertisements so far (exported as `citygate_ble_advertisements_total`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineStats {
     pub heard: u64,

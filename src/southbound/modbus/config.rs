@@ -12,33 +12,6 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Humantime durations (`"10s"`, `"250ms"`); the lead swaps this for the crate-wide helper.
-pub(crate) mod duration {
-    use indexmap::IndexMap;
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("invalid duration {s:?}: {e} (use e.g. \"10s\")"))
-        })
-    }
-
-    pub fn deserialize_map<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<IndexMap<String, Duration>, D::Error> {
-        let raw = IndexMap::<String, String>::deserialize(d)?;
-        raw.into_iter()
-            .map(|(k, s)| {
-                humantime::parse_duration(&s)
-                    .map(|v| (k, v))
-                    .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
-            })
-            .collect()
-    }
-}
-
 /// The four Modbus data tables, each read with its own function code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -181,18 +154,18 @@ pub struct DeviceConfig {
     pub max_gap: u16,
     #[serde(
         default = "default_poll_interval",
-        deserialize_with = "duration::deserialize"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub poll_interval: Duration,
     /// Per request; a device that misses it is backed off so it cannot stall the bus.
     #[serde(
         default = "default_timeout",
-        deserialize_with = "duration::deserialize"
+        deserialize_with = "crate::config::units::duration"
     )]
     pub timeout: Duration,
     /// Poll intervals of point groups (`groups = { energy = "60s" }`); ungrouped points and
     /// groups not listed here follow `poll_interval`.
-    #[serde(default, deserialize_with = "duration::deserialize_map")]
+    #[serde(default, deserialize_with = "crate::config::units::duration_map")]
     pub groups: IndexMap<String, Duration>,
     /// Filled by [`super::profile::load_profiles`]; not part of the file.
     #[serde(skip)]
@@ -233,7 +206,10 @@ pub struct ModbusTcpConfig {
     #[serde(default = "one")]
     pub max_connections: u16,
     /// Round-trip estimate used by `citygate plan` for the bus time budget.
-    #[serde(default = "default_rtt", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_rtt",
+        deserialize_with = "crate::config::units::duration"
+    )]
     pub rtt_estimate: Duration,
     pub devices: Vec<DeviceConfig>,
 }
@@ -260,7 +236,10 @@ pub struct ModbusRtuConfig {
 #[serde(deny_unknown_fields)]
 pub struct ModbusRtuOverTcpConfig {
     pub host: String,
-    #[serde(default = "default_rtt", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_rtt",
+        deserialize_with = "crate::config::units::duration"
+    )]
     pub rtt_estimate: Duration,
     pub devices: Vec<DeviceConfig>,
 }

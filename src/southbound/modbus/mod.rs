@@ -9,7 +9,7 @@
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
-//! - [`metrics`]: counters the lead exports to Prometheus.
+//! - [`metrics`]: counters, exported to Prometheus by `crate::telemetry::counters`.
 pub mod adapter;
 pub mod bus;
 pub mod config;
