@@ -11,7 +11,6 @@
 pub mod issue;
 pub mod load;
 pub mod report;
-pub mod secret;
 pub mod units;
 pub mod validate;
 
