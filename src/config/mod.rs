@@ -11,6 +11,7 @@
 pub mod issue;
 pub mod load;
 pub mod report;
+pub mod secret;
 pub mod units;
 pub mod validate;
 

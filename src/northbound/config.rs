@@ -4,6 +4,7 @@
 //! a stock ACME/IN-CSE, so a technician's minimal table is two lines. Validation is pure (no
 //! file or env access): secrets are read when the binding is built ([`AuthConfig::resolve`]).
 use crate::config::issue::ConfigIssue;
+use crate::config::secret::SecretFields;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -119,7 +120,7 @@ pub struct AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub user: String,
-    /// File holding the password (trailing newline ignored).
+    /// File holding the password (surrounding whitespace ignored).
     pub password_file: Option<PathBuf>,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
@@ -186,34 +187,36 @@ impl AuthConfig {
     /// Reads the secret from its file or environment variable.
     pub fn resolve(&self) -> Result<Option<Credentials>, String> {
         if let Some(b) = &self.basic {
-            let password = read_secret(b.password_file.as_ref(), b.password_env.as_deref())?;
+            let password = b.password().read_required().map_err(|e| e.to_string())?;
             return Ok(Some(Credentials::Basic {
                 user: b.user.clone(),
                 password,
             }));
         }
         if let Some(b) = &self.bearer {
-            let token = read_secret(b.token_file.as_ref(), b.token_env.as_deref())?;
+            let token = b.token().read_required().map_err(|e| e.to_string())?;
             return Ok(Some(Credentials::Bearer { token }));
         }
         Ok(None)
     }
 }
 
-pub(super) fn read_secret(file: Option<&PathBuf>, env: Option<&str>) -> Result<String, String> {
-    let secret = match (file, env) {
-        (Some(path), _) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
-        (None, Some(var)) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
-        }
-        (None, None) => return Err("no secret file or environment variable given".into()),
-    };
-    let secret = secret.trim_end_matches(['\r', '\n']).to_string();
-    if secret.is_empty() {
-        return Err("the secret is empty".into());
+impl BasicAuth {
+    /// The password's config fields (the one secret rule: [`SecretFields`]).
+    pub fn password(&self) -> SecretFields<'_> {
+        SecretFields::external(
+            "password",
+            self.password_file.as_ref(),
+            self.password_env.as_deref(),
+        )
     }
-    Ok(secret)
+}
+
+impl BearerAuth {
+    /// The token's config fields (the one secret rule: [`SecretFields`]).
+    pub fn token(&self) -> SecretFields<'_> {
+        SecretFields::external("token", self.token_file.as_ref(), self.token_env.as_deref())
+    }
 }
 
 impl NorthboundConfig {
@@ -423,38 +426,13 @@ impl NorthboundConfig {
                     "The user name is empty or contains ':'.",
                 ));
             }
-            issues.extend(secret_source_issue(
-                "auth.basic",
-                "password",
-                b.password_file.is_some(),
-                b.password_env.is_some(),
-            ));
+            issues.extend(b.password().issues("auth.basic", true));
         }
         if let Some(b) = &a.bearer {
-            issues.extend(secret_source_issue(
-                "auth.bearer",
-                "token",
-                b.token_file.is_some(),
-                b.token_env.is_some(),
-            ));
+            issues.extend(b.token().issues("auth.bearer", true));
         }
         issues
     }
-}
-
-pub(super) fn secret_source_issue(
-    path: &str,
-    what: &str,
-    file: bool,
-    env: bool,
-) -> Option<ConfigIssue> {
-    (file == env).then(|| {
-        ConfigIssue::new(
-            path,
-            format!("Exactly one of {what}_file and {what}_env must be set."),
-        )
-        .hint(format!("e.g. {what}_file = \"/etc/citygate/cse.{what}\""))
-    })
 }
 
 /// Resource names and IDs we accept: unreserved URI characters only, so they can be path

@@ -152,7 +152,7 @@ fn bad_mqtt_settings_are_reported_at_once() {
     m.ca_file = Some("/ca.pem".into());
     m.username = Some("u".into());
     c.mqtt = Some(m);
-    assert_eq!(paths(&c), vec!["mqtt", "mqtt"]);
+    assert_eq!(paths(&c), vec!["mqtt", "mqtt.password"]);
 }
 
 #[test]
@@ -212,8 +212,8 @@ fn every_bad_field_is_reported_at_once() {
             "max_in_flight",
             "tls",
             "auth",
-            "auth.basic",
-            "auth.bearer",
+            "auth.basic.password",
+            "auth.bearer.token",
             "backoff.initial",
         ]
     );

@@ -19,8 +19,11 @@ fn readable(path: &str, file: Option<&Path>, out: &mut Vec<ConfigIssue>) {
 impl NorthboundConfig {
     pub fn check_environment(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
-        if let Err(e) = self.auth.resolve() {
-            out.push(ConfigIssue::new("auth", e));
+        if let Some(b) = &self.auth.basic {
+            out.extend(b.password().check_environment("auth.basic", |_| Ok(())));
+        }
+        if let Some(b) = &self.auth.bearer {
+            out.extend(b.token().check_environment("auth.bearer", |_| Ok(())));
         }
         readable("tls.ca_file", self.tls.ca_file.as_deref(), &mut out);
         readable(
@@ -34,8 +37,8 @@ impl NorthboundConfig {
             &mut out,
         );
         if let Some(m) = &self.mqtt {
-            if let Err(e) = m.password() {
-                out.push(ConfigIssue::new("mqtt", e));
+            if m.username.is_some() {
+                out.extend(m.password_fields().check_environment("mqtt", |_| Ok(())));
             }
             readable("mqtt.ca_file", m.ca_file.as_deref(), &mut out);
             readable(

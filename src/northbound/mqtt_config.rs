@@ -1,7 +1,8 @@
 //! `[northbound.mqtt]`: the broker settings of the MQTT binding (TS-0010).
 
-use super::config::{default_keep_alive, is_plain_name, read_secret, secret_source_issue};
+use super::config::{default_keep_alive, is_plain_name};
 use crate::config::issue::ConfigIssue;
+use crate::config::secret::SecretFields;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +17,7 @@ pub struct MqttConfig {
     /// the CSE assigns the AE-ID.
     pub client_id: Option<String>,
     pub username: Option<String>,
-    /// File holding the broker password (trailing newline ignored).
+    /// File holding the broker password (surrounding whitespace ignored).
     pub password_file: Option<PathBuf>,
     /// Environment variable holding the broker password.
     pub password_env: Option<String>,
@@ -52,12 +53,24 @@ impl MqttConfig {
         }
     }
 
+    /// The broker password's config fields (the one secret rule: [`SecretFields`]).
+    pub fn password_fields(&self) -> SecretFields<'_> {
+        SecretFields::external(
+            "password",
+            self.password_file.as_ref(),
+            self.password_env.as_deref(),
+        )
+    }
+
     /// The broker password from its file or environment variable (`None` without a user).
     pub fn password(&self) -> Result<Option<String>, String> {
         if self.username.is_none() {
             return Ok(None);
         }
-        read_secret(self.password_file.as_ref(), self.password_env.as_deref()).map(Some)
+        self.password_fields()
+            .read_required()
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     pub(super) fn validate(&self) -> Vec<ConfigIssue> {
@@ -125,12 +138,7 @@ impl MqttConfig {
             Some(user) if user.is_empty() => {
                 issues.push(ConfigIssue::new("mqtt.username", "The user name is empty."));
             }
-            Some(_) => issues.extend(secret_source_issue(
-                "mqtt",
-                "password",
-                self.password_file.is_some(),
-                self.password_env.is_some(),
-            )),
+            Some(_) => issues.extend(self.password_fields().issues("mqtt", true)),
             None if self.password_file.is_some() || self.password_env.is_some() => {
                 issues.push(ConfigIssue::new(
                     "mqtt.username",

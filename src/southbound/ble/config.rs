@@ -26,6 +26,7 @@
 use super::decoders::{Advertisement, BindKey, BleUuid, Format, Mac};
 use super::rate::RatePolicy;
 use crate::config::issue::{ConfigIssue, Resource};
+use crate::config::secret::{SecretError, SecretFields, SecretSource};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -144,16 +145,13 @@ pub struct DeviceConfig {
 /// Failure to load a bindkey when the adapter is built.
 #[derive(Debug, thiserror::Error)]
 pub enum BleConfigError {
-    #[error("device {device}: cannot read bindkey file {path}: {source}")]
-    KeyFile {
+    #[error("device {device}: {source}")]
+    KeySource {
         device: String,
-        path: PathBuf,
-        source: std::io::Error,
+        source: SecretError,
     },
-    #[error("device {device}: environment variable {var} is not set")]
-    KeyEnv { device: String, var: String },
-    #[error("device {device}: bindkey from {from} is not 32 hex digits")]
-    KeyFormat { device: String, from: String },
+    #[error("device {device}: `{key}` is not 32 hex digits")]
+    KeyFormat { device: String, key: String },
 }
 
 fn default_adapter() -> String {
@@ -322,51 +320,20 @@ fn check_intervals(issues: &mut Vec<ConfigIssue>, prefix: &str, min: Duration, m
 }
 
 fn validate_key(issues: &mut Vec<ConfigIssue>, p: &str, d: &DeviceConfig) {
-    let given = [
-        d.bindkey.is_some(),
-        d.bindkey_file.is_some(),
-        d.bindkey_env.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if given > 1 {
-        issues.push(
-            ConfigIssue::new(
-                p,
-                "More than one of bindkey, bindkey_file and bindkey_env is set.",
-            )
-            .hint("keep exactly one source for the key"),
-        );
-    }
-    if given > 0 && !matches!(d.format, FormatChoice::Auto | FormatChoice::Bthome) {
+    let key = d.bindkey_fields();
+    issues.extend(key.issues(p, false));
+    if key.given() && !matches!(d.format, FormatChoice::Auto | FormatChoice::Bthome) {
         issues.push(
             ConfigIssue::new(format!("{p}.format"), "Only BTHome devices use a bindkey.")
                 .hint("set format = \"bthome\" or remove the key"),
         );
     }
-    if let Some(k) = &d.bindkey {
-        if parse_bindkey(k).is_none() {
+    if let Ok(Some(SecretSource::Inline(k))) = key.source() {
+        if !k.trim().is_empty() && parse_bindkey(k).is_none() {
             issues.push(
                 ConfigIssue::new(format!("{p}.bindkey"), "The bindkey is not 32 hex digits (16 bytes).")
                     .hint("copy the key from the device's BTHome configuration, e.g. \"231d39c1d7cc1ab1aee224cd096db932\""),
             );
-        }
-    }
-    if let Some(f) = &d.bindkey_file {
-        if f.as_os_str().is_empty() {
-            issues.push(ConfigIssue::new(
-                format!("{p}.bindkey_file"),
-                "The bindkey file path is empty.",
-            ));
-        }
-    }
-    if let Some(v) = &d.bindkey_env {
-        if v.is_empty() || v.contains('=') || v.contains('\0') {
-            issues.push(ConfigIssue::new(
-                format!("{p}.bindkey_env"),
-                format!("`{v}` is not an environment variable name."),
-            ));
         }
     }
 }
@@ -377,33 +344,33 @@ impl DeviceConfig {
         self.mac.parse().ok()
     }
 
+    /// The bindkey's config fields (optional; the one secret rule).
+    pub fn bindkey_fields(&self) -> SecretFields<'_> {
+        SecretFields::with_inline(
+            "bindkey",
+            self.bindkey.as_deref(),
+            self.bindkey_file.as_ref(),
+            self.bindkey_env.as_deref(),
+        )
+    }
+
     /// Reads the bindkey from wherever it is configured. Reads files and the environment,
     /// so it runs when the adapter is built, not in `validate`.
     pub fn load_bindkey(&self) -> Result<Option<BindKey>, BleConfigError> {
-        let (text, from) = if let Some(k) = &self.bindkey {
-            (k.clone(), "the inline bindkey".to_owned())
-        } else if let Some(path) = &self.bindkey_file {
-            let text = std::fs::read_to_string(path).map_err(|source| BleConfigError::KeyFile {
-                device: self.id.clone(),
-                path: path.clone(),
-                source,
-            })?;
-            (text, format!("file {}", path.display()))
-        } else if let Some(var) = &self.bindkey_env {
-            let text = std::env::var(var).map_err(|_| BleConfigError::KeyEnv {
-                device: self.id.clone(),
-                var: var.clone(),
-            })?;
-            (text, format!("environment variable {var}"))
-        } else {
-            return Ok(None);
-        };
-        parse_bindkey(&text)
-            .map(Some)
-            .ok_or(BleConfigError::KeyFormat {
-                device: self.id.clone(),
-                from,
-            })
+        let fields = self.bindkey_fields();
+        let text = fields.read().map_err(|source| BleConfigError::KeySource {
+            device: self.id.clone(),
+            source,
+        })?;
+        match text {
+            None => Ok(None),
+            Some(t) => parse_bindkey(&t)
+                .map(Some)
+                .ok_or_else(|| BleConfigError::KeyFormat {
+                    device: self.id.clone(),
+                    key: fields.key(),
+                }),
+        }
     }
 }
 
@@ -446,19 +413,14 @@ impl BleConfig {
     pub fn check_environment(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
-            if let Err(e) = d.load_bindkey() {
-                let key = if d.bindkey_file.is_some() {
-                    "bindkey_file"
-                } else if d.bindkey_env.is_some() {
-                    "bindkey_env"
-                } else {
-                    "bindkey"
-                };
-                out.push(
-                    ConfigIssue::new(format!("devices.{i}.{key}"), e.to_string())
-                        .hint("a bindkey is 32 hex characters"),
-                );
-            }
+            let issue = d
+                .bindkey_fields()
+                .check_environment(&format!("devices.{i}"), |v| {
+                    parse_bindkey(v)
+                        .map(|_| ())
+                        .ok_or_else(|| "The bindkey is not 32 hex digits (16 bytes).".to_owned())
+                });
+            out.extend(issue.map(|i| i.hint("a bindkey is 32 hex characters")));
         }
         out
     }

@@ -1,6 +1,7 @@
 //! Config parsing and validation tests (TOML as a technician writes it).
 
 use super::*;
+use crate::config::secret::SecretError;
 
 fn parse(s: &str) -> BleConfig {
     toml::from_str(s).unwrap_or_else(|e| panic!("{e}"))
@@ -109,7 +110,6 @@ max_silence = "0s"
         "filters.macs.0",
         "filters.names.0",
         "filters.service_uuids.0",
-        "devices.0",
         "devices.0.bindkey",
         "devices.0.min_interval",
         "devices.1.mac",
@@ -146,13 +146,19 @@ fn bindkey_sources() {
     std::fs::remove_file(&dir).unwrap();
     assert!(matches!(
         d.load_bindkey(),
-        Err(BleConfigError::KeyFile { .. })
+        Err(BleConfigError::KeySource {
+            source: SecretError::File { .. },
+            ..
+        })
     ));
     d.bindkey_file = None;
     d.bindkey_env = Some("CITYGATE_BLE_TEST_KEY_THAT_IS_NOT_SET".into());
     assert!(matches!(
         d.load_bindkey(),
-        Err(BleConfigError::KeyEnv { .. })
+        Err(BleConfigError::KeySource {
+            source: SecretError::Env(_),
+            ..
+        })
     ));
     d.bindkey_env = None;
     assert!(d.load_bindkey().unwrap().is_none());

@@ -1,15 +1,17 @@
 //! Config of the two LoRaWAN adapters: `type = "lorawan_udp"` (Semtech UDP forwarder + edge
 //! join/network server) and `type = "lorawan_lns_mqtt"` (uplinks from ChirpStack or TTS).
 //!
-//! Validation is pure (no file or environment access); secrets are read by [`Secret::resolve`]
+//! Validation is pure (no file or environment access); secrets are read by [`load_key`]
 //! when the adapter is built, so `citygate check` can run where the key files are not.
 
 use super::codec::{declarative, CodecConfig};
 use super::crypto::{parse_hex_array, AesKey};
 use super::region::Region;
 use crate::config::issue::{ConfigIssue, Resource};
+use crate::config::secret::{SecretError, SecretFields, SecretSource};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[southbound.<id>] type = "lorawan_udp"`.
@@ -102,13 +104,13 @@ pub struct AbpConfig {
     #[serde(default)]
     pub nwk_s_key: Option<String>,
     #[serde(default)]
-    pub nwk_s_key_file: Option<String>,
+    pub nwk_s_key_file: Option<PathBuf>,
     #[serde(default)]
     pub nwk_s_key_env: Option<String>,
     #[serde(default)]
     pub app_s_key: Option<String>,
     #[serde(default)]
-    pub app_s_key_file: Option<String>,
+    pub app_s_key_file: Option<PathBuf>,
     #[serde(default)]
     pub app_s_key_env: Option<String>,
 }
@@ -122,99 +124,58 @@ pub struct OtaaConfig {
     #[serde(default)]
     pub app_key: Option<String>,
     #[serde(default)]
-    pub app_key_file: Option<String>,
+    pub app_key_file: Option<PathBuf>,
     #[serde(default)]
     pub app_key_env: Option<String>,
 }
 
-/// Where a key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secret {
-    Inline(String),
-    File(String),
-    Env(String),
-}
-
-/// Why a secret could not be read.
+/// Why a LoRaWAN key could not be had: no readable source, or not an AES-128 key.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error("give exactly one of `{0}`, `{0}_file`, `{0}_env`")]
-    Choice(&'static str),
-    #[error("cannot read key file {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("environment variable {0} is not set")]
-    Env(String),
+pub enum KeyError {
+    #[error(transparent)]
+    Source(#[from] SecretError),
     #[error("{what}: {source}")]
-    Key {
+    Format {
         what: String,
         source: super::crypto::KeyError,
     },
 }
 
-impl Secret {
-    fn pick(
-        name: &'static str,
-        inline: &Option<String>,
-        file: &Option<String>,
-        env: &Option<String>,
-    ) -> Result<Secret, SecretError> {
-        match (inline, file, env) {
-            (Some(v), None, None) => Ok(Secret::Inline(v.clone())),
-            (None, Some(f), None) => Ok(Secret::File(f.clone())),
-            (None, None, Some(e)) => Ok(Secret::Env(e.clone())),
-            _ => Err(SecretError::Choice(name)),
-        }
-    }
-
-    /// Reads the key (file contents are trimmed).
-    pub fn resolve(&self) -> Result<AesKey, SecretError> {
-        let (text, what) = match self {
-            Secret::Inline(v) => (v.clone(), "inline key".to_owned()),
-            Secret::File(p) => (
-                std::fs::read_to_string(p).map_err(|source| SecretError::File {
-                    path: p.clone(),
-                    source,
-                })?,
-                format!("key file {p}"),
-            ),
-            Secret::Env(e) => (
-                std::env::var(e).map_err(|_| SecretError::Env(e.clone()))?,
-                format!("environment variable {e}"),
-            ),
-        };
-        AesKey::from_hex(&text).map_err(|source| SecretError::Key { what, source })
-    }
+/// Reads a key through the one secret rule and parses it (the key is never in the message).
+pub fn load_key(fields: SecretFields<'_>) -> Result<AesKey, KeyError> {
+    let text = fields.read_required()?;
+    AesKey::from_hex(&text).map_err(|source| KeyError::Format {
+        what: format!("`{}`", fields.key()),
+        source,
+    })
 }
 
 impl AbpConfig {
-    pub fn nwk_s_key(&self) -> Result<Secret, SecretError> {
-        Secret::pick(
+    pub fn nwk_s_key(&self) -> SecretFields<'_> {
+        SecretFields::with_inline(
             "nwk_s_key",
-            &self.nwk_s_key,
-            &self.nwk_s_key_file,
-            &self.nwk_s_key_env,
+            self.nwk_s_key.as_deref(),
+            self.nwk_s_key_file.as_ref(),
+            self.nwk_s_key_env.as_deref(),
         )
     }
-    pub fn app_s_key(&self) -> Result<Secret, SecretError> {
-        Secret::pick(
+    pub fn app_s_key(&self) -> SecretFields<'_> {
+        SecretFields::with_inline(
             "app_s_key",
-            &self.app_s_key,
-            &self.app_s_key_file,
-            &self.app_s_key_env,
+            self.app_s_key.as_deref(),
+            self.app_s_key_file.as_ref(),
+            self.app_s_key_env.as_deref(),
         )
     }
 }
 
 impl OtaaConfig {
-    pub fn app_key(&self) -> Result<Secret, SecretError> {
-        Secret::pick(
+    pub fn app_key(&self) -> SecretFields<'_> {
+        SecretFields::with_inline(
             "app_key",
-            &self.app_key,
-            &self.app_key_file,
-            &self.app_key_env,
+            self.app_key.as_deref(),
+            self.app_key_file.as_ref(),
+            self.app_key_env.as_deref(),
         )
     }
 }
@@ -236,42 +197,23 @@ pub fn parse_net_id(s: &str) -> Option<u32> {
         .map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
 }
 
-fn key_issues(
-    issues: &mut Vec<ConfigIssue>,
-    path: &str,
-    name: &'static str,
-    picked: Result<Secret, SecretError>,
-) {
-    match picked {
-        Err(e) => issues.push(
-            ConfigIssue::new(
-                format!("{path}.{name}"),
-                format!("The {name} source is ambiguous or missing: {e}."),
-            )
-            .hint(format!(
-                "set `{name}_file` (preferred), `{name}_env` or `{name}`"
-            )),
-        ),
-        Ok(Secret::Inline(v)) => {
-            if let Err(e) = AesKey::from_hex(&v) {
-                issues.push(
-                    ConfigIssue::new(
-                        format!("{path}.{name}"),
-                        format!("The {name} is not a valid AES-128 key: {e}."),
-                    )
-                    .hint("32 hex digits"),
-                );
-            }
+/// The one secret rule, plus: an inline key must be a valid AES-128 key.
+fn key_issues(issues: &mut Vec<ConfigIssue>, path: &str, key: SecretFields<'_>) {
+    issues.extend(key.issues(path, true));
+    // Only an unambiguous, non-empty inline key is worth parsing: the rest is reported above.
+    if let Ok(Some(SecretSource::Inline(v))) = key.source() {
+        if v.trim().is_empty() {
+            return;
         }
-        Ok(Secret::File(p)) if p.trim().is_empty() => issues.push(ConfigIssue::new(
-            format!("{path}.{name}_file"),
-            "The key file path is empty.",
-        )),
-        Ok(Secret::Env(e)) if e.trim().is_empty() => issues.push(ConfigIssue::new(
-            format!("{path}.{name}_env"),
-            "The environment variable name is empty.",
-        )),
-        Ok(_) => {}
+        if let Err(e) = AesKey::from_hex(v) {
+            issues.push(
+                ConfigIssue::new(
+                    format!("{path}.{}", key.name),
+                    format!("The {} is not a valid AES-128 key: {e}.", key.name),
+                )
+                .hint("32 hex digits"),
+            );
+        }
     }
 }
 
@@ -346,8 +288,8 @@ impl LorawanUdpConfig {
                             addrs.push((a, i));
                         }
                     }
-                    key_issues(&mut issues, &ap, "nwk_s_key", abp.nwk_s_key());
-                    key_issues(&mut issues, &ap, "app_s_key", abp.app_s_key());
+                    key_issues(&mut issues, &ap, abp.nwk_s_key());
+                    key_issues(&mut issues, &ap, abp.app_s_key());
                 }
                 (None, Some(otaa)) => {
                     let op = format!("{p}.otaa");
@@ -357,7 +299,7 @@ impl LorawanUdpConfig {
                             format!("JoinEUI {:?} is not 16 hex digits.", otaa.join_eui),
                         ));
                     }
-                    key_issues(&mut issues, &op, "app_key", otaa.app_key());
+                    key_issues(&mut issues, &op, otaa.app_key());
                 }
             }
             if let CodecConfig::Declarative { ports } = &d.codec {
@@ -435,7 +377,7 @@ pub struct LnsMqttConfig {
     #[serde(default)]
     pub password: Option<String>,
     #[serde(default)]
-    pub password_file: Option<String>,
+    pub password_file: Option<PathBuf>,
     #[serde(default)]
     pub password_env: Option<String>,
     #[serde(
@@ -490,22 +432,14 @@ impl LnsMqttConfig {
         }
     }
 
-    /// The broker password, if any, read from its source.
-    pub fn password(&self) -> Result<Option<String>, SecretError> {
-        match (&self.password, &self.password_file, &self.password_env) {
-            (None, None, None) => Ok(None),
-            (Some(p), None, None) => Ok(Some(p.clone())),
-            (None, Some(f), None) => std::fs::read_to_string(f)
-                .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|source| SecretError::File {
-                    path: f.clone(),
-                    source,
-                }),
-            (None, None, Some(e)) => std::env::var(e)
-                .map(Some)
-                .map_err(|_| SecretError::Env(e.clone())),
-            _ => Err(SecretError::Choice("password")),
-        }
+    /// The broker password's config fields (optional; the one secret rule).
+    pub fn password(&self) -> SecretFields<'_> {
+        SecretFields::with_inline(
+            "password",
+            self.password.as_deref(),
+            self.password_file.as_ref(),
+            self.password_env.as_deref(),
+        )
     }
 
     pub fn validate(&self) -> Vec<ConfigIssue> {
@@ -522,11 +456,11 @@ impl LnsMqttConfig {
                 .hint("mqtt://host:1883 or mqtts://host:8883"),
             );
         }
-        let secrets = [&self.password, &self.password_file, &self.password_env];
-        if secrets.iter().filter(|s| s.is_some()).count() > 1 {
+        issues.extend(self.password().issues("", false));
+        if self.password().given() && self.username.is_none() {
             issues.push(ConfigIssue::new(
-                "password",
-                "Give only one of `password`, `password_file`, `password_env`.",
+                "username",
+                "A broker password is given without a username.",
             ));
         }
         for (i, t) in self.topics.iter().enumerate() {

@@ -33,8 +33,8 @@ fn reference_config_parses_and_validates() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0].path, "devices.1.abp.app_s_key");
     assert_eq!(
-        c.devices[1].abp.as_ref().unwrap().nwk_s_key().unwrap(),
-        Secret::Env("POLE18_NWK".into())
+        c.devices[1].abp.as_ref().unwrap().nwk_s_key().env,
+        Some("POLE18_NWK")
     );
 }
 
@@ -99,27 +99,21 @@ codec = { type = "declarative", ports = [ { fport = 2, fields = [
 }
 
 #[test]
-fn secrets_resolve_from_inline_file_and_env() {
-    let dir = std::env::temp_dir().join(format!("cg-lorawan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("k");
+fn keys_load_through_the_secret_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("k");
     std::fs::write(&f, "f6acc31a06b72b4d6b0d5e6226aac462\n").unwrap();
-    let k = Secret::File(f.display().to_string()).resolve().unwrap();
+    let k = load_key(SecretFields::with_inline("app_key", None, Some(&f), None)).unwrap();
     assert_eq!(k.bytes()[0], 0xf6);
+    let missing = dir.path().join("missing");
     assert!(matches!(
-        Secret::File(dir.join("missing").display().to_string()).resolve(),
-        Err(SecretError::File { .. })
+        load_key(SecretFields::with_inline("app_key", None, Some(&missing), None)),
+        Err(KeyError::Source(SecretError::File { .. }))
     ));
-    assert!(matches!(
-        Secret::Env("CITYGATE_TEST_SURELY_UNSET_VAR".into()).resolve(),
-        Err(SecretError::Env(_))
-    ));
-    let e = Secret::Inline("0102".into())
-        .resolve()
+    let e = load_key(SecretFields::with_inline("app_key", Some("0102"), None, None))
         .unwrap_err()
         .to_string();
     assert!(!e.contains("0102"), "secret leaked into error: {e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -157,7 +151,7 @@ dev_eui = "00"
     let paths: Vec<String> = bad.validate().into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,
-        ["broker", "password", "topics.0", "devices.0.dev_eui"]
+        ["broker", "password", "username", "topics.0", "devices.0.dev_eui"]
     );
     assert!(
         toml::from_str::<LnsMqttConfig>("broker = \"mqtt://x\"\nflavour = \"loriot\"").is_err()

@@ -1,29 +1,18 @@
 //! `citygate check` against this machine: every key file and environment variable the LoRaWAN
 //! config points at must exist and hold a valid key.
 
-use super::config::{LnsMqttConfig, LorawanUdpConfig, Secret, SecretError};
+use super::config::{LnsMqttConfig, LorawanUdpConfig};
+use super::crypto::AesKey;
 use crate::config::issue::ConfigIssue;
+use crate::config::secret::SecretFields;
 
-fn check(
-    path: String,
-    name: &str,
-    secret: Result<Secret, SecretError>,
-    out: &mut Vec<ConfigIssue>,
-) {
-    let Ok(secret) = secret else {
-        return; // a missing or ambiguous choice is reported by `validate`
-    };
-    let key = match &secret {
-        Secret::Inline(_) => name.to_owned(),
-        Secret::File(_) => format!("{name}_file"),
-        Secret::Env(_) => format!("{name}_env"),
-    };
-    if let Err(e) = secret.resolve() {
-        out.push(
-            ConfigIssue::new(format!("{path}.{key}"), e.to_string())
-                .hint("a key is 32 hex characters"),
-        );
-    }
+fn check(table: String, key: SecretFields<'_>, out: &mut Vec<ConfigIssue>) {
+    let issue = key.check_environment(&table, |v| {
+        AesKey::from_hex(v)
+            .map(|_| ())
+            .map_err(|e| format!("not a valid AES-128 key: {e}"))
+    });
+    out.extend(issue.map(|i| i.hint("a key is 32 hex characters")));
 }
 
 impl LorawanUdpConfig {
@@ -31,26 +20,11 @@ impl LorawanUdpConfig {
         let mut out = Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
             if let Some(abp) = &d.abp {
-                check(
-                    format!("devices.{i}.abp"),
-                    "nwk_s_key",
-                    abp.nwk_s_key(),
-                    &mut out,
-                );
-                check(
-                    format!("devices.{i}.abp"),
-                    "app_s_key",
-                    abp.app_s_key(),
-                    &mut out,
-                );
+                check(format!("devices.{i}.abp"), abp.nwk_s_key(), &mut out);
+                check(format!("devices.{i}.abp"), abp.app_s_key(), &mut out);
             }
             if let Some(otaa) = &d.otaa {
-                check(
-                    format!("devices.{i}.otaa"),
-                    "app_key",
-                    otaa.app_key(),
-                    &mut out,
-                );
+                check(format!("devices.{i}.otaa"), otaa.app_key(), &mut out);
             }
         }
         out
@@ -59,10 +33,9 @@ impl LorawanUdpConfig {
 
 impl LnsMqttConfig {
     pub fn check_environment(&self) -> Vec<ConfigIssue> {
-        match self.password() {
-            Ok(_) => Vec::new(),
-            Err(SecretError::Choice(_)) => Vec::new(),
-            Err(e) => vec![ConfigIssue::new("password", e.to_string())],
-        }
+        self.password()
+            .check_environment("", |_| Ok(()))
+            .into_iter()
+            .collect()
     }
 }

@@ -189,6 +189,7 @@ impl LnsMqttAdapter {
             let pass = self
                 .cfg
                 .password()
+                .read()
                 .map_err(|e| AdapterError(format!("{}: {e}", self.id)))?;
             o.set_credentials(user.clone(), pass.unwrap_or_default());
         }

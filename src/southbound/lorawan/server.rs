@@ -49,9 +49,8 @@ impl LorawanUdpAdapter {
             if let Some(abp) = &d.abp {
                 let dev_addr = super::config::parse_dev_addr(&abp.dev_addr)
                     .ok_or_else(|| err(format!("devices.{i}.abp.dev_addr invalid")))?;
-                let key = |s: Result<super::config::Secret, _>| {
-                    s.and_then(|s| s.resolve())
-                        .map_err(|e| err(format!("devices.{i}.abp: {e}")))
+                let key = |k| {
+                    super::config::load_key(k).map_err(|e| err(format!("devices.{i}.abp: {e}")))
                 };
                 state.session = Some(Session {
                     dev_addr,
@@ -62,9 +61,7 @@ impl LorawanUdpAdapter {
                 });
             }
             if let Some(o) = &d.otaa {
-                let app_key = o
-                    .app_key()
-                    .and_then(|s| s.resolve())
+                let app_key = super::config::load_key(o.app_key())
                     .map_err(|e| err(format!("devices.{i}.otaa: {e}")))?;
                 let join_eui = parse_eui(&o.join_eui)
                     .ok_or_else(|| err(format!("devices.{i}.otaa.join_eui invalid")))?;
