@@ -5,13 +5,15 @@
 //! # Layout
 //! - [`record`] — the unit every adapter emits and the buffer stores;
 //! - [`config`] — the TOML file, loading with FILE:LINE:COL errors, checks;
-//! - [`northbound`] — oneM2M AE: registration, resource tree, syncer, HTTP binding;
+//! - [`northbound`] — oneM2M AE: registration, resource tree, syncer, HTTP and MQTT bindings;
 //! - [`buffer`] — SQLite store with group commit, bounds and drop accounting;
 //! - [`southbound`] — adapters (closed enum of configs, `Adapter` trait);
-//! - [`runtime`] — shutdown, supervision, backoff;
-//! - [`telemetry`] — logging;
+//! - [`runtime`] — running the pipeline: shutdown, supervision, reload, systemd;
+//! - [`backoff`] — the one retry delay (exponential, full jitter, capped);
+//! - [`telemetry`] — metrics, health endpoints, logging;
 //! - [`cli`] — the `citygate` command (the only place, with `main.rs`, that uses `anyhow`).
 
+pub mod backoff;
 pub mod buffer;
 pub mod cli;
 pub mod config;

@@ -269,14 +269,6 @@ impl RecordSender {
         Ok(receipt)
     }
 
-    /// Like [`Buffer::submit`]: queue now, learn about the commit later.
-    pub async fn submit(
-        &self,
-        records: Vec<Record>,
-    ) -> Result<oneshot::Receiver<Result<AppendReceipt, BufferError>>, BufferError> {
-        self.buffer.submit(records).await
-    }
-
     /// Small persistent key/value state kept in the buffer database (sessions, nonces).
     pub async fn get_state(&self, key: &str) -> Result<Option<String>, BufferError> {
         self.buffer.get_state(key).await

@@ -57,7 +57,8 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
             crate::runtime::northbound::start(nb, &buffer, &metrics, &health, &token, &tracker)
                 .context("starting the northbound binding ([northbound])")?;
         }
-        let mut adapters = AdapterSet::new(buffer.clone(), metrics.clone(), token.clone());
+        let mut adapters =
+            AdapterSet::new(buffer.clone(), metrics.clone(), token.clone(), tracker.clone());
         for (id, adapter) in &cfg.southbound {
             adapters.start(id, adapter);
         }
@@ -87,9 +88,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         };
         tracing::info!(signal, "stopping: draining adapters and the buffer");
         systemd::stopping();
-        token.cancel();
-        let adapters_done = tokio::time::timeout(shutdown::DRAIN_DEADLINE, adapters.join()).await.is_ok();
-        let clean = shutdown::drain(&token, &tracker, shutdown::DRAIN_DEADLINE).await && adapters_done;
+        // One deadline for everything on the tracker: adapters (their last records are
+        // committed before they return), the syncer's in-flight requests, telemetry. Then the
+        // buffer thread commits what is still queued and checkpoints (below).
+        let clean = shutdown::drain(&token, &tracker, shutdown::DRAIN_DEADLINE).await;
         if !clean {
             tracing::warn!("some tasks did not stop within the deadline");
         }

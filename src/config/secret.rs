@@ -159,7 +159,10 @@ impl<'a> SecretFields<'a> {
             }
         }
         if self.inline.is_some_and(|v| v.trim().is_empty()) {
-            issues.push(ConfigIssue::new(at(name.to_owned()), "The secret is empty."));
+            issues.push(ConfigIssue::new(
+                at(name.to_owned()),
+                "The secret is empty.",
+            ));
         }
         issues
     }
@@ -219,12 +222,15 @@ impl<'a> SecretFields<'a> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fields<'a>(inline: Option<&'a str>, file: Option<&'a PathBuf>, env: Option<&'a str>) -> SecretFields<'a> {
+    fn fields<'a>(
+        inline: Option<&'a str>,
+        file: Option<&'a PathBuf>,
+        env: Option<&'a str>,
+    ) -> SecretFields<'a> {
         SecretFields::with_inline("app_key", inline, file, env)
     }
 
@@ -232,12 +238,22 @@ mod tests {
     fn exactly_one_source() {
         let f = PathBuf::from("/k");
         assert!(matches!(fields(None, None, None).source(), Ok(None)));
-        assert!(matches!(fields(Some("x"), Some(&f), None).source(), Err(SecretError::Choice("app_key"))));
-        assert!(matches!(fields(None, Some(&f), Some("V")).source(), Err(SecretError::Choice(_))));
+        assert!(matches!(
+            fields(Some("x"), Some(&f), None).source(),
+            Err(SecretError::Choice("app_key"))
+        ));
+        assert!(matches!(
+            fields(None, Some(&f), Some("V")).source(),
+            Err(SecretError::Choice(_))
+        ));
         let issues = fields(None, Some(&f), Some("V")).issues("devices.0.otaa", false);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].path, "devices.0.otaa.app_key");
-        assert!(issues[0].message.starts_with("Give exactly one of"), "{}", issues[0].message);
+        assert!(
+            issues[0].message.starts_with("Give exactly one of"),
+            "{}",
+            issues[0].message
+        );
     }
 
     #[test]
@@ -258,17 +274,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good");
         std::fs::write(&good, "  s3cret \r\n").unwrap();
-        assert_eq!(fields(None, Some(&good), None).read().unwrap().as_deref(), Some("s3cret"));
+        assert_eq!(
+            fields(None, Some(&good), None).read().unwrap().as_deref(),
+            Some("s3cret")
+        );
         let blank = dir.path().join("blank");
         std::fs::write(&blank, "\n").unwrap();
-        assert!(matches!(fields(None, Some(&blank), None).read(), Err(SecretError::Empty(_))));
+        assert!(matches!(
+            fields(None, Some(&blank), None).read(),
+            Err(SecretError::Empty(_))
+        ));
         let missing = dir.path().join("missing");
-        assert!(matches!(fields(None, Some(&missing), None).read(), Err(SecretError::File { .. })));
+        assert!(matches!(
+            fields(None, Some(&missing), None).read(),
+            Err(SecretError::File { .. })
+        ));
         assert!(matches!(
             fields(None, None, Some("CITYGATE_TEST_SURELY_UNSET_VAR")).read(),
             Err(SecretError::Env(_))
         ));
-        assert!(matches!(fields(None, None, None).read_required(), Err(SecretError::Missing(_))));
+        assert!(matches!(
+            fields(None, None, None).read_required(),
+            Err(SecretError::Missing(_))
+        ));
     }
 
     #[test]

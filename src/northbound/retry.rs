@@ -1,5 +1,5 @@
-//! What to do with the answer to a request: one explicit class per outcome, and the capped,
-//! fully jittered exponential backoff used between retries.
+//! What to do with the answer to a request: one explicit class per outcome. The delay between
+//! retries comes from [`crate::backoff`].
 //!
 //! The table (protocols.md §1.3, design recommendation):
 //! - delivered: 2xxx;
@@ -15,7 +15,6 @@
 //!   registered) is refused too; registration handles it before classifying (RETRIEVE, reuse).
 use super::binding::BindingError;
 use super::onem2m::primitive::{Response, Rsc};
-use std::time::Duration;
 
 /// Why a request should be retried (a metrics label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,53 +132,10 @@ pub fn classify_response(resp: &Response) -> Outcome {
     }
 }
 
-/// Exponential backoff with full jitter (AWS "Exponential Backoff And Jitter"): the n-th delay
-/// is uniform in `[0, min(max, initial · 2^n)]`, so many gateways (or devices) retrying after
-/// the same outage spread out instead of hammering the CSE in lockstep.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff {
-            initial,
-            max: max.max(initial),
-            attempt: 0,
-        }
-    }
-
-    /// The upper bound of the next delay's window (before jitter).
-    pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-
-    /// The next delay; each call widens the window until the cap.
-    pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling();
-        self.attempt = self.attempt.saturating_add(1);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random_range(0..=nanos))
-    }
-
-    /// Consecutive failures so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-
-    /// After a success: start again from the initial window.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn rsc(code: u16) -> Outcome {
         classify(&Ok(Response::from_parts(Rsc(code), "r", None)))
@@ -273,33 +229,5 @@ mod tests {
             o.describe(),
             "permanent: 4000 BAD_REQUEST: Invalid ID: rn: a/b"
         );
-    }
-
-    #[test]
-    fn backoff_grows_to_the_cap_with_jitter_inside_the_window() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let mut ceilings = Vec::new();
-        for _ in 0..8 {
-            let ceiling = b.ceiling();
-            let d = b.next_delay();
-            assert!(d <= ceiling, "{d:?} > {ceiling:?}");
-            ceilings.push(ceiling.as_millis());
-        }
-        assert_eq!(ceilings, vec![100, 200, 400, 800, 1600, 2000, 2000, 2000]);
-        assert_eq!(b.attempts(), 8);
-        b.reset();
-        assert_eq!(b.ceiling(), Duration::from_millis(100));
-        for _ in 0..100 {
-            b.next_delay();
-        }
-        assert_eq!(b.ceiling(), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn jitter_spreads_delays() {
-        let delays: std::collections::HashSet<Duration> = (0..50)
-            .map(|_| Backoff::new(Duration::from_secs(1), Duration::from_secs(1)).next_delay())
-            .collect();
-        assert!(delays.len() > 40, "{}", delays.len());
     }
 }

@@ -1,6 +1,5 @@
-//! Running the pipeline: shutdown signals, adapter supervision, backoff.
+//! Running the pipeline: shutdown signals, adapter supervision, reload, systemd.
 
-pub mod backoff;
 pub mod northbound;
 pub mod reload;
 pub mod shutdown;

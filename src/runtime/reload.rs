@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use std::path::Path;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 struct Running {
     /// The adapter's table as loaded; equal text means nothing to do on reload.
@@ -27,6 +28,9 @@ pub struct AdapterSet {
     buffer: Buffer,
     metrics: Metrics,
     root: CancellationToken,
+    /// The process-wide tracker: shutdown waits for adapters with everything else, under one
+    /// deadline.
+    tracker: TaskTracker,
 }
 
 /// What a reload did.
@@ -44,19 +48,25 @@ fn fingerprint(a: &AdapterConfig) -> String {
 }
 
 impl AdapterSet {
-    pub fn new(buffer: Buffer, metrics: Metrics, root: CancellationToken) -> Self {
+    pub fn new(
+        buffer: Buffer,
+        metrics: Metrics,
+        root: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
         AdapterSet {
             running: IndexMap::new(),
             buffer,
             metrics,
             root,
+            tracker,
         }
     }
 
     pub fn start(&mut self, id: &str, config: &AdapterConfig) {
         let stop = self.root.child_token();
         self.metrics.adapter_starts.with_label_values(&[id]).inc();
-        let task = tokio::spawn(supervisor::supervise(
+        let task = self.tracker.spawn(supervisor::supervise(
             id.to_owned(),
             config.clone(),
             self.buffer.sender_for(id, &self.metrics),
@@ -125,13 +135,6 @@ impl AdapterSet {
             outcome.needs_restart.push("gateway");
         }
         outcome
-    }
-
-    /// Waits for every adapter task (after the root token was cancelled).
-    pub async fn join(self) {
-        for (_, r) in self.running {
-            let _ = r.task.await;
-        }
     }
 }
 

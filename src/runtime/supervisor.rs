@@ -1,7 +1,7 @@
 //! Keeps an adapter running: builds it, runs it, and after a failure or panic waits (capped,
 //! jittered backoff) and starts it again. One broken adapter never stops the others.
 
-use super::backoff::Backoff;
+use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::southbound::AdapterConfig;
 use crate::telemetry::Metrics;
@@ -69,7 +69,7 @@ pub async fn supervise(
                     .adapter_errors
                     .with_label_values(&[id.as_str(), "failed"])
                     .inc();
-                tracing::warn!(adapter = %id, error = %error, retry_in_ms = delay.as_millis() as u64, attempt = backoff.attempt(), "adapter failed; restarting");
+                tracing::warn!(adapter = %id, error = %error, retry_in_ms = delay.as_millis() as u64, attempt = backoff.attempts(), "adapter failed; restarting");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}

@@ -146,10 +146,7 @@ pub struct DeviceConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum BleConfigError {
     #[error("device {device}: {source}")]
-    KeySource {
-        device: String,
-        source: SecretError,
-    },
+    KeySource { device: String, source: SecretError },
     #[error("device {device}: `{key}` is not 32 hex digits")]
     KeyFormat { device: String, key: String },
 }

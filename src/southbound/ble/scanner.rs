@@ -17,6 +17,7 @@ use super::decoders::{Advertisement, BleUuid, Mac};
 use super::export::StatsExport;
 use super::pipeline::Pipeline;
 use super::sources::{self, Source};
+use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::record::now_ms;
 use crate::southbound::{Adapter, AdapterError};
@@ -189,7 +190,7 @@ impl Adapter for BleAdapter {
         out: &RecordSender,
         shutdown: &CancellationToken,
     ) -> Result<(), AdapterError> {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
             self.discovering = false;
             let err = match self.scan(out, shutdown).await {
@@ -197,14 +198,14 @@ impl Adapter for BleAdapter {
                 Err(e) => e,
             };
             if self.discovering {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
             }
-            tracing::warn!(adapter = %self.cfg.adapter, error = %err, retry_in = ?backoff, "BLE scanning interrupted");
+            let delay = backoff.next_delay();
+            tracing::warn!(adapter = %self.cfg.adapter, error = %err, retry_in = ?delay, "BLE scanning interrupted");
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(delay) => {}
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 }

@@ -107,12 +107,22 @@ fn keys_load_through_the_secret_rule() {
     assert_eq!(k.bytes()[0], 0xf6);
     let missing = dir.path().join("missing");
     assert!(matches!(
-        load_key(SecretFields::with_inline("app_key", None, Some(&missing), None)),
+        load_key(SecretFields::with_inline(
+            "app_key",
+            None,
+            Some(&missing),
+            None
+        )),
         Err(KeyError::Source(SecretError::File { .. }))
     ));
-    let e = load_key(SecretFields::with_inline("app_key", Some("0102"), None, None))
-        .unwrap_err()
-        .to_string();
+    let e = load_key(SecretFields::with_inline(
+        "app_key",
+        Some("0102"),
+        None,
+        None,
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(!e.contains("0102"), "secret leaked into error: {e}");
 }
 
@@ -151,7 +161,13 @@ dev_eui = "00"
     let paths: Vec<String> = bad.validate().into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,
-        ["broker", "password", "username", "topics.0", "devices.0.dev_eui"]
+        [
+            "broker",
+            "password",
+            "username",
+            "topics.0",
+            "devices.0.dev_eui"
+        ]
     );
     assert!(
         toml::from_str::<LnsMqttConfig>("broker = \"mqtt://x\"\nflavour = \"loriot\"").is_err()
