@@ -1,5 +1,5 @@
-//! Checks that need more than one section: two adapters claiming the same resource, names that
-//! must be unique across adapters.
+//! Checks that need more than one section: two adapters claiming the same resource (serial
+//! port, UDP port, BLE adapter).
 
 use super::issue::{ConfigIssue, Resource};
 use super::Config;

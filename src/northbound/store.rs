@@ -1,6 +1,6 @@
-//! The store the syncer reads from, as the real buffer (`crate::buffer::Buffer`) provides it in
-//! /work/main. Copy for helpers: in the real crate this trait lives at
-//! `crate::northbound::store::SyncStore` and the buffer implements it.
+//! What the syncer needs from a store of records. The buffer implements it
+//! (`src/buffer/sync_store.rs`); tests implement it in memory. Keeping it a trait lets the
+//! northbound depend on no buffer internals.
 use crate::record::StoredRecord;
 use std::collections::HashMap;
 
