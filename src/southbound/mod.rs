@@ -20,11 +20,59 @@ use tokio_util::sync::CancellationToken;
 /// Which metric family an adapter's counters feed, and the counters themselves.
 pub type ExportedCounters = Option<(CounterFamily, Arc<dyn CounterSnapshot>)>;
 
-/// Why an adapter's run loop gave up; the supervisor logs it and restarts the adapter with
-/// capped, jittered backoff.
+/// Why an adapter could not be built or why its run loop gave up. The supervisor logs it,
+/// counts it in `citygate_adapter_errors_total{kind}` by [`AdapterError::kind`], and restarts
+/// the adapter with the one backoff; a `Config` error waits much longer (restarting does not
+/// fix a config, and a person has to act).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AdapterError(pub String);
+pub enum AdapterError {
+    /// The config cannot work on this machine: an unreadable key, an invalid URL or id that
+    /// validation could not see.
+    #[error("config: {0}")]
+    Config(String),
+    /// The field side failed: a connection, a broker, a serial line.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The buffer refused to store or read (closed, read-only, full, damaged).
+    #[error("buffer: {context}: {source}")]
+    Buffer {
+        context: &'static str,
+        source: crate::buffer::BufferError,
+    },
+    /// Local I/O: a file to replay, a socket to bind.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// A task of the adapter panicked: a bug.
+    #[error("panic: {0}")]
+    Panic(String),
+}
+
+impl AdapterError {
+    /// The `kind` label of `citygate_adapter_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AdapterError::Config(_) => "config",
+            AdapterError::Transport(_) => "transport",
+            AdapterError::Buffer { .. } => "buffer",
+            AdapterError::Io { .. } => "io",
+            AdapterError::Panic(_) => "panic",
+        }
+    }
+
+    /// A buffer error with what the adapter was doing.
+    pub fn buffer(context: &'static str) -> impl FnOnce(crate::buffer::BufferError) -> Self {
+        move |source| AdapterError::Buffer { context, source }
+    }
+
+    /// An I/O error with what the adapter was doing.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| AdapterError::Io { context, source }
+    }
+}
 
 /// A running southbound adapter. `run` loops until `shutdown` is cancelled, reconnecting to its
 /// devices by itself; it returns `Err` only when it cannot continue (then it is restarted by
@@ -165,7 +213,7 @@ impl AdapterConfig {
             AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(id, c)?)),
             AdapterConfig::Ble(c) => ble::BleAdapter::new(id, c.clone())
                 .map(|a| Box::new(a) as Box<dyn Adapter>)
-                .map_err(|e| AdapterError(e.to_string())),
+                .map_err(|e| AdapterError::Config(e.to_string())),
             AdapterConfig::Modbus(c) => Ok(Box::new(modbus::ModbusAdapter::new(
                 id,
                 c.clone(),

@@ -39,7 +39,9 @@ impl LnsMqttAdapter {
             .map(|d| {
                 parse_eui(&d.dev_eui)
                     .map(|e| (e, d.codec.clone()))
-                    .ok_or_else(|| AdapterError(format!("{id}: DevEUI {:?} invalid", d.dev_eui)))
+                    .ok_or_else(|| {
+                        AdapterError::Config(format!("{id}: DevEUI {:?} invalid", d.dev_eui))
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok(LnsMqttAdapter {
@@ -162,7 +164,7 @@ impl LnsMqttAdapter {
             .strip_prefix("mqtt://")
             .or_else(|| url.strip_prefix("tcp://"))
             .ok_or_else(|| {
-                AdapterError(format!(
+                AdapterError::Config(format!(
                     "{}: only mqtt:// brokers are supported so far",
                     self.id
                 ))
@@ -171,7 +173,7 @@ impl LnsMqttAdapter {
             Some((h, p)) => (
                 h,
                 p.parse()
-                    .map_err(|_| AdapterError(format!("bad port in {url}")))?,
+                    .map_err(|_| AdapterError::Config(format!("bad port in {url}")))?,
             ),
             None => (rest, 1883),
         };
@@ -190,7 +192,7 @@ impl LnsMqttAdapter {
                 .cfg
                 .password()
                 .read()
-                .map_err(|e| AdapterError(format!("{}: {e}", self.id)))?;
+                .map_err(|e| AdapterError::Config(format!("{}: {e}", self.id)))?;
             o.set_credentials(user.clone(), pass.unwrap_or_default());
         }
         Ok(o)
@@ -239,7 +241,7 @@ impl Adapter for LnsMqttAdapter {
                     if let Some(record) = self.to_record(&p.payload) {
                         if let Err(e) = out.send(vec![record]).await {
                             // No ack: the broker redelivers after reconnect.
-                            return Err(AdapterError(format!("buffer refused record: {e}")));
+                            return Err(AdapterError::buffer("storing a record")(e));
                         }
                     }
                     if let Err(e) = client.try_ack(&p) {

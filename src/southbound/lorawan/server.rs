@@ -39,7 +39,7 @@ pub struct LorawanUdpAdapter {
 impl LorawanUdpAdapter {
     /// Resolves keys (files, environment) and prepares the devices; fails on unreadable keys.
     pub fn new(id: &str, cfg: &LorawanUdpConfig) -> Result<Self, AdapterError> {
-        let err = |m: String| AdapterError(format!("lorawan_udp {id}: {m}"));
+        let err = |m: String| AdapterError::Config(format!("lorawan_udp {id}: {m}"));
         let mut devices = Vec::new();
         for (i, d) in cfg.devices.iter().enumerate() {
             let dev_eui =
@@ -115,7 +115,7 @@ impl LorawanUdpAdapter {
             let stored = out
                 .get_state(&key)
                 .await
-                .map_err(|e| AdapterError(format!("reading LoRaWAN state: {e}")))?;
+                .map_err(AdapterError::buffer("reading LoRaWAN state"))?;
             let Some(json) = stored else { continue };
             let Some(saved) = DeviceState::from_json(&json) else {
                 tracing::warn!(device = %format!("{dev_eui:016x}"), "unreadable LoRaWAN state ignored");
@@ -321,8 +321,10 @@ impl Adapter for LorawanUdpAdapter {
         }
         let sock = UdpSocket::bind(self.bind)
             .await
-            .map_err(|e| AdapterError(format!("cannot bind UDP {}: {e}", self.bind)))?;
-        let local = sock.local_addr().map_err(|e| AdapterError(e.to_string()))?;
+            .map_err(AdapterError::io(format!("cannot bind UDP {}", self.bind)))?;
+        let local = sock
+            .local_addr()
+            .map_err(AdapterError::io("reading the bound UDP address"))?;
         self.bound.send_replace(Some(local));
         tracing::info!(addr = %local, "GWMP server listening");
         // Max UDP payload; PUSH_DATA with several rxpk stays far below.
@@ -340,7 +342,7 @@ impl Adapter for LorawanUdpAdapter {
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                         tracing::debug!(error = %e, "UDP reset ignored");
                     }
-                    Err(e) => return Err(AdapterError(format!("UDP receive failed: {e}"))),
+                    Err(e) => return Err(AdapterError::io("UDP receive")(e)),
                 },
             }
         }

@@ -93,7 +93,7 @@ impl ModbusAdapter {
                     .first()
                     .map(|i| i.message.clone())
                     .unwrap_or_default();
-                AdapterError(format!("device {:?}: invalid points: {first}", device.id))
+                AdapterError::Config(format!("device {:?}: invalid points: {first}", device.id))
             })?;
             groups[n % connections].push(DevicePoller::new(device, points, start));
         }
@@ -154,14 +154,14 @@ impl Adapter for ModbusAdapter {
                         break; // every bus task has stopped
                     }
                     if let Err(e) = out.send(std::mem::take(&mut batch)).await {
-                        failure.get_or_insert(AdapterError(format!("buffer refused records: {e}")));
+                        failure.get_or_insert(AdapterError::buffer("storing records")(e));
                         local.cancel();
                     }
                 }
                 Some(joined) = tasks.join_next() => {
                     if let Err(e) = joined {
                         tracing::error!(adapter = %self.id, error = %e, "modbus bus task failed");
-                        failure.get_or_insert(AdapterError(format!("bus task failed: {e}")));
+                        failure.get_or_insert(AdapterError::Panic(format!("modbus bus task: {e}")));
                         local.cancel();
                     }
                 }

@@ -44,12 +44,12 @@ impl ReplayAdapter {
         let receipt = out
             .send(records)
             .await
-            .map_err(|e| AdapterError(format!("buffer refused records: {e}")))?;
+            .map_err(AdapterError::buffer("storing records"))?;
         tracing::debug!(adapter = %self.id, committed = receipt.seqs.len(), dropped = receipt.dropped, "replay batch committed");
         if self.cfg.resume {
             out.put_state(&self.state_key(), lines_done.to_string())
                 .await
-                .map_err(|e| AdapterError(format!("cannot save replay position: {e}")))?;
+                .map_err(AdapterError::buffer("saving the replay position"))?;
         }
         Ok(())
     }
@@ -63,7 +63,10 @@ impl ReplayAdapter {
     ) -> Result<bool, AdapterError> {
         let file = tokio::fs::File::open(&self.cfg.file)
             .await
-            .map_err(|e| AdapterError(format!("cannot open {}: {e}", self.cfg.file.display())))?;
+            .map_err(AdapterError::io(format!(
+                "cannot open {}",
+                self.cfg.file.display()
+            )))?;
         let mut lines = BufReader::new(file).lines();
         let interval = (self.cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.cfg.rate));
         let started = Instant::now();
@@ -80,7 +83,7 @@ impl ReplayAdapter {
                 l = lines.next_line() => l,
             };
             let Some(text) = next.map_err(|e| {
-                AdapterError(format!("cannot read {}: {e}", self.cfg.file.display()))
+                AdapterError::io(format!("cannot read {}", self.cfg.file.display()))(e)
             })?
             else {
                 break;
@@ -131,7 +134,7 @@ impl Adapter for ReplayAdapter {
             let saved = out
                 .get_state(&self.state_key())
                 .await
-                .map_err(|e| AdapterError(format!("cannot read replay position: {e}")))?;
+                .map_err(AdapterError::buffer("reading the replay position"))?;
             skip = saved.and_then(|s| s.parse().ok()).unwrap_or(0);
             if skip > 0 {
                 tracing::info!(adapter = %self.id, lines_done = skip, "resuming replay");
