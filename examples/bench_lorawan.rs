@@ -5,12 +5,14 @@
 
 use base64::Engine;
 use citygate::southbound::lorawan::codec::CodecConfig;
-use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{crypt_frm_payload, data_mic};
-use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet};
-use citygate::southbound::lorawan::network::{Device, NetworkServer, Outcome, RadioSettings};
-use citygate::southbound::lorawan::region::Region;
-use citygate::southbound::lorawan::session::{DeviceState, Session};
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::network::frame::{crypt_frm_payload, data_mic};
+use citygate::southbound::lorawan::network::region::Region;
+use citygate::southbound::lorawan::network::server::{
+    Device, NetworkServer, Outcome, RadioSettings,
+};
+use citygate::southbound::lorawan::network::session::{DeviceState, Session};
+use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet};
 use citygate::southbound::lorawan::LorawanCounters;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

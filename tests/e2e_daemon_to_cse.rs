@@ -4,8 +4,8 @@
 
 mod common;
 
-use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload};
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet, PushPayload};
 use common::northbound::acme::{cins_of, Acme};
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -6,10 +6,10 @@ mod common;
 
 use base64::Engine;
 use citygate::record::Value;
-use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{self, PhyPayload};
-use citygate::southbound::lorawan::gwmp::{self, GatewayEui, Packet, PushPayload};
-use citygate::southbound::lorawan::join::{derive_session_keys, JoinAccept};
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
+use citygate::southbound::lorawan::network::join::{derive_session_keys, JoinAccept};
+use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet, PushPayload};
 use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
 use citygate::southbound::Adapter;
 use std::net::SocketAddr;

@@ -1,8 +1,8 @@
 //! PHYPayloads come from the air: parsing, MIC and decryption must never panic.
 #![no_main]
-use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{self, PhyPayload};
-use citygate::southbound::lorawan::join::JoinAccept;
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
+use citygate::southbound::lorawan::network::join::JoinAccept;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
 //! What a LoRaWAN packet forwarder would send: uplink frames and GWMP rxpk entries.
 
 use base64::Engine;
-use citygate::southbound::lorawan::crypto::AesKey;
-use citygate::southbound::lorawan::frame::{crypt_frm_payload, data_mic};
-use citygate::southbound::lorawan::gwmp::{self, RxPk};
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::network::frame::{crypt_frm_payload, data_mic};
+use citygate::southbound::lorawan::transport::gwmp::{self, RxPk};
 
 /// A data uplink on FPort 2 (encrypted with `app`, MIC with `nwk`).
 pub fn uplink(

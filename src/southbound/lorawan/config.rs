@@ -5,8 +5,8 @@
 //! when the adapter is built, so `citygate check` can run where the key files are not.
 
 use super::codec::{declarative, CodecConfig};
-use super::crypto::{parse_hex_array, AesKey};
-use super::region::Region;
+use super::network::crypto::{parse_hex_array, AesKey};
+use super::network::region::Region;
 use crate::config::issue::{ConfigIssue, Resource};
 use crate::config::secret::{SecretError, SecretFields, SecretSource};
 use serde::Deserialize;
@@ -137,7 +137,7 @@ pub enum KeyError {
     #[error("{what}: {source}")]
     Format {
         what: String,
-        source: super::crypto::KeyError,
+        source: super::network::crypto::KeyError,
     },
 }
 

@@ -1,9 +1,9 @@
 //! Field tool behind `citygate decode lorawan --hex PHYPAYLOAD [--nwkskey K --appskey K |
 //! --appkey K] [--fcnt-msb N] [--json]`: shows what a frame says and whether the keys fit.
 
-use super::crypto::AesKey;
-use super::frame::{self, PhyPayload};
-use super::join::JoinAccept;
+use super::network::crypto::AesKey;
+use super::network::frame::{self, PhyPayload};
+use super::network::join::JoinAccept;
 use serde_json::{json, Map, Value};
 
 /// Keys and options given on the command line.

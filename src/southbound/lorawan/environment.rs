@@ -2,7 +2,7 @@
 //! config points at must exist and hold a valid key.
 
 use super::config::{LnsMqttConfig, LorawanUdpConfig};
-use super::crypto::AesKey;
+use super::network::crypto::AesKey;
 use crate::config::issue::ConfigIssue;
 use crate::config::secret::SecretFields;
 

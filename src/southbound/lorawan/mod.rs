@@ -1,28 +1,25 @@
-//! LoRaWAN southbound: a Semtech UDP (GWMP v2) server with an edge join/network server for
-//! LoRaWAN 1.0.x devices, and an MQTT client for ChirpStack / TTS integrations.
+//! LoRaWAN southbound, two adapter types:
+//! - `lorawan_udp` ([`udp_adapter`]): a Semtech UDP (GWMP v2) server with an edge join/network
+//!   server for LoRaWAN 1.0.x devices;
+//! - `lorawan_lns_mqtt` ([`lns_adapter`]): an MQTT client for ChirpStack / TTS integrations.
 //!
-//! Pure layers (frames, crypto, counters, joins, GWMP codec, region parameters, payload codecs)
-//! are separate from the tokio runtime so they can be unit-tested with the shared vectors.
+//! Layout: [`transport`] (wire formats: GWMP, LNS JSON), [`network`] (frames, crypto,
+//! counters, joins, sessions, regions, the network server), [`codec`] (payload codecs); the
+//! config of both types, their metrics and `citygate decode lorawan` sit at the top. Everything
+//! but the two adapters is pure code, unit-tested with the shared vectors.
 
 pub mod codec;
 pub mod config;
-pub mod crypto;
 pub mod decode;
 mod environment;
-pub mod fcnt;
-pub mod frame;
-pub mod gwmp;
-pub mod join;
-pub mod lns_mqtt;
-pub mod lns_uplink;
+pub mod lns_adapter;
 pub mod metrics;
 pub mod network;
-pub mod region;
-pub mod server;
-pub mod session;
+pub mod transport;
+pub mod udp_adapter;
 
 pub use config::{LnsMqttConfig, LorawanUdpConfig};
 pub use decode::{decode_cli, DecodeKeys};
-pub use lns_mqtt::LnsMqttAdapter;
+pub use lns_adapter::LnsMqttAdapter;
 pub use metrics::LorawanCounters;
-pub use server::LorawanUdpAdapter;
+pub use udp_adapter::LorawanUdpAdapter;

@@ -7,8 +7,8 @@
 
 use super::codec::CodecConfig;
 use super::config::{parse_eui, Flavour, LnsMqttConfig};
-use super::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, LnsUplink};
 use super::metrics::LorawanCounters;
+use super::transport::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, LnsUplink};
 use crate::buffer::RecordSender;
 use crate::record::{Record, Value};
 use crate::southbound::{Adapter, AdapterError};

@@ -2,7 +2,7 @@
 //! join-request MIC, DevNonce reuse, join-accept construction and encryption, session keys.
 
 use super::crypto::AesKey;
-use super::frame::FrameError;
+use super::frame_error::FrameError;
 
 /// A join-request (23 bytes on air). EUIs and DevNonce are read from little-endian wire order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::southbound::lorawan::frame::{crypt_frm_payload, data_mic};
+use crate::southbound::lorawan::network::frame::{crypt_frm_payload, data_mic};
 
 fn rxpk(phy: &[u8], stat: i8) -> RxPk {
     RxPk {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::southbound::lorawan::frame::{self, PhyPayload};
+use crate::southbound::lorawan::network::frame::{self, PhyPayload};
 use base64::Engine;
 use serde_json::Value;
 

@@ -4,16 +4,16 @@
 //! join-accept, acknowledge later, or nothing) and counts the result. The UDP loop in
 //! `server.rs` does the I/O and persistence; the benchmark drives this type directly.
 
-use super::codec::CodecConfig;
 use super::crypto::AesKey;
 use super::fcnt::{older_fcnt_candidates, FcntError, FcntVerdict};
 use super::frame::{self, build_data_down, DataDown, DataFrame, PhyPayload};
-use super::gwmp::{Datr, GatewayEui, RxPk, TxPk};
 use super::join::{derive_session_keys, JoinAccept, JoinRequest};
-use super::metrics::LorawanCounters;
 use super::region::{Region, JOIN_ACCEPT_DELAY1_US};
 use super::session::{state_key, DeviceState, Session};
 use crate::record::{now_ms, parse_ts, Record, Value};
+use crate::southbound::lorawan::codec::CodecConfig;
+use crate::southbound::lorawan::metrics::LorawanCounters;
+use crate::southbound::lorawan::transport::gwmp::{Datr, GatewayEui, RxPk, TxPk};
 use base64::Engine;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -426,5 +426,5 @@ pub fn txpk(tmst: u32, freq: f64, datr: String, power_dbm: i32, phy: &[u8]) -> T
 }
 
 #[cfg(test)]
-#[path = "network_tests.rs"]
+#[path = "server_tests.rs"]
 mod tests;

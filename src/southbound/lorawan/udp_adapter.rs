@@ -5,10 +5,10 @@
 //! error ends `run` (the supervisor restarts it; sessions and counters stay in `self`).
 
 use super::config::{parse_eui, parse_net_id, LorawanUdpConfig};
-use super::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
 use super::metrics::LorawanCounters;
-use super::network::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
-use super::session::{state_key, DeviceState, Session};
+use super::network::server::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
+use super::network::session::{state_key, DeviceState, Session};
+use super::transport::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
 use crate::buffer::RecordSender;
 use crate::southbound::{Adapter, AdapterError};
 use std::collections::HashMap;

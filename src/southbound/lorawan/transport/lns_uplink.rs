@@ -79,7 +79,7 @@ struct CsTxInfo {
 }
 
 fn eui(s: &str) -> Result<u64, LnsError> {
-    super::config::parse_eui(s).ok_or_else(|| LnsError::DevEui(s.to_owned()))
+    crate::southbound::lorawan::config::parse_eui(s).ok_or_else(|| LnsError::DevEui(s.to_owned()))
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, LnsError> {

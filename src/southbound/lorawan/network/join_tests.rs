@@ -1,5 +1,5 @@
 use super::*;
-use crate::southbound::lorawan::frame::{parse, PhyPayload};
+use crate::southbound::lorawan::network::frame::{parse, PhyPayload};
 use serde_json::Value;
 
 fn vectors() -> Value {
