@@ -318,7 +318,9 @@ impl NorthboundConfig {
             if !is_plain_name(value) || value == "." || value == ".." {
                 issues.push(
                     ConfigIssue::new(key, format!("\"{value}\" is not a valid resource name."))
-                        .hint("letters, digits, '-', '_', '.', '~' only; no '/', not \".\" or \"..\""),
+                        .hint(
+                            "letters, digits, '-', '_', '.', '~' only; no '/', not \".\" or \"..\"",
+                        ),
                 );
             }
         }

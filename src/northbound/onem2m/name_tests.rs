@@ -14,13 +14,25 @@ fn assert_mapped(id: &str, kept: &str) -> String {
         name.chars().all(|c| is_name_char(c) || c == MAPPED_MARKER),
         "{name}"
     );
-    assert_eq!(encode_segment(&name), name, "a mapped name needs no encoding");
+    assert_eq!(
+        encode_segment(&name),
+        name,
+        "a mapped name needs no encoding"
+    );
     name
 }
 
 #[test]
 fn valid_ids_are_their_own_container_name() {
-    for id in ["meter-1", "cab17_main.meter", "0004a30b001c0530", "A", ".a", "a..b", "..."] {
+    for id in [
+        "meter-1",
+        "cab17_main.meter",
+        "0004a30b001c0530",
+        "A",
+        ".a",
+        "a..b",
+        "...",
+    ] {
         assert_eq!(check_device_id(id), Ok(()), "{id}");
         assert!(matches!(container_name(id), Cow::Borrowed(n) if n == id));
         assert_eq!(address(&["cse-in", "gw", id]), format!("cse-in/gw/{id}"));
@@ -73,7 +85,10 @@ fn odd_ids_map_to_safe_distinct_names() {
         let name = assert_mapped(id, kept);
         assert_ne!(name, ".");
         assert_ne!(name, "..");
-        assert!(check_device_id(&name).is_err(), "mapped names are never valid ids");
+        assert!(
+            check_device_id(&name).is_err(),
+            "mapped names are never valid ids"
+        );
         assert_eq!(container_name(id), name, "deterministic");
         assert!(names.insert(name), "{id:?} collides");
     }

@@ -244,7 +244,10 @@ async fn odd_device_ids_get_a_mapped_labelled_container() {
     let bodies: Vec<serde_json::Value> = log[1..]
         .iter()
         .map(|r| {
-            assert_eq!(r.to, "cse-in/citygate", "containers are created under the AE");
+            assert_eq!(
+                r.to, "cse-in/citygate",
+                "containers are created under the AE"
+            );
             r.pc.clone().unwrap()["m2m:cnt"].clone()
         })
         .collect();
