@@ -1,5 +1,5 @@
 //! Odd device ids against a real ACME CSE over HTTP: `.`, `..`, `a/b`, `a?b`, `a#b`, a unicode
-//! id and one with a space each land in the container docs/resource-layout.md names (the id's
+//! id, ids with spaces and a tab each land in the container docs/resource-layout.md names (the id's
 //! mapped name, labelled `device/<id>`), next to normal devices, and nothing lands anywhere
 //! else (not under another device, the AE or the CSEBase). Everything is checked at the CSE.
 //! Run: `cargo test --test acme_device_ids -- --ignored`.
@@ -15,21 +15,36 @@ use std::time::Duration;
 const EPOCH: &str = "d1d2d3d4";
 const PER_DEVICE: u64 = 3;
 
-/// (device id, container name at the CSE, labelled with the id). The mapped names are written
+/// (device id, container name at the CSE, its `device/…` label). The mapped names are written
 /// out (not computed with the code under test): `<id with odd characters as _>~<first 12 hex
 /// digits of SHA-256(id)>`.
-const DEVICES: &[(&str, &str, bool)] = &[
-    ("meter-1", "meter-1", false),
+const DEVICES: &[(&str, &str, Option<&str>)] = &[
+    ("meter-1", "meter-1", None),
     // `a#b` used to be filed under `a`, `a/b` under `a`'s child `b`: both are real devices here.
-    ("a", "a", false),
-    ("a_b", "a_b", false),
-    (".", ".~cdb4ee2aea69", true),
-    ("..", "..~5ec1f7e700f3", true),
-    ("a/b", "a_b~c14cddc033f6", true),
-    ("a?b", "a_b~c2a7b64a2d25", true),
-    ("a#b", "a_b~8187fc8f7f00", true),
-    ("温度-sensor", "__-sensor~5bc831d419df", true),
-    ("pump 3", "pump_3~200dbf85257b", true),
+    ("a", "a", None),
+    ("a_b", "a_b", None),
+    (".", ".~cdb4ee2aea69", Some("device/.")),
+    ("..", "..~5ec1f7e700f3", Some("device/..")),
+    ("a/b", "a_b~c14cddc033f6", Some("device/a/b")),
+    ("a?b", "a_b~c2a7b64a2d25", Some("device/a?b")),
+    ("a#b", "a_b~8187fc8f7f00", Some("device/a#b")),
+    (
+        "温度-sensor",
+        "__-sensor~5bc831d419df",
+        Some("device/温度-sensor"),
+    ),
+    ("pump 3", "pump_3~200dbf85257b", Some("device/pump 3")),
+    // A label is an xs:token: ACME refuses tabs and double spaces in it.
+    (
+        "tab\there",
+        "tab_here~5b8765931ded",
+        Some(r"device/tab\u{9}here"),
+    ),
+    (
+        "two  spaces ",
+        "two__spaces_~aaf3890c4150",
+        Some(r"device/two \u{20}spaces\u{20}"),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,20 +70,19 @@ async fn odd_device_ids_land_in_their_documented_containers() -> anyhow::Result<
     assert_eq!(store.delivered().len(), records.len());
 
     let ae = format!("cse-in/{AE_NAME}");
-    for (id, name, labelled) in DEVICES {
+    for (id, name, label) in DEVICES {
         let container = format!("{ae}/{name}");
         let (rsc, body) = acme::retrieve(&acme.url, &container, ORIGINATOR).await?;
         ensure!(rsc == 2000, "{id:?}: RETRIEVE {container}: {rsc} {body}");
         let cnt = &body["m2m:cnt"];
         ensure!(cnt["rn"] == *name, "{id:?}: rn {}", cnt["rn"]);
-        if *labelled {
-            ensure!(
-                cnt["lbl"] == serde_json::json!([format!("device/{id}")]),
+        match label {
+            Some(label) => ensure!(
+                cnt["lbl"] == serde_json::json!([label]),
                 "{id:?}: lbl {}",
                 cnt["lbl"]
-            );
-        } else {
-            ensure!(cnt.get("lbl").is_none(), "{id:?}: lbl {}", cnt["lbl"]);
+            ),
+            None => ensure!(cnt.get("lbl").is_none(), "{id:?}: lbl {}", cnt["lbl"]),
         }
         let cins = acme::cins_of(&acme.url, &container, ORIGINATOR).await?;
         let want: Vec<String> = records

@@ -92,11 +92,24 @@ pub fn container_name(device: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{kept}{MAPPED_MARKER}{hash}"))
 }
 
-/// The label that carries a device's original id on its container: `device/<id>` (the id cut
-/// to 256 characters; the record content always has it whole).
+/// The label that carries a device's original id on its container: `device/<id>`, the id cut
+/// to 256 characters (the record content always has it whole). A label is an `xs:token`, which
+/// CSEs enforce (ACME answers 4000 otherwise): no tab, CR or LF, no two spaces in a row, no
+/// trailing space. So control characters, and a space that follows a space or ends the id, are
+/// written as `\u{..}` (`a\tb` → `device/a\u{9}b`).
 pub fn device_label(device: &str) -> String {
+    let chars: Vec<char> = device.chars().take(LABEL_ID_MAX_CHARS).collect();
     let mut label = String::from(DEVICE_LABEL_PREFIX);
-    label.extend(device.chars().take(LABEL_ID_MAX_CHARS));
+    let mut prev = '/';
+    for (i, &c) in chars.iter().enumerate() {
+        let last = i + 1 == chars.len();
+        if c.is_control() || (c == ' ' && (prev == ' ' || last)) {
+            label.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            label.push(c);
+        }
+        prev = c;
+    }
     label
 }
 

@@ -112,6 +112,14 @@ fn device_label_keeps_the_original_id() {
     assert_eq!(device_label("a/b"), "device/a/b");
     assert_eq!(device_label("温度 计"), "device/温度 计");
     assert_eq!(device_label(&"é".repeat(1000)).chars().count(), 7 + 256);
+    // Always a valid xs:token: no tab/CR/LF, no double or trailing space.
+    assert_eq!(device_label("a\tb\r\n"), r"device/a\u{9}b\u{d}\u{a}");
+    assert_eq!(
+        device_label("two  spaces "),
+        r"device/two \u{20}spaces\u{20}"
+    );
+    assert_eq!(device_label(" a   b"), r"device/ a \u{20}\u{20}b");
+    assert_eq!(device_label("\0\u{1b}\u{7f}"), r"device/\u{0}\u{1b}\u{7f}");
 }
 
 #[test]
