@@ -190,8 +190,9 @@ async fn broker_restart_mid_sync() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (d) Records the CSE rejects for good go to the dead letters (4000: a device key that is
-/// not a resource name; 5207: larger than the container's `mbs`); the rest keep flowing.
+/// (d) Records the CSE rejects for good go to the dead letters (4000: a container with an
+/// empty label, which `citygate check` would have refused; 5207: larger than the container's
+/// `mbs`); the rest keep flowing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
 async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
@@ -209,13 +210,14 @@ async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
             good.push(citygate::record::StoredRecord { seq, record });
         }
         if i % 10 == 5 {
-            bad_seqs.push((store.append(record("cab-17/meter", i)), 4000));
+            bad_seqs.push((store.append(record("dev-refused", i)), 4000));
             let huge = record("dev-ok-1", i).with("blob", "x".repeat(20_000));
             bad_seqs.push((store.append(huge), 5207));
         }
     }
     let mut cfg = mqtt_config(&broker);
     cfg.container.mbs = Some(10_000);
+    cfg.labels.insert("dev-refused".into(), vec![String::new()]);
     let run = spawn_mqtt(cfg, store.clone());
     wait_for("all settled", Duration::from_secs(60), || {
         store.pending_count() == 0

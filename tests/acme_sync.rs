@@ -227,8 +227,8 @@ async fn lost_response_is_already_there_not_duplicate() -> anyhow::Result<()> {
 }
 
 /// (e) Records the CSE rejects for good go to the dead letters and the rest keep flowing:
-/// a device key that is not a valid resource name (4000 on its container), and a record too
-/// large for the container's `mbs` (5207).
+/// a container the CSE refuses (4000: an empty label, which `citygate check` would have
+/// refused), and a record too large for the container's `mbs` (5207).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
@@ -243,14 +243,14 @@ async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
             good.push(citygate::record::StoredRecord { seq, record });
         }
         if i % 10 == 5 {
-            // A LoRaWAN application might name a device "cab-17/meter": '/' is not allowed.
-            bad_seqs.push((store.append(record("cab-17/meter", i)), 4000));
+            bad_seqs.push((store.append(record("dev-refused", i)), 4000));
             let huge = record("dev-ok-1", i).with("blob", "x".repeat(20_000));
             bad_seqs.push((store.append(huge), 5207));
         }
     }
     let mut cfg = config(&acme.url);
     cfg.container.mbs = Some(10_000);
+    cfg.labels.insert("dev-refused".into(), vec![String::new()]);
     let run = spawn_syncer(cfg, store.clone());
     wait_for("all settled", Duration::from_secs(60), || {
         store.pending_count() == 0
@@ -267,7 +267,7 @@ async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
     assert!(dead
         .iter()
         .filter(|d| d.rsc == Some(4000))
-        .all(|d| d.reason.contains("container cab-17/meter")));
+        .all(|d| d.reason.contains("container dev-refused")));
     assert_eq!(snap.dead_lettered, 6);
     assert!(snap.healthy());
     assert_eq!(

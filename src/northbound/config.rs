@@ -317,10 +317,13 @@ impl NorthboundConfig {
             );
         }
         for (key, value) in [("cse_name", &self.cse_name), ("ae_name", &self.ae_name)] {
-            if !is_plain_name(value) {
+            // "." and ".." would address the parent resource in a URL.
+            if !is_plain_name(value) || value == "." || value == ".." {
                 issues.push(
                     ConfigIssue::new(key, format!("\"{value}\" is not a valid resource name."))
-                        .hint("letters, digits, '-', '_', '.', '~' only; no '/'"),
+                        .hint(
+                            "letters, digits, '-', '_', '.', '~' only; no '/', not \".\" or \"..\"",
+                        ),
                 );
             }
         }

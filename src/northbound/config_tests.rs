@@ -244,6 +244,16 @@ fn originators_and_cse_ids_accepted() {
 }
 
 #[test]
+fn dot_segments_are_not_resource_names() {
+    for name in [".", ".."] {
+        let mut c = NorthboundConfig::new("http://x");
+        c.cse_name = name.into();
+        c.ae_name = name.into();
+        assert_eq!(paths(&c), vec!["cse_name", "ae_name"], "{name}");
+    }
+}
+
+#[test]
 fn secrets_resolve_from_file_and_env() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("pw");

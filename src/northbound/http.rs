@@ -9,6 +9,7 @@
 //! ambiguous (404 is 4004 or 5103).
 use super::binding::{Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
+use super::onem2m::name;
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
 use reqwest::header::HeaderMap;
 use std::time::Duration;
@@ -89,14 +90,17 @@ impl HttpBinding {
         })
     }
 
-    /// The full URL of a request: base + mapped path (+ `?rcn=`).
+    /// The full URL of a request: base + mapped path (+ `?rcn=`). `to` comes with its
+    /// segments percent-encoded ([`name::address`]); anything raw left in it that could end
+    /// the path (`?`, `#`, spaces, non-ASCII) is encoded here too ([`name::url_path`]).
     pub fn url_for(&self, req: &Request) -> String {
-        let path = if let Some(abs) = req.to.strip_prefix("//") {
+        let to = name::url_path(&req.to);
+        let path = if let Some(abs) = to.strip_prefix("//") {
             format!("/_/{abs}")
-        } else if req.to.starts_with('/') {
-            format!("/~{}", req.to)
+        } else if to.starts_with('/') {
+            format!("/~{to}")
         } else {
-            format!("/{}", req.to)
+            format!("/{to}")
         };
         match req.rcn {
             Some(rcn) => format!("{}{path}?rcn={rcn}", self.base),

@@ -6,6 +6,11 @@
 //! (`ae_id`) so a restart reuses the same AE instead of registering a new one each time.
 //! Containers are created lazily on a device's first record and cached; a 4004 later (CSE
 //! wiped) drops the cache entry and rebuilds, re-registering the AE when that is gone too.
+//!
+//! Every address is built here, from resource names, with [`name::address`] (each segment
+//! percent-encoded); a device's container is named by [`name::container_name`], which maps an
+//! id that is not a valid resource name to a safe one and labels the container with the id.
+use super::name;
 use super::primitive::{Request, Response, Rsc};
 use super::resource::{Ae, Container, Resource};
 use crate::northbound::binding::Binding;
@@ -49,14 +54,23 @@ impl Tree {
         }
     }
 
-    /// `cse-in/<ae_name>`.
-    pub fn ae_path(&self) -> String {
-        format!("{}/{}", self.cfg.cse_name, self.cfg.ae_name)
+    /// `cse-in`: the CSEBase, parent of the AE.
+    pub fn cse_path(&self) -> String {
+        name::address(&[&self.cfg.cse_name])
     }
 
-    /// `cse-in/<ae_name>/<device>`.
+    /// `cse-in/<ae_name>`.
+    pub fn ae_path(&self) -> String {
+        name::address(&[&self.cfg.cse_name, &self.cfg.ae_name])
+    }
+
+    /// `cse-in/<ae_name>/<container name of the device>` (see [`name::container_name`]).
     pub fn container_path(&self, device: &str) -> String {
-        format!("{}/{}", self.ae_path(), device)
+        name::address(&[
+            &self.cfg.cse_name,
+            &self.cfg.ae_name,
+            &name::container_name(device),
+        ])
     }
 
     /// The AE-ID to use as originator, once registered.
@@ -119,7 +133,7 @@ impl Tree {
             aei: None,
             common: Default::default(),
         });
-        let req = Request::create(&self.cfg.cse_name, &fr, &self.cfg.release, &ae);
+        let req = Request::create(self.cse_path(), &fr, &self.cfg.release, &ae);
         let result = self.binding.send(req).await;
         if matches!(&result, Ok(r) if r.rsc == Rsc::ORIGINATOR_HAS_ALREADY_REGISTERED) {
             // This originator is registered already: find and reuse that AE.
@@ -203,9 +217,17 @@ impl Tree {
                 self.reregister(generation).await?;
                 continue;
             };
+            let rn = name::container_name(device);
+            let mapped = rn != device;
+            let mut lbl = self.cfg.labels.get(device).cloned();
+            if mapped {
+                // The platform finds the device by its label; the name is only a safe key.
+                lbl.get_or_insert_with(Vec::new)
+                    .push(name::device_label(device));
+            }
             let cnt = Resource::Container(Container {
-                rn: Some(device.to_string()),
-                lbl: self.cfg.labels.get(device).cloned(),
+                rn: Some(rn.to_string()),
+                lbl,
                 mni: self.cfg.container.mni,
                 mbs: self.cfg.container.mbs,
                 mia: self.cfg.container.mia,
@@ -214,6 +236,13 @@ impl Tree {
             let req = Request::create(self.ae_path(), &ae_id, &self.cfg.release, &cnt).with_rcn(0);
             match classify(&self.binding.send(req).await) {
                 Outcome::Delivered | Outcome::AlreadyThere => {
+                    if mapped {
+                        tracing::info!(
+                            device = %name::loggable_id(device),
+                            container = %rn,
+                            "device id is not a valid resource name; its records go to a mapped container labelled with the id"
+                        );
+                    }
                     lock(&self.containers).insert(device.to_string());
                     return Ok(());
                 }

@@ -216,3 +216,51 @@ async fn vanished_ae_is_reregistered_once_for_a_container() {
     t.ensure_container("meter-1").await.unwrap();
     assert_eq!(ops(&b).len(), 6);
 }
+
+/// An id that is not a resource name gets its mapped container, labelled with the id (after
+/// the configured labels); a valid id keeps its name and gets no extra label.
+#[tokio::test]
+async fn odd_device_ids_get_a_mapped_labelled_container() {
+    let mut cfg = NorthboundConfig::new("http://127.0.0.1:1");
+    cfg.originator = "Cgw".into();
+    cfg.labels.insert("a/b".into(), vec!["site/cab-17".into()]);
+    let binding = Arc::new(Scripted {
+        script: Box::new(|req, _| match req.op {
+            Operation::Retrieve => resp(2000, ae_body("Cgw")),
+            _ => resp(2001, None),
+        }),
+        log: Mutex::new(Vec::new()),
+    });
+    let t = Tree::new(
+        Arc::new(cfg),
+        binding.clone(),
+        Arc::new(StateOnly::default()),
+    );
+    t.register().await.unwrap();
+    for device in ["a/b", "..", "meter-1"] {
+        t.ensure_container(device).await.unwrap();
+    }
+    let log = binding.log.lock().unwrap().clone();
+    let bodies: Vec<serde_json::Value> = log[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r.to, "cse-in/citygate",
+                "containers are created under the AE"
+            );
+            r.pc.clone().unwrap()["m2m:cnt"].clone()
+        })
+        .collect();
+    assert_eq!(bodies[0]["rn"], "a_b~c14cddc033f6");
+    assert_eq!(
+        bodies[0]["lbl"],
+        serde_json::json!(["site/cab-17", "device/a/b"])
+    );
+    let dots = bodies[1]["rn"].as_str().unwrap();
+    assert!(dots.starts_with("..~") && dots.len() == 15, "{dots}");
+    assert_eq!(bodies[1]["lbl"], serde_json::json!(["device/.."]));
+    assert_eq!(bodies[2]["rn"], "meter-1");
+    assert!(bodies[2].get("lbl").is_none());
+    assert_eq!(t.container_path("a/b"), "cse-in/citygate/a_b~c14cddc033f6");
+    assert_eq!(t.container_path(".."), format!("cse-in/citygate/{dots}"));
+}

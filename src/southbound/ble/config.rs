@@ -25,6 +25,7 @@
 
 use super::decoders::{Advertisement, BindKey, BleUuid, Format, Mac};
 use super::rate::RatePolicy;
+use crate::config::device_id::device_id_issue;
 use crate::config::issue::{ConfigIssue, Resource};
 use crate::config::secret::{SecretError, SecretFields, SecretSource};
 use indexmap::IndexMap;
@@ -259,11 +260,8 @@ impl BleConfig {
                     }
                 }
             }
-            if !name_ok(&d.id, &['-', '.']) {
-                issues.push(
-                    ConfigIssue::new(format!("{p}.id"), format!("Device id `{}` is empty or has characters a CSE container name cannot carry.", d.id))
-                        .hint("use letters, digits, `-`, `_` and `.`"),
-                );
+            if let Some(issue) = device_id_issue(format!("{p}.id"), &d.id) {
+                issues.push(issue);
             } else if let Some(first) = ids.insert(d.id.as_str(), i) {
                 issues.push(ConfigIssue::new(
                     format!("{p}.id"),

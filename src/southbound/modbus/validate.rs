@@ -9,6 +9,7 @@ use super::config::{
 use super::decode::PointType;
 use super::profile::{point_configs, resolve_device, Point};
 use super::timing::{plan_all, requests_time, utilisation, BusCost};
+use crate::config::device_id::device_id_issue;
 use crate::config::issue::{ConfigIssue, Resource};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -70,15 +71,7 @@ fn validate_parts(link: &Link, devices: &[DeviceConfig]) -> Vec<ConfigIssue> {
     let mut units = HashMap::new();
     for (n, d) in devices.iter().enumerate() {
         let at = |field: &str| format!("devices.{n}.{field}");
-        if d.id.trim().is_empty() || d.id.contains(['/', ' ', '\t']) {
-            issues.push(
-                ConfigIssue::new(
-                    at("id"),
-                    format!("Device id {:?} is not usable as a container name.", d.id),
-                )
-                .hint("use letters, digits, '-', '_' or '.'"),
-            );
-        }
+        issues.extend(device_id_issue(at("id"), &d.id));
         if !ids.insert(d.id.as_str()) {
             issues.push(ConfigIssue::new(
                 at("id"),
