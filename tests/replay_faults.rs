@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 const TEN_MB: usize = 10 * 1000 * 1000;
 
 fn good(i: u64) -> String {
-    format!("{{\"device\": \"dev-{}\", \"values\": {{\"i\": {i}}}}}\n", i % 3)
+    format!(
+        "{{\"device\": \"dev-{}\", \"values\": {{\"i\": {i}}}}}\n",
+        i % 3
+    )
 }
 
 /// A damaged capture: good lines 0..=9 around every kind of damage. Returns (bytes, number
@@ -112,16 +115,24 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.cancel();
-    task.await.unwrap().expect("the adapter never fails on bad lines");
+    task.await
+        .unwrap()
+        .expect("the adapter never fails on bad lines");
     drop(buffer);
     thread.close();
 
     assert_eq!(stored_values(&db), expected);
     let counts: BTreeMap<_, _> = counters.snapshot().into_iter().collect();
     assert_eq!(counts["invalid_utf8"], 1);
-    assert_eq!(counts["invalid_record"], 2, "truncated JSON and the cut-off record");
+    assert_eq!(
+        counts["invalid_record"], 2,
+        "truncated JSON and the cut-off record"
+    );
     assert_eq!(counts["line_too_long"], 1);
-    assert_eq!(counts["zero_filled"], 3, "mid-file run, cut-off record, tail");
+    assert_eq!(
+        counts["zero_filled"], 3,
+        "mid-file run, cut-off record, tail"
+    );
 
     // The same file through the reader the adapter uses: the 10 MB line was never held.
     let f = tokio::fs::File::open(&file).await.unwrap();
@@ -161,7 +172,14 @@ async fn position_is_committed_with_the_records_even_when_the_buffer_refuses_the
         .await
         .unwrap();
     assert_eq!((receipt.seqs.len(), receipt.dropped), (2, 0));
-    assert_eq!(buffer.get_state("replay.r.lines_done").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        buffer
+            .get_state("replay.r.lines_done")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
     // Full: 1 stored, 2 refused (and counted); the position still moves past all of them,
     // since they were offered to the buffer.
     let receipt = out
@@ -169,7 +187,14 @@ async fn position_is_committed_with_the_records_even_when_the_buffer_refuses_the
         .await
         .unwrap();
     assert_eq!((receipt.seqs.len(), receipt.dropped), (1, 2));
-    assert_eq!(buffer.get_state("replay.r.lines_done").await.unwrap().as_deref(), Some("5"));
+    assert_eq!(
+        buffer
+            .get_state("replay.r.lines_done")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("5")
+    );
     let stats = buffer.stats().await.unwrap();
     assert_eq!(stats.pending_records, 3);
     assert_eq!(stats.dropped.get("max_records"), Some(&2));
@@ -304,9 +329,15 @@ fn the_daemon_replays_a_damaged_capture_in_bounded_memory() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(child.wait().unwrap().success(), "clean stop after the replay");
+    assert!(
+        child.wait().unwrap().success(),
+        "clean stop after the replay"
+    );
     assert_eq!(stored_values(&db), expected);
-    assert!(peak_mb < 40, "peak RSS {peak_mb} MB: a damaged line was held whole");
+    assert!(
+        peak_mb < 40,
+        "peak RSS {peak_mb} MB: a damaged line was held whole"
+    );
 }
 
 #[test]
@@ -323,6 +354,9 @@ fn run_refuses_a_replay_path_that_is_not_a_regular_file() {
         assert_eq!(out.status.code(), Some(78), "{stderr}");
         assert!(stderr.contains("is not a regular file"), "{stderr}");
         assert!(stderr.contains("southbound.r.file"), "{stderr}");
-        assert!(!dir.path().join("state").exists(), "nothing may start: {stderr}");
+        assert!(
+            !dir.path().join("state").exists(),
+            "nothing may start: {stderr}"
+        );
     }
 }

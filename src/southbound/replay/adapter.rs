@@ -110,7 +110,8 @@ impl ReplayAdapter {
                 }
                 l = reader.next_line() => l,
             };
-            let Some(line) = next.map_err(|e| AdapterError(format!("cannot read {file_name}: {e}")))?
+            let Some(line) =
+                next.map_err(|e| AdapterError(format!("cannot read {file_name}: {e}")))?
             else {
                 break;
             };
@@ -120,11 +121,21 @@ impl ReplayAdapter {
             }
             if line.zero_bytes > 0 {
                 let bytes = line.zero_bytes;
-                log.record(&self.counters, &file_name, line.number, Skip::Zeros { bytes });
+                log.record(
+                    &self.counters,
+                    &file_name,
+                    line.number,
+                    Skip::Zeros { bytes },
+                );
             }
             let bytes = match line.content {
                 Content::TooLong { bytes } => {
-                    log.record(&self.counters, &file_name, line.number, Skip::TooLong { bytes });
+                    log.record(
+                        &self.counters,
+                        &file_name,
+                        line.number,
+                        Skip::TooLong { bytes },
+                    );
                     continue;
                 }
                 Content::Bytes(b) => b,

@@ -41,7 +41,8 @@ pub fn parse_line_bytes(adapter: &str, bytes: &[u8]) -> Result<Record, LineError
 /// Parses one line into a record from `adapter`. Error messages quote at most a short piece of
 /// the line, so they can be logged as they are.
 pub fn parse_line(adapter: &str, text: &str) -> Result<Record, LineError> {
-    let line: Line = serde_json::from_str(text).map_err(|e| LineError::Json(quote(&e.to_string(), 200)))?;
+    let line: Line =
+        serde_json::from_str(text).map_err(|e| LineError::Json(quote(&e.to_string(), 200)))?;
     if line.device.trim().is_empty() {
         return Err(LineError::EmptyDevice);
     }

@@ -90,7 +90,12 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                         too_long = true;
                         break;
                     }
-                    reserve(&mut self.line, &mut self.peak_capacity, self.max_line, needed);
+                    reserve(
+                        &mut self.line,
+                        &mut self.peak_capacity,
+                        self.max_line,
+                        needed,
+                    );
                     self.line.resize(self.line.len() + held_zeros, 0);
                     held_zeros = 0;
                     self.line.extend_from_slice(run);
@@ -135,7 +140,10 @@ mod tests {
     use tokio::io::BufReader;
 
     /// Reads every line with a small chunk size, as owned values.
-    async fn read_all(data: &[u8], max_line: usize) -> (Vec<(u64, Result<Vec<u8>, u64>, u64)>, usize) {
+    async fn read_all(
+        data: &[u8],
+        max_line: usize,
+    ) -> (Vec<(u64, Result<Vec<u8>, u64>, u64)>, usize) {
         let mut r = LineReader::new(BufReader::with_capacity(7, data), max_line);
         let mut out = Vec::new();
         while let Some(l) = r.next_line().await.unwrap() {

@@ -101,10 +101,22 @@ impl SkipLog {
         let adapter = self.adapter.as_str();
         match skip {
             Skip::TooLong { bytes } => {
-                tracing::warn!(adapter, file, line = number, bytes, "skipping replay line longer than max_line_bytes")
+                tracing::warn!(
+                    adapter,
+                    file,
+                    line = number,
+                    bytes,
+                    "skipping replay line longer than max_line_bytes"
+                )
             }
             Skip::Zeros { bytes } => {
-                tracing::warn!(adapter, file, line = number, zero_bytes = bytes, "skipping zero bytes in replay file (power-cut damage?)")
+                tracing::warn!(
+                    adapter,
+                    file,
+                    line = number,
+                    zero_bytes = bytes,
+                    "skipping zero bytes in replay file (power-cut damage?)"
+                )
             }
             Skip::Invalid { error, line } => {
                 let error = error.to_string();
@@ -166,7 +178,15 @@ mod tests {
         let mut log = SkipLog::new("r");
         for n in 0..100 {
             let error = LineError::Utf8 { column: 1 };
-            log.record(&counters, "f", n, Skip::Invalid { error, line: b"\xff" });
+            log.record(
+                &counters,
+                "f",
+                n,
+                Skip::Invalid {
+                    error,
+                    line: b"\xff",
+                },
+            );
         }
         log.record(&counters, "f", 101, Skip::TooLong { bytes: 5 });
         log.record(&counters, "f", 102, Skip::Zeros { bytes: 5 });
