@@ -103,7 +103,11 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
     let (buffer, thread) = Buffer::open(&db, &BufferConfig::default()).unwrap();
 
     let mut adapter = ReplayAdapter::new("r", replay_config(&file));
-    let counters = adapter.counters().unwrap().1;
+    let (family, counters) = adapter.counters().unwrap();
+    let metrics = citygate::telemetry::Metrics::new();
+    metrics
+        .counter_sources
+        .register("r", family, counters.clone());
     let shutdown = CancellationToken::new();
     let (out, sd) = (buffer.sender(), shutdown.clone());
     let task = tokio::spawn(async move { adapter.run(&out, &sd).await });
@@ -129,6 +133,15 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
         "truncated JSON and the cut-off record"
     );
     assert_eq!(counts["line_too_long"], 1);
+    let scrape = metrics.render();
+    for (kind, n) in [
+        ("invalid_utf8", 1),
+        ("invalid_record", 2),
+        ("line_too_long", 1),
+    ] {
+        let line = format!("citygate_adapter_errors_total{{adapter=\"r\",kind=\"{kind}\"}} {n}");
+        assert!(scrape.contains(&line), "{line} not in\n{scrape}");
+    }
     assert_eq!(
         counts["zero_filled"], 3,
         "mid-file run, cut-off record, tail"
