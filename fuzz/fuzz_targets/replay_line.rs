@@ -1,9 +1,8 @@
-//! Replay captures come from other systems: any line must parse or be rejected, never panic.
+//! Replay captures come from other systems: any bytes must parse or be rejected, never panic
+//! (invalid UTF-8 included: the adapter hands the raw line over).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = citygate::southbound::replay::parse_line("fuzz", text);
-    }
+    let _ = citygate::southbound::replay::parse_line_bytes("fuzz", data);
 });

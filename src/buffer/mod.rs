@@ -119,7 +119,31 @@ impl Buffer {
 
     /// Appends records; returns once they are committed.
     pub async fn append(&self, records: Vec<Record>) -> Result<AppendReceipt, BufferError> {
-        self.call(|reply| Command::Append { records, reply }).await
+        self.call(|reply| Command::Append {
+            records,
+            state: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Appends records and sets the state `key` to `value` in the same transaction: after a
+    /// crash either both are there or neither (a reader's position never runs ahead of, or
+    /// behind, the records it stands for). Under `when_full = "drop_newest"` the state is
+    /// written even when some records were refused (and counted as drops).
+    pub async fn append_with_state(
+        &self,
+        records: Vec<Record>,
+        key: &str,
+        value: String,
+    ) -> Result<AppendReceipt, BufferError> {
+        let state = Some((key.to_owned(), value));
+        self.call(|reply| Command::Append {
+            records,
+            state,
+            reply,
+        })
+        .await
     }
 
     /// Queues records and returns a future for their commit receipt. Lets a producer keep
@@ -130,7 +154,11 @@ impl Buffer {
     ) -> Result<oneshot::Receiver<Result<AppendReceipt, BufferError>>, BufferError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send_async(Command::Append { records, reply })
+            .send_async(Command::Append {
+                records,
+                state: None,
+                reply,
+            })
             .await
             .map_err(|_| BufferError::Closed)?;
         Ok(rx)
@@ -266,6 +294,28 @@ impl RecordSender {
             .collect();
         let receipt = self.buffer.append(records).await?;
         counted.observe(&devices, &receipt);
+        Ok(receipt)
+    }
+
+    /// Like [`RecordSender::send`], and sets the state `key` to `value` in the same transaction
+    /// (see [`Buffer::append_with_state`]): for a reader's position in its input.
+    pub async fn send_with_state(
+        &self,
+        records: Vec<Record>,
+        key: &str,
+        value: String,
+    ) -> Result<AppendReceipt, BufferError> {
+        let devices: Vec<(String, bool)> = match &self.counted {
+            Some(_) => records
+                .iter()
+                .map(|r| (r.device.clone(), !r.values.is_empty()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let receipt = self.buffer.append_with_state(records, key, value).await?;
+        if let Some(counted) = &self.counted {
+            counted.observe(&devices, &receipt);
+        }
         Ok(receipt)
     }
 

@@ -157,18 +157,21 @@ impl Store {
     }
 
     /// Commits a group of appends in one transaction and returns one receipt per append.
+    /// `states` (key, value) are written in that same transaction, in order (an adapter's
+    /// position then never disagrees with the records it stands for).
     pub fn commit_group(
         &mut self,
         group: &[Vec<Record>],
+        states: &[(String, String)],
     ) -> Result<Vec<AppendReceipt>, BufferError> {
-        let tx_result = self.try_commit_group(group);
+        let tx_result = self.try_commit_group(group, states);
         if matches!(tx_result, Err(BufferError::DiskFull))
             && self.cfg.when_full == WhenFull::DropOldest
         {
             // Make room by evicting the oldest records, then try once more.
             let n: u64 = group.iter().map(|g| g.len() as u64).sum::<u64>().max(100);
             if self.evict_oldest(n, reason::DISK_FULL).is_ok() {
-                return self.try_commit_group(group);
+                return self.try_commit_group(group, states);
             }
         }
         tx_result
@@ -177,6 +180,7 @@ impl Store {
     fn try_commit_group(
         &mut self,
         group: &[Vec<Record>],
+        states: &[(String, String)],
     ) -> Result<Vec<AppendReceipt>, BufferError> {
         let q = sql("appending records");
         let now = now_ms();
@@ -235,6 +239,9 @@ impl Store {
         }
         for (why, n) in &refused {
             add_drops(&tx, why, *n).map_err(&q)?;
+        }
+        for (key, value) in states {
+            write_state(&tx, key, value).map_err(&q)?;
         }
         tx.commit().map_err(&q)?;
         self.pending += inserted;
@@ -482,13 +489,7 @@ impl Store {
     }
 
     pub fn put_state(&mut self, key: &str, value: &str) -> Result<(), BufferError> {
-        self.conn
-            .execute(
-                "INSERT INTO state (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(|_| ())
-            .map_err(sql("writing state"))
+        write_state(&self.conn, key, value).map_err(sql("writing state"))
     }
 
     /// Gives free pages back to the file system once a backlog has drained, so the file
@@ -578,6 +579,15 @@ fn add_drops(conn: &Connection, why: &str, n: u64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO drops (reason, count) VALUES (?1, ?2) ON CONFLICT(reason) DO UPDATE SET count = count + excluded.count",
         params![why, n as i64],
+    )
+    .map(|_| ())
+}
+
+/// Sets one key of the `state` table (inside the caller's transaction, if any).
+fn write_state(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO state (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
     )
     .map(|_| ())
 }

@@ -20,6 +20,8 @@ type Reply<T> = oneshot::Sender<Result<T, BufferError>>;
 pub(super) enum Command {
     Append {
         records: Vec<Record>,
+        /// A state entry (key, value) written in the transaction that inserts `records`.
+        state: Option<(String, String)>,
         reply: Reply<AppendReceipt>,
     },
     Fetch {
@@ -58,6 +60,7 @@ pub(super) enum Command {
 
 struct Append {
     records: Vec<Record>,
+    state: Option<(String, String)>,
     reply: Reply<AppendReceipt>,
 }
 
@@ -123,9 +126,19 @@ pub(super) fn run(
     // Answer what is still queued, then fold the WAL into the database.
     while let Ok(cmd) = rx.try_recv() {
         match cmd {
-            Command::Append { records, reply } => {
-                commit(&mut store, vec![Append { records, reply }], &commits)
-            }
+            Command::Append {
+                records,
+                state,
+                reply,
+            } => commit(
+                &mut store,
+                vec![Append {
+                    records,
+                    state,
+                    reply,
+                }],
+                &commits,
+            ),
             Command::Shutdown => {}
             other => handle(&mut store, other),
         }
@@ -142,9 +155,17 @@ fn sort(
     shutdown: &mut bool,
 ) {
     match cmd {
-        Command::Append { records, reply } => {
+        Command::Append {
+            records,
+            state,
+            reply,
+        } => {
             *group_len += records.len();
-            group.push(Append { records, reply });
+            group.push(Append {
+                records,
+                state,
+                reply,
+            });
         }
         Command::Shutdown => *shutdown = true,
         other => others.push(other),
@@ -173,9 +194,10 @@ fn commit(store: &mut Store, group: Vec<Append>, commits: &watch::Sender<u64>) {
     if group.is_empty() {
         return;
     }
+    let states: Vec<(String, String)> = group.iter().filter_map(|a| a.state.clone()).collect();
     let (batches, replies): (Vec<Vec<Record>>, Vec<_>) =
         group.into_iter().map(|a| (a.records, a.reply)).unzip();
-    match store.commit_group(&batches) {
+    match store.commit_group(&batches, &states) {
         Ok(receipts) => {
             for (reply, r) in replies.into_iter().zip(receipts) {
                 let _ = reply.send(Ok(r));

@@ -17,6 +17,9 @@ use tokio_util::task::TaskTracker;
 
 pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if !replay_files_usable(&cfg) {
+        return Ok(ExitCode::from(crate::config::EXIT_CONFIG));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("citygate")
@@ -103,4 +106,20 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let clean = result?;
     tracing::info!(clean, "citygate stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The check `citygate check` makes on replay files, made again before anything starts: a
+/// directory, FIFO or device (`/dev/zero` never ends) is refused with the key that names it.
+fn replay_files_usable(cfg: &Config) -> bool {
+    let mut usable = true;
+    for (id, adapter) in &cfg.southbound {
+        if let crate::southbound::AdapterConfig::Replay(replay) = adapter {
+            for issue in replay.check_environment() {
+                let hint = issue.hint.as_deref().unwrap_or("");
+                tracing::error!(adapter = %id, key = %format!("southbound.{id}.{}", issue.path), hint, "{}; not starting", issue.message);
+                usable = false;
+            }
+        }
+    }
+    usable
 }

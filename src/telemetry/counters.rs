@@ -20,6 +20,8 @@ pub enum CounterFamily {
     Lorawan,
     Modbus,
     Ble,
+    /// Replay: skipped lines by kind, as `citygate_adapter_errors_total`.
+    Replay,
 }
 
 type Key = (String, CounterFamily);
@@ -96,6 +98,7 @@ fn metric_for(m: &Metrics, family: CounterFamily, adapter: &str, name: &str) -> 
             other => m.adapter_errors.with_label_values(&[adapter, other]),
         },
         CounterFamily::Ble => m.ble_advertisements.with_label_values(&[adapter, name]),
+        CounterFamily::Replay => m.adapter_errors.with_label_values(&[adapter, name]),
     }
 }
 

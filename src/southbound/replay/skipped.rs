@@ -1,0 +1,204 @@
+//! Lines the replay adapter does not store: counted by reason and logged with their line
+//! number, a few a minute at most.
+//!
+//! A damaged capture can hold millions of bad lines; one warning each would bury the log (and
+//! wear the SD card), so after [`WARNINGS_PER_WINDOW`] warnings in a minute the rest are only
+//! counted, and one summary says how many were held back. The counters are exported as
+//! `citygate_adapter_errors_total{adapter, kind}` with the kinds of [`ReplayCounters`].
+
+use super::line::LineError;
+use crate::telemetry::counters::CounterSnapshot;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a line was skipped. Every counter only grows.
+#[derive(Debug, Default)]
+pub struct ReplayCounters {
+    /// Longer than `max_line_bytes` (read on to its newline, never held whole).
+    pub line_too_long: AtomicU64,
+    /// Not valid UTF-8.
+    pub invalid_utf8: AtomicU64,
+    /// Valid UTF-8 but not a record (bad JSON, empty device, bad `ts`, no values).
+    pub invalid_record: AtomicU64,
+    /// Lines with a run of zero bytes (what a power cut leaves in a file's tail); whatever
+    /// else the line held is still replayed.
+    pub zero_filled: AtomicU64,
+}
+
+impl ReplayCounters {
+    /// `(kind, value)` pairs in a stable order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("line_too_long", r(&self.line_too_long)),
+            ("invalid_utf8", r(&self.invalid_utf8)),
+            ("invalid_record", r(&self.invalid_record)),
+            ("zero_filled", r(&self.zero_filled)),
+        ]
+    }
+
+    /// One counter by kind (tests and tools).
+    pub fn get(&self, kind: &str) -> Option<u64> {
+        self.snapshot()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+    }
+}
+
+impl CounterSnapshot for ReplayCounters {
+    fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        ReplayCounters::snapshot(self)
+    }
+}
+
+/// What was wrong with a line.
+pub enum Skip<'a> {
+    TooLong { bytes: u64 },
+    Zeros { bytes: u64 },
+    Invalid { error: LineError, line: &'a [u8] },
+}
+
+/// Warnings logged individually per window; the rest are summarised.
+pub const WARNINGS_PER_WINDOW: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(60);
+/// Bytes of a bad line quoted in its warning.
+const EXCERPT_BYTES: usize = 40;
+
+/// Counts skipped lines and logs them, rate limited.
+pub struct SkipLog {
+    adapter: String,
+    window_start: Instant,
+    in_window: u32,
+    held_back: u64,
+}
+
+impl SkipLog {
+    pub fn new(adapter: &str) -> Self {
+        SkipLog {
+            adapter: adapter.to_owned(),
+            window_start: Instant::now(),
+            in_window: 0,
+            held_back: 0,
+        }
+    }
+
+    /// Counts `skip` (line `number` of `file`) and logs it unless the window's budget is spent.
+    pub fn record(&mut self, counters: &ReplayCounters, file: &str, number: u64, skip: Skip<'_>) {
+        let counter = match &skip {
+            Skip::TooLong { .. } => &counters.line_too_long,
+            Skip::Zeros { .. } => &counters.zero_filled,
+            Skip::Invalid {
+                error: LineError::Utf8 { .. },
+                ..
+            } => &counters.invalid_utf8,
+            Skip::Invalid { .. } => &counters.invalid_record,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !self.allow() {
+            return;
+        }
+        let adapter = self.adapter.as_str();
+        match skip {
+            Skip::TooLong { bytes } => {
+                tracing::warn!(
+                    adapter,
+                    file,
+                    line = number,
+                    bytes,
+                    "skipping replay line longer than max_line_bytes"
+                )
+            }
+            Skip::Zeros { bytes } => {
+                tracing::warn!(
+                    adapter,
+                    file,
+                    line = number,
+                    zero_bytes = bytes,
+                    "skipping zero bytes in replay file (power-cut damage?)"
+                )
+            }
+            Skip::Invalid { error, line } => {
+                let error = error.to_string();
+                tracing::warn!(adapter, file, line = number, error = %error.escape_debug(), excerpt = %excerpt(line), "skipping bad replay line")
+            }
+        }
+    }
+
+    /// Logs how many warnings were held back, if any (at the end of a pass).
+    pub fn finish(&mut self) {
+        if self.held_back > 0 {
+            tracing::warn!(adapter = %self.adapter, not_logged = self.held_back, "more bad replay lines were skipped than logged (see citygate_adapter_errors_total)");
+            self.held_back = 0;
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.window_start.elapsed() >= WINDOW {
+            self.finish();
+            self.window_start = Instant::now();
+            self.in_window = 0;
+        }
+        if self.in_window < WARNINGS_PER_WINDOW {
+            self.in_window += 1;
+            true
+        } else {
+            self.held_back += 1;
+            false
+        }
+    }
+}
+
+/// The first bytes of a bad line, escaped (`\xff`, `\x00`, `\n`) so a log line stays one
+/// short line of text whatever the file holds.
+pub fn excerpt(line: &[u8]) -> String {
+    let head = &line[..line.len().min(EXCERPT_BYTES)];
+    let mut out = head.escape_ascii().to_string();
+    if line.len() > EXCERPT_BYTES {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_short_and_escaped() {
+        assert_eq!(excerpt(b"{\"a\xff\x00\n"), "{\\\"a\\xff\\x00\\n");
+        let long = vec![b'z'; 10_000];
+        let e = excerpt(&long);
+        assert_eq!(e, format!("{}…", "z".repeat(EXCERPT_BYTES)));
+    }
+
+    #[test]
+    fn every_skip_is_counted_but_only_a_few_are_logged() {
+        let counters = ReplayCounters::default();
+        let mut log = SkipLog::new("r");
+        for n in 0..100 {
+            let error = LineError::Utf8 { column: 1 };
+            log.record(
+                &counters,
+                "f",
+                n,
+                Skip::Invalid {
+                    error,
+                    line: b"\xff",
+                },
+            );
+        }
+        log.record(&counters, "f", 101, Skip::TooLong { bytes: 5 });
+        log.record(&counters, "f", 102, Skip::Zeros { bytes: 5 });
+        let error = LineError::NoValues;
+        log.record(&counters, "f", 103, Skip::Invalid { error, line: b"{}" });
+        assert_eq!(counters.get("invalid_utf8"), Some(100));
+        assert_eq!(counters.get("line_too_long"), Some(1));
+        assert_eq!(counters.get("zero_filled"), Some(1));
+        assert_eq!(counters.get("invalid_record"), Some(1));
+        assert_eq!(log.in_window, WARNINGS_PER_WINDOW);
+        assert_eq!(log.held_back, 93);
+        log.finish();
+        assert_eq!(log.held_back, 0);
+    }
+}
