@@ -63,6 +63,10 @@ pub struct Store {
     offered: u64,
     /// Records found unreadable (mirrors the `damaged` table, plus those not yet saved).
     damaged: BTreeSet<u64>,
+    /// Delivered records whose row cannot be deleted (the delete touches a damaged page):
+    /// skipped by fetches until the process restarts (then resent once; the CSE answers
+    /// "already there").
+    undeletable: BTreeSet<u64>,
     /// Set when a device's records could not even be listed (damaged index pages).
     unlisted_damage: bool,
 }
@@ -140,6 +144,7 @@ impl Store {
             unsaved_drops: BTreeMap::new(),
             offered: 0,
             damaged,
+            undeletable: BTreeSet::new(),
             unlisted_damage: false,
         })
     }
@@ -393,6 +398,16 @@ impl Store {
 
     /// Removes delivered records.
     pub fn mark_delivered(&mut self, seqs: &[u64]) -> Result<(), BufferError> {
+        match self.delete_delivered(seqs) {
+            Err(BufferError::Sqlite { source, .. }) if super::health::is_corruption(&source) => {
+                self.delete_delivered_around_damage(seqs);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn delete_delivered(&mut self, seqs: &[u64]) -> Result<(), BufferError> {
         let q = sql("marking records delivered");
         let tx = self.conn.transaction().map_err(&q)?;
         let mut deleted = 0;

@@ -246,6 +246,10 @@ fn note_write(store: &mut Store, gate: &mut WriteGate, error: Option<&BufferErro
                 }
             }
         }
+        Some(BufferError::Sqlite { source, .. }) if super::health::is_corruption(source) => {
+            // A damaged page, not a failing disk: the alarm is raised by the store.
+            tracing::error!(error = %source, "buffer write hit a damaged page");
+        }
         Some(e) => {
             let state = store.classify(e);
             if gate.failure().is_none() {

@@ -95,7 +95,7 @@ impl Store {
         })?;
         for row in rows {
             let (seq, body) = row?;
-            if self.damaged.contains(&(seq as u64)) {
+            if self.damaged.contains(&(seq as u64)) || self.undeletable.contains(&(seq as u64)) {
                 continue;
             }
             match decode(seq as u64, &body) {
@@ -146,7 +146,7 @@ impl Store {
             }
             for seq in seqs {
                 after = seq as i64;
-                if self.damaged.contains(&seq) {
+                if self.damaged.contains(&seq) || self.undeletable.contains(&seq) {
                     continue;
                 }
                 match self.read_body(seq) {
@@ -182,6 +182,35 @@ impl Store {
             .conn
             .prepare_cached("SELECT body FROM records WHERE seq = ?1")?;
         stmt.query_row(params![seq as i64], |r| r.get(0))
+    }
+
+    /// Deleting a batch tripped on a damaged page (a delete rebalances neighbouring pages):
+    /// deletes one record at a time, and remembers the ones that still cannot be deleted so
+    /// they are not fetched (and sent) again.
+    pub(super) fn delete_delivered_around_damage(&mut self, seqs: &[u64]) {
+        let mut stuck = 0u64;
+        for &seq in seqs {
+            match self
+                .conn
+                .execute("DELETE FROM records WHERE seq = ?1", params![seq as i64])
+            {
+                Ok(n) => self.pending -= (n as u64).min(self.pending),
+                Err(e) => {
+                    tracing::debug!(seq, error = %e, "cannot delete a delivered record");
+                    if self.undeletable.insert(seq) {
+                        self.pending -= 1u64.min(self.pending);
+                        stuck += 1;
+                    }
+                }
+            }
+        }
+        if stuck > 0 {
+            self.unlisted_damage = true;
+            tracing::error!(
+                records = stuck,
+                "buffer damaged: delivered records cannot be removed; skipped (salvage the buffer: citygate buffer salvage)"
+            );
+        }
     }
 
     /// Counts unreadable records once (`reason="damaged"`) and remembers them so no later read

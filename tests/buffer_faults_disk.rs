@@ -1,0 +1,518 @@
+//! The buffer on real failing file systems (root: loop devices, tmpfs).
+//!
+//! - An ext4 SD card that the kernel remounts read-only after an error, mid-ingest, under the
+//!   real daemon: `/readyz` turns red within seconds, the systemd watchdog stops, every record
+//!   offered is either acknowledged or counted as dropped, adapters do not restart in a loop,
+//!   and after a repair everything acknowledged before the fault is in the file.
+//! - A full tmpfs: the drop counters equal what is really missing, and the buffer recovers when
+//!   space returns.
+
+mod common;
+
+use citygate::buffer::{Buffer, BufferConfig, BufferHealth, WhenFull};
+use common::{record, within};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn require_root() {
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    assert_eq!(uid.trim(), "0", "this test mounts file systems: run it as root");
+}
+
+/// A mounted file system, unmounted (lazily if still busy) on drop.
+struct Mount {
+    point: PathBuf,
+}
+
+impl Mount {
+    /// A 32 MiB ext4 image on a loop device, remounted read-only by the kernel on errors.
+    fn ext4(dir: &Path) -> Mount {
+        let img = dir.join("sd.img");
+        let f = std::fs::File::create(&img).unwrap();
+        f.set_len(32 << 20).unwrap();
+        sh("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]);
+        let point = dir.join("sd");
+        std::fs::create_dir_all(&point).unwrap();
+        sh(
+            "mount",
+            &[
+                "-o",
+                "loop,errors=remount-ro",
+                img.to_str().unwrap(),
+                point.to_str().unwrap(),
+            ],
+        );
+        Mount { point }
+    }
+
+    fn tmpfs(dir: &Path, size: &str) -> Mount {
+        let point = dir.join("tmpfs");
+        std::fs::create_dir_all(&point).unwrap();
+        sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                point.to_str().unwrap(),
+            ],
+        );
+        Mount { point }
+    }
+
+    /// The loop device's name (`loop3`), as in /sys/fs/ext4/.
+    fn device(&self) -> String {
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&self.point)
+            .output()
+            .unwrap();
+        let src = String::from_utf8(out.stdout).unwrap();
+        Path::new(src.trim())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// What an SD card's I/O error does to ext4 with `errors=remount-ro`: the journal aborts
+    /// and the file system turns read-only under the running daemon.
+    fn fail_ext4(&self) {
+        std::fs::write(
+            format!("/sys/fs/ext4/{}/trigger_fs_error", self.device()),
+            "citygate test: simulated SD card error\n",
+        )
+        .unwrap();
+    }
+
+    fn umount(&self) {
+        sh("umount", &[self.point.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.point)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.point).status();
+        }
+    }
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < end, "daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET on the telemetry port: (status code, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n")?.1.to_owned();
+    Some((code, body))
+}
+
+/// A metric's value, summed over label sets matching `labels` (e.g. `reason="io_error"`).
+fn metric(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn count(msgs: &[String], what: &str) -> usize {
+    msgs.iter().filter(|m| m.lines().any(|l| l == what)).count()
+}
+
+fn recv_all(sock: &UnixDatagram, for_how_long: Duration) -> Vec<String> {
+    let end = Instant::now() + for_how_long;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < end {
+        sock.set_read_timeout(Some(
+            end.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ))
+        .unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    out
+}
+
+fn rows_in(db: &Path) -> u64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+#[test]
+#[ignore = "needs root: mounts a loop-device ext4 and forces it read-only"]
+fn sd_card_turning_read_only_mid_ingest() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sd = Mount::ext4(dir.path());
+    let state = sd.point.join("state");
+    let db = state.join("buffer.sqlite");
+    let capture = dir.path().join("capture.jsonl");
+    let mut lines = String::new();
+    for i in 0..500 {
+        lines.push_str(&format!(
+            "{{\"device\": \"meter-{}\", \"values\": {{\"kwh\": {i}}}}}\n",
+            i % 5
+        ));
+    }
+    std::fs::write(&capture, lines).unwrap();
+    let port = free_port();
+    let config = dir.path().join("citygate.toml");
+    let write_config = |southbound: bool| {
+        let mut c = format!(
+            "[gateway]\nstate_dir = {state:?}\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
+        );
+        if southbound {
+            c.push_str(&format!(
+                "[southbound.r]\ntype = \"replay\"\nfile = {capture:?}\nrate = 400.0\nrepeat = true\nresume = false\n"
+            ));
+        }
+        std::fs::write(&config, c).unwrap();
+    };
+    write_config(true);
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["run", "-c"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).expect("no READY=1 within 10 s");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "READY=1")
+        {
+            break;
+        }
+    }
+    let healthy = recv_all(&sock, Duration::from_millis(1500));
+    assert!(count(&healthy, "WATCHDOG=1") >= 3, "{healthy:?}");
+    let (code, body) = get(port, "/readyz").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"buffer\":\"writable\""), "{body}");
+
+    // The SD card fails mid-ingest.
+    sd.fail_ext4();
+    let failed_at = Instant::now();
+    let red = loop {
+        let (code, body) = get(port, "/readyz").unwrap();
+        if code == 503 {
+            break body;
+        }
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(5),
+            "/readyz still green 5 s after the disk went read-only: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("/readyz red after {:?}: {red}", failed_at.elapsed());
+    assert!(
+        red.contains("\"buffer\":\"read_only\"") || red.contains("\"buffer\":\"io_error\""),
+        "{red}"
+    );
+    let _grace = recv_all(&sock, Duration::from_millis(500));
+    let failing = recv_all(&sock, Duration::from_secs(3));
+    assert_eq!(
+        count(&failing, "WATCHDOG=1"),
+        0,
+        "watchdog pinged while the buffer cannot commit: {failing:?}"
+    );
+    assert!(
+        failing.iter().any(|m| m.contains("STATUS=buffer ")),
+        "STATUS= names the buffer state: {failing:?}"
+    );
+
+    // Every offered record is acknowledged or counted; no restart storm.
+    let (_, m1) = get(port, "/metrics").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let (_, m) = get(port, "/metrics").unwrap();
+    let offered = metric(&m, "citygate_buffer_records_offered_total", "");
+    let acked = metric(&m, "citygate_adapter_records_total", "");
+    let dropped = metric(&m, "citygate_buffer_records_dropped_total", "reason=\"read_only\"")
+        + metric(&m, "citygate_buffer_records_dropped_total", "reason=\"io_error\"");
+    let all_dropped = metric(&m, "citygate_buffer_records_dropped_total", "");
+    let restarts = metric(&m, "citygate_adapter_restarts_total", "");
+    eprintln!("offered {offered}, acknowledged {acked}, dropped {dropped}, restarts {restarts}");
+    assert_eq!(
+        metric(&m1, "citygate_buffer_records_offered_total", ""),
+        offered,
+        "ingest is parked while the buffer cannot commit"
+    );
+    assert!(dropped > 0, "the fault cost records: they are counted");
+    assert_eq!(all_dropped, dropped);
+    assert_eq!(acked + dropped, offered, "acknowledged + dropped == offered");
+    assert!(restarts <= 2, "adapters restart in a loop: {restarts}");
+    assert_eq!(
+        metric(&m, "citygate_buffer_state", "state=\"writable\""),
+        0,
+        "{m}"
+    );
+
+    // Stop, repair the card (fsck, as a reboot would), restart: everything acknowledged is there.
+    daemon.stop();
+    sd.umount();
+    let _ = Command::new("e2fsck")
+        .args(["-fy"])
+        .arg(dir.path().join("sd.img"))
+        .output();
+    sh(
+        "mount",
+        &[
+            "-o",
+            "loop,errors=remount-ro",
+            dir.path().join("sd.img").to_str().unwrap(),
+            sd.point.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(rows_in(&db), acked, "every acknowledged record survived");
+    write_config(false);
+    let daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        if let Some((200, body)) = get(port, "/readyz") {
+            break body;
+        }
+        assert!(Instant::now() < end, "not ready after the repair");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.contains("\"buffer\":\"writable\""), "{body}");
+    let (_, status) = get(port, "/status").unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["buffer"]["pending_records"].as_u64(), Some(acked));
+    assert!(daemon.stop().success());
+}
+
+/// 20 records of about 500 bytes each.
+fn padded_batch(n: &mut i64) -> Vec<citygate::record::Record> {
+    (0..20)
+        .map(|_| {
+            let mut r = record("d", *n);
+            r.meta.insert(
+                "pad".into(),
+                citygate::record::Value::Str("x".repeat(400)),
+            );
+            *n += 1;
+            r
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: mounts a 4 MiB tmpfs and fills it"]
+fn full_disk_counts_exactly_and_recovers() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Mount::tmpfs(dir.path(), "4m");
+    let path = fs.point.join("buffer.sqlite");
+    // The bound is far above what the file system holds: the disk fills first.
+    let cfg = BufferConfig {
+        max_bytes: 64 << 20,
+        when_full: WhenFull::DropNewest,
+        commit_max_delay: Duration::from_millis(0),
+        ..BufferConfig::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (buf, thread) = Buffer::open(&path, &cfg).unwrap();
+        let mut offered = 0u64;
+        let mut acked = 0u64;
+        let mut n = 0i64;
+        // Fill until the disk refuses, then a while longer (refused quickly, counted).
+        let start = Instant::now();
+        let mut first_full = None;
+        while start.elapsed() < Duration::from_secs(60) {
+            let batch = padded_batch(&mut n);
+            let len = batch.len() as u64;
+            let result = buf.append(batch).await;
+            offered += len;
+            match result {
+                Ok(r) => acked += r.seqs.len() as u64,
+                Err(e) => {
+                    first_full.get_or_insert_with(|| {
+                        eprintln!("disk full after {acked} records: {e}");
+                        Instant::now()
+                    });
+                }
+            }
+            if first_full.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+                break;
+            }
+        }
+        assert!(first_full.is_some(), "the 4 MiB file system never filled");
+        assert_eq!(buf.health(), BufferHealth::DiskFull);
+        let s = within(5, buf.stats()).await.unwrap();
+        assert_eq!(s.offered_records, offered);
+        let dropped: u64 = s.dropped.values().sum();
+        assert_eq!(
+            acked + dropped,
+            offered,
+            "counters equal the loss: {:?}",
+            s.dropped
+        );
+        assert!(s.dropped.get("disk_full").copied().unwrap_or(0) > 0, "{:?}", s.dropped);
+        assert_eq!(s.pending_records, acked);
+
+        // Space returns: deliver half the backlog so the file system has room again.
+        let pending = within(10, buf.fetch_pending(Default::default(), 1 << 20))
+            .await
+            .unwrap();
+        let half: Vec<u64> = pending.iter().take(pending.len() / 2).map(|r| r.seq).collect();
+        let delivered = half.len() as u64;
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            // The delete itself needs WAL space: retry as the syncer would.
+            if buf.mark_delivered(half.clone()).await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < end, "cannot free space");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let end = Instant::now() + Duration::from_secs(15);
+        let mut after = 0u64;
+        while Instant::now() < end && after < 200 {
+            let batch = padded_batch(&mut n);
+            let len = batch.len() as u64;
+            let result = buf.append(batch).await;
+            offered += len;
+            if let Ok(r) = result {
+                after += r.seqs.len() as u64;
+            } else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert!(after >= 200, "the buffer did not recover");
+        assert!(buf.health().commits());
+        acked += after;
+        let s = within(5, buf.stats()).await.unwrap();
+        let dropped: u64 = s.dropped.values().sum();
+        assert_eq!(acked + dropped, s.offered_records);
+        assert_eq!(s.pending_records, acked - delivered);
+        let in_memory = s.dropped.clone();
+        drop(buf);
+        thread.close();
+        // The counts from the full period were saved once writes worked again.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let saved: u64 = c
+            .query_row("SELECT sum(count) FROM drops", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64;
+        assert_eq!(saved, in_memory.values().sum::<u64>());
+        assert_eq!(rows_in(&path), acked - delivered, "nothing acknowledged is missing");
+    });
+}
+
+#[test]
+#[ignore = "needs root: mounts a tmpfs smaller than max_bytes"]
+fn check_warns_when_max_bytes_exceeds_free_space() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Mount::tmpfs(dir.path(), "4m");
+    let config = dir.path().join("citygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nstate_dir = {:?}\n[buffer]\nmax_bytes = \"64MiB\"\n",
+            fs.point.join("state")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_citygate"))
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning only: {stderr}");
+    assert!(stderr.contains("exceeds") && stderr.contains("max_bytes"), "{stderr}");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nstate_dir = {:?}\n[buffer]\nmax_bytes = \"1MiB\"\n",
+            fs.point.join("state")
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_citygate"))
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("exceeds"));
+}
