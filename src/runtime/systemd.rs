@@ -54,6 +54,7 @@ pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToke
             "systemd watchdog enabled"
         );
     }
+    let mut last_state = crate::buffer::BufferHealth::Writable;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -68,11 +69,18 @@ pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToke
                     s.pending_records,
                     health.northbound().as_str()
                 );
+                if state != last_state {
+                    last_state = state;
+                    if state.commits() {
+                        tracing::info!(state = state.as_str(), "buffer commits: pinging the watchdog again");
+                    } else {
+                        tracing::error!(
+                            state = state.as_str(),
+                            "buffer cannot commit: withholding the watchdog ping"
+                        );
+                    }
+                }
                 if !state.commits() {
-                    tracing::error!(
-                        state = state.as_str(),
-                        "buffer cannot commit: withholding the watchdog ping"
-                    );
                     send(&[NotifyState::Status(&status)]);
                 } else if watchdog.is_some() {
                     send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
