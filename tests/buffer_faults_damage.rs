@@ -109,7 +109,10 @@ async fn damaged_page_costs_only_its_records_and_salvage_recovers_the_rest() {
         total,
         "every record is either copied or counted: {report:?}"
     );
-    assert_eq!(report.dropped.get("damaged"), Some(&report.records_unreadable));
+    assert_eq!(
+        report.dropped.get("damaged"),
+        Some(&report.records_unreadable)
+    );
     let (sbuf, sthread) = open(&salvaged, &quick_config());
     let ss = within(5, sbuf.stats()).await.unwrap();
     assert_eq!(ss.pending_records, report.records_copied);
@@ -123,7 +126,9 @@ async fn damaged_page_costs_only_its_records_and_salvage_recovers_the_rest() {
         PER_DEVICE as u64 - report.records_unreadable
     );
     // New records continue after the highest seq ever assigned.
-    let r = within(5, sbuf.append(vec![record("a", 9999)])).await.unwrap();
+    let r = within(5, sbuf.append(vec![record("a", 9999)]))
+        .await
+        .unwrap();
     assert_eq!(r.seqs, vec![total + 1]);
     drop(sbuf);
     sthread.close();
@@ -165,7 +170,10 @@ async fn damaged_page_costs_only_its_records_and_salvage_recovers_the_rest() {
     assert!(resent_n < 100, "{resent:?}");
     for (device, ns) in &resent {
         for n in ns {
-            assert!(got[device].contains(n), "{device} {n} was never delivered before");
+            assert!(
+                got[device].contains(n),
+                "{device} {n} was never delivered before"
+            );
         }
     }
     let s = within(5, buf.stats()).await.unwrap();

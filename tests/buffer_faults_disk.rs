@@ -28,7 +28,11 @@ fn sh(cmd: &str, args: &[&str]) {
 
 fn require_root() {
     let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
-    assert_eq!(uid.trim(), "0", "this test mounts file systems: run it as root");
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "this test mounts file systems: run it as root"
+    );
 }
 
 /// A mounted file system, unmounted (lazily if still busy) on drop.
@@ -154,7 +158,11 @@ fn free_port() -> u16 {
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let code = out.split(' ').nth(1)?.parse().ok()?;
@@ -298,8 +306,15 @@ fn sd_card_turning_read_only_mid_ingest() {
     let (_, m) = get(port, "/metrics").unwrap();
     let offered = metric(&m, "citygate_buffer_records_offered_total", "");
     let acked = metric(&m, "citygate_adapter_records_total", "");
-    let dropped = metric(&m, "citygate_buffer_records_dropped_total", "reason=\"read_only\"")
-        + metric(&m, "citygate_buffer_records_dropped_total", "reason=\"io_error\"");
+    let dropped = metric(
+        &m,
+        "citygate_buffer_records_dropped_total",
+        "reason=\"read_only\"",
+    ) + metric(
+        &m,
+        "citygate_buffer_records_dropped_total",
+        "reason=\"io_error\"",
+    );
     let all_dropped = metric(&m, "citygate_buffer_records_dropped_total", "");
     let restarts = metric(&m, "citygate_adapter_restarts_total", "");
     eprintln!("offered {offered}, acknowledged {acked}, dropped {dropped}, restarts {restarts}");
@@ -310,7 +325,11 @@ fn sd_card_turning_read_only_mid_ingest() {
     );
     assert!(dropped > 0, "the fault cost records: they are counted");
     assert_eq!(all_dropped, dropped);
-    assert_eq!(acked + dropped, offered, "acknowledged + dropped == offered");
+    assert_eq!(
+        acked + dropped,
+        offered,
+        "acknowledged + dropped == offered"
+    );
     assert!(restarts <= 2, "adapters restart in a loop: {restarts}");
     assert_eq!(
         metric(&m, "citygate_buffer_state", "state=\"writable\""),
@@ -326,7 +345,10 @@ fn sd_card_turning_read_only_mid_ingest() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "ran on a read-only buffer: {stderr}");
+    assert!(
+        !refused.status.success(),
+        "ran on a read-only buffer: {stderr}"
+    );
     assert!(
         stderr.contains("read-only") && stderr.contains(&db.display().to_string()),
         "{stderr}"
@@ -378,10 +400,8 @@ fn padded_batch(n: &mut i64) -> Vec<citygate::record::Record> {
     (0..20)
         .map(|_| {
             let mut r = record("d", *n);
-            r.meta.insert(
-                "pad".into(),
-                citygate::record::Value::Str("x".repeat(400)),
-            );
+            r.meta
+                .insert("pad".into(), citygate::record::Value::Str("x".repeat(400)));
             *n += 1;
             r
         })
@@ -442,7 +462,11 @@ fn full_disk_counts_exactly_and_recovers() {
             "counters equal the loss: {:?}",
             s.dropped
         );
-        assert!(s.dropped.get("disk_full").copied().unwrap_or(0) > 0, "{:?}", s.dropped);
+        assert!(
+            s.dropped.get("disk_full").copied().unwrap_or(0) > 0,
+            "{:?}",
+            s.dropped
+        );
         assert_eq!(s.pending_records, acked);
 
         // Space returns (another file on the same file system is removed).
@@ -503,7 +527,10 @@ fn check_warns_when_max_bytes_exceeds_free_space() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "a warning only: {stderr}");
-    assert!(stderr.contains("exceeds") && stderr.contains("max_bytes"), "{stderr}");
+    assert!(
+        stderr.contains("exceeds") && stderr.contains("max_bytes"),
+        "{stderr}"
+    );
     std::fs::write(
         &config,
         format!(

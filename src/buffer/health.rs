@@ -106,7 +106,7 @@ pub fn classify_write_failure(e: &BufferError, path: &Path) -> BufferHealth {
 pub fn file_system_read_only(path: &Path) -> bool {
     match std::fs::OpenOptions::new().append(true).open(path) {
         Ok(_) => false,
-        Err(e) => e.kind() == std::io::ErrorKind::ReadOnlyFilesystem,
+        Err(e) => e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()),
     }
 }
 

@@ -20,8 +20,8 @@
 pub mod config;
 mod error;
 pub mod health;
-mod schema;
 pub mod salvage;
+mod schema;
 mod stats;
 mod store;
 mod sync_store;

@@ -176,8 +176,8 @@ fn copy_records(
         }
         None => report.incomplete_tables.push("records".into()),
     }
-    let mut read = from
-        .prepare("SELECT device, ts_ms, enqueued_ms, body FROM records WHERE seq = ?1")?;
+    let mut read =
+        from.prepare("SELECT device, ts_ms, enqueued_ms, body FROM records WHERE seq = ?1")?;
     let mut ins = to.prepare(
         "INSERT INTO records (seq, device, ts_ms, enqueued_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;

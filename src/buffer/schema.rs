@@ -65,9 +65,7 @@ pub fn open(path: &Path, cfg: &BufferConfig) -> Result<Connection, BufferError> 
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| unreadable(path, e))?;
     // SQLite silently falls back to read-only when the file cannot be opened for writing.
-    if conn
-        .is_readonly(rusqlite::MAIN_DB)
-        .unwrap_or(false)
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
         || super::health::file_system_read_only(path)
     {
         return Err(BufferError::ReadOnlyFile {

@@ -65,6 +65,7 @@ pub fn run(cfg: &Config, cmd: &BufferCommand) -> anyhow::Result<ExitCode> {
 
 fn print_stats(s: &BufferStats) {
     println!("buffer            {}", s.path.display());
+    println!("state             {}", s.health.as_str());
     println!("epoch             {}", s.epoch);
     println!("pending records   {}", s.pending_records);
     println!("database bytes    {} (+ WAL {})", s.db_bytes, s.wal_bytes);
@@ -82,6 +83,12 @@ fn print_stats(s: &BufferStats) {
     }
     println!("last seq          {}", s.last_seq);
     println!("dead letters      {}", s.dead_letters);
+    if s.damaged_records > 0 {
+        println!(
+            "damaged records   {} (unreadable, skipped: see `citygate buffer salvage`)",
+            s.damaged_records
+        );
+    }
     if s.dropped.is_empty() {
         println!("dropped           none");
     } else {

@@ -72,7 +72,10 @@ pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToke
                 if state != last_state {
                     last_state = state;
                     if state.commits() {
-                        tracing::info!(state = state.as_str(), "buffer commits: pinging the watchdog again");
+                        tracing::info!(
+                            state = state.as_str(),
+                            "buffer commits: pinging the watchdog again"
+                        );
                     } else {
                         tracing::error!(
                             state = state.as_str(),

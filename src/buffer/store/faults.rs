@@ -87,9 +87,9 @@ impl Store {
         out: &mut Vec<StoredRecord>,
         undecodable: &mut Vec<u64>,
     ) -> rusqlite::Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, body FROM records WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, body FROM records WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
         let rows = stmt.query_map(params![device, cursor as i64, limit as i64], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
