@@ -571,3 +571,52 @@ fn check_warns_when_max_bytes_exceeds_free_space() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("exceeds"));
 }
+
+#[test]
+#[ignore = "needs root: mounts a loop-device ext4 and forces it read-only"]
+fn idle_daemon_notices_a_read_only_card_by_its_write_probe() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let sd = Mount::ext4(dir.path());
+    let port = free_port();
+    let config = dir.path().join("citygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nstate_dir = {:?}\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n",
+            sd.point.join("state")
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while get(port, "/readyz").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < end, "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // No records at all: only the write probe (every 10 s when idle) can notice.
+    sd.fail_ext4();
+    let failed_at = Instant::now();
+    loop {
+        let (code, body) = get(port, "/readyz").unwrap();
+        if code == 503 {
+            assert!(body.contains("\"buffer\":\"read_only\""), "{body}");
+            break;
+        }
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(15),
+            "an idle daemon stays green on a read-only card: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("idle: /readyz red after {:?}", failed_at.elapsed());
+    drop(daemon);
+}
