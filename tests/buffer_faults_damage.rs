@@ -90,6 +90,47 @@ async fn deliver_all(buf: &Buffer) -> BTreeMap<String, Vec<i64>> {
     }
 }
 
+/// Serves the telemetry endpoints for `buf` and GETs each of `paths`: (status codes, bodies).
+async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let state = citygate::telemetry::http::TelemetryState {
+        metrics: citygate::telemetry::Metrics::new(),
+        buffer: buf.clone(),
+        health: Default::default(),
+        started: std::time::Instant::now(),
+        gateway: "test".into(),
+        adapters: Vec::new(),
+    };
+    let server =
+        citygate::telemetry::http::serve(([127, 0, 0, 1], port).into(), state, shutdown.clone())
+            .await
+            .unwrap();
+    let (mut codes, mut bodies) = (Vec::new(), Vec::new());
+    for path in paths {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        within(5, s.read_to_string(&mut out)).await.unwrap();
+        codes.push(out.split(' ').nth(1).unwrap().parse().unwrap());
+        bodies.push(out.split_once("\r\n\r\n").unwrap().1.to_owned());
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    (codes, bodies)
+}
+
 #[tokio::test]
 async fn damaged_page_costs_only_its_records_and_salvage_recovers_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +190,20 @@ async fn damaged_page_costs_only_its_records_and_salvage_recovers_the_rest() {
     assert_eq!(buf.health(), BufferHealth::Damaged);
     assert_eq!(s.damaged_records, lost as u64);
     assert_eq!(s.dropped.get("damaged"), Some(&(lost as u64)));
+    // The alarm on the health endpoints and in the metrics.
+    let (code, body) = telemetry_get(&buf, &["/readyz", "/metrics"]).await;
+    assert_eq!(code[0], 503, "{}", body[0]);
+    assert!(body[0].contains("\"buffer\":\"damaged\""), "{}", body[0]);
+    assert!(
+        body[1].contains("citygate_buffer_state{state=\"damaged\"} 1"),
+        "{}",
+        body[1]
+    );
+    assert!(
+        body[1].contains(&format!("citygate_buffer_damaged_records {lost}")),
+        "{}",
+        body[1]
+    );
     // New records are still committed and delivered.
     within(5, buf.append(vec![record("a", 5000), record("x", 5000)]))
         .await
