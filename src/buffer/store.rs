@@ -589,17 +589,6 @@ fn row_bytes(body_len: usize, device: &str) -> u64 {
     (body_len + 2 * device.len() + 48) as u64
 }
 
-/// A stored body back as a record; `None` (logged) when it does not decode.
-fn decode(seq: u64, body: &str) -> Option<StoredRecord> {
-    match serde_json::from_str::<Record>(body) {
-        Ok(record) => Some(StoredRecord { seq, record }),
-        Err(e) => {
-            tracing::error!(seq, error = %e, "undecodable record in buffer; skipped and counted as damaged");
-            None
-        }
-    }
-}
-
 fn estimated_row_bytes(r: &Record) -> u64 {
     let body_len = serde_json::to_string(r).map(|b| b.len()).unwrap_or(256);
     row_bytes(body_len, &r.device)

@@ -1,10 +1,10 @@
 //! The store under faults: counting what could not be stored while the disk refuses writes,
 //! proving writes work, and reading around damaged pages.
 
-use super::{add_drops, decode, reason, sql, Store};
+use super::{add_drops, reason, sql, Store};
 use crate::buffer::health::{classify_write_failure, BufferHealth};
 use crate::buffer::BufferError;
-use crate::record::{now_ms, StoredRecord};
+use crate::record::{now_ms, Record, StoredRecord};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 
@@ -256,5 +256,16 @@ impl Store {
         }
         self.pending -= n.min(self.pending);
         self.damaged.extend(new);
+    }
+}
+
+/// A stored body back as a record; `None` (logged) when it does not decode.
+fn decode(seq: u64, body: &str) -> Option<StoredRecord> {
+    match serde_json::from_str::<Record>(body) {
+        Ok(record) => Some(StoredRecord { seq, record }),
+        Err(e) => {
+            tracing::error!(seq, error = %e, "undecodable record in buffer; skipped and counted as damaged");
+            None
+        }
     }
 }
