@@ -65,7 +65,7 @@ fn sd_card_turning_read_only_mid_ingest() {
             .env("NOTIFY_SOCKET", &sock_path)
             .env("WATCHDOG_USEC", "400000")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
@@ -194,7 +194,7 @@ fn sd_card_turning_read_only_mid_ingest() {
             .args(["run", "-c"])
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
