@@ -29,6 +29,15 @@ pub enum BufferError {
     },
     #[error("the buffer's disk is full; the records were not stored")]
     DiskFull,
+    #[error("buffer {path} is an empty file (0 bytes): whatever it held is gone (a truncated copy, or a file system repair after a power cut). citygate does not recreate it silently: move it away (e.g. `mv {path} {path}.empty`) to start a new buffer, and look for a backup")]
+    Empty { path: PathBuf },
+    #[error("buffer {path} cannot be opened for writing (read-only file system or file): citygate would report healthy while every record is lost. Check the storage (`dmesg`, `mount`), repair it (fsck) and remount it read-write")]
+    ReadOnlyFile { path: PathBuf },
+    #[error("the buffer cannot commit ({}): records refused and counted as dropped; {detail}", state.as_str())]
+    NotWritable {
+        state: super::health::BufferHealth,
+        detail: String,
+    },
     #[error("the buffer is shut down")]
     Closed,
     #[error("buffer write failed: {0}")]
@@ -41,6 +50,10 @@ impl BufferError {
         match self {
             BufferError::DiskFull => BufferError::DiskFull,
             BufferError::Closed => BufferError::Closed,
+            BufferError::NotWritable { state, detail } => BufferError::NotWritable {
+                state: *state,
+                detail: detail.clone(),
+            },
             other => BufferError::Failed(other.to_string()),
         }
     }

@@ -19,6 +19,8 @@
 
 pub mod config;
 mod error;
+pub mod health;
+pub mod salvage;
 mod schema;
 mod stats;
 mod store;
@@ -27,6 +29,7 @@ mod writer;
 
 pub use config::{BufferConfig, Synchronous, WhenFull};
 pub use error::BufferError;
+pub use health::BufferHealth;
 pub use schema::{wal_budget, APPLICATION_ID, SCHEMA_VERSION};
 pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
@@ -54,6 +57,8 @@ pub struct Buffer {
     tx: flume::Sender<Command>,
     /// Last committed seq; the syncer waits on it instead of polling.
     commits: watch::Receiver<u64>,
+    /// Whether the buffer can commit, as the writer last found out.
+    health: watch::Receiver<BufferHealth>,
     epoch: Arc<str>,
 }
 
@@ -82,11 +87,17 @@ impl Buffer {
         let store = store::Store::open(path, cfg)?;
         let epoch: Arc<str> = store.epoch().into();
         let (commit_tx, commits) = watch::channel(store.last_seq());
+        let initial = if store.is_damaged() {
+            BufferHealth::Damaged
+        } else {
+            BufferHealth::Writable
+        };
+        let (health_tx, health) = watch::channel(initial);
         let (tx, rx) = flume::bounded(cfg.queue_capacity.max(1));
         let cfg2 = cfg.clone();
         let join = std::thread::Builder::new()
             .name("buffer-writer".into())
-            .spawn(move || writer::run(store, rx, cfg2, commit_tx))
+            .spawn(move || writer::run(store, rx, cfg2, commit_tx, health_tx))
             .map_err(|e| BufferError::Io {
                 path: path.to_path_buf(),
                 source: e,
@@ -96,6 +107,7 @@ impl Buffer {
             Buffer {
                 tx: tx.clone(),
                 commits,
+                health,
                 epoch,
             },
             BufferThread {
@@ -223,6 +235,16 @@ impl Buffer {
         &self.epoch
     }
 
+    /// Whether the buffer can commit right now (judged by the last write or write probe).
+    pub fn health(&self) -> BufferHealth {
+        *self.health.borrow()
+    }
+
+    /// Changes whenever the buffer's health changes.
+    pub fn subscribe_health(&self) -> watch::Receiver<BufferHealth> {
+        self.health.clone()
+    }
+
     /// Changes whenever records were committed (value = last seq).
     pub fn subscribe_commits(&self) -> watch::Receiver<u64> {
         self.commits.clone()
@@ -317,6 +339,17 @@ impl RecordSender {
             counted.observe(&devices, &receipt);
         }
         Ok(receipt)
+    }
+
+    /// Whether the buffer commits right now.
+    pub fn buffer_commits(&self) -> bool {
+        self.buffer.health().commits()
+    }
+
+    /// Waits until the buffer commits again (after a read-only, full or failing disk).
+    pub async fn wait_until_buffer_commits(&self) {
+        let mut rx = self.buffer.subscribe_health();
+        let _ = rx.wait_for(|h| h.commits()).await;
     }
 
     /// Small persistent key/value state kept in the buffer database (sessions, nonces).

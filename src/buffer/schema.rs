@@ -36,6 +36,8 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE drops (reason TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
      CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    // v2: records found unreadable (a damaged page), so they are counted once and skipped.
+    "CREATE TABLE damaged (seq INTEGER PRIMARY KEY, device TEXT NOT NULL, found_ms INTEGER NOT NULL);",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -48,13 +50,28 @@ pub fn open(path: &Path, cfg: &BufferConfig) -> Result<Connection, BufferError> 
             source: e,
         })?;
     }
-    let fresh = std::fs::metadata(path)
-        .map(|m| m.len() == 0)
-        .unwrap_or(true);
+    let fresh = match std::fs::metadata(path) {
+        // A zero-length file is not a new buffer: it lost its content (see BufferError::Empty).
+        Ok(m) if m.len() == 0 => {
+            return Err(BufferError::Empty {
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(_) => false,
+        Err(_) => true,
+    };
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| unreadable(path, e))?;
+    // SQLite silently falls back to read-only when the file cannot be opened for writing.
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
+        || super::health::file_system_read_only(path)
+    {
+        return Err(BufferError::ReadOnlyFile {
+            path: path.to_path_buf(),
+        });
+    }
     if fresh {
         // Must be set before the first table exists.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")

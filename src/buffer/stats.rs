@@ -24,8 +24,16 @@ pub struct BufferStats {
     /// Highest sequence number ever assigned.
     pub last_seq: u64,
     pub dead_letters: u64,
-    /// Records dropped since the database was created, by reason.
+    /// Records dropped since the database was created, by reason (including drops counted
+    /// while the disk refused writes and not yet saved to it).
     pub dropped: BTreeMap<String, u64>,
+    /// Whether the buffer can commit right now (`writable`, `read_only`, `disk_full`,
+    /// `io_error`, `damaged`).
+    pub health: super::health::BufferHealth,
+    /// Records handed to the buffer since the daemon started (committed or counted as dropped).
+    pub offered_records: u64,
+    /// Records found unreadable (damaged pages) and skipped; `citygate buffer salvage` helps.
+    pub damaged_records: u64,
 }
 
 impl BufferStats {

@@ -23,7 +23,17 @@ pub mod reason {
     pub const DISK_FULL: &str = "disk_full";
     /// The dead-letter table is capped; its oldest entries are removed.
     pub const DEAD_LETTER_OVERFLOW: &str = "dead_letter_overflow";
+    /// The buffer's file system was read-only: records could not be committed.
+    pub const READ_ONLY: &str = "read_only";
+    /// A write failed for another reason (I/O error, database locked by another process).
+    pub const IO_ERROR: &str = "io_error";
+    /// A stored record could not be read back (a damaged page): skipped.
+    pub const DAMAGED: &str = "damaged";
+    /// Appends held under `when_full = "block"` when the daemon stopped (the adapter was told).
+    pub const SHUTDOWN: &str = "shutdown";
 }
+
+mod faults;
 
 /// Free pages returned per maintenance tick (8 MiB with 4 KiB pages).
 const VACUUM_PAGES_PER_RUN: i64 = 2048;
@@ -47,6 +57,18 @@ pub struct Store {
     /// Devices that may have pending records: lets the syncer fetch per device without
     /// scanning the whole table.
     active_devices: BTreeSet<String>,
+    /// Drops counted while the database could not be written, merged into `drops` once it can.
+    unsaved_drops: BTreeMap<String, u64>,
+    /// Records handed to the buffer since it was opened (committed or counted as dropped).
+    offered: u64,
+    /// Records found unreadable (mirrors the `damaged` table, plus those not yet saved).
+    damaged: BTreeSet<u64>,
+    /// Delivered records whose row cannot be deleted (the delete touches a damaged page):
+    /// skipped by fetches until the process restarts (then resent once; the CSE answers
+    /// "already there").
+    undeletable: BTreeSet<u64>,
+    /// Set when a device's records could not even be listed (damaged index pages).
+    unlisted_damage: bool,
 }
 
 fn sql(context: &'static str) -> impl Fn(rusqlite::Error) -> BufferError {
@@ -94,6 +116,7 @@ impl Store {
                 drops.insert(reason, count as u64);
             }
         }
+        let damaged = faults::load_damaged(&conn).map_err(&q)?;
         let mut active_devices = BTreeSet::new();
         {
             let mut stmt = conn
@@ -113,11 +136,16 @@ impl Store {
             cfg: cfg.clone(),
             epoch,
             page_size: page_size as u64,
-            pending: pending as u64,
+            pending: (pending as u64).saturating_sub(damaged.len() as u64),
             last_seq: last_seq as u64,
             drops,
             dead_letters: dead as u64,
             active_devices,
+            unsaved_drops: BTreeMap::new(),
+            offered: 0,
+            damaged,
+            undeletable: BTreeSet::new(),
+            unlisted_damage: false,
         })
     }
 
@@ -251,7 +279,10 @@ impl Store {
             *self.drops.entry(why.to_owned()).or_default() += n;
         }
         if self.cfg.when_full == WhenFull::DropOldest {
-            self.enforce_bounds()?;
+            // The records are committed: a failed eviction must not make them look lost.
+            if let Err(e) = self.enforce_bounds() {
+                tracing::warn!(error = %e, "cannot evict old records to stay within the bound");
+            }
         }
         Ok(receipts)
     }
@@ -334,13 +365,9 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Counts records that never reached the database (disk full) so the drop is visible.
-    pub fn count_unstored(&mut self, why: &str, n: u64) {
-        *self.drops.entry(why.to_owned()).or_default() += n;
-        let _ = add_drops(&self.conn, why, n);
-    }
-
     /// Pending records after each device's cursor, at most `limit` per device, seq order.
+    /// Each device is read on its own: a damaged page costs only the records on it (see
+    /// [`Store::fetch_around_damage`]), every other device keeps flowing.
     pub fn fetch_pending(
         &mut self,
         cursors: &HashMap<String, u64>,
@@ -349,46 +376,27 @@ impl Store {
         let q = sql("reading pending records");
         let mut out = Vec::new();
         let mut idle = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, body FROM records WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
-            .map_err(&q)?;
-        let mut exists = self
-            .conn
-            .prepare_cached("SELECT 1 FROM records WHERE device = ?1 LIMIT 1")
-            .map_err(&q)?;
-        for device in &self.active_devices {
+        let devices: Vec<String> = self.active_devices.iter().cloned().collect();
+        for device in &devices {
             let cursor = cursors.get(device).copied().unwrap_or(0);
-            let rows = stmt
-                .query_map(params![device, cursor as i64, limit as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(&q)?;
             let before = out.len();
-            for row in rows {
-                let (seq, body) = row.map_err(&q)?;
-                match serde_json::from_str::<Record>(&body) {
-                    Ok(record) => out.push(StoredRecord {
-                        seq: seq as u64,
-                        record,
-                    }),
-                    Err(e) => {
-                        tracing::error!(seq, error = %e, "undecodable record in buffer; skipped")
-                    }
+            let mut undecodable = Vec::new();
+            match self.fetch_device(device, cursor, limit, &mut out, &mut undecodable) {
+                Ok(()) => {}
+                Err(e) if super::health::is_corruption(&e) => {
+                    out.truncate(before);
+                    undecodable.clear();
+                    self.fetch_around_damage(device, cursor, limit, &mut out);
                 }
+                Err(e) => return Err(q(e)),
             }
-            if out.len() == before
-                && exists
-                    .query_row(params![device], |_| Ok(()))
-                    .optional()
-                    .map_err(&q)?
-                    .is_none()
-            {
+            if !undecodable.is_empty() {
+                self.mark_damaged(device, &undecodable);
+            }
+            if out.len() == before && !self.device_has_records(device).map_err(&q)? {
                 idle.push(device.clone());
             }
         }
-        drop(stmt);
-        drop(exists);
         for d in idle {
             self.active_devices.remove(&d);
         }
@@ -397,6 +405,16 @@ impl Store {
 
     /// Removes delivered records.
     pub fn mark_delivered(&mut self, seqs: &[u64]) -> Result<(), BufferError> {
+        match self.delete_delivered(seqs) {
+            Err(BufferError::Sqlite { source, .. }) if super::health::is_corruption(&source) => {
+                self.delete_delivered_around_damage(seqs);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn delete_delivered(&mut self, seqs: &[u64]) -> Result<(), BufferError> {
         let q = sql("marking records delivered");
         let tx = self.conn.transaction().map_err(&q)?;
         let mut deleted = 0;
@@ -525,7 +543,8 @@ impl Store {
 
     pub fn stats(&self) -> Result<BufferStats, BufferError> {
         let q = sql("reading buffer statistics");
-        let oldest: Option<(i64, i64)> = self
+        // A damaged first page must not hide the rest of the statistics.
+        let oldest: Option<(i64, i64)> = match self
             .conn
             .query_row(
                 "SELECT ts_ms, enqueued_ms FROM records ORDER BY seq LIMIT 1",
@@ -533,7 +552,10 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(&q)?;
+        {
+            Err(e) if super::health::is_corruption(&e) => None,
+            other => other.map_err(&q)?,
+        };
         let file_len = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
@@ -552,6 +574,13 @@ impl Store {
             last_seq: self.last_seq,
             dead_letters: self.dead_letters,
             dropped: self.drops.clone(),
+            health: if self.is_damaged() {
+                super::health::BufferHealth::Damaged
+            } else {
+                super::health::BufferHealth::Writable
+            },
+            offered_records: self.offered,
+            damaged_records: self.damaged.len() as u64,
         })
     }
 }

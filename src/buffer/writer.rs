@@ -7,6 +7,7 @@
 
 use super::config::{BufferConfig, WhenFull};
 use super::error::BufferError;
+use super::health::{BufferHealth, WriteGate};
 use super::stats::{BufferStats, DeadLetter};
 use super::store::{reason, Store};
 use super::AppendReceipt;
@@ -72,9 +73,11 @@ pub(super) fn run(
     rx: flume::Receiver<Command>,
     cfg: BufferConfig,
     commits: watch::Sender<u64>,
+    health: watch::Sender<BufferHealth>,
 ) {
     // Appends waiting for room under `when_full = "block"`, oldest first.
     let mut held: VecDeque<Append> = VecDeque::new();
+    let mut gate = WriteGate::default();
     let mut last_maintenance = Instant::now();
     let mut shutdown = false;
     while !shutdown {
@@ -104,23 +107,31 @@ pub(super) fn run(
             held.extend(group.drain(..));
             group = admit(&store, &mut held);
         }
-        commit(&mut store, group, &commits);
+        commit(&mut store, group, &commits, &mut gate);
         for cmd in others {
-            handle(&mut store, cmd);
+            handle(&mut store, cmd, &mut gate);
         }
         if cfg.when_full == WhenFull::Block && !held.is_empty() {
             // Deliveries may have made room.
             let admitted = admit(&store, &mut held);
-            commit(&mut store, admitted, &commits);
+            commit(&mut store, admitted, &commits, &mut gate);
         }
-        if last_maintenance.elapsed() >= MAINTENANCE_EVERY {
+        if gate.probe_due() {
+            let result = store.probe_write();
+            note_write(&mut store, &mut gate, result.as_ref().err());
+        }
+        if last_maintenance.elapsed() >= MAINTENANCE_EVERY && gate.healthy() {
             last_maintenance = Instant::now();
             if let Err(e) = store.expire().and_then(|_| store.vacuum_if_sparse()) {
                 tracing::warn!(error = %e, "buffer maintenance failed");
             }
         }
+        let now = gate.current(store.is_damaged());
+        health.send_if_modified(|h| std::mem::replace(h, now) != now);
     }
     for a in held {
+        store.count_offered(a.records.len() as u64);
+        store.count_unstored(reason::SHUTDOWN, a.records.len() as u64);
         let _ = a.reply.send(Err(BufferError::Closed));
     }
     // Answer what is still queued, then fold the WAL into the database.
@@ -138,10 +149,14 @@ pub(super) fn run(
                     reply,
                 }],
                 &commits,
+                &mut gate,
             ),
             Command::Shutdown => {}
-            other => handle(&mut store, other),
+            other => handle(&mut store, other, &mut gate),
         }
+    }
+    if let Err(e) = store.flush_unsaved_drops() {
+        tracing::error!(error = %e, "cannot save the drop counters at shutdown");
     }
     store.checkpoint();
     tracing::debug!("buffer writer stopped");
@@ -190,34 +205,82 @@ fn admit(store: &Store, held: &mut VecDeque<Append>) -> Vec<Append> {
     admitted
 }
 
-fn commit(store: &mut Store, group: Vec<Append>, commits: &watch::Sender<u64>) {
+fn commit(
+    store: &mut Store,
+    group: Vec<Append>,
+    commits: &watch::Sender<u64>,
+    gate: &mut WriteGate,
+) {
     if group.is_empty() {
         return;
     }
     let states: Vec<(String, String)> = group.iter().filter_map(|a| a.state.clone()).collect();
     let (batches, replies): (Vec<Vec<Record>>, Vec<_>) =
         group.into_iter().map(|a| (a.records, a.reply)).unzip();
+    let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
+    store.count_offered(n);
+    if let Some(state) = gate.refusing() {
+        // Backing off: do not touch the failing disk, refuse at once (counted).
+        store.count_unstored(state.drop_reason(), n);
+        for reply in replies {
+            let _ = reply.send(Err(BufferError::NotWritable {
+                state,
+                detail: "retrying the disk with backoff".into(),
+            }));
+        }
+        return;
+    }
     match store.commit_group(&batches, &states) {
         Ok(receipts) => {
             for (reply, r) in replies.into_iter().zip(receipts) {
                 let _ = reply.send(Ok(r));
             }
             commits.send_replace(store.last_seq());
+            note_write(store, gate, None);
         }
         Err(e) => {
-            let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
-            if matches!(e, BufferError::DiskFull) {
-                store.count_unstored(reason::DISK_FULL, n);
-            }
-            tracing::error!(error = %e, records = n, "group commit failed; records not stored");
+            let state = store.classify(&e);
+            store.count_unstored(state.drop_reason(), n);
+            gate.failed(state);
+            tracing::error!(error = %e, records = n, state = state.as_str(), "group commit failed; records not stored (counted as dropped)");
             for reply in replies {
-                let _ = reply.send(Err(e.replicate()));
+                let _ = reply.send(Err(BufferError::NotWritable {
+                    state,
+                    detail: e.to_string(),
+                }));
             }
         }
     }
 }
 
-fn handle(store: &mut Store, cmd: Command) {
+/// Feeds the outcome of a write (`None`: it worked) into the gate; a success after failures
+/// also saves the drops counted meanwhile.
+fn note_write(store: &mut Store, gate: &mut WriteGate, error: Option<&BufferError>) {
+    match error {
+        None => {
+            let was_failing = gate.failure().is_some();
+            gate.succeeded();
+            if was_failing {
+                if let Err(e) = store.flush_unsaved_drops() {
+                    tracing::warn!(error = %e, "cannot save drop counters yet");
+                }
+            }
+        }
+        Some(BufferError::Sqlite { source, .. }) if super::health::is_corruption(source) => {
+            // A damaged page, not a failing disk: the alarm is raised by the store.
+            tracing::error!(error = %source, "buffer write hit a damaged page");
+        }
+        Some(e) => {
+            let state = store.classify(e);
+            if gate.failure().is_none() {
+                tracing::error!(error = %e, state = state.as_str(), "buffer write failed");
+            }
+            gate.failed(state);
+        }
+    }
+}
+
+fn handle(store: &mut Store, cmd: Command, gate: &mut WriteGate) {
     match cmd {
         Command::Fetch {
             cursors,
@@ -227,7 +290,9 @@ fn handle(store: &mut Store, cmd: Command) {
             let _ = reply.send(store.fetch_pending(&cursors, limit));
         }
         Command::MarkDelivered { seqs, reply } => {
-            let _ = reply.send(store.mark_delivered(&seqs));
+            let r = store.mark_delivered(&seqs);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
         }
         Command::DeadLetter {
             seq,
@@ -235,7 +300,9 @@ fn handle(store: &mut Store, cmd: Command) {
             reason,
             reply,
         } => {
-            let _ = reply.send(store.dead_letter(seq, rsc, &reason));
+            let r = store.dead_letter(seq, rsc, &reason);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
         }
         Command::DeadLetters { limit, reply } => {
             let _ = reply.send(store.dead_letters(limit));
@@ -244,10 +311,13 @@ fn handle(store: &mut Store, cmd: Command) {
             let _ = reply.send(store.get_state(&key));
         }
         Command::PutState { key, value, reply } => {
-            let _ = reply.send(store.put_state(&key, &value));
+            let r = store.put_state(&key, &value);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
         }
         Command::Stats { reply } => {
-            let _ = reply.send(store.stats());
+            let health = gate.current(store.is_damaged());
+            let _ = reply.send(store.stats().map(|s| BufferStats { health, ..s }));
         }
         Command::Append { .. } | Command::Shutdown => {}
     }

@@ -1,4 +1,4 @@
-//! `citygate buffer stats` and `citygate buffer dead-letters`.
+//! `citygate buffer stats`, `citygate buffer dead-letters` and `citygate buffer salvage`.
 
 use super::BufferCommand;
 use crate::buffer::{Buffer, BufferStats};
@@ -14,6 +14,9 @@ pub fn run(cfg: &Config, cmd: &BufferCommand) -> anyhow::Result<ExitCode> {
             "no buffer at {} yet (it is created by `citygate run`)",
             path.display()
         );
+    }
+    if let BufferCommand::Salvage { out, json } = cmd {
+        return salvage(&path, out, &cfg.buffer, *json);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -51,6 +54,7 @@ pub fn run(cfg: &Config, cmd: &BufferCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            BufferCommand::Salvage { .. } => unreachable!("handled before opening the buffer"),
         }
         anyhow::Ok(())
     });
@@ -61,6 +65,7 @@ pub fn run(cfg: &Config, cmd: &BufferCommand) -> anyhow::Result<ExitCode> {
 
 fn print_stats(s: &BufferStats) {
     println!("buffer            {}", s.path.display());
+    println!("state             {}", s.health.as_str());
     println!("epoch             {}", s.epoch);
     println!("pending records   {}", s.pending_records);
     println!("database bytes    {} (+ WAL {})", s.db_bytes, s.wal_bytes);
@@ -78,6 +83,12 @@ fn print_stats(s: &BufferStats) {
     }
     println!("last seq          {}", s.last_seq);
     println!("dead letters      {}", s.dead_letters);
+    if s.damaged_records > 0 {
+        println!(
+            "damaged records   {} (unreadable, skipped: see `citygate buffer salvage`)",
+            s.damaged_records
+        );
+    }
     if s.dropped.is_empty() {
         println!("dropped           none");
     } else {
@@ -85,4 +96,51 @@ fn print_stats(s: &BufferStats) {
             println!("dropped           {n} ({reason})");
         }
     }
+}
+
+/// Copies what can be read from `path` into the new file `out` and says what was lost.
+fn salvage(
+    path: &std::path::Path,
+    out: &std::path::Path,
+    cfg: &crate::buffer::BufferConfig,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let r = crate::buffer::salvage::salvage(path, out, cfg)
+        .with_context(|| format!("salvaging {}", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("salvaged {} into {}", path.display(), out.display());
+        println!(
+            "epoch             {}",
+            r.epoch.as_deref().unwrap_or("(unreadable: new epoch)")
+        );
+        println!("last seq          {}", r.last_seq);
+        println!("records copied    {}", r.records_copied);
+        println!(
+            "records lost      {} ({} already counted as damaged)",
+            r.records_unreadable, r.records_known_damaged
+        );
+        println!(
+            "dead letters      {} copied, {} unreadable",
+            r.dead_letters_copied, r.dead_letters_unreadable
+        );
+        println!("state keys        {}", r.state_keys_copied);
+        for (reason, n) in &r.dropped {
+            println!("dropped           {n} ({reason})");
+        }
+        if !r.incomplete_tables.is_empty() {
+            println!(
+                "incomplete        {} (pages skipped: rows there may be missing and uncounted)",
+                r.incomplete_tables.join(", ")
+            );
+        }
+        println!(
+            "next: stop citygate, move {} away, move {} to {}, start citygate",
+            path.display(),
+            out.display(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,16 @@ pub fn check(path: &Path) -> ExitCode {
     // Checks against this machine (files and secrets the config points at), and warnings.
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let report = adapter_issues(path, &text, &cfg, AdapterConfig::check_environment, "");
-    let warnings = adapter_issues(path, &text, &cfg, AdapterConfig::warnings, "warning: ");
+    let mut warnings = adapter_issues(path, &text, &cfg, AdapterConfig::warnings, "warning: ");
+    if let Some((message, hint)) = buffer_space_warning(&cfg) {
+        let span = toml::de::DeTable::parse(&text).ok().and_then(|root| {
+            root.get_ref()
+                .iter()
+                .find(|(k, _)| k.get_ref() == "buffer")
+                .map(|(_, v)| span_of(v, "max_bytes"))
+        });
+        warnings.push(&text, span, format!("warning: {message}"), Some(hint));
+    }
     let mut report = report;
     if let (Some(nb), Ok(root)) = (&cfg.northbound, toml::de::DeTable::parse(&text)) {
         let section = root
@@ -89,4 +98,41 @@ fn adapter_issues(
         }
     }
     report
+}
+
+/// Bytes the buffer at `db` may still grow into: free space of its file system (for an
+/// unprivileged user) plus what the database and its WAL already take. `None` when no
+/// existing ancestor directory can be examined.
+pub fn buffer_room(db: &Path) -> Option<u64> {
+    let dir = db
+        .parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .find(|d| d.is_dir())?;
+    let st = rustix::fs::statvfs(dir).ok()?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    Some(free + len(db) + len(Path::new(&wal)))
+}
+
+/// `max_bytes` larger than the file system can give: the buffer would hit a full disk (and
+/// drop records under `reason="disk_full"`) before its own bound.
+fn buffer_space_warning(cfg: &Config) -> Option<(String, String)> {
+    let db = cfg.buffer.db_path(&cfg.gateway.state_dir());
+    let room = buffer_room(&db)?;
+    (cfg.buffer.max_bytes > room).then(|| {
+        (
+            format!(
+                "buffer max_bytes = {} bytes exceeds the {} bytes free for {} on its file system",
+                cfg.buffer.max_bytes,
+                room,
+                db.display()
+            ),
+            format!(
+                "the disk fills before the bound is reached (records then dropped as disk_full); lower max_bytes below {room} or free space"
+            ),
+        )
+    })
 }

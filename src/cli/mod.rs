@@ -74,6 +74,15 @@ pub enum BufferCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copy every readable record, dead letter, state key and drop counter of a damaged buffer
+    /// into a new file (stop the daemon first; see docs/buffer.md).
+    Salvage {
+        /// The new buffer file to write (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the parsed command. Config problems are printed here and become exit code 78.

@@ -84,6 +84,15 @@ pub async fn supervise(
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
+                // A restart cannot help while the buffer refuses writes: wait for it instead
+                // of restarting into the same error (the buffer retries its disk with backoff).
+                if !out.buffer_commits() {
+                    tracing::warn!(adapter = %id, "buffer cannot commit; restarting the adapter once it can");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = out.wait_until_buffer_commits() => {}
+                    }
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! systemd integration (`Type=notify`): READY=1 once the pipeline runs, WATCHDOG=1 only while
-//! the buffer writer answers, STATUS= with buffer depth and sync state, STOPPING=1 on shutdown.
+//! the buffer writer answers and commits, STATUS= with buffer state, depth and sync state,
+//! STOPPING=1 on shutdown.
 //!
 //! Without `NOTIFY_SOCKET` (not under systemd) every call is a no-op.
 
@@ -36,9 +37,11 @@ pub fn reloaded(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
-/// Pings the watchdog at half its interval, but only after the buffer writer answered a probe:
-/// a wedged writer (stuck disk, locked database) stops the pings and systemd restarts us.
-/// Also refreshes STATUS= every ping (every 10 s when no watchdog is configured).
+/// Pings the watchdog at half its interval, but only after the buffer writer answered a probe
+/// and its last write (or write probe) succeeded: a wedged writer (stuck disk, locked database)
+/// or a disk that refuses writes (read-only, full, I/O errors) stops the pings. A damaged buffer
+/// still commits, so it keeps pinging (a restart would not repair it; `/readyz` raises the
+/// alarm). Also refreshes STATUS= every tick (every 10 s when no watchdog is configured).
 pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToken) {
     let watchdog = sd_notify::watchdog_enabled();
     let tick = watchdog
@@ -51,6 +54,7 @@ pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToke
             "systemd watchdog enabled"
         );
     }
+    let mut last_state = crate::buffer::BufferHealth::Writable;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -58,12 +62,30 @@ pub async fn watchdog(buffer: Buffer, health: Health, shutdown: CancellationToke
         }
         match tokio::time::timeout(probe_timeout, buffer.stats()).await {
             Ok(Ok(s)) => {
+                let state = buffer.health();
                 let status = format!(
-                    "{} records pending, northbound {}",
+                    "buffer {}, {} records pending, northbound {}",
+                    state.as_str(),
                     s.pending_records,
                     health.northbound().as_str()
                 );
-                if watchdog.is_some() {
+                if state != last_state {
+                    last_state = state;
+                    if state.commits() {
+                        tracing::info!(
+                            state = state.as_str(),
+                            "buffer commits: pinging the watchdog again"
+                        );
+                    } else {
+                        tracing::error!(
+                            state = state.as_str(),
+                            "buffer cannot commit: withholding the watchdog ping"
+                        );
+                    }
+                }
+                if !state.commits() {
+                    send(&[NotifyState::Status(&status)]);
+                } else if watchdog.is_some() {
                     send(&[NotifyState::Watchdog, NotifyState::Status(&status)]);
                 } else {
                     send(&[NotifyState::Status(&status)]);

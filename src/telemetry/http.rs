@@ -2,7 +2,7 @@
 
 use super::health::{Health, NorthboundState};
 use super::metrics::Metrics;
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, BufferHealth};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -76,14 +76,18 @@ struct Ready {
     northbound: &'static str,
 }
 
+/// Ready only while the buffer commits (judged by the last write or write probe, not by a read
+/// answering) and no damage was found, and the CSE has not refused us.
 async fn readyz(State(state): State<TelemetryState>) -> Response {
     let buffer_ok = refresh(&state).await.is_some();
+    let health = state.buffer.health();
+    state.metrics.observe_buffer_health(health);
     let nb = state.health.northbound();
-    let ready = buffer_ok && nb != NorthboundState::AuthRefused;
+    let ready = buffer_ok && health == BufferHealth::Writable && nb != NorthboundState::AuthRefused;
     let body = Ready {
         ready,
         buffer: if buffer_ok {
-            "writable"
+            health.as_str()
         } else {
             "not answering"
         },
@@ -103,6 +107,8 @@ pub struct Status {
     pub gateway: String,
     pub uptime_seconds: u64,
     pub northbound: &'static str,
+    /// `writable`, `read_only`, `disk_full`, `io_error` or `damaged` (see docs/buffer.md).
+    pub buffer_state: &'static str,
     pub adapters: Vec<AdapterStatus>,
     pub buffer: Option<crate::buffer::BufferStats>,
 }
@@ -142,6 +148,7 @@ async fn status(State(state): State<TelemetryState>) -> Json<Status> {
         gateway: state.gateway.clone(),
         uptime_seconds: state.started.elapsed().as_secs(),
         northbound: state.health.northbound().as_str(),
+        buffer_state: state.buffer.health().as_str(),
         adapters,
         buffer,
     })

@@ -49,6 +49,10 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// Adapters' own atomics, copied into the metrics above before each scrape.
     pub counter_sources: super::counters::CounterSources,
+    // Buffer health.
+    pub buffer_state: IntGaugeVec,
+    pub buffer_offered: IntCounter,
+    pub buffer_damaged: IntGauge,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -159,6 +163,13 @@ impl Metrics {
             cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
             config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
             counter_sources: Default::default(),
+            buffer_state: gauge_vec(&r, "citygate_buffer_state", "1 for the buffer's current state (writable, read_only, disk_full, io_error, damaged), 0 for the others.", &["state"]),
+            buffer_offered: {
+                let m = IntCounter::new("citygate_buffer_records_offered_total", "Records handed to the buffer since start (committed or counted as dropped).").expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
+            buffer_damaged: gauge(&r, "citygate_buffer_damaged_records", "Records found unreadable (damaged pages) and skipped."),
             registry: r,
         }
     }
@@ -174,12 +185,27 @@ impl Metrics {
             .map(|ms| ((crate::record::now_ms() - ms).max(0)) as f64 / 1000.0)
             .unwrap_or(0.0);
         self.buffer_oldest_pending_age.set(age);
+        self.observe_buffer_health(s.health);
+        self.buffer_damaged.set(s.damaged_records as i64);
+        let seen = self.buffer_offered.get();
+        if s.offered_records > seen {
+            self.buffer_offered.inc_by(s.offered_records - seen);
+        }
         for (reason, total) in &s.dropped {
             let c = self.buffer_dropped.with_label_values(&[reason.as_str()]);
             let seen = c.get();
             if *total > seen {
                 c.inc_by(total - seen);
             }
+        }
+    }
+
+    /// Sets `citygate_buffer_state` (also called when the buffer gives no statistics).
+    pub fn observe_buffer_health(&self, h: crate::buffer::BufferHealth) {
+        for s in crate::buffer::BufferHealth::ALL {
+            self.buffer_state
+                .with_label_values(&[s.as_str()])
+                .set(i64::from(s == h));
         }
     }
 
