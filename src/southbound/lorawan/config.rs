@@ -41,6 +41,31 @@ pub struct LorawanUdpConfig {
     pub downlink_power_dbm: Option<i32>,
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// Gateways remembered at once (where their downlinks go); when full, the one heard
+    /// least recently is forgotten. A cabinet has one or a few concentrators.
+    #[serde(default = "default_max_gateways")]
+    pub max_gateways: usize,
+    /// A gateway not heard (PULL_DATA) for this long is forgotten; keep it at least 3× the
+    /// forwarder's `keepalive_interval` (10 s by default).
+    #[serde(
+        default = "default_gateway_idle_timeout",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub gateway_idle_timeout: Duration,
+    /// Gateway EUIs (16 hex digits, as the forwarder's `gateway_ID`) served; empty = any.
+    /// Datagrams of other gateways are dropped and counted.
+    #[serde(default)]
+    pub gateways: Vec<String>,
+}
+
+/// Default `max_gateways`.
+pub const DEFAULT_MAX_GATEWAYS: usize = 64;
+
+fn default_max_gateways() -> usize {
+    DEFAULT_MAX_GATEWAYS
+}
+fn default_gateway_idle_timeout() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_bind() -> SocketAddr {
@@ -292,6 +317,32 @@ impl LorawanUdpConfig {
                 )
                 .hint(format!("0..={}", self.region.params().max_rx1_dr_offset)),
             );
+        }
+        if self.max_gateways == 0 || self.max_gateways > 10_000 {
+            issues.push(
+                ConfigIssue::new("max_gateways", "max_gateways must be 1..=10000.")
+                    .hint(format!("the default is {DEFAULT_MAX_GATEWAYS}")),
+            );
+        }
+        if self.gateway_idle_timeout < Duration::from_secs(1) {
+            issues.push(
+                ConfigIssue::new(
+                    "gateway_idle_timeout",
+                    "gateway_idle_timeout must be at least 1s.",
+                )
+                .hint("at least 3× the forwarder's keepalive_interval, e.g. \"2m\""),
+            );
+        }
+        for (i, g) in self.gateways.iter().enumerate() {
+            if parse_eui(g).is_none() {
+                issues.push(
+                    ConfigIssue::new(
+                        format!("gateways.{i}"),
+                        format!("Gateway EUI {g:?} is not 16 hex digits."),
+                    )
+                    .hint("the forwarder's gateway_ID, e.g. \"aa555a0000000000\""),
+                );
+            }
         }
         if !(1..=15).contains(&self.rx_delay) {
             issues.push(ConfigIssue::new(

@@ -11,6 +11,7 @@ pub mod decode;
 mod environment;
 pub mod fcnt;
 pub mod frame;
+pub mod gateway_table;
 pub mod gwmp;
 pub mod join;
 pub mod lns_mqtt;
