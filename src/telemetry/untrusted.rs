@@ -136,11 +136,18 @@ impl LogLimiter {
         } else {
             OVERFLOW_KEY
         };
-        let bucket = self.buckets.entry(key.to_owned()).or_insert(Bucket {
-            window_start: now,
-            logged: 0,
-            suppressed: 0,
-        });
+        // Allocate the key only for a new source: callers sit on hot paths.
+        if !self.buckets.contains_key(key) {
+            let fresh = Bucket {
+                window_start: now,
+                logged: 0,
+                suppressed: 0,
+            };
+            self.buckets.insert(key.to_owned(), fresh);
+        }
+        let Some(bucket) = self.buckets.get_mut(key) else {
+            return None;
+        };
         if now.saturating_duration_since(bucket.window_start) >= self.window {
             bucket.window_start = now;
             bucket.logged = 0;
