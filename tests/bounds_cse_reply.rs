@@ -50,9 +50,9 @@ fn serve(reply: Reply) -> String {
             let block = vec![b'x'; BLOCK];
             let head = "HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nX-M2M-RI: r1\r\nContent-Type: application/json\r\n";
             let _ = match reply {
-                Reply::Small => conn.write_all(
-                    format!("{head}Content-Length: 2\r\n\r\n{{}}").as_bytes(),
-                ),
+                Reply::Small => {
+                    conn.write_all(format!("{head}Content-Length: 2\r\n\r\n{{}}").as_bytes())
+                }
                 Reply::WithLength(size) => (|| {
                     conn.write_all(format!("{head}Content-Length: {size}\r\n\r\n").as_bytes())?;
                     for _ in 0..size / block.len() {
@@ -75,11 +75,15 @@ fn serve(reply: Reply) -> String {
     url
 }
 
-async fn send(url: &str) -> Result<citygate::northbound::onem2m::primitive::Response, BindingError> {
+async fn send(
+    url: &str,
+) -> Result<citygate::northbound::onem2m::primitive::Response, BindingError> {
     let mut cfg = NorthboundConfig::new(url);
     cfg.request_timeout = Duration::from_secs(10);
     let binding = HttpBinding::new(&cfg).unwrap();
-    binding.send(Request::retrieve("cse-in", "Ctest", "3")).await
+    binding
+        .send(Request::retrieve("cse-in", "Ctest", "3"))
+        .await
 }
 
 /// Sends to servers answering `size`-byte bodies both ways and checks the refusal.
@@ -93,7 +97,9 @@ async fn assert_refused(size: usize) {
     ] {
         let started = std::time::Instant::now();
         let result = send(&serve(reply)).await;
-        let err = result.as_ref().expect_err("a reply over the limit must be refused");
+        let err = result
+            .as_ref()
+            .expect_err("a reply over the limit must be refused");
         assert!(
             matches!(err, BindingError::ReplyTooLarge { limit: 1048576, .. }),
             "{err:?}"

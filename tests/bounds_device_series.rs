@@ -78,7 +78,11 @@ async fn one_hundred_thousand_device_ids_stay_within_the_series_cap() {
         scrape.len()
     );
     // Documented in docs/benchmarks.md.
-    assert!(scrape.len() < 256 * 1024, "scrape of {} bytes", scrape.len());
+    assert!(
+        scrape.len() < 256 * 1024,
+        "scrape of {} bytes",
+        scrape.len()
+    );
     assert!(peak < 48 * 1024, "peak RSS {peak} KiB");
     drop(sender);
     drop(buffer);

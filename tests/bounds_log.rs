@@ -28,7 +28,11 @@ impl Write for Captured {
 fn tx_ack(token: u16, gateway: [u8; 8], error: &str) -> Vec<u8> {
     let mut d = vec![2, (token >> 8) as u8, token as u8, 0x05];
     d.extend_from_slice(&gateway);
-    d.extend_from_slice(serde_json::json!({ "txpk_ack": { "error": error } }).to_string().as_bytes());
+    d.extend_from_slice(
+        serde_json::json!({ "txpk_ack": { "error": error } })
+            .to_string()
+            .as_bytes(),
+    );
     d
 }
 
@@ -71,7 +75,9 @@ async fn forwarder_error_strings_are_escaped_truncated_and_rate_limited() {
         sock.send_to(&tx_ack(i, allowed, &hostile), server)
             .await
             .unwrap();
-        sock.send_to(&tx_ack(i, [9; 8], "NOPE"), server).await.unwrap();
+        sock.send_to(&tx_ack(i, [9; 8], "NOPE"), server)
+            .await
+            .unwrap();
         let want = Some(u64::from(i) + 1);
         common::within(5, async {
             while counters.get("tx_ack_error") < want
@@ -94,7 +100,8 @@ async fn forwarder_error_strings_are_escaped_truncated_and_rate_limited() {
     assert_eq!(refused.len(), 5, "{log}");
     for line in &refused {
         assert!(line.len() < 600, "line of {} bytes", line.len());
-        assert!(line.contains("TOO_LATE\\n2026-11-30T00:00:00Z ERROR citygate: forged line\\r\\u{1b}[2J"));
+        assert!(line
+            .contains("TOO_LATE\\n2026-11-30T00:00:00Z ERROR citygate: forged line\\r\\u{1b}[2J"));
         assert!(line.contains("…(truncated, 10067 bytes)"), "{line}");
         assert!(!line.contains('\x1b') && !line.contains('\r'));
     }

@@ -163,7 +163,9 @@ impl AdapterConfig {
         let eui = |s: &str| lorawan::config::parse_eui(s).map(|e| format!("{e:016x}"));
         match self {
             AdapterConfig::Replay(_) => Vec::new(),
-            AdapterConfig::LorawanUdp(c) => c.devices.iter().filter_map(|d| eui(&d.dev_eui)).collect(),
+            AdapterConfig::LorawanUdp(c) => {
+                c.devices.iter().filter_map(|d| eui(&d.dev_eui)).collect()
+            }
             AdapterConfig::LorawanLnsMqtt(c) => {
                 c.devices.iter().filter_map(|d| eui(&d.dev_eui)).collect()
             }

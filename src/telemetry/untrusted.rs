@@ -145,8 +145,10 @@ impl LogLimiter {
             };
             self.buckets.insert(key.to_owned(), fresh);
         }
-        let Some(bucket) = self.buckets.get_mut(key) else {
-            return None;
+        let bucket = match self.buckets.get_mut(key) {
+            Some(b) => b,
+            // Just inserted; unreachable, and logging is the safe answer.
+            None => return Some(0),
         };
         if now.saturating_duration_since(bucket.window_start) >= self.window {
             bucket.window_start = now;

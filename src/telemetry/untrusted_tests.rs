@@ -4,7 +4,10 @@ use super::*;
 fn short_plain_text_is_unchanged() {
     assert_eq!(Untrusted("TOO_LATE").to_string(), "TOO_LATE");
     assert_eq!(Untrusted("").to_string(), "");
-    assert_eq!(Untrusted("a \"quoted\" \\ path").to_string(), "a \"quoted\" \\ path");
+    assert_eq!(
+        Untrusted("a \"quoted\" \\ path").to_string(),
+        "a \"quoted\" \\ path"
+    );
 }
 
 #[test]
@@ -32,7 +35,10 @@ fn newlines_control_and_ansi_are_escaped() {
         "NONE\\n2026-01-01T00:00:00Z INFO fake line\\r\\u{1b}[31mred\\u{1b}[0m\\0\\t"
     );
     // Bidi overrides and zero-width characters are shown as escapes too.
-    assert_eq!(Untrusted("a\u{202e}b\u{200b}").to_string(), "a\\u{202e}b\\u{200b}");
+    assert_eq!(
+        Untrusted("a\u{202e}b\u{200b}").to_string(),
+        "a\\u{202e}b\\u{200b}"
+    );
     // Ordinary non-ASCII text stays readable.
     assert_eq!(Untrusted("Straße 3 — Ø").to_string(), "Straße 3 — Ø");
 }

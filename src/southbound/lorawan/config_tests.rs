@@ -176,10 +176,9 @@ fn gateway_table_bounds_default_parse_and_validate() {
     .unwrap();
     assert_eq!(c.validate(), vec![]);
     assert_eq!(c.gateway_idle_timeout, Duration::from_secs(45));
-    let c: LorawanUdpConfig = toml::from_str(
-        "max_gateways = 0\ngateway_idle_timeout = \"0s\"\ngateways = [\"aa55\"]",
-    )
-    .unwrap();
+    let c: LorawanUdpConfig =
+        toml::from_str("max_gateways = 0\ngateway_idle_timeout = \"0s\"\ngateways = [\"aa55\"]")
+            .unwrap();
     let paths: Vec<String> = c.validate().into_iter().map(|i| i.path).collect();
     assert_eq!(
         paths,

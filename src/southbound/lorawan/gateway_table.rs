@@ -152,7 +152,10 @@ mod tests {
         let n = t.note(gw(9), addr(9), t0 + Duration::from_secs(2));
         assert_eq!(n.evicted, Some(gw(1)));
         assert_eq!(t.len(), 3);
-        assert_eq!(t.addr(&gw(0), t0 + Duration::from_secs(2)), Some(addr(2000)));
+        assert_eq!(
+            t.addr(&gw(0), t0 + Duration::from_secs(2)),
+            Some(addr(2000))
+        );
         assert_eq!(t.addr(&gw(1), t0 + Duration::from_secs(2)), None);
     }
 
