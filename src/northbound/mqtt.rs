@@ -16,7 +16,7 @@ use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    StateError, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -370,7 +370,12 @@ async fn event_loop(
                         ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
                     )
                 );
-                let detail = e.to_string();
+                let detail = match &e {
+                    ConnectionError::MqttState(StateError::Deserialization(
+                        rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(n),
+                    )) => format!("a packet of {n} bytes from the broker exceeds max_reply_bytes"),
+                    _ => e.to_string(),
+                };
                 let (was_connected, failed) = {
                     let mut st = shared.lock();
                     let was = st.connected;
