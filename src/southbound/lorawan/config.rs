@@ -455,9 +455,12 @@ impl LorawanUdpConfig {
                         self.bind
                     ),
                 )
-                .hint(
-                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port",
-                ),
+                .hint(if self.gateways.is_empty() {
+                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port \
+                     and list your gateway EUIs in `gateways`"
+                } else {
+                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port"
+                }),
             );
         }
         w
