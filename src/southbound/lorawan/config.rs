@@ -318,32 +318,11 @@ impl LorawanUdpConfig {
                 .hint(format!("0..={}", self.region.params().max_rx1_dr_offset)),
             );
         }
-        if self.max_gateways == 0 || self.max_gateways > 10_000 {
-            issues.push(
-                ConfigIssue::new("max_gateways", "max_gateways must be 1..=10000.")
-                    .hint(format!("the default is {DEFAULT_MAX_GATEWAYS}")),
-            );
-        }
-        if self.gateway_idle_timeout < Duration::from_secs(1) {
-            issues.push(
-                ConfigIssue::new(
-                    "gateway_idle_timeout",
-                    "gateway_idle_timeout must be at least 1s.",
-                )
-                .hint("at least 3× the forwarder's keepalive_interval, e.g. \"2m\""),
-            );
-        }
-        for (i, g) in self.gateways.iter().enumerate() {
-            if parse_eui(g).is_none() {
-                issues.push(
-                    ConfigIssue::new(
-                        format!("gateways.{i}"),
-                        format!("Gateway EUI {g:?} is not 16 hex digits."),
-                    )
-                    .hint("the forwarder's gateway_ID, e.g. \"aa555a0000000000\""),
-                );
-            }
-        }
+        issues.extend(super::gateway_table::config_issues(
+            self.max_gateways,
+            self.gateway_idle_timeout,
+            &self.gateways,
+        ));
         if !(1..=15).contains(&self.rx_delay) {
             issues.push(ConfigIssue::new(
                 "rx_delay",

@@ -8,7 +8,9 @@
 //! (10 s by default), so a real gateway is always among the most recently heard — unless a
 //! flood of fresh EUIs outpaces it, which is what the allow-list is for.
 
+use super::config::{parse_eui, DEFAULT_MAX_GATEWAYS};
 use super::gwmp::GatewayEui;
+use crate::config::issue::ConfigIssue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -126,6 +128,47 @@ impl GatewayTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// The allow-list of the config (`gateways`), or the index of the first invalid EUI.
+pub fn parse_allow_list(gateways: &[String]) -> Result<Vec<GatewayEui>, usize> {
+    gateways
+        .iter()
+        .enumerate()
+        .map(|(i, g)| parse_eui(g).map(|e| GatewayEui(e.to_be_bytes())).ok_or(i))
+        .collect()
+}
+
+/// Checks of `max_gateways`, `gateway_idle_timeout` and `gateways`.
+pub fn config_issues(max: usize, idle: Duration, gateways: &[String]) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    if max == 0 || max > 10_000 {
+        issues.push(
+            ConfigIssue::new("max_gateways", "max_gateways must be 1..=10000.")
+                .hint(format!("the default is {DEFAULT_MAX_GATEWAYS}")),
+        );
+    }
+    if idle < Duration::from_secs(1) {
+        issues.push(
+            ConfigIssue::new(
+                "gateway_idle_timeout",
+                "gateway_idle_timeout must be at least 1s.",
+            )
+            .hint("at least 3× the forwarder's keepalive_interval, e.g. \"2m\""),
+        );
+    }
+    for (i, g) in gateways.iter().enumerate() {
+        if parse_eui(g).is_none() {
+            issues.push(
+                ConfigIssue::new(
+                    format!("gateways.{i}"),
+                    format!("Gateway EUI {g:?} is not 16 hex digits."),
+                )
+                .hint("the forwarder's gateway_ID, e.g. \"aa555a0000000000\""),
+            );
+        }
+    }
+    issues
 }
 
 #[cfg(test)]

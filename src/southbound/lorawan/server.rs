@@ -92,11 +92,8 @@ impl LorawanUdpAdapter {
                 .unwrap_or(cfg.region.params().downlink_power_dbm),
             dedup_window: cfg.dedup_window,
         };
-        let mut allow = Vec::new();
-        for (i, g) in cfg.gateways.iter().enumerate() {
-            let eui = parse_eui(g).ok_or_else(|| err(format!("gateways.{i} invalid")))?;
-            allow.push(GatewayEui(eui.to_be_bytes()));
-        }
+        let allow = super::gateway_table::parse_allow_list(&cfg.gateways)
+            .map_err(|i| err(format!("gateways.{i} invalid")))?;
         let counters = Arc::new(LorawanCounters::default());
         Ok(LorawanUdpAdapter {
             bind: cfg.bind,
