@@ -108,4 +108,21 @@ mod tests {
         // The cap is per adapter.
         assert!(s.admit("replay", "c"));
     }
+
+    #[test]
+    fn devices_beyond_the_cap_are_counted_not_labelled() {
+        let m = crate::telemetry::Metrics::new();
+        m.device_series.set_cap(1);
+        m.observe_device("ble", "ble-aa", true, 1.0);
+        m.observe_device("ble", "ble-bb", true, 2.0);
+        m.observe_device("ble", "ble-bb", false, 3.0);
+        m.observe_device("ble", "ble-aa", false, 4.0);
+        let text = m.render();
+        assert!(text.contains("citygate_device_up{adapter=\"ble\",device=\"ble-aa\"} 0"));
+        assert!(!text.contains("ble-bb"), "{text}");
+        assert_eq!(
+            m.device_series_overflow.with_label_values(&["ble"]).get(),
+            2
+        );
+    }
 }
