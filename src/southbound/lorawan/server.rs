@@ -162,7 +162,7 @@ impl LorawanUdpAdapter {
     async fn send_down(&mut self, sock: &UdpSocket, gateway: GatewayEui, txpk: TxPk, dev_eui: u64) {
         let Some(addr) = self.gateways.addr(&gateway, Instant::now()) else {
             LorawanCounters::inc(&self.counters.downlink_no_route);
-            tracing::warn!(gateway = %gateway, "no PULL_DATA seen from gateway; downlink dropped");
+            tracing::warn!(gateway = %gateway, "no PULL_DATA from the gateway within gateway_idle_timeout; downlink dropped");
             return;
         };
         let token: [u8; 2] = rand::random();
