@@ -25,7 +25,8 @@ pub struct LorawanCounters {
     pub join_rejected: AtomicU64,
     pub codec_error: AtomicU64,
     pub downlink_sent: AtomicU64,
-    /// Downlinks not sent because the gateway's PULL address is not known yet.
+    /// Downlinks not sent because no PULL_DATA of the gateway was heard within
+    /// `gateway_idle_timeout` (its address is unknown or forgotten).
     pub downlink_no_route: AtomicU64,
     pub tx_ack_ok: AtomicU64,
     pub tx_ack_error: AtomicU64,
