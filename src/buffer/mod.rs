@@ -292,13 +292,9 @@ impl Counted {
             .inc_by(receipt.seqs.len() as u64);
         let now = crate::record::now_ms() as f64 / 1000.0;
         for (device, has_values) in records {
-            let labels = [adapter, device.as_str()];
-            m.device_last_seen.with_label_values(&labels).set(now);
             // A poll where every point failed still yields a record (with quality flags in
             // meta) but no value: the device is down.
-            m.device_up
-                .with_label_values(&labels)
-                .set(i64::from(*has_values));
+            m.observe_device(adapter, device, *has_values, now);
         }
     }
 }

@@ -32,6 +32,9 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Metrics::new();
+    metrics
+        .device_series
+        .set_cap(cfg.telemetry.max_device_series);
     let health = Health::default();
     let result = rt.block_on(async {
         if cfg.telemetry.enabled {

@@ -25,6 +25,9 @@ pub enum BindingError {
     /// A response without a usable oneM2M status code (not a oneM2M server, a proxy error page).
     #[error("HTTP {status} response without a valid X-M2M-RSC ({detail})")]
     MissingRsc { status: u16, detail: String },
+    /// A reply larger than `[northbound] max_reply_bytes`, refused without reading it whole.
+    #[error("reply from the CSE exceeds max_reply_bytes = {limit} ({detail})")]
+    ReplyTooLarge { limit: u64, detail: String },
     /// A response whose body is not the JSON it claims to be.
     #[error("unreadable response body (rsc {rsc}): {detail}")]
     BadBody { rsc: u16, detail: String },

@@ -72,6 +72,13 @@ pub struct NorthboundConfig {
     /// Records fetched per device per buffer read; bounds memory and live-record latency.
     #[serde(default = "default_fetch_per_device")]
     pub fetch_per_device: usize,
+    /// Largest reply accepted from the CSE (HTTP body) or the broker (MQTT packet); a larger
+    /// one is refused unread and the request retried. oneM2M replies are a few kB.
+    #[serde(
+        default = "default_max_reply_bytes",
+        deserialize_with = "crate::config::units::size"
+    )]
+    pub max_reply_bytes: u64,
     #[serde(default)]
     pub tls: TlsConfig,
     #[serde(default)]
@@ -237,6 +244,7 @@ impl NorthboundConfig {
             request_timeout: default_request_timeout(),
             max_in_flight: default_max_in_flight(),
             fetch_per_device: default_fetch_per_device(),
+            max_reply_bytes: default_max_reply_bytes(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             backoff: BackoffConfig::default(),
@@ -386,6 +394,15 @@ impl NorthboundConfig {
                 "fetch_per_device must be between 1 and 10000.",
             ));
         }
+        if !(1024..=(256 << 20)).contains(&self.max_reply_bytes) {
+            issues.push(
+                ConfigIssue::new(
+                    "max_reply_bytes",
+                    "max_reply_bytes must be between 1KiB and 256MiB.",
+                )
+                .hint("the default \"1MiB\" is far above any oneM2M reply"),
+            );
+        }
         issues.extend(self.validate_tls_and_auth());
         let b = &self.backoff;
         if b.initial.is_zero() || b.initial > b.max {
@@ -472,6 +489,11 @@ fn default_max_in_flight() -> usize {
 }
 fn default_fetch_per_device() -> usize {
     32
+}
+/// Default `max_reply_bytes`: 1 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1 << 20;
+fn default_max_reply_bytes() -> u64 {
+    DEFAULT_MAX_REPLY_BYTES
 }
 pub(super) fn default_keep_alive() -> Duration {
     Duration::from_secs(30)

@@ -290,3 +290,14 @@ fn secrets_resolve_from_file_and_env() {
     );
     assert!(!dbg.contains("tok"), "{dbg}");
 }
+
+#[test]
+fn max_reply_bytes_has_a_default_takes_sizes_and_is_bounded() {
+    let c = parse(r#"cse_url = "http://127.0.0.1:8080""#).unwrap();
+    assert_eq!(c.max_reply_bytes, 1 << 20);
+    let c = parse("cse_url = \"http://x\"\nmax_reply_bytes = \"4MiB\"").unwrap();
+    assert_eq!(c.max_reply_bytes, 4 << 20);
+    assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+    let c = parse("cse_url = \"http://x\"\nmax_reply_bytes = 10").unwrap();
+    assert_eq!(paths(&c), ["max_reply_bytes"]);
+}

@@ -7,6 +7,10 @@
 //! The outcome is always read from `X-M2M-RSC` (header names compared case-insensitively:
 //! ACME behind waitress sends `X-M2m-Rsc`), never from the HTTP status alone, which is
 //! ambiguous (404 is 4004 or 5103).
+//!
+//! A reply body is read in chunks up to `max_reply_bytes` and refused beyond it
+//! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
+//! buffer an arbitrarily large body.
 use super::binding::{Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
@@ -29,6 +33,7 @@ pub struct HttpBinding {
     base: String,
     credentials: Option<Credentials>,
     timeout: Duration,
+    max_reply_bytes: u64,
 }
 
 impl HttpBinding {
@@ -87,6 +92,7 @@ impl HttpBinding {
             base,
             credentials,
             timeout: cfg.request_timeout,
+            max_reply_bytes: cfg.max_reply_bytes,
         })
     }
 
@@ -156,8 +162,32 @@ impl Binding for HttpBinding {
         let resp = rb.send().await.map_err(|e| self.map_error(e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| self.map_error(e))?;
+        let body = self.read_body(resp).await?;
         parse_response(status, &headers, &body, &req.rqi)
+    }
+}
+
+impl HttpBinding {
+    /// The body, up to `max_reply_bytes`. A larger one is refused as soon as that is known
+    /// (from `Content-Length`, or while reading): dropping the response closes the connection
+    /// instead of reading the rest.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BindingError> {
+        let limit = self.max_reply_bytes;
+        let too_large = |detail: String| BindingError::ReplyTooLarge { limit, detail };
+        if let Some(len) = resp.content_length().filter(|len| *len > limit) {
+            return Err(too_large(format!("Content-Length {len}")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_error(e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(format!(
+                    "more than {} bytes received",
+                    body.len() + chunk.len()
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -217,14 +247,9 @@ fn read_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
     std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
 }
 
-/// The first 200 characters of a body, for error messages.
+/// The start of a body for error messages: bounded and escaped (it is the CSE's text).
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
+    crate::telemetry::untrusted::snippet(body)
 }
 
 /// `error: cause: cause` — reqwest hides the useful part (refused, TLS) in its sources.

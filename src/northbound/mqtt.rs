@@ -16,7 +16,7 @@ use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    StateError, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Trusted for `mqtts://` when no `ca_file` is configured (Debian's bundle).
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// Largest request or response primitive we send or accept.
+/// Largest request primitive we send (replies: `[northbound] max_reply_bytes`).
 const MAX_PACKET: usize = 1 << 20;
 /// Reconnect pacing of the event loop.
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
@@ -141,7 +141,12 @@ impl MqttBinding {
         let mut opts = MqttOptions::new(client_id.clone(), host, port);
         opts.set_keep_alive(m.keep_alive)
             .set_clean_session(true)
-            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            // Incoming: a larger packet is refused by rumqttc from its header, before it is
+            // buffered; the connection is dropped and pending requests fail (retried).
+            .set_max_packet_size(
+                usize::try_from(cfg.max_reply_bytes).unwrap_or(MAX_PACKET),
+                MAX_PACKET,
+            )
             .set_inflight(u16::try_from(cfg.max_in_flight * 2 + 16).unwrap_or(u16::MAX));
         if let Some(user) = &m.username {
             let password = m
@@ -365,7 +370,12 @@ async fn event_loop(
                         ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized
                     )
                 );
-                let detail = e.to_string();
+                let detail = match &e {
+                    ConnectionError::MqttState(StateError::Deserialization(
+                        rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(n),
+                    )) => format!("a packet of {n} bytes from the broker exceeds max_reply_bytes"),
+                    _ => e.to_string(),
+                };
                 let (was_connected, failed) = {
                     let mut st = shared.lock();
                     let was = st.connected;
@@ -495,13 +505,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, BindingError> {
     std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
 }
 
+/// The start of a payload for error messages: bounded and escaped (it is the broker's text).
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    s
+    crate::telemetry::untrusted::snippet(body)
 }
 
 #[cfg(test)]

@@ -84,7 +84,9 @@ fn classify_error(e: &BindingError) -> Outcome {
             reason: RetryReason::Transport,
             detail,
         },
-        BindingError::MissingRsc { .. } | BindingError::BadBody { .. } => Outcome::Retry {
+        BindingError::MissingRsc { .. }
+        | BindingError::BadBody { .. }
+        | BindingError::ReplyTooLarge { .. } => Outcome::Retry {
             reason: RetryReason::BadResponse,
             detail,
         },
@@ -98,7 +100,12 @@ fn classify_error(e: &BindingError) -> Outcome {
 pub fn classify_response(resp: &Response) -> Outcome {
     let code = resp.rsc.0;
     let detail = match &resp.dbg {
-        Some(dbg) => format!("{}: {dbg}", resp.rsc),
+        // The CSE's text: bounded and escaped before it reaches logs and dead letters.
+        Some(dbg) => format!(
+            "{}: {}",
+            resp.rsc,
+            crate::telemetry::untrusted::Untrusted(dbg)
+        ),
         None => resp.rsc.to_string(),
     };
     match code {

@@ -121,6 +121,8 @@ struct Run {
     paused_until: Option<Instant>,
     registered: bool,
     need_fetch: bool,
+    /// Per-record warnings quoting the CSE (a CSE refusing everything would flood the log).
+    log_limit: crate::telemetry::untrusted::LogLimiter,
 }
 
 impl Run {
@@ -142,6 +144,7 @@ impl Run {
             paused_until: None,
             registered: false,
             need_fetch: true,
+            log_limit: Default::default(),
         }
     }
 
@@ -358,8 +361,10 @@ impl Run {
                 self.delivered.push(seq);
             }
             Outcome::Permanent { rsc, detail } => {
-                tracing::warn!(device, seq, rsc = ?rsc, error = %detail,
-                    "CSE rejected the record permanently; moving it to dead letters");
+                if let Some(suppressed) = self.log_limit.allow("dead letter") {
+                    tracing::warn!(device, seq, rsc = ?rsc, error = %detail, suppressed,
+                        "CSE rejected the record permanently; moving it to dead letters");
+                }
                 match self
                     .s
                     .store

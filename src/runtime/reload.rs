@@ -66,6 +66,9 @@ impl AdapterSet {
     pub fn start(&mut self, id: &str, config: &AdapterConfig) {
         let stop = self.root.child_token();
         self.metrics.adapter_starts.with_label_values(&[id]).inc();
+        self.metrics
+            .device_series
+            .configure(id, config.configured_devices());
         let task = self.tracker.spawn(supervisor::supervise(
             id.to_owned(),
             config.clone(),

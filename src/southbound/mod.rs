@@ -205,6 +205,23 @@ impl AdapterConfig {
         }
     }
 
+    /// The device ids this adapter's records carry that the config names (a device may
+    /// always have its own metric series); ids discovered at runtime are not listed.
+    pub fn configured_devices(&self) -> Vec<String> {
+        let eui = |s: &str| lorawan::config::parse_eui(s).map(|e| format!("{e:016x}"));
+        match self {
+            AdapterConfig::Replay(_) => Vec::new(),
+            AdapterConfig::LorawanUdp(c) => {
+                c.devices.iter().filter_map(|d| eui(&d.dev_eui)).collect()
+            }
+            AdapterConfig::LorawanLnsMqtt(c) => {
+                c.devices.iter().filter_map(|d| eui(&d.dev_eui)).collect()
+            }
+            AdapterConfig::Modbus(c) => c.devices().iter().map(|d| d.id.clone()).collect(),
+            AdapterConfig::Ble(c) => c.devices.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+
     /// Creates the runnable adapter.
     pub fn build(&self, id: &str) -> Result<Box<dyn Adapter>, AdapterError> {
         match self {

@@ -11,6 +11,9 @@ pub struct TelemetryConfig {
     pub enabled: bool,
     /// Loopback by default: expose it through a reverse proxy or change it deliberately.
     pub listen: SocketAddr,
+    /// Runtime-discovered devices per adapter that get their own `citygate_device_*` series;
+    /// configured devices always do. Beyond it: `citygate_device_series_overflow_total`.
+    pub max_device_series: usize,
 }
 
 impl Default for TelemetryConfig {
@@ -18,6 +21,7 @@ impl Default for TelemetryConfig {
         TelemetryConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9810)),
+            max_device_series: super::device_series::DEFAULT_MAX_DEVICE_SERIES,
         }
     }
 }

@@ -12,6 +12,12 @@ use std::sync::{Arc, Mutex};
 /// Something that can list its counters as `(name, value)` pairs, values only growing.
 pub trait CounterSnapshot: Send + Sync {
     fn snapshot(&self) -> Vec<(&'static str, u64)>;
+
+    /// Current levels (`(name, value)`, may go down), exported as gauges of the running
+    /// instance only.
+    fn gauges(&self) -> Vec<(&'static str, i64)> {
+        Vec::new()
+    }
 }
 
 /// Which metrics an adapter's counters map to.
@@ -73,6 +79,13 @@ impl CounterSources {
                     counter.inc_by(total - seen);
                 }
             }
+            if let Some(c) = &source.current {
+                for (name, level) in c.gauges() {
+                    if let Some(g) = gauge_for(metrics, *family, adapter, name) {
+                        g.set(level);
+                    }
+                }
+            }
         }
     }
 }
@@ -80,7 +93,9 @@ impl CounterSources {
 fn metric_for(m: &Metrics, family: CounterFamily, adapter: &str, name: &str) -> IntCounter {
     match family {
         CounterFamily::Lorawan => {
-            if name.starts_with("gateway_")
+            if let Some(event) = name.strip_prefix("gateway_table_") {
+                m.lorawan_gateway_table.with_label_values(&[adapter, event])
+            } else if name.starts_with("gateway_")
                 || name.starts_with("downlink")
                 || name.starts_with("tx_ack")
             {
@@ -99,6 +114,20 @@ fn metric_for(m: &Metrics, family: CounterFamily, adapter: &str, name: &str) -> 
         },
         CounterFamily::Ble => m.ble_advertisements.with_label_values(&[adapter, name]),
         CounterFamily::Replay => m.adapter_errors.with_label_values(&[adapter, name]),
+    }
+}
+
+fn gauge_for(
+    m: &Metrics,
+    family: CounterFamily,
+    adapter: &str,
+    name: &str,
+) -> Option<prometheus::IntGauge> {
+    match (family, name) {
+        (CounterFamily::Lorawan, "gateways") => {
+            Some(m.lorawan_gateways.with_label_values(&[adapter]))
+        }
+        _ => None,
     }
 }
 

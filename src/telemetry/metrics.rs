@@ -53,6 +53,12 @@ pub struct Metrics {
     pub buffer_state: IntGaugeVec,
     pub buffer_offered: IntCounter,
     pub buffer_damaged: IntGauge,
+    // Bounds on what outsiders can make grow.
+    /// Decides which devices get `device_up` / `device_last_seen` series.
+    pub device_series: super::device_series::DeviceSeries,
+    pub device_series_overflow: IntCounterVec,
+    pub lorawan_gateways: IntGaugeVec,
+    pub lorawan_gateway_table: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -170,6 +176,10 @@ impl Metrics {
                 m
             },
             buffer_damaged: gauge(&r, "citygate_buffer_damaged_records", "Records found unreadable (damaged pages) and skipped."),
+            device_series: Default::default(),
+            device_series_overflow: counter_vec(&r, "citygate_device_series_overflow_total", "Records of runtime-discovered devices beyond [telemetry] max_device_series: stored and delivered, but without their own device series.", &["adapter"]),
+            lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
+            lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
             registry: r,
         }
     }
@@ -207,6 +217,23 @@ impl Metrics {
                 .with_label_values(&[s.as_str()])
                 .set(i64::from(s == h));
         }
+    }
+
+    /// Marks a record of `device` in the per-device series, if the device may have them
+    /// (see [`DeviceSeries`](super::device_series::DeviceSeries)); otherwise counts it as
+    /// overflow. `has_values`: false when every point of the poll failed (device down).
+    pub fn observe_device(&self, adapter: &str, device: &str, has_values: bool, now_s: f64) {
+        if !self.device_series.admit(adapter, device) {
+            self.device_series_overflow
+                .with_label_values(&[adapter])
+                .inc();
+            return;
+        }
+        let labels = [adapter, device];
+        self.device_last_seen.with_label_values(&labels).set(now_s);
+        self.device_up
+            .with_label_values(&labels)
+            .set(i64::from(has_values));
     }
 
     /// The text exposition format (adapter counters brought up to date first).

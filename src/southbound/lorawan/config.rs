@@ -7,6 +7,7 @@
 use super::codec::{declarative, CodecConfig};
 use super::network::crypto::{parse_hex_array, AesKey};
 use super::network::region::Region;
+use super::transport::gwmp::GatewayEui;
 use crate::config::issue::{ConfigIssue, Resource};
 use crate::config::secret::{SecretError, SecretFields, SecretSource};
 use serde::Deserialize;
@@ -43,6 +44,31 @@ pub struct LorawanUdpConfig {
     pub downlink_power_dbm: Option<i32>,
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// Gateways remembered at once (where their downlinks go); when full, the one heard
+    /// least recently is forgotten. A cabinet has one or a few concentrators.
+    #[serde(default = "default_max_gateways")]
+    pub max_gateways: usize,
+    /// A gateway not heard (PULL_DATA) for this long is forgotten; keep it at least 3× the
+    /// forwarder's `keepalive_interval` (10 s by default).
+    #[serde(
+        default = "default_gateway_idle_timeout",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub gateway_idle_timeout: Duration,
+    /// Gateway EUIs (16 hex digits, as the forwarder's `gateway_ID`) served; empty = any.
+    /// Datagrams of other gateways are dropped and counted.
+    #[serde(default)]
+    pub gateways: Vec<String>,
+}
+
+/// Default `max_gateways`.
+pub const DEFAULT_MAX_GATEWAYS: usize = 64;
+
+fn default_max_gateways() -> usize {
+    DEFAULT_MAX_GATEWAYS
+}
+fn default_gateway_idle_timeout() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_bind() -> SocketAddr {
@@ -235,6 +261,11 @@ impl LorawanUdpConfig {
                 .hint(format!("0..={}", self.region.params().max_rx1_dr_offset)),
             );
         }
+        issues.extend(gateway_table_issues(
+            self.max_gateways,
+            self.gateway_idle_timeout,
+            &self.gateways,
+        ));
         if !(1..=15).contains(&self.rx_delay) {
             issues.push(ConfigIssue::new(
                 "rx_delay",
@@ -346,9 +377,12 @@ impl LorawanUdpConfig {
                         self.bind
                     ),
                 )
-                .hint(
-                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port",
-                ),
+                .hint(if self.gateways.is_empty() {
+                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port \
+                     and list your gateway EUIs in `gateways`"
+                } else {
+                    "keep the forwarder on the same box and bind 127.0.0.1, or firewall the port"
+                }),
             );
         }
         w
@@ -498,6 +532,47 @@ impl LnsMqttConfig {
     pub fn resources(&self) -> Vec<Resource> {
         Vec::new()
     }
+}
+
+/// The allow-list of the config (`gateways`), or the index of the first invalid EUI.
+pub fn parse_gateway_allow_list(gateways: &[String]) -> Result<Vec<GatewayEui>, usize> {
+    gateways
+        .iter()
+        .enumerate()
+        .map(|(i, g)| parse_eui(g).map(|e| GatewayEui(e.to_be_bytes())).ok_or(i))
+        .collect()
+}
+
+/// Checks of `max_gateways`, `gateway_idle_timeout` and `gateways`.
+fn gateway_table_issues(max: usize, idle: Duration, gateways: &[String]) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    if max == 0 || max > 10_000 {
+        issues.push(
+            ConfigIssue::new("max_gateways", "max_gateways must be 1..=10000.")
+                .hint(format!("the default is {DEFAULT_MAX_GATEWAYS}")),
+        );
+    }
+    if idle < Duration::from_secs(1) {
+        issues.push(
+            ConfigIssue::new(
+                "gateway_idle_timeout",
+                "gateway_idle_timeout must be at least 1s.",
+            )
+            .hint("at least 3× the forwarder's keepalive_interval, e.g. \"2m\""),
+        );
+    }
+    for (i, g) in gateways.iter().enumerate() {
+        if parse_eui(g).is_none() {
+            issues.push(
+                ConfigIssue::new(
+                    format!("gateways.{i}"),
+                    format!("Gateway EUI {g:?} is not 16 hex digits."),
+                )
+                .hint("the forwarder's gateway_ID, e.g. \"aa555a0000000000\""),
+            );
+        }
+    }
+    issues
 }
 
 #[cfg(test)]

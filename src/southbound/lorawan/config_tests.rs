@@ -173,3 +173,25 @@ dev_eui = "00"
         toml::from_str::<LnsMqttConfig>("broker = \"mqtt://x\"\nflavour = \"loriot\"").is_err()
     );
 }
+
+#[test]
+fn gateway_table_bounds_default_parse_and_validate() {
+    let c: LorawanUdpConfig = toml::from_str("").unwrap();
+    assert_eq!(c.max_gateways, DEFAULT_MAX_GATEWAYS);
+    assert_eq!(c.gateway_idle_timeout, Duration::from_secs(120));
+    assert!(c.gateways.is_empty());
+    let c: LorawanUdpConfig = toml::from_str(
+        "max_gateways = 4\ngateway_idle_timeout = \"45s\"\ngateways = [\"aa555a0000000000\"]",
+    )
+    .unwrap();
+    assert_eq!(c.validate(), vec![]);
+    assert_eq!(c.gateway_idle_timeout, Duration::from_secs(45));
+    let c: LorawanUdpConfig =
+        toml::from_str("max_gateways = 0\ngateway_idle_timeout = \"0s\"\ngateways = [\"aa55\"]")
+            .unwrap();
+    let paths: Vec<String> = c.validate().into_iter().map(|i| i.path).collect();
+    assert_eq!(
+        paths,
+        ["max_gateways", "gateway_idle_timeout", "gateways.0"]
+    );
+}

@@ -12,6 +12,7 @@ use super::transport::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, 
 use crate::buffer::RecordSender;
 use crate::record::{Record, Value};
 use crate::southbound::{Adapter, AdapterError};
+use crate::telemetry::untrusted::{LogLimiter, Untrusted};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -20,6 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 /// How many recent dedup keys are remembered.
 const DEDUP_KEEP: usize = 1024;
+/// Largest MQTT packet accepted from the broker. An uplink event is 1–2 kB, a TTS one with
+/// the metadata of many gateways some tens of kB; rumqttc refuses a larger packet from its
+/// header (before buffering it) and drops the connection.
+pub const MAX_INCOMING_PACKET: usize = 64 * 1024;
+/// Subscribes and acknowledgements only.
+const MAX_OUTGOING_PACKET: usize = 16 * 1024;
 
 pub struct LnsMqttAdapter {
     id: String,
@@ -29,6 +36,8 @@ pub struct LnsMqttAdapter {
     seen: HashSet<String>,
     seen_order: VecDeque<String>,
     counters: Arc<LorawanCounters>,
+    /// Warnings quoting broker payloads.
+    log_limit: LogLimiter,
 }
 
 impl LnsMqttAdapter {
@@ -51,6 +60,7 @@ impl LnsMqttAdapter {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             counters: Arc::new(LorawanCounters::default()),
+            log_limit: LogLimiter::default(),
         })
     }
 
@@ -69,7 +79,10 @@ impl LnsMqttAdapter {
             Ok(u) => u,
             Err(e) => {
                 LorawanCounters::inc(&c.malformed);
-                tracing::warn!(adapter = %self.id, error = %e, "LNS message dropped");
+                // The error may quote the payload (a DevEUI, JSON text).
+                if let Some(suppressed) = self.log_limit.allow("payload") {
+                    tracing::warn!(adapter = %self.id, error = %Untrusted(&e.to_string()), suppressed, "LNS message dropped");
+                }
                 return None;
             }
         };
@@ -185,6 +198,7 @@ impl LnsMqttAdapter {
         let mut o = MqttOptions::new(client_id, host, port);
         o.set_keep_alive(self.cfg.keep_alive);
         o.set_manual_acks(true);
+        o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
         // Keep the broker session so QoS 1 messages survive our restarts.
         o.set_clean_session(false);
         if let Some(user) = &self.cfg.username {

@@ -25,7 +25,8 @@ pub struct LorawanCounters {
     pub join_rejected: AtomicU64,
     pub codec_error: AtomicU64,
     pub downlink_sent: AtomicU64,
-    /// Downlinks not sent because the gateway's PULL address is not known yet.
+    /// Downlinks not sent because no PULL_DATA of the gateway was heard within
+    /// `gateway_idle_timeout` (its address is unknown or forgotten).
     pub downlink_no_route: AtomicU64,
     pub tx_ack_ok: AtomicU64,
     pub tx_ack_error: AtomicU64,
@@ -34,6 +35,12 @@ pub struct LorawanCounters {
     pub gateway_rx_ok_total: AtomicU64,
     pub gateway_tx_total: AtomicU64,
     pub gateway_stat_reports: AtomicU64,
+    /// Gateway table: forgotten to make room, forgotten when idle, refused by the allow-list.
+    pub gateway_table_evicted: AtomicU64,
+    pub gateway_table_expired: AtomicU64,
+    pub gateway_table_refused: AtomicU64,
+    /// Gateways in the table now (a level, exported as a gauge).
+    pub gateways: AtomicU64,
 }
 
 impl LorawanCounters {
@@ -64,6 +71,9 @@ impl LorawanCounters {
             ("gateway_rx_ok_total", r(&self.gateway_rx_ok_total)),
             ("gateway_tx_total", r(&self.gateway_tx_total)),
             ("gateway_stat_reports", r(&self.gateway_stat_reports)),
+            ("gateway_table_evicted", r(&self.gateway_table_evicted)),
+            ("gateway_table_expired", r(&self.gateway_table_expired)),
+            ("gateway_table_refused", r(&self.gateway_table_refused)),
         ]
     }
 
@@ -79,5 +89,10 @@ impl LorawanCounters {
 impl crate::telemetry::counters::CounterSnapshot for LorawanCounters {
     fn snapshot(&self) -> Vec<(&'static str, u64)> {
         LorawanCounters::snapshot(self)
+    }
+
+    fn gauges(&self) -> Vec<(&'static str, i64)> {
+        let n = self.gateways.load(Ordering::Relaxed);
+        vec![("gateways", i64::try_from(n).unwrap_or(i64::MAX))]
     }
 }

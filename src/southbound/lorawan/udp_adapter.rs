@@ -8,9 +8,11 @@ use super::config::{parse_eui, parse_net_id, LorawanUdpConfig};
 use super::metrics::LorawanCounters;
 use super::network::server::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
 use super::network::session::{state_key, DeviceState, Session};
+use super::transport::gateway_table::GatewayTable;
 use super::transport::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
 use crate::buffer::RecordSender;
 use crate::southbound::{Adapter, AdapterError};
+use crate::telemetry::untrusted::{LogLimiter, Untrusted};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,8 +29,10 @@ pub struct LorawanUdpAdapter {
     bind: SocketAddr,
     ns: NetworkServer,
     counters: Arc<LorawanCounters>,
-    /// Gateway EUI → address its PULL_DATA came from (where downlinks go).
-    pull_addrs: HashMap<GatewayEui, SocketAddr>,
+    /// Gateway EUI → address its PULL_DATA came from (where downlinks go), bounded.
+    gateways: GatewayTable,
+    /// Warnings built from what forwarders send, per gateway (or sender address).
+    log_limit: LogLimiter,
     /// PULL_RESP tokens awaiting a TX_ACK, with the device they were for.
     pending_tx: HashMap<[u8; 2], u64>,
     state_loaded: bool,
@@ -85,12 +89,15 @@ impl LorawanUdpAdapter {
                 .unwrap_or(cfg.region.params().downlink_power_dbm),
             dedup_window: cfg.dedup_window,
         };
+        let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
+            .map_err(|i| err(format!("gateways.{i} invalid")))?;
         let counters = Arc::new(LorawanCounters::default());
         Ok(LorawanUdpAdapter {
             bind: cfg.bind,
             ns: NetworkServer::new(id, radio, devices, Arc::clone(&counters)),
             counters,
-            pull_addrs: HashMap::new(),
+            gateways: GatewayTable::new(cfg.max_gateways, cfg.gateway_idle_timeout, allow),
+            log_limit: LogLimiter::default(),
             pending_tx: HashMap::new(),
             state_loaded: false,
             bound: watch::channel(None).0,
@@ -150,9 +157,9 @@ impl LorawanUdpAdapter {
     }
 
     async fn send_down(&mut self, sock: &UdpSocket, gateway: GatewayEui, txpk: TxPk, dev_eui: u64) {
-        let Some(addr) = self.pull_addrs.get(&gateway).copied() else {
+        let Some(addr) = self.gateways.addr(&gateway, Instant::now()) else {
             LorawanCounters::inc(&self.counters.downlink_no_route);
-            tracing::warn!(gateway = %gateway, "no PULL_DATA seen from gateway; downlink dropped");
+            tracing::warn!(gateway = %gateway, "no PULL_DATA from the gateway within gateway_idle_timeout; downlink dropped");
             return;
         };
         let token: [u8; 2] = rand::random();
@@ -183,10 +190,26 @@ impl LorawanUdpAdapter {
             Ok(p) => p,
             Err(e) => {
                 LorawanCounters::inc(&c.malformed);
-                tracing::debug!(from = %from, error = %e, "malformed GWMP datagram dropped");
+                // The error may quote the sender's JSON.
+                if let Some(suppressed) = self.log_limit.allow(&from.ip().to_string()) {
+                    tracing::debug!(from = %from, error = %Untrusted(&e.to_string()), suppressed, "malformed GWMP datagram dropped");
+                }
                 return;
             }
         };
+        let sender = match &pkt {
+            Packet::PushData { gateway, .. }
+            | Packet::PullData { gateway, .. }
+            | Packet::TxAck { gateway, .. } => Some(*gateway),
+            _ => None,
+        };
+        if let Some(gw) = sender.filter(|gw| !self.gateways.allowed(gw)) {
+            LorawanCounters::inc(&c.gateway_table_refused);
+            if let Some(suppressed) = self.log_limit.allow(&from.ip().to_string()) {
+                tracing::warn!(gateway = %gw, from = %from, suppressed, "datagram from a gateway not in `gateways` dropped");
+            }
+            return;
+        }
         match pkt {
             Packet::PushData {
                 version,
@@ -217,7 +240,7 @@ impl LorawanUdpAdapter {
                 gateway,
             } => {
                 self.version = version;
-                self.pull_addrs.insert(gateway, from);
+                self.note_gateway(gateway, from);
                 let ack = gwmp::encode(&Packet::PullAck { version, token });
                 if let Err(e) = sock.send_to(&ack, from).await {
                     tracing::warn!(gateway = %gateway, error = %e, "PULL_ACK send failed");
@@ -233,7 +256,9 @@ impl LorawanUdpAdapter {
                 match payload.as_ref().and_then(|p| p.txpk_ack.error()) {
                     Some(err) => {
                         LorawanCounters::inc(&c.tx_ack_error);
-                        tracing::warn!(gateway = %gateway, device = ?device.map(|d| format!("{d:016x}")), error = err, "gateway refused downlink");
+                        if let Some(suppressed) = self.log_limit.allow(&gateway.to_string()) {
+                            tracing::warn!(gateway = %gateway, device = ?device.map(|d| format!("{d:016x}")), error = %Untrusted(err), suppressed, "gateway refused downlink");
+                        }
                     }
                     None => LorawanCounters::inc(&c.tx_ack_ok),
                 }
@@ -243,6 +268,23 @@ impl LorawanUdpAdapter {
                 LorawanCounters::inc(&c.malformed);
             }
         }
+    }
+
+    /// Remembers where `gateway`'s downlinks go; keeps the table and its counters in step.
+    fn note_gateway(&mut self, gateway: GatewayEui, from: SocketAddr) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counters;
+        let noted = self.gateways.note(gateway, from, Instant::now());
+        c.gateway_table_expired
+            .fetch_add(noted.expired as u64, Relaxed);
+        if let Some(evicted) = noted.evicted {
+            LorawanCounters::inc(&c.gateway_table_evicted);
+            if let Some(suppressed) = self.log_limit.allow("gateway table") {
+                tracing::warn!(evicted = %evicted, max_gateways = self.gateways.len(), suppressed,
+                    "gateway table full: forgot the gateway heard least recently (set `gateways` to allow only yours)");
+            }
+        }
+        c.gateways.store(self.gateways.len() as u64, Relaxed);
     }
 
     async fn apply(
