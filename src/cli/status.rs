@@ -37,6 +37,10 @@ pub fn run(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
         "northbound        {}",
         body["northbound"].as_str().unwrap_or("?")
     );
+    println!(
+        "buffer state      {}",
+        body["buffer_state"].as_str().unwrap_or("?")
+    );
     let b = &body["buffer"];
     if b.is_object() {
         println!(

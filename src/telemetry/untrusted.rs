@@ -163,6 +163,15 @@ impl LogLimiter {
         }
     }
 
+    /// Takes the count of lines of `source` held back since the last one let through (for a
+    /// summary line when a pass ends).
+    pub fn take_suppressed(&mut self, source: &str) -> u64 {
+        self.buckets
+            .get_mut(source)
+            .map(|b| std::mem::take(&mut b.suppressed))
+            .unwrap_or(0)
+    }
+
     /// Sources currently remembered (at most [`MAX_SOURCES`] + 1).
     pub fn sources(&self) -> usize {
         self.buckets.len()

@@ -6,8 +6,12 @@ use super::config::{BleConfig, BleConfigError, DeviceConfig};
 use super::decoders::{self, Advertisement, BindKey, DecodeContext, DecodeError, Format, Mac};
 use super::rate::{DropReason, RateLimiter, RatePolicy, Verdict};
 use crate::record::Record;
+use crate::telemetry::untrusted::{LogLimiter, Untrusted};
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// A device whose advertisements fail to decode is logged at most once in this window.
+const DECODE_WARNING_WINDOW: Duration = Duration::from_secs(600);
 
 /// A listed device, ready to use.
 #[derive(Debug, Clone)]
@@ -42,7 +46,8 @@ pub struct Pipeline {
     filters: super::config::Filters,
     unlisted_policy: RatePolicy,
     limiter: RateLimiter,
-    last_error: HashMap<Mac, String>,
+    /// Decode warnings: once per device per [`DECODE_WARNING_WINDOW`].
+    decode_warnings: LogLimiter,
     pub stats: PipelineStats,
 }
 
@@ -61,7 +66,7 @@ impl Pipeline {
             filters: cfg.filters.clone(),
             unlisted_policy: cfg.policy(None),
             limiter: RateLimiter::new(),
-            last_error: HashMap::new(),
+            decode_warnings: LogLimiter::new(1, DECODE_WARNING_WINDOW),
             stats: PipelineStats::default(),
         })
     }
@@ -113,16 +118,15 @@ impl Pipeline {
             }
             Err(e) => {
                 self.stats.decode_errors += 1;
-                let msg = e.to_string();
-                // Log a device's error once, not every second while it persists.
-                if self.last_error.get(&mac) != Some(&msg) {
-                    tracing::warn!(adapter = %self.adapter_id, device = %dev.id, mac = %mac, error = %msg, "cannot decode BLE advertisement");
-                    self.last_error.insert(mac, msg);
+                // A device whose frames keep failing is logged once per window, not every
+                // second; the limiter stays bounded however many addresses are heard.
+                if let Some(not_logged_before) = self.decode_warnings.allow(&mac.to_string()) {
+                    let msg = e.to_string();
+                    tracing::warn!(adapter = %self.adapter_id, device = %Untrusted(&dev.id), mac = %mac, error = %Untrusted(&msg), not_logged_before, "cannot decode BLE advertisement");
                 }
                 return None;
             }
         };
-        self.last_error.remove(&mac);
         if let Some(w) = &decoded.warning {
             tracing::debug!(device = %dev.id, warning = %w, "partial BLE decode");
         }

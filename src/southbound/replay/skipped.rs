@@ -8,8 +8,9 @@
 
 use super::line::LineError;
 use crate::telemetry::counters::CounterSnapshot;
+use crate::telemetry::untrusted::{LogLimiter, Untrusted};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Why a line was skipped. Every counter only grows.
 #[derive(Debug, Default)]
@@ -65,21 +66,21 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Bytes of a bad line quoted in its warning.
 const EXCERPT_BYTES: usize = 40;
 
-/// Counts skipped lines and logs them, rate limited.
+/// Counts skipped lines and logs them, rate limited (the one limiter of
+/// [`crate::telemetry::untrusted`]).
 pub struct SkipLog {
     adapter: String,
-    window_start: Instant,
-    in_window: u32,
-    held_back: u64,
+    limiter: LogLimiter,
 }
+
+/// The limiter's source key: one budget for the whole file.
+const SOURCE: &str = "lines";
 
 impl SkipLog {
     pub fn new(adapter: &str) -> Self {
         SkipLog {
             adapter: adapter.to_owned(),
-            window_start: Instant::now(),
-            in_window: 0,
-            held_back: 0,
+            limiter: LogLimiter::new(WARNINGS_PER_WINDOW, WINDOW),
         }
     }
 
@@ -95,9 +96,9 @@ impl SkipLog {
             Skip::Invalid { .. } => &counters.invalid_record,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if !self.allow() {
+        let Some(not_logged_before) = self.limiter.allow(SOURCE) else {
             return;
-        }
+        };
         let adapter = self.adapter.as_str();
         match skip {
             Skip::TooLong { bytes } => {
@@ -106,6 +107,7 @@ impl SkipLog {
                     file,
                     line = number,
                     bytes,
+                    not_logged_before,
                     "skipping replay line longer than max_line_bytes"
                 )
             }
@@ -115,36 +117,22 @@ impl SkipLog {
                     file,
                     line = number,
                     zero_bytes = bytes,
+                    not_logged_before,
                     "skipping zero bytes in replay file (power-cut damage?)"
                 )
             }
             Skip::Invalid { error, line } => {
                 let error = error.to_string();
-                tracing::warn!(adapter, file, line = number, error = %error.escape_debug(), excerpt = %excerpt(line), "skipping bad replay line")
+                tracing::warn!(adapter, file, line = number, error = %Untrusted(&error), excerpt = %excerpt(line), not_logged_before, "skipping bad replay line")
             }
         }
     }
 
     /// Logs how many warnings were held back, if any (at the end of a pass).
     pub fn finish(&mut self) {
-        if self.held_back > 0 {
-            tracing::warn!(adapter = %self.adapter, not_logged = self.held_back, "more bad replay lines were skipped than logged (see citygate_adapter_errors_total)");
-            self.held_back = 0;
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        if self.window_start.elapsed() >= WINDOW {
-            self.finish();
-            self.window_start = Instant::now();
-            self.in_window = 0;
-        }
-        if self.in_window < WARNINGS_PER_WINDOW {
-            self.in_window += 1;
-            true
-        } else {
-            self.held_back += 1;
-            false
+        let held_back = self.limiter.take_suppressed(SOURCE);
+        if held_back > 0 {
+            tracing::warn!(adapter = %self.adapter, not_logged = held_back, "more bad replay lines were skipped than logged (see citygate_adapter_errors_total)");
         }
     }
 }
@@ -196,9 +184,9 @@ mod tests {
         assert_eq!(counters.get("line_too_long"), Some(1));
         assert_eq!(counters.get("zero_filled"), Some(1));
         assert_eq!(counters.get("invalid_record"), Some(1));
-        assert_eq!(log.in_window, WARNINGS_PER_WINDOW);
-        assert_eq!(log.held_back, 93);
+        // 10 logged, the other 93 held back for the summary.
+        assert_eq!(log.limiter.take_suppressed(SOURCE), 93);
         log.finish();
-        assert_eq!(log.held_back, 0);
+        assert_eq!(log.limiter.take_suppressed(SOURCE), 0);
     }
 }
