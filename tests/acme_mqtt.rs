@@ -33,9 +33,8 @@ fn spawn_mqtt(cfg: NorthboundConfig, store: Arc<MemStore>) -> Running {
     spawn_syncer_with(cfg, Arc::new(binding), store)
 }
 
-/// (a) A backlog of 600 records over 6 devices plus live records land exactly once each, in
-/// per-device order. The AE-ID is CSE-assigned over `reg_req` and persisted; a restarted
-/// gateway reuses it.
+/// (a) The shared backlog scenario over MQTT (600 records over 6 devices plus live records);
+/// the AE-ID is CSE-assigned over `reg_req`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
 async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
@@ -43,65 +42,8 @@ async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
         return Ok(());
     };
     let acme = Acme::start_mqtt(broker.port).await?;
-    let store = MemStore::new(EPOCH);
-    let devices = ["dev-1", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6"];
-    let mut expected = fill(&store, &devices, 100);
-    let mut cfg = mqtt_config(&broker);
-    cfg.originator = "C".into();
-    let run = spawn_mqtt(cfg.clone(), store.clone());
-    for i in 0..10 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let record = record("live-1", i);
-        let seq = store.append(record.clone());
-        expected.push(citygate::record::StoredRecord { seq, record });
-    }
-    wait_for("all delivered", Duration::from_secs(120), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-
-    let ae_id = store
-        .state_value("ae_id")
-        .expect("CSE-assigned AE-ID persisted");
-    assert!(ae_id.starts_with('C') && ae_id.len() > 1, "ae_id {ae_id}");
-    assert_ne!(ae_id, "Ccitygate-test", "assigned by the CSE");
-    assert_eq!(
-        verify_at_cse(&acme.url, &ae_id, EPOCH, &expected).await?,
-        610
-    );
-    let delivered = store.delivered();
-    assert_eq!(delivered.len(), 610);
-    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), 610);
-    assert!(store.dead_letters().is_empty());
-    assert_eq!(snap.delivered, 610);
-    assert!(snap.healthy() && snap.connected, "{snap:?}");
-    assert_eq!(snap.ae_id.as_deref(), Some(ae_id.as_str()));
-
-    // A gateway restart reuses the persisted AE-ID (no second AE).
-    let more = fill(&store, &["dev-1"], 1);
-    let run = spawn_mqtt(cfg, store.clone());
-    wait_for("restart delivery", Duration::from_secs(30), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    assert_eq!(run.state.snapshot().ae_id.as_deref(), Some(ae_id.as_str()));
-    run.stop().await?;
-    let cins = acme::cins_of(&acme.url, &format!("cse-in/{AE_NAME}/dev-1"), &ae_id).await?;
-    assert_eq!(cins.len(), 101);
-    assert_eq!(
-        cins.last().map(|c| c["rn"].clone()),
-        Some(serde_json::json!(format!("{EPOCH}-{}", more[0].seq)))
-    );
-    let (rsc, uril) = acme::retrieve(&acme.url, "cse-in?fu=1&ty=2", acme::ADMIN).await?;
-    assert_eq!(rsc, 2000);
-    let ours = uril["m2m:uril"].as_array().map(|a| {
-        a.iter()
-            .filter(|u| *u == &format!("cse-in/{AE_NAME}"))
-            .count()
-    });
-    assert_eq!(ours, Some(1), "one AE of ours: {uril}");
+    scenarios::backlog_exactly_once(&acme.url, EPOCH, mqtt_config(&broker), &spawn_mqtt, 100)
+        .await?;
     Ok(())
 }
 
@@ -200,43 +142,13 @@ async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
         return Ok(());
     };
     let acme = Acme::start_mqtt(broker.port).await?;
-    let store = MemStore::new(EPOCH);
-    let mut good = Vec::new();
-    let mut bad_seqs = Vec::new();
-    for i in 0..30 {
-        for d in ["dev-ok-1", "dev-ok-2"] {
-            let record = record(d, i);
-            let seq = store.append(record.clone());
-            good.push(citygate::record::StoredRecord { seq, record });
-        }
-        if i % 10 == 5 {
-            bad_seqs.push((store.append(record("dev-refused", i)), 4000));
-            let huge = record("dev-ok-1", i).with("blob", "x".repeat(20_000));
-            bad_seqs.push((store.append(huge), 5207));
-        }
-    }
-    let mut cfg = mqtt_config(&broker);
-    cfg.container.mbs = Some(10_000);
-    cfg.labels.insert("dev-refused".into(), vec![String::new()]);
-    let run = spawn_mqtt(cfg, store.clone());
-    wait_for("all settled", Duration::from_secs(60), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-    let dead = store.dead_letters();
-    let mut got: Vec<(u64, u32)> = dead.iter().map(|d| (d.seq, d.rsc.unwrap_or(0))).collect();
-    got.sort();
-    bad_seqs.sort();
-    assert_eq!(got, bad_seqs, "{dead:#?}");
-    assert_eq!(snap.dead_lettered, 6);
-    assert!(snap.healthy());
-    assert_eq!(
-        verify_at_cse(&acme.url, ORIGINATOR, EPOCH, &good).await?,
-        60
-    );
-    Ok(())
+    scenarios::permanent_rejections_are_dead_lettered(
+        &acme.url,
+        EPOCH,
+        mqtt_config(&broker),
+        &spawn_mqtt,
+    )
+    .await
 }
 
 /// (e) The broker is down when the gateway starts: requests fail fast (no hang, no pile of

@@ -3,7 +3,6 @@
 //! the syncer's own counters. Run: `cargo test --test acme_sync -- --ignored --test-threads=1`.
 mod common;
 
-use anyhow::ensure;
 use citygate::northbound::onem2m::primitive::{Operation, Request, ResourceType, Response};
 use citygate::northbound::{Binding, BindingError, HttpBinding};
 use common::northbound::acme::{self, Acme};
@@ -16,85 +15,33 @@ use std::time::Duration;
 
 const EPOCH: &str = "e5a1b2c3";
 
-/// (a) A backlog of 1200 records over 6 devices, plus live records arriving while it drains,
-/// land exactly once each, in per-device order, with values and source times. The AE-ID is
-/// CSE-assigned (originator "C") and persisted; container labels come from the config.
+/// (a) The shared backlog scenario over HTTP (1200 records over 6 devices plus live records),
+/// and what is HTTP-specific: the live device is not starved by the backlog, container labels
+/// come from the config, and deliveries are deleted from the store in batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    let store = MemStore::new(EPOCH);
-    let devices = ["dev-1", "dev-2", "dev-3", "dev-4", "dev-5", "dev-6"];
-    let mut expected = fill(&store, &devices, 200);
     let mut cfg = config(&acme.url);
-    cfg.originator = "C".into();
     cfg.labels.insert(
         "dev-1".into(),
         vec!["site/cab-17".into(), "type/meter".into()],
     );
-    let run = spawn_syncer(cfg, store.clone());
-    // Live records of a new device while the backlog drains: not starved.
-    for i in 0..10 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let record = record("live-1", i);
-        let seq = store.append(record.clone());
-        expected.push(citygate::record::StoredRecord { seq, record });
-    }
-    let live_done = {
-        let store = store.clone();
-        wait_for("live records", Duration::from_secs(30), move || {
-            store.delivered().iter().filter(|s| **s > 1200).count() == 10
-        })
-    };
-    live_done.await?;
-    let backlog_left_when_live_done = store.pending_count();
-    wait_for("all delivered", Duration::from_secs(120), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-
-    let ae_id = store
-        .state_value("ae_id")
-        .expect("CSE-assigned AE-ID persisted");
-    ensure!(ae_id.starts_with('C') && ae_id.len() > 1, "ae_id {ae_id}");
-    let checked = verify_at_cse(&acme.url, &ae_id, EPOCH, &expected).await?;
-    assert_eq!(checked, 1210);
+    let done = scenarios::backlog_exactly_once(&acme.url, EPOCH, cfg, &spawn_syncer, 200).await?;
     assert!(
-        backlog_left_when_live_done > 0,
+        done.backlog_left_when_live_done > 0,
         "the live device should finish before the backlog"
     );
-    let delivered = store.delivered();
-    assert_eq!(delivered.len(), 1210);
-    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), 1210);
-    assert!(store.dead_letters().is_empty());
-    assert_eq!(snap.delivered, 1210);
-    assert!(snap.healthy() && snap.connected);
-    assert_eq!(snap.ae_id.as_deref(), Some(ae_id.as_str()));
-    let (rsc, cnt) = acme::retrieve(&acme.url, &format!("cse-in/{AE_NAME}/dev-1"), &ae_id).await?;
+    let (rsc, cnt) =
+        acme::retrieve(&acme.url, &format!("cse-in/{AE_NAME}/dev-1"), &done.ae_id).await?;
     assert_eq!(rsc, 2000);
     assert_eq!(
         cnt["m2m:cnt"]["lbl"],
         serde_json::json!(["site/cab-17", "type/meter"])
     );
-    assert!(store.mark_calls() < 1210 / 4, "mark_delivered is batched");
-
-    // A restart of the gateway reuses the persisted AE-ID (no second AE).
-    let more = fill(&store, &["dev-1"], 1);
-    let mut cfg = config(&acme.url);
-    cfg.originator = "C".into();
-    let run = spawn_syncer(cfg, store.clone());
-    wait_for("restart delivery", Duration::from_secs(30), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    assert_eq!(run.state.snapshot().ae_id.as_deref(), Some(ae_id.as_str()));
-    run.stop().await?;
-    let cins = acme::cins_of(&acme.url, &format!("cse-in/{AE_NAME}/dev-1"), &ae_id).await?;
-    assert_eq!(
-        cins.last().unwrap()["rn"],
-        format!("{EPOCH}-{}", more[0].seq)
+    assert!(
+        done.store.mark_calls() < 1210 / 4,
+        "mark_delivered is batched"
     );
     Ok(())
 }
@@ -233,46 +180,11 @@ async fn lost_response_is_already_there_not_duplicate() -> anyhow::Result<()> {
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    let store = MemStore::new(EPOCH);
-    let mut good = Vec::new();
-    let mut bad_seqs = Vec::new();
-    for i in 0..30 {
-        for d in ["dev-ok-1", "dev-ok-2"] {
-            let record = record(d, i);
-            let seq = store.append(record.clone());
-            good.push(citygate::record::StoredRecord { seq, record });
-        }
-        if i % 10 == 5 {
-            bad_seqs.push((store.append(record("dev-refused", i)), 4000));
-            let huge = record("dev-ok-1", i).with("blob", "x".repeat(20_000));
-            bad_seqs.push((store.append(huge), 5207));
-        }
-    }
-    let mut cfg = config(&acme.url);
-    cfg.container.mbs = Some(10_000);
-    cfg.labels.insert("dev-refused".into(), vec![String::new()]);
-    let run = spawn_syncer(cfg, store.clone());
-    wait_for("all settled", Duration::from_secs(60), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
-
-    let dead = store.dead_letters();
-    let mut got: Vec<(u64, u32)> = dead.iter().map(|d| (d.seq, d.rsc.unwrap_or(0))).collect();
-    got.sort();
-    bad_seqs.sort();
-    assert_eq!(got, bad_seqs, "{dead:#?}");
-    assert!(dead
-        .iter()
-        .filter(|d| d.rsc == Some(4000))
-        .all(|d| d.reason.contains("container dev-refused")));
-    assert_eq!(snap.dead_lettered, 6);
-    assert!(snap.healthy());
-    assert_eq!(
-        verify_at_cse(&acme.url, ORIGINATOR, EPOCH, &good).await?,
-        60
-    );
-    Ok(())
+    scenarios::permanent_rejections_are_dead_lettered(
+        &acme.url,
+        EPOCH,
+        config(&acme.url),
+        &spawn_syncer,
+    )
+    .await
 }

@@ -13,8 +13,8 @@ mod common;
 use common::bluez::*;
 
 use citygate::record::Value;
+use citygate::southbound::ble::adapter::BleAdapter;
 use citygate::southbound::ble::config::BleConfig;
-use citygate::southbound::ble::scanner::BleAdapter;
 use citygate::southbound::Adapter;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;

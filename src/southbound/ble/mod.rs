@@ -4,18 +4,19 @@
 //! Layers, each usable on its own: `decoders` (pure, bytes → values), `rate` (per-device
 //! dedupe, report-on-change and heartbeat), `config` (the `[southbound.<id>]` table),
 //! `pipeline` (advertisement → record, no I/O), `cli` (the `citygate decode ble` field tool),
-//! `sources` + `scanner` (BlueZ over D-Bus with `bluer`; implements `Adapter`).
+//! `sources` + `adapter` (BlueZ over D-Bus with `bluer`; implements `Adapter`), `metrics` (the
+//! pipeline's counters for `/metrics`).
 
+pub mod adapter;
 pub mod cli;
 pub mod config;
 pub mod decoders;
-mod export;
+mod metrics;
 pub mod pipeline;
 pub mod rate;
-pub mod scanner;
 pub mod sources;
 
+pub use adapter::BleAdapter;
 pub use cli::decode_cli;
 pub use config::BleConfig;
 pub use decoders::Format;
-pub use scanner::BleAdapter;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod acme;
 pub mod mem_store;
+pub mod scenarios;
 
 use anyhow::{bail, ensure};
 use citygate::northbound::{Binding, HttpBinding, NorthboundConfig, SyncState, Syncer};

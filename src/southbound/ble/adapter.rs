@@ -14,7 +14,7 @@ use super::config::BleConfig;
 use super::config::BleConfigError;
 use super::config::ScanMode;
 use super::decoders::{Advertisement, BleUuid, Mac};
-use super::export::StatsExport;
+use super::metrics::StatsExport;
 use super::pipeline::Pipeline;
 use super::sources::{self, Source};
 use crate::backoff::Backoff;
