@@ -1,6 +1,6 @@
 //! The transport seam: a [`Binding`] carries one request primitive to the CSE and brings back
-//! its response. HTTP (TS-0009) implements it now; MQTT (TS-0010) will implement the same trait
-//! unchanged, correlating responses by `rqi`.
+//! its response. HTTP (TS-0009) and MQTT (TS-0010, responses correlated by `rqi`) implement it;
+//! registration, the tree and the syncer are the same over both.
 use super::onem2m::primitive::{Request, Response};
 
 /// Why no oneM2M response came back. An error is never a oneM2M outcome: a response with an
@@ -37,4 +37,9 @@ pub enum BindingError {
 pub trait Binding: Send + Sync + 'static {
     /// Sends one request and waits for its response (bounded by the binding's timeout).
     async fn send(&self, req: Request) -> Result<Response, BindingError>;
+}
+
+/// Reads a certificate, key or CA file named in the config; a failure is a config error.
+pub(super) fn read_config_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
+    std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
 }

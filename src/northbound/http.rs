@@ -11,10 +11,11 @@
 //! A reply body is read in chunks up to `max_reply_bytes` and refused beyond it
 //! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
 //! buffer an arbitrarily large body.
-use super::binding::{Binding, BindingError};
+use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use crate::telemetry::untrusted::snippet;
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ impl HttpBinding {
             .tcp_nodelay(true)
             .user_agent(concat!("citygate/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &cfg.tls.ca_file {
-            let pem = read_file(ca)?;
+            let pem = read_config_file(ca)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| BindingError::Config(format!("CA file {}: {e}", ca.display())))?;
             if certs.is_empty() {
@@ -72,9 +73,9 @@ impl HttpBinding {
             builder = builder.tls_certs_only(certs);
         }
         if let (Some(cert), Some(key)) = (&cfg.tls.client_cert_file, &cfg.tls.client_key_file) {
-            let mut pem = read_file(cert)?;
+            let mut pem = read_config_file(cert)?;
             pem.push(b'\n');
-            pem.extend(read_file(key)?);
+            pem.extend(read_config_file(key)?);
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
                 BindingError::Config(format!(
                     "client certificate {} / key {}: {e}",
@@ -241,15 +242,6 @@ pub fn parse_response(
         );
     }
     Ok(Response::from_parts(Rsc(rsc), rqi, body_value))
-}
-
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
-    std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
-}
-
-/// The start of a body for error messages: bounded and escaped (it is the CSE's text).
-fn snippet(body: &[u8]) -> String {
-    crate::telemetry::untrusted::snippet(body)
 }
 
 /// `error: cause: cause` — reqwest hides the useful part (refused, TLS) in its sources.

@@ -11,15 +11,15 @@
 //! on every ConnAck and, when the connection breaks, fails every waiting request at once as a
 //! retryable transport error. While the broker is unreachable requests fail immediately (the
 //! syncer backs off); no request waits longer than `request_timeout`.
-use super::binding::{Binding, BindingError};
+use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
+use crate::telemetry::untrusted::snippet;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
     StateError, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -471,7 +471,7 @@ fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, BindingError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let ca_path = m.ca_file.clone().unwrap_or_else(|| SYSTEM_CA_BUNDLE.into());
-    let pem = read_file(&ca_path)?;
+    let pem = read_config_file(&ca_path)?;
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
     let (added, _ignored) = roots.add_parsable_certificates(certs);
@@ -488,10 +488,10 @@ fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, BindingError> {
         .with_root_certificates(roots);
     match (&m.client_cert_file, &m.client_key_file) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(&read_file(cert)?)
+            let chain = CertificateDer::pem_slice_iter(&read_config_file(cert)?)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| BindingError::Config(format!("{}: {e}", cert.display())))?;
-            let key_der = PrivateKeyDer::from_pem_slice(&read_file(key)?)
+            let key_der = PrivateKeyDer::from_pem_slice(&read_config_file(key)?)
                 .map_err(|e| BindingError::Config(format!("{}: {e}", key.display())))?;
             builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                 BindingError::Config(format!("client certificate {}: {e}", cert.display()))
@@ -499,15 +499,6 @@ fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, BindingError> {
         }
         _ => Ok(builder.with_no_client_auth()),
     }
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, BindingError> {
-    std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
-}
-
-/// The start of a payload for error messages: bounded and escaped (it is the broker's text).
-fn snippet(body: &[u8]) -> String {
-    crate::telemetry::untrusted::snippet(body)
 }
 
 #[cfg(test)]
