@@ -234,11 +234,10 @@ impl DevicePoller {
         planned: Vec<(ReadRequest, Duration)>,
     ) -> Readings {
         let mut readings: Readings = vec![None; self.points.len()];
-        let start = Instant::now();
         // (request, index of the planned group it belongs to)
         let mut work: VecDeque<(ReadRequest, usize)> = VecDeque::new();
         for (g, (req, _)) in planned.iter().enumerate() {
-            match self.groups.on_hold(&groups::key(req), start) {
+            match self.groups.skip_now(&groups::key(req)) {
                 Some(reason) => mark(&mut readings, req, &reason),
                 None => work.push_back((req.clone(), g)),
             }
@@ -362,9 +361,9 @@ impl DevicePoller {
                 let key = groups::key(req);
                 match &group_error[g] {
                     Some(reason) => {
-                        let hold = self.groups.failed(key, *interval, reason, now);
+                        let skip = self.groups.failed(key, *interval, reason);
                         self.count(|c| &c.group_backoffs);
-                        tracing::debug!(device = %self.id, address = req.address, count = req.count, error = %reason, hold_ms = hold.as_millis() as u64, "modbus read group on hold");
+                        tracing::debug!(device = %self.id, address = req.address, count = req.count, error = %reason, skip_cycles = skip, "modbus read group on hold");
                     }
                     None => {
                         if self.groups.answered(&key) {
