@@ -154,7 +154,11 @@ async fn a_damaged_rtu_frame_is_reported_as_a_crc_error_and_costs_only_its_read(
     let mut crc_flagged = 0;
     // Two read groups, every third answer damaged: a cycle loses both now and then.
     let with_values = records.iter().filter(|r| !r.values.is_empty()).count();
-    assert!(with_values * 10 >= records.len() * 8, "{with_values} of {}", records.len());
+    assert!(
+        with_values * 10 >= records.len() * 8,
+        "{with_values} of {}",
+        records.len()
+    );
     for r in &records {
         for (name, want) in [
             ("a", Value::I64(42)),
@@ -164,7 +168,10 @@ async fn a_damaged_rtu_frame_is_reported_as_a_crc_error_and_costs_only_its_read(
             match (r.values.get(name), quality(r, name)) {
                 (Some(got), None) => assert_eq!(got, &want, "{name}"),
                 (None, Some(q)) => {
-                    assert!(q.starts_with("bad: CRC error (frame says 0x"), "{name}: {q}");
+                    assert!(
+                        q.starts_with("bad: CRC error (frame says 0x"),
+                        "{name}: {q}"
+                    );
                     crc_flagged += 1;
                 }
                 other => panic!("{name}: {other:?}"),
