@@ -370,10 +370,7 @@ impl Bus {
     /// Counters and connection health after a transaction.
     fn account(&mut self, unit: u8, link: &Link, result: &Result<ReadData, TxError>) {
         let c = &self.counters;
-        let err = match result {
-            Ok(_) => None,
-            Err(e) => Some(e),
-        };
+        let err = result.as_ref().err();
         let bump = |counter: &std::sync::atomic::AtomicU64| {
             counter.fetch_add(1, Ordering::Relaxed);
         };
