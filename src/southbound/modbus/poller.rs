@@ -15,7 +15,9 @@
 //!   [`MISSES_WHEN_SILENT`] unanswered read (or [`MISSES_WHEN_ALIVE`] in a row if it answered
 //!   in its last cycle, so one lost answer of a healthy device is not mistaken for silence),
 //!   so on a shared line a silent unit costs the others at most one timeout per cycle, and
-//!   less while it is backed off;
+//!   less while it is backed off. Only the change costs more, once: the cycle in which a
+//!   device stops answering after its first reads still tries its remaining groups (a
+//!   device that answered this cycle is never called silent), and the next tries two;
 //! - a lost connection ends the cycle at once, without blaming any group;
 //! - a merged read refused with exception 01/02/03 is split and retried; only the point the
 //!   device refuses on its own is reported bad, and the plan remembers it (and any hole that
