@@ -1,4 +1,5 @@
-//! RTU framing over TCP against a hand-written responder (CRC from the spec, checked against
+//! RTU framing over TCP against a hand-written responder (CRC from the spec in
+//! `common::modbus::crc16`, checked against
 //! `tests/vectors/modbus_rtu.json`), so the adapter's RTU frames are verified by code that
 //! shares nothing with tokio-modbus.
 mod common;
@@ -10,22 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// CRC-16/MODBUS, bitwise: reflected poly 0xA001, init 0xFFFF.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for b in data {
-        crc ^= u16::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
 
 #[test]
 fn crc_matches_every_vector() {

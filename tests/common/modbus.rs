@@ -25,6 +25,9 @@ pub struct Unit {
     pub discrete: BTreeMap<u16, bool>,
     /// Never answers (a dead or misconfigured device).
     pub silent: bool,
+    /// Leaves every n-th request to this unit unanswered (0: answers all), like a meter whose
+    /// firmware drops requests under load.
+    pub drop_every: u32,
 }
 
 impl Unit {
@@ -52,6 +55,10 @@ pub struct Sim {
     pub log: Arc<Mutex<Vec<Seen>>>,
     /// TCP connections accepted.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests seen per unit, and which of them were left unanswered (by request number,
+    /// counting from 1).
+    pub per_unit: Arc<Mutex<HashMap<u8, u32>>>,
+    pub dropped: Arc<Mutex<Vec<(u8, u32)>>>,
 }
 
 impl Sim {
@@ -80,6 +87,15 @@ impl Sim {
         };
         if unit.silent {
             return Ok(None);
+        }
+        if unit.drop_every > 0 {
+            let mut per_unit = self.per_unit.lock().unwrap();
+            let n = per_unit.entry(slave).or_default();
+            *n += 1;
+            if *n % unit.drop_every == 0 {
+                self.dropped.lock().unwrap().push((slave, *n));
+                return Ok(None);
+            }
         }
         let range = u32::from(addr)..u32::from(addr) + u32::from(cnt);
         let regs = |m: &BTreeMap<u16, u16>| -> Result<Vec<u16>, ExceptionCode> {
@@ -169,6 +185,100 @@ pub fn start_rtu(sim: Sim) -> (Arc<OnceConnector>, JoinHandle<()>) {
     });
     (
         Arc::new(OnceConnector(Mutex::new(Some(Box::new(client_end))))),
+        handle,
+    )
+}
+
+/// CRC-16/MODBUS (reflected 0xA001, init 0xFFFF).
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for b in data {
+        crc ^= u16::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// The RTU frame of `sim`'s answer to an 8-byte read request (FC 01..04), `None` when the
+/// unit stays silent.
+fn rtu_answer(sim: &Sim, req: &[u8; 8]) -> Option<Vec<u8>> {
+    let (unit, fc) = (req[0], req[1]);
+    let addr = u16::from_be_bytes([req[2], req[3]]);
+    let cnt = u16::from_be_bytes([req[4], req[5]]);
+    let request = match fc {
+        1 => Request::ReadCoils(addr, cnt),
+        2 => Request::ReadDiscreteInputs(addr, cnt),
+        3 => Request::ReadHoldingRegisters(addr, cnt),
+        _ => Request::ReadInputRegisters(addr, cnt),
+    };
+    let mut frame = vec![unit];
+    match sim.answer(unit, &request) {
+        Ok(None) => return None,
+        Err(code) => frame.extend_from_slice(&[fc | 0x80, u8::from(code)]),
+        Ok(Some(Response::ReadCoils(bits) | Response::ReadDiscreteInputs(bits))) => {
+            let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+            for (k, b) in bits.iter().enumerate() {
+                if *b {
+                    bytes[k / 8] |= 1 << (k % 8);
+                }
+            }
+            frame.extend_from_slice(&[fc, bytes.len() as u8]);
+            frame.extend_from_slice(&bytes);
+        }
+        Ok(Some(Response::ReadHoldingRegisters(regs) | Response::ReadInputRegisters(regs))) => {
+            frame.extend_from_slice(&[fc, (regs.len() * 2) as u8]);
+            for r in regs {
+                frame.extend_from_slice(&r.to_be_bytes());
+            }
+        }
+        Ok(Some(_)) => frame.extend_from_slice(&[fc | 0x80, 0x01]),
+    }
+    let crc = crc16(&frame).to_le_bytes();
+    frame.extend_from_slice(&crc);
+    Some(frame)
+}
+
+/// Serves `sim` as an RTU bus on a pseudo-terminal pair like [`start_rtu`], with a
+/// hand-written responder whose `n`-th answer (counting from 1) is sent with a damaged CRC
+/// when `damage(n)` says so. The answers damaged are logged in the returned list.
+pub fn start_rtu_damaging(
+    sim: Sim,
+    damage: impl Fn(u32) -> bool + Send + 'static,
+) -> (Arc<OnceConnector>, Arc<Mutex<Vec<u32>>>, JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut server_end, client_end) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let damaged = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&damaged);
+    let handle = tokio::spawn(async move {
+        let mut req = [0u8; 8];
+        let mut n = 0u32;
+        while server_end.read_exact(&mut req).await.is_ok() {
+            if crc16(&req[..6]).to_le_bytes() != [req[6], req[7]] {
+                continue; // a device ignores a request it cannot trust
+            }
+            let Some(mut frame) = rtu_answer(&sim, &req) else {
+                continue;
+            };
+            n += 1;
+            if damage(n) {
+                let last = frame.len() - 1;
+                frame[last] ^= 0xA5;
+                log.lock().unwrap().push(n);
+            }
+            if server_end.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    (
+        Arc::new(OnceConnector(Mutex::new(Some(Box::new(client_end))))),
+        damaged,
         handle,
     )
 }

@@ -95,21 +95,22 @@ impl ModbusAdapter {
                     .unwrap_or_default();
                 AdapterError::Config(format!("device {:?}: invalid points: {first}", device.id))
             })?;
-            groups[n % connections].push(DevicePoller::new(device, points, start));
+            groups[n % connections].push(
+                DevicePoller::new(device, points, start).with_counters(Arc::clone(&self.counters)),
+            );
         }
         Ok(groups
             .into_iter()
             .filter(|g| !g.is_empty())
             .map(|g| {
-                (
-                    Bus::new(
-                        Arc::clone(&connector),
-                        framing,
-                        gap,
-                        Arc::clone(&self.counters),
-                    ),
-                    g,
-                )
+                let mut bus = Bus::new(
+                    Arc::clone(&connector),
+                    framing,
+                    gap,
+                    Arc::clone(&self.counters),
+                );
+                bus.set_units(g.iter().map(|d| d.unit));
+                (bus, g)
             })
             .collect())
     }

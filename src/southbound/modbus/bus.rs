@@ -2,17 +2,39 @@
 //!
 //! A [`Bus`] is owned by exactly one task, so transactions are strictly serialized: on a
 //! serial line the next request waits for the 3.5-character silence after the previous frame.
-//! Every request runs under `tokio::time::timeout`. The bus reconnects by itself:
-//! - transport errors (EOF, broken pipe, reset) drop the connection at once;
-//! - on TCP, a response that does not match the request, or [`SUSPECT_TIMEOUTS`] timeouts in a
-//!   row with no answer in between, also drop it (half-open connection after a device power
-//!   cycle, or a stream out of step after a late answer);
-//! - connect attempts are spaced by a jittered exponential backoff that only resets after a
-//!   successful transaction, so a device that accepts and then hangs up cannot cause a storm.
+//! Every request runs under `tokio::time::timeout`, on a stream the bus watches
+//! ([`super::link`]), so each failure is named ([`TxError`]): timeout, CRC error, connection
+//! closed by the device, exception with its code.
+//!
+//! When the connection is dropped and reopened:
+//! - at once on a transport failure (end of file, reset, broken pipe, serial port gone);
+//! - on TCP, when the stream is out of step (a request cut off by a timeout while being
+//!   written, or bytes that are not Modbus/TCP frames);
+//! - on TCP, after [`SUSPECT_TIMEOUTS`] timeouts in a row with no answer in between that
+//!   cover every unit polled on the connection (a half-open connection after a power cut of
+//!   the device or gateway).
+//!
+//! A timeout of one unit never closes a TCP connection its neighbours still answer on: a
+//! gateway multiplexes many units on one connection and a silent unit is normal. An answer
+//! arriving after its request timed out carries the old transaction id and is dropped by the
+//! link. On RTU there is no transaction id: after a failed transaction the line is drained
+//! (read and discard until [`DRAIN_QUIET_MIN`] or twice the inter-frame gap of silence, at
+//! most [`DRAIN_MAX`]) before the next request, so a late answer is not taken as the next
+//! one. An answer later than that can still collide; the unit id, function code and length
+//! checks then reject it as a protocol error.
+//!
+//! Connect attempts are spaced by the jittered exponential backoff of
+//! [`crate::runtime::backoff`], reset only after an answer, so a device that accepts and then
+//! hangs up cannot cause a connect storm.
 
 use super::config::{Parity, SerialSettings, Table};
+use super::error::diagnose_rtu;
+pub use super::error::TxError;
+use super::link::Link;
 use super::metrics::ModbusCounters;
 use super::plan::ReadRequest;
+use crate::runtime::backoff::Backoff;
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -22,10 +44,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
-use tokio_modbus::{ExceptionCode, ProtocolError, Slave};
+use tokio_modbus::{ProtocolError, Slave};
 
-/// Timeouts in a row (no answer in between) after which a TCP connection is presumed dead.
-pub const SUSPECT_TIMEOUTS: u32 = 2;
+/// Timeouts in a row (no answer in between, covering every unit of the connection) after
+/// which a TCP connection is presumed half-open.
+pub const SUSPECT_TIMEOUTS: u32 = 3;
+/// Silence that ends a drain of the line after a failed RTU transaction (at least twice the
+/// inter-frame gap).
+pub const DRAIN_QUIET_MIN: Duration = Duration::from_millis(20);
+/// Longest drain: continuous noise must not stall the bus.
+pub const DRAIN_MAX: Duration = Duration::from_millis(250);
 /// First and largest pause between connect attempts.
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
@@ -109,72 +137,6 @@ pub enum ReadData {
     Bits(Vec<bool>),
 }
 
-/// Why a transaction failed. The device's refusal (an exception) is kept apart from the
-/// transport: the first is a config problem, the second means back off.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TxError {
-    #[error("not connected: {0}")]
-    NotConnected(String),
-    #[error("timeout")]
-    Timeout,
-    #[error("exception {:02X} {}", u8::from(*.0), .0)]
-    Exception(ExceptionCode),
-    #[error("transport: {0}")]
-    Transport(String),
-    #[error("protocol: {0}")]
-    Protocol(String),
-}
-
-impl TxError {
-    /// The device did not answer at all (or its gateway says so): stop asking it this cycle.
-    pub fn device_unreachable(&self) -> bool {
-        matches!(
-            self,
-            TxError::NotConnected(_)
-                | TxError::Timeout
-                | TxError::Transport(_)
-                | TxError::Exception(
-                    ExceptionCode::GatewayPathUnavailable | ExceptionCode::GatewayTargetDevice
-                )
-        )
-    }
-}
-
-/// Exponential backoff with jitter: `min(cap, base·2^n)` scaled by a random factor in
-/// [0.5, 1.0), so several failing peers do not retry in lockstep.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    base: Duration,
-    cap: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn new(base: Duration, cap: Duration) -> Self {
-        Backoff {
-            base,
-            cap: cap.max(base),
-            failures: 0,
-        }
-    }
-
-    /// Delay before the next attempt after one more failure.
-    pub fn fail(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << self.failures.min(16));
-        self.failures = self.failures.saturating_add(1);
-        let ceiling = exp.min(self.cap);
-        ceiling.mul_f64(rand::random_range(0.5..1.0))
-    }
-
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-}
-
 /// One connection and its transaction state; owned by one bus task.
 pub struct Bus {
     connector: Arc<dyn Connector>,
@@ -182,9 +144,16 @@ pub struct Bus {
     /// Silence kept before each request (t3.5 on a serial line, zero otherwise).
     gap: Duration,
     ctx: Option<Context>,
+    link: Option<Link>,
     /// When the last frame ended (for the inter-frame gap).
     last_frame_end: Instant,
+    /// Timeouts since the last answer from any unit, and the units they came from.
     timeouts_in_row: u32,
+    units_timed_out: BTreeSet<u8>,
+    /// Every unit polled on this connection (empty: not known, e.g. `probe`).
+    units: BTreeSet<u8>,
+    /// RTU: the last transaction failed; drain the line before the next request.
+    line_dirty: bool,
     reconnect: Backoff,
     next_connect: Instant,
     ever_connected: bool,
@@ -204,13 +173,23 @@ impl Bus {
             framing,
             gap,
             ctx: None,
+            link: None,
             last_frame_end: now,
             timeouts_in_row: 0,
+            units_timed_out: BTreeSet::new(),
+            units: BTreeSet::new(),
+            line_dirty: false,
             reconnect: Backoff::new(RECONNECT_MIN, RECONNECT_MAX),
             next_connect: now,
             ever_connected: false,
             counters,
         }
+    }
+
+    /// The units polled on this connection: timeouts only make the connection suspect once
+    /// every one of them has stopped answering.
+    pub fn set_units(&mut self, units: impl IntoIterator<Item = u8>) {
+        self.units = units.into_iter().collect();
     }
 
     pub fn describe(&self) -> String {
@@ -223,10 +202,13 @@ impl Bus {
 
     /// Drops the connection; the next transaction reconnects (subject to the backoff).
     pub fn disconnect(&mut self, why: &str) {
+        self.link = None;
         if self.ctx.take().is_some() {
             tracing::warn!(bus = %self.describe(), reason = why, "modbus connection dropped");
         }
         self.timeouts_in_row = 0;
+        self.units_timed_out.clear();
+        self.line_dirty = false;
     }
 
     async fn ensure_connected(&mut self) -> Result<(), TxError> {
@@ -241,8 +223,8 @@ impl Bus {
                 wait.as_millis()
             )));
         }
-        // Space every attempt, successful or not; reset only after a good transaction.
-        self.next_connect = now + self.reconnect.fail();
+        // Space every attempt, successful or not; reset only after an answer.
+        self.next_connect = now + self.reconnect.next_delay();
         let attempt = tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect()).await;
         let stream = match attempt {
             Ok(Ok(s)) => s,
@@ -266,12 +248,29 @@ impl Bus {
         }
         self.ever_connected = true;
         tracing::info!(bus = %self.describe(), "modbus connected");
+        let (link, stream) = Link::new(stream, self.framing);
         self.ctx = Some(match self.framing {
             Framing::Tcp => tokio_modbus::client::tcp::attach(stream),
             Framing::Rtu => tokio_modbus::client::rtu::attach(stream),
         });
+        self.link = Some(link);
         self.last_frame_end = Instant::now();
         Ok(())
+    }
+
+    /// RTU: after a failed transaction, discards what still arrives until the line is quiet.
+    async fn drain_line(&mut self) {
+        if !std::mem::take(&mut self.line_dirty) {
+            return;
+        }
+        let Some(link) = &self.link else { return };
+        let quiet = (self.gap * 2).max(DRAIN_QUIET_MIN);
+        let n = link.drain(quiet, DRAIN_MAX).await;
+        if n > 0 {
+            self.counters.late_responses.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(bus = %self.describe(), bytes = n, "modbus: late bytes discarded from the line");
+        }
+        self.last_frame_end = Instant::now();
     }
 
     /// One read transaction with unit `unit`, bounded by `timeout`.
@@ -282,10 +281,12 @@ impl Bus {
         timeout: Duration,
     ) -> Result<ReadData, TxError> {
         self.ensure_connected().await?;
+        self.drain_line().await;
         tokio::time::sleep_until(self.last_frame_end + self.gap).await;
-        let Some(ctx) = self.ctx.as_mut() else {
+        let (Some(ctx), Some(link)) = (self.ctx.as_mut(), self.link.clone()) else {
             return Err(TxError::NotConnected("disconnected".into()));
         };
+        link.begin_request();
         ctx.set_slave(Slave(unit));
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         let (addr, cnt) = (req.address, req.count);
@@ -312,53 +313,116 @@ impl Bus {
         let outcome = tokio::time::timeout(timeout, call).await;
         self.last_frame_end = Instant::now();
         let result = match outcome {
-            Err(_) => Err(TxError::Timeout),
+            Err(_) => Err(self.classify_silence(&link)),
             Ok(Ok(Ok(data))) => check_len(data, cnt),
             Ok(Ok(Err(code))) => Err(TxError::Exception(code)),
-            Ok(Err(tokio_modbus::Error::Transport(e))) => Err(TxError::Transport(e.to_string())),
+            Ok(Err(tokio_modbus::Error::Transport(e))) => {
+                let named = TxError::from_io(&e, link.eof());
+                match named {
+                    // The RTU decoder gives up on noise with InvalidData: say what it saw.
+                    TxError::BadFrame(_) if self.framing == Framing::Rtu => {
+                        Err(diagnose_rtu(&link.rx_since_request()).unwrap_or(named))
+                    }
+                    other => Err(other),
+                }
+            }
             // pymodbus answers over-limit reads with function 0x80 instead of FC|0x80.
             Ok(Err(tokio_modbus::Error::Protocol(ProtocolError::FunctionCodeMismatch {
                 result: Err(resp),
                 ..
             }))) => Err(TxError::Exception(resp.exception)),
+            Ok(Err(tokio_modbus::Error::Protocol(ProtocolError::HeaderMismatch {
+                message,
+                ..
+            }))) => Err(TxError::Protocol(format!(
+                "answer does not belong to the request ({message})"
+            ))),
             Ok(Err(tokio_modbus::Error::Protocol(e))) => Err(TxError::Protocol(e.to_string())),
         };
-        self.account(&result);
+        let late = link.take_late();
+        if late > 0 {
+            self.counters
+                .late_responses
+                .fetch_add(late, Ordering::Relaxed);
+        }
+        self.account(unit, &link, &result);
         result
     }
 
+    /// Names a transaction that produced no answer in time: the stream ended, an RTU frame
+    /// arrived damaged, or nothing came at all.
+    fn classify_silence(&self, link: &Link) -> TxError {
+        if link.ended() {
+            return if link.eof() {
+                TxError::Closed
+            } else {
+                TxError::Transport("the connection failed while waiting for the answer".into())
+            };
+        }
+        if self.framing == Framing::Rtu {
+            if let Some(e) = diagnose_rtu(&link.rx_since_request()) {
+                return e;
+            }
+        }
+        TxError::Timeout
+    }
+
     /// Counters and connection health after a transaction.
-    fn account(&mut self, result: &Result<ReadData, TxError>) {
+    fn account(&mut self, unit: u8, link: &Link, result: &Result<ReadData, TxError>) {
         let c = &self.counters;
-        match result {
-            Ok(_) | Err(TxError::Exception(_)) => {
-                if result.is_err() {
-                    c.exceptions.fetch_add(1, Ordering::Relaxed);
+        let err = result.as_ref().err();
+        let bump = |counter: &std::sync::atomic::AtomicU64| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        };
+        match err {
+            None | Some(TxError::Exception(_)) => {
+                if err.is_some() {
+                    bump(&c.exceptions);
                 }
                 // The device answered: the connection is healthy.
                 self.timeouts_in_row = 0;
+                self.units_timed_out.clear();
                 self.reconnect.reset();
             }
-            Err(TxError::Timeout) => {
-                c.timeouts.fetch_add(1, Ordering::Relaxed);
+            Some(TxError::Timeout) => {
+                bump(&c.timeouts);
                 self.timeouts_in_row += 1;
-                if self.framing == Framing::Tcp && self.timeouts_in_row >= SUSPECT_TIMEOUTS {
-                    self.disconnect("repeated timeouts");
+                self.units_timed_out.insert(unit);
+                self.line_dirty = self.framing == Framing::Rtu;
+                if self.framing == Framing::Tcp {
+                    if link.out_of_step() {
+                        self.disconnect("timeout while the request was being written");
+                    } else if self.timeouts_in_row >= SUSPECT_TIMEOUTS
+                        && self.units.is_subset(&self.units_timed_out)
+                    {
+                        self.disconnect("no unit answers on this connection (half-open)");
+                    }
                 }
             }
-            Err(TxError::Transport(e)) => {
-                c.transport_errors.fetch_add(1, Ordering::Relaxed);
+            Some(e @ (TxError::Crc { .. } | TxError::BadFrame(_) | TxError::Protocol(_))) => {
+                bump(match e {
+                    TxError::Crc { .. } => &c.crc_errors,
+                    TxError::BadFrame(_) => &c.bad_frames,
+                    _ => &c.protocol_errors,
+                });
+                // Something arrived: the link is alive, but the line may hold leftovers.
+                self.timeouts_in_row = 0;
+                self.units_timed_out.clear();
+                self.line_dirty = self.framing == Framing::Rtu;
+                if self.framing == Framing::Tcp && link.out_of_step() {
+                    self.disconnect("the stream is out of step");
+                }
+            }
+            Some(TxError::Closed) => {
+                bump(&c.connections_closed);
+                self.disconnect("connection closed by device");
+            }
+            Some(TxError::Transport(e)) => {
+                bump(&c.transport_errors);
                 let why = format!("transport error: {e}");
                 self.disconnect(&why);
             }
-            Err(TxError::Protocol(_)) => {
-                c.transport_errors.fetch_add(1, Ordering::Relaxed);
-                // A TCP stream out of step stays out of step; a serial line resyncs by itself.
-                if self.framing == Framing::Tcp {
-                    self.disconnect("response did not match the request");
-                }
-            }
-            Err(TxError::NotConnected(_)) => {}
+            Some(TxError::NotConnected(_)) => {}
         }
     }
 }
@@ -376,111 +440,4 @@ fn check_len(data: ReadData, cnt: u16) -> Result<ReadData, TxError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// Hands out one end of an in-memory pipe.
-    struct Pipe(Mutex<Option<tokio::io::DuplexStream>>);
-
-    #[async_trait::async_trait]
-    impl Connector for Pipe {
-        async fn connect(&self) -> io::Result<Box<dyn Stream>> {
-            match self.0.lock().unwrap().take() {
-                Some(s) => Ok(Box::new(s)),
-                None => Err(io::Error::other("used")),
-            }
-        }
-        fn describe(&self) -> String {
-            "pipe".into()
-        }
-    }
-
-    /// CRC-16/MODBUS (reflected 0xA001, init 0xFFFF).
-    fn crc16(data: &[u8]) -> u16 {
-        data.iter().fold(0xFFFF, |mut crc, b| {
-            crc ^= u16::from(*b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xA001
-                } else {
-                    crc >> 1
-                };
-            }
-            crc
-        })
-    }
-
-    #[tokio::test]
-    async fn serial_requests_keep_the_inter_frame_gap() {
-        let (client, mut device) = tokio::io::duplex(256);
-        let arrivals = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&arrivals);
-        let responder = tokio::spawn(async move {
-            let mut req = [0u8; 8];
-            while device.read_exact(&mut req).await.is_ok() {
-                seen.lock().unwrap().push(Instant::now());
-                let mut resp = vec![req[0], 0x03, 2, 0x12, 0x34];
-                let crc = crc16(&resp).to_le_bytes();
-                resp.extend_from_slice(&crc);
-                if device.write_all(&resp).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let gap = Duration::from_millis(40);
-        let counters = Arc::new(ModbusCounters::default());
-        let mut bus = Bus::new(
-            Arc::new(Pipe(Mutex::new(Some(client)))),
-            Framing::Rtu,
-            gap,
-            Arc::clone(&counters),
-        );
-        let req = ReadRequest {
-            table: Table::Holding,
-            address: 0,
-            count: 1,
-            points: vec![],
-        };
-        for _ in 0..3 {
-            let data = tokio::time::timeout(
-                Duration::from_secs(5),
-                bus.read(1, &req, Duration::from_secs(1)),
-            )
-            .await
-            .unwrap();
-            assert_eq!(data, Ok(ReadData::Registers(vec![0x1234])));
-        }
-        responder.abort();
-        let t = arrivals.lock().unwrap().clone();
-        assert_eq!(t.len(), 3);
-        for w in t.windows(2) {
-            assert!(w[1] - w[0] >= gap, "{:?}", w[1] - w[0]);
-        }
-        assert_eq!(counters.snapshot().transactions, 3);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_caps() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
-        let d: Vec<Duration> = (0..8).map(|_| b.fail()).collect();
-        for (n, d) in d.iter().enumerate() {
-            let ceiling = Duration::from_secs(1 << n.min(4)).min(Duration::from_secs(10));
-            assert!(*d >= ceiling / 2 && *d < ceiling, "{n}: {d:?}");
-        }
-        b.reset();
-        assert!(b.fail() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn unreachable_vs_refused() {
-        assert!(TxError::Timeout.device_unreachable());
-        assert!(TxError::Exception(ExceptionCode::GatewayTargetDevice).device_unreachable());
-        assert!(!TxError::Exception(ExceptionCode::IllegalDataAddress).device_unreachable());
-        assert_eq!(
-            TxError::Exception(ExceptionCode::IllegalDataAddress).to_string(),
-            "exception 02 Illegal data address"
-        );
-    }
-}
+mod tests;

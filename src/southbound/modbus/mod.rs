@@ -5,7 +5,10 @@
 //! - [`config`], [`profile`], [`validate`]: the TOML shape, device profiles, pure checks.
 //! - [`plan`]: fewest reads per device; split-and-learn on exception 02.
 //! - [`timing`]: bus time estimates and the `citygate plan` report ([`timing::explain`]).
+//! - [`error`]: what went wrong with a transaction, named ([`error::TxError`]).
+//! - [`link`]: the watched byte stream under tokio-modbus (late answers, CRC, end of file).
 //! - [`bus`]: one connection, serialized transactions, timeouts, reconnects.
+//! - [`groups`]: backoff of one failing read group.
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
@@ -14,6 +17,9 @@ pub mod adapter;
 pub mod bus;
 pub mod config;
 pub mod decode;
+pub mod error;
+pub mod groups;
+pub mod link;
 pub mod metrics;
 pub mod plan;
 pub mod poller;

@@ -1,25 +1,37 @@
 //! Poll cycles of the devices on one bus.
 //!
 //! Each device keeps its own schedule (one deadline per polling interval), what it learned
-//! from exception responses, and a backoff. A cycle reads the due plans and becomes exactly
+//! from exception responses, and its health. A cycle reads the due plans and becomes exactly
 //! one [`Record`]: values of the points that were read, `quality.<point> = "bad: <reason>"`
 //! in `meta` for the others (never a stale value).
 //!
 //! Failure isolation:
-//! - a device that does not answer ends its own cycle at the first timeout and is backed off
-//!   (jittered, exponential), so on a shared serial line it costs the others at most one
-//!   timeout per cycle, and less while it is backed off;
+//! - a read group (one planned request) that fails while the device answers other reads is
+//!   put on hold on its own ([`super::groups`]); its points are flagged bad, the other groups
+//!   are read and the record goes out;
+//! - a device that answers nothing in a cycle is silent: it is backed off as a whole
+//!   (jittered, exponential, up to [`DEVICE_BACKOFF_MAX`]) and its groups' histories are
+//!   cleared (the failures were the device's). A cycle gives up on a device after
+//!   [`MISSES_WHEN_SILENT`] unanswered read (or [`MISSES_WHEN_ALIVE`] in a row if it answered
+//!   in its last cycle, so one lost answer of a healthy device is not mistaken for silence),
+//!   so on a shared line a silent unit costs the others at most one timeout per cycle, and
+//!   less while it is backed off. Only the change costs more, once: the cycle in which a
+//!   device stops answering after its first reads still tries its remaining groups (a
+//!   device that answered this cycle is never called silent), and the next tries two;
+//! - a lost connection ends the cycle at once, without blaming any group;
 //! - a merged read refused with exception 01/02/03 is split and retried; only the point the
 //!   device refuses on its own is reported bad, and the plan remembers it (and any hole that
 //!   cannot be read across) until [`RECHECK_AFTER`].
 
-use super::bus::{Backoff, Bus, ReadData, TxError};
+use super::bus::{Bus, ReadData, TxError};
 use super::config::{DeviceConfig, Table};
 use super::decode::{decode_point, DecodeError};
+use super::groups::{self, GroupHealth, GroupKey};
 use super::metrics::ModbusCounters;
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
 use crate::record::{now_ms, Record, Value};
+use crate::runtime::backoff::Backoff;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,6 +46,11 @@ use tokio_util::sync::CancellationToken;
 pub const RECHECK_AFTER: Duration = Duration::from_secs(3600);
 /// Longest pause between attempts on a device that does not answer.
 pub const DEVICE_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Unanswered reads (no answer in between) after which a cycle gives up on a device that
+/// was silent in its last cycle (or has not answered yet).
+pub const MISSES_WHEN_SILENT: u32 = 1;
+/// The same for a device that answered in its last cycle.
+pub const MISSES_WHEN_ALIVE: u32 = 2;
 
 /// One device on a bus and its polling state.
 pub struct DevicePoller {
@@ -49,9 +66,18 @@ pub struct DevicePoller {
     plans: Vec<IntervalPlan>,
     /// Deadline of each plan in `plans`, same order.
     next_due: Vec<Instant>,
+    /// Whole-device backoff (the device answered nothing).
     backoff: Backoff,
     blocked_until: Option<Instant>,
+    /// Read groups on hold after failures.
+    groups: GroupHealth,
+    /// The device answered something in its last cycle.
+    alive: bool,
+    counters: Option<Arc<ModbusCounters>>,
 }
+
+/// One reading per point of a cycle: `None` when not part of the cycle.
+type Readings = Vec<Option<Result<Value, String>>>;
 
 impl DevicePoller {
     pub fn new(device: &DeviceConfig, points: Vec<Point>, start: Instant) -> Self {
@@ -79,7 +105,16 @@ impl DevicePoller {
             learned_since: start,
             backoff: Backoff::new(base, DEVICE_BACKOFF_MAX),
             blocked_until: None,
+            groups: GroupHealth::default(),
+            alive: false,
+            counters: None,
         }
+    }
+
+    /// Counts group and device backoffs in `counters`.
+    pub fn with_counters(mut self, counters: Arc<ModbusCounters>) -> Self {
+        self.counters = Some(counters);
+        self
     }
 
     /// The current plans (for tests and `plan` output after learning).
@@ -123,12 +158,18 @@ impl DevicePoller {
             self.forget(now);
         }
         let intervals: HashSet<Duration> = due.iter().map(|k| self.plans[*k].interval).collect();
-        let requests: Vec<ReadRequest> = due
+        let planned: Vec<(ReadRequest, Duration)> = due
             .iter()
-            .flat_map(|k| self.plans[*k].requests.clone())
+            .flat_map(|k| {
+                let interval = self.plans[*k].interval;
+                self.plans[*k]
+                    .requests
+                    .iter()
+                    .map(move |r| (r.clone(), interval))
+            })
             .collect();
         let ts_ms = now_ms();
-        let readings = self.run_requests(bus, requests).await;
+        let readings = self.run_requests(bus, planned).await;
 
         let mut record = Record {
             adapter: adapter.to_string(),
@@ -173,27 +214,62 @@ impl DevicePoller {
 
     fn replan(&mut self) {
         self.plans = plan_device(&self.points, &self.limits, &self.learned);
+        let keys: HashSet<GroupKey> = self
+            .plans
+            .iter()
+            .flat_map(|p| p.requests.iter().map(groups::key))
+            .collect();
+        self.groups.retain(&keys);
     }
 
-    /// Executes reads, splitting refused merged reads; returns one reading per point.
+    fn count(&self, pick: impl Fn(&ModbusCounters) -> &std::sync::atomic::AtomicU64) {
+        if let Some(c) = &self.counters {
+            pick(c).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Executes the planned reads (skipping groups on hold), splitting refused merged reads;
+    /// returns one reading per point and updates group and device health.
     async fn run_requests(
         &mut self,
         bus: &mut Bus,
-        requests: Vec<ReadRequest>,
-    ) -> Vec<Option<Result<Value, String>>> {
-        let mut readings: Vec<Option<Result<Value, String>>> = vec![None; self.points.len()];
-        let mut work: VecDeque<ReadRequest> = requests.into();
+        planned: Vec<(ReadRequest, Duration)>,
+    ) -> Readings {
+        let mut readings: Readings = vec![None; self.points.len()];
+        // (request, index of the planned group it belongs to)
+        let mut work: VecDeque<(ReadRequest, usize)> = VecDeque::new();
+        for (g, (req, _)) in planned.iter().enumerate() {
+            match self.groups.skip_now(&groups::key(req)) {
+                Some(reason) => mark(&mut readings, req, &reason),
+                None => work.push_back((req.clone(), g)),
+            }
+        }
+        let mut attempted = vec![false; planned.len()];
+        let mut group_error: Vec<Option<String>> = vec![None; planned.len()];
         let mut whole_ok: HashSet<(Table, u16, u16)> = HashSet::new();
         let mut splits: Vec<(ReadRequest, ReadRequest)> = Vec::new();
-        let mut unreachable: Option<String> = None;
+        // The device sent something this cycle (an answer, an exception, even a bad frame).
+        let mut heard = false;
+        let mut misses_in_row = 0u32;
+        let allowed_misses = if self.alive {
+            MISSES_WHEN_ALIVE
+        } else {
+            MISSES_WHEN_SILENT
+        };
+        // Set when the cycle gives up: the reason for every read not yet made.
+        let mut gave_up: Option<String> = None;
+        let mut connection_lost = false;
         let mut learned_more = false;
-        while let Some(req) = work.pop_front() {
-            if let Some(reason) = &unreachable {
+        while let Some((req, g)) = work.pop_front() {
+            if let Some(reason) = &gave_up {
                 mark(&mut readings, &req, reason);
                 continue;
             }
+            attempted[g] = true;
             match bus.read(self.unit, &req, self.timeout).await {
                 Ok(data) => {
+                    heard = true;
+                    misses_in_row = 0;
                     whole_ok.insert((req.table, req.address, req.count));
                     for &i in &req.points {
                         if let Some(p) = self.points.get(i) {
@@ -203,12 +279,14 @@ impl DevicePoller {
                     }
                 }
                 Err(TxError::Exception(code)) if is_refusal(code) => {
+                    heard = true;
+                    misses_in_row = 0;
                     match split(&self.points, &req) {
                         Some((a, b)) => {
                             tracing::debug!(device = %self.id, address = req.address, count = req.count, code = u8::from(code), "merged read refused, splitting");
                             splits.push((a.clone(), b.clone()));
-                            work.push_front(b);
-                            work.push_front(a);
+                            work.push_front((b, g));
+                            work.push_front((a, g));
                         }
                         None => {
                             let reason = format!(
@@ -227,12 +305,27 @@ impl DevicePoller {
                         }
                     }
                 }
-                Err(e) if e.device_unreachable() => {
+                Err(e) if e.connection_lost() => {
                     let reason = e.to_string();
                     mark(&mut readings, &req, &reason);
-                    unreachable = Some(reason);
+                    gave_up = Some(reason);
+                    connection_lost = true;
                 }
-                Err(e) => mark(&mut readings, &req, &e.to_string()),
+                Err(e) => {
+                    let reason = e.to_string();
+                    mark(&mut readings, &req, &reason);
+                    group_error[g] = Some(reason.clone());
+                    if e.no_answer() {
+                        misses_in_row += 1;
+                        if !heard && misses_in_row >= allowed_misses {
+                            gave_up = Some(reason);
+                        }
+                    } else {
+                        // Busy, damaged frame, wrong answer: the device is there.
+                        heard = true;
+                        misses_in_row = 0;
+                    }
+                }
             }
         }
         for (a, b) in splits {
@@ -244,23 +337,46 @@ impl DevicePoller {
                 learned_more = true;
             }
         }
+        let now = Instant::now();
+        let silent = connection_lost || (!heard && group_error.iter().any(Option::is_some));
+        if silent {
+            let delay = self.backoff.next_delay();
+            self.blocked_until = Some(now + delay);
+            self.alive = false;
+            self.groups.clear();
+            self.count(|c| &c.device_backoffs);
+            let reason = gave_up.as_deref().unwrap_or("no answer");
+            tracing::warn!(device = %self.id, unit = self.unit, error = %reason, retry_in_ms = delay.as_millis() as u64, failures = self.backoff.attempt(), "modbus device not answering");
+        } else {
+            if self.backoff.attempt() > 0 {
+                tracing::info!(device = %self.id, unit = self.unit, "modbus device answers again");
+            }
+            self.backoff.reset();
+            self.blocked_until = None;
+            if attempted.iter().any(|a| *a) {
+                self.alive = heard;
+            }
+            for (g, (req, interval)) in planned.iter().enumerate() {
+                if !attempted[g] {
+                    continue;
+                }
+                let key = groups::key(req);
+                match &group_error[g] {
+                    Some(reason) => {
+                        let skip = self.groups.failed(key, *interval, reason);
+                        self.count(|c| &c.group_backoffs);
+                        tracing::debug!(device = %self.id, address = req.address, count = req.count, error = %reason, skip_cycles = skip, "modbus read group on hold");
+                    }
+                    None => {
+                        if self.groups.answered(&key) {
+                            tracing::debug!(device = %self.id, address = req.address, "modbus read group answers again");
+                        }
+                    }
+                }
+            }
+        }
         if learned_more {
             self.replan();
-        }
-        let now = Instant::now();
-        match unreachable {
-            Some(reason) => {
-                let delay = self.backoff.fail();
-                self.blocked_until = Some(now + delay);
-                tracing::warn!(device = %self.id, unit = self.unit, error = %reason, retry_in_ms = delay.as_millis() as u64, failures = self.backoff.failures(), "modbus device not answering");
-            }
-            None => {
-                if self.backoff.failures() > 0 {
-                    tracing::info!(device = %self.id, unit = self.unit, "modbus device answers again");
-                }
-                self.backoff.reset();
-                self.blocked_until = None;
-            }
         }
         readings
     }
