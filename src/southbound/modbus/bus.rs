@@ -33,7 +33,7 @@ pub use super::error::TxError;
 use super::link::Link;
 use super::metrics::ModbusCounters;
 use super::plan::ReadRequest;
-use crate::runtime::backoff::Backoff;
+use crate::backoff::Backoff;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::io;

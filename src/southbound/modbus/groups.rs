@@ -12,7 +12,7 @@
 
 use super::config::Table;
 use super::plan::ReadRequest;
-use crate::runtime::backoff::Backoff;
+use crate::backoff::Backoff;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -53,7 +53,7 @@ impl GroupHealth {
         Some(format!(
             "{} (read on hold after {} failure(s) in a row, {} more cycle(s))",
             s.last_error,
-            s.backoff.attempt(),
+            s.backoff.attempts(),
             s.skip
         ))
     }

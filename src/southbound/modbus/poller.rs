@@ -31,7 +31,7 @@ use super::metrics::ModbusCounters;
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
 use crate::record::{now_ms, Record, Value};
-use crate::runtime::backoff::Backoff;
+use crate::backoff::Backoff;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -346,9 +346,9 @@ impl DevicePoller {
             self.groups.clear();
             self.count(|c| &c.device_backoffs);
             let reason = gave_up.as_deref().unwrap_or("no answer");
-            tracing::warn!(device = %self.id, unit = self.unit, error = %reason, retry_in_ms = delay.as_millis() as u64, failures = self.backoff.attempt(), "modbus device not answering");
+            tracing::warn!(device = %self.id, unit = self.unit, error = %reason, retry_in_ms = delay.as_millis() as u64, failures = self.backoff.attempts(), "modbus device not answering");
         } else {
-            if self.backoff.attempt() > 0 {
+            if self.backoff.attempts() > 0 {
                 tracing::info!(device = %self.id, unit = self.unit, "modbus device answers again");
             }
             self.backoff.reset();
