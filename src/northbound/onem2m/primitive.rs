@@ -4,6 +4,7 @@
 //! MQTT binding can publish a [`Request`] as is; the HTTP binding maps the same fields onto a
 //! method, a path and `X-M2M-*` headers.
 use super::resource::Resource;
+pub use super::resource::ResourceType;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -35,35 +36,6 @@ impl TryFrom<u8> for Operation {
             4 => Operation::Delete,
             5 => Operation::Notify,
             _ => return Err(format!("unknown operation {v}")),
-        })
-    }
-}
-
-/// Resource types the gateway creates (`ty`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "u16", try_from = "u16")]
-pub enum ResourceType {
-    Ae = 2,
-    Container = 3,
-    ContentInstance = 4,
-    CseBase = 5,
-}
-
-impl From<ResourceType> for u16 {
-    fn from(t: ResourceType) -> u16 {
-        t as u16
-    }
-}
-
-impl TryFrom<u16> for ResourceType {
-    type Error = String;
-    fn try_from(v: u16) -> Result<Self, String> {
-        Ok(match v {
-            2 => ResourceType::Ae,
-            3 => ResourceType::Container,
-            4 => ResourceType::ContentInstance,
-            5 => ResourceType::CseBase,
-            _ => return Err(format!("unsupported resource type {v}")),
         })
     }
 }

@@ -3,9 +3,37 @@
 //!
 //! Attributes the CSE sets (`ri`, `pi`, `ct`, …) are optional so the same types read the
 //! CSE's answers; they are never sent.
-use super::primitive::ResourceType;
 use crate::record::{format_onem2m_ts, format_ts, StoredRecord};
 use serde::{Deserialize, Serialize};
+
+/// Resource types the gateway creates (`ty`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u16", try_from = "u16")]
+pub enum ResourceType {
+    Ae = 2,
+    Container = 3,
+    ContentInstance = 4,
+    CseBase = 5,
+}
+
+impl From<ResourceType> for u16 {
+    fn from(t: ResourceType) -> u16 {
+        t as u16
+    }
+}
+
+impl TryFrom<u16> for ResourceType {
+    type Error = String;
+    fn try_from(v: u16) -> Result<Self, String> {
+        Ok(match v {
+            2 => ResourceType::Ae,
+            3 => ResourceType::Container,
+            4 => ResourceType::ContentInstance,
+            5 => ResourceType::CseBase,
+            _ => return Err(format!("unsupported resource type {v}")),
+        })
+    }
+}
 
 /// Attributes the CSE assigns to every resource.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
