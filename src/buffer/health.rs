@@ -4,7 +4,7 @@
 //! every `SELECT`. The writer publishes a [`BufferHealth`] after every command; `/readyz`, the
 //! systemd watchdog, `STATUS=` and the `citygate_buffer_state` metric read it.
 //!
-//! While writes fail, the [`WriteGate`] backs off (src/runtime/backoff.rs): appends arriving
+//! While writes fail, the [`WriteGate`] backs off ([`crate::backoff`]): appends arriving
 //! before the next attempt are refused at once and counted as drops under the failure's reason,
 //! so adapters never hammer a failing disk. When idle, the writer probes with a tiny write (a
 //! state row) at the next attempt, and every [`IDLE_PROBE_EVERY`] while healthy, so a disk that
