@@ -14,6 +14,7 @@
 use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
+use crate::backoff::Backoff;
 use crate::telemetry::untrusted::snippet;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
@@ -329,7 +330,7 @@ async fn event_loop(
     cancel: CancellationToken,
     broker: String,
 ) {
-    let mut delay = RECONNECT_MIN;
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => {
@@ -353,7 +354,7 @@ async fn event_loop(
                 st.last_error = None;
                 drop(st);
                 shared.first_attempt.send_replace(true);
-                delay = RECONNECT_MIN;
+                backoff.reset();
                 tracing::info!(broker = %broker, "connected to the MQTT broker");
             }
             Ok(Event::Incoming(Packet::Publish(p))) => deliver(&shared, &p.topic, &p.payload),
@@ -394,6 +395,7 @@ async fn event_loop(
                         "MQTT connection lost: {detail}"
                     ))));
                 }
+                let delay = backoff.next_delay();
                 if was_connected || refused {
                     tracing::warn!(broker = %broker, error = %detail, failed_requests = lost, "MQTT connection error; reconnecting");
                 } else {
@@ -403,7 +405,6 @@ async fn event_loop(
                     _ = cancel.cancelled() => {}
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(RECONNECT_MAX);
             }
         }
     }

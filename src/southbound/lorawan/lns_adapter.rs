@@ -9,6 +9,7 @@ use super::codec::CodecConfig;
 use super::config::{parse_eui, Flavour, LnsMqttConfig};
 use super::metrics::LorawanCounters;
 use super::transport::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, LnsUplink};
+use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::record::{Record, Value};
 use crate::southbound::{Adapter, AdapterError};
@@ -233,6 +234,7 @@ impl Adapter for LnsMqttAdapter {
             Flavour::Chirpstack => QoS::AtLeastOnce,
             Flavour::Ttn => QoS::AtMostOnce, // TTS MQTT server supports QoS 0 only
         };
+        let mut reconnect = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         loop {
             let ev = tokio::select! {
                 _ = shutdown.cancelled() => {
@@ -244,6 +246,7 @@ impl Adapter for LnsMqttAdapter {
             };
             match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    reconnect.reset();
                     for t in &topics {
                         // try_: the request queue is drained by this same loop.
                         if let Err(e) = client.try_subscribe(t.clone(), qos) {
@@ -264,10 +267,11 @@ impl Adapter for LnsMqttAdapter {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(adapter = %self.id, error = %e, "MQTT connection error; retrying");
+                    let delay = reconnect.next_delay();
+                    tracing::warn!(adapter = %self.id, error = %e, retry_in = ?delay, "MQTT connection error; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
             }
