@@ -51,7 +51,7 @@ async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn cse_down_at_start_then_appears() -> anyhow::Result<()> {
-    let port = acme::free_port();
+    let port = common::daemon::free_port();
     let store = MemStore::new(EPOCH);
     let expected = fill(&store, &["dev-a", "dev-b", "dev-c"], 40);
     let run = spawn_syncer(config(&format!("http://127.0.0.1:{port}")), store.clone());

@@ -5,7 +5,10 @@
 //! The sender keeps a window of unanswered PULL_DATA (the daemon answers each with PULL_ACK),
 //! so the daemon's socket buffer never overflows and every datagram sent is handled.
 
-use std::io::{Read, Write};
+mod common;
+
+use common::daemon::*;
+
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,32 +24,6 @@ fn free_tcp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
-}
-
-/// A sample's value in the exposition text.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -151,8 +128,8 @@ fn a_million_random_gateway_euis_keep_the_table_at_its_cap() {
     let peak = status_kib(pid, "VmHWM:");
 
     let metrics = http_get(http, "/metrics").expect("/metrics");
-    let gateways = sample(&metrics, "citygate_lorawan_gateways{adapter=\"lw\"}");
-    let evicted = sample(
+    let gateways = metric_sample(&metrics, "citygate_lorawan_gateways{adapter=\"lw\"}");
+    let evicted = metric_sample(
         &metrics,
         "citygate_lorawan_gateway_table_total{adapter=\"lw\",event=\"evicted\"}",
     )

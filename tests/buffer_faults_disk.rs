@@ -12,12 +12,13 @@ mod common;
 mod support;
 
 use citygate::buffer::{Buffer, BufferConfig, BufferHealth, WhenFull};
+use common::daemon::{count_lines, free_port, notify_messages};
 use common::{record, within};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{count, free_port, get, metric, recv_all, require_root, sh, Daemon, Mount};
+use support::{get, metric, require_root, sh, Daemon, Mount};
 
 fn rows_in(db: &Path) -> u64 {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -81,8 +82,8 @@ fn sd_card_turning_read_only_mid_ingest() {
             break;
         }
     }
-    let healthy = recv_all(&sock, Duration::from_millis(1500));
-    assert!(count(&healthy, "WATCHDOG=1") >= 3, "{healthy:?}");
+    let healthy = notify_messages(&sock, Duration::from_millis(1500));
+    assert!(count_lines(&healthy, "WATCHDOG=1") >= 3, "{healthy:?}");
     let (code, body) = get(port, "/readyz").unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"buffer\":\"writable\""), "{body}");
@@ -106,10 +107,10 @@ fn sd_card_turning_read_only_mid_ingest() {
         red.contains("\"buffer\":\"read_only\"") || red.contains("\"buffer\":\"io_error\""),
         "{red}"
     );
-    let _grace = recv_all(&sock, Duration::from_millis(500));
-    let failing = recv_all(&sock, Duration::from_secs(3));
+    let _grace = notify_messages(&sock, Duration::from_millis(500));
+    let failing = notify_messages(&sock, Duration::from_secs(3));
     assert_eq!(
-        count(&failing, "WATCHDOG=1"),
+        count_lines(&failing, "WATCHDOG=1"),
         0,
         "watchdog pinged while the buffer cannot commit: {failing:?}"
     );

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::daemon::free_udp_port;
+
 use citygate::southbound::lorawan::network::crypto::AesKey;
 use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet, PushPayload};
 use common::northbound::acme::{cins_of, Acme};
@@ -15,14 +17,6 @@ const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const APP: &str = "000102030405060708090a0b0c0d0e0f";
 const DEV_ADDR: u32 = 0x2601_1bda;
 const ORIGINATOR: &str = "Ce2e-gw";
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn pymodbus() -> (String, tokio::process::Child) {
     let venv = std::env::var("CITYGATE_PY_VENV")

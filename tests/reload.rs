@@ -1,18 +1,14 @@
 //! SIGHUP reload with the real binary: only the adapter whose table changed restarts, no record
 //! is lost or duplicated, and an invalid config on reload changes nothing.
 
+mod common;
+
+use common::daemon::*;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Scrapes /metrics with a plain HTTP/1.0 request (no client library needed).
 fn scrape(port: u16) -> Option<String> {

@@ -2,6 +2,10 @@
 //! leaves), and `kill -9` of the real daemon in the middle of a replay. The good lines are
 //! stored exactly once, memory stays bounded, and nothing crashes.
 
+mod common;
+
+use common::daemon::*;
+
 use citygate::buffer::{Buffer, BufferConfig, WhenFull};
 use citygate::record::{Record, Value};
 use citygate::southbound::replay::{
@@ -213,14 +217,6 @@ async fn position_is_committed_with_the_records_even_when_the_buffer_refuses_the
     assert_eq!(stats.dropped.get("max_records"), Some(&2));
     drop((out, buffer));
     thread.close();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn daemon_config(dir: &Path, file: &Path, rate: f64) -> PathBuf {

@@ -3,30 +3,13 @@
 //! buffer database locked by another process), pings again once it recovers, STOPPING=1 on
 //! SIGTERM.
 
+mod common;
+
+use common::daemon::*;
+
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn recv_all(sock: &UnixDatagram, for_how_long: Duration) -> Vec<String> {
-    let end = Instant::now() + for_how_long;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < end {
-        sock.set_read_timeout(Some(
-            end.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        ))
-        .unwrap();
-        if let Ok(n) = sock.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    out
-}
-
-fn count(msgs: &[String], what: &str) -> usize {
-    msgs.iter().filter(|m| m.lines().any(|l| l == what)).count()
-}
 
 #[test]
 fn ready_watchdog_and_no_watchdog_while_wedged() {
@@ -76,9 +59,9 @@ fn ready_watchdog_and_no_watchdog_while_wedged() {
     );
 
     // Healthy: a ping every ~200 ms.
-    let healthy = recv_all(&sock, Duration::from_millis(1500));
+    let healthy = notify_messages(&sock, Duration::from_millis(1500));
     assert!(
-        count(&healthy, "WATCHDOG=1") >= 4,
+        count_lines(&healthy, "WATCHDOG=1") >= 4,
         "too few pings while healthy: {healthy:?}"
     );
     assert!(
@@ -92,27 +75,27 @@ fn ready_watchdog_and_no_watchdog_while_wedged() {
     let db = rusqlite::Connection::open(dir.path().join("state/buffer.sqlite")).unwrap();
     db.execute_batch("BEGIN IMMEDIATE; INSERT INTO state (key, value) VALUES ('wedge', 'x');")
         .unwrap();
-    let _grace = recv_all(&sock, Duration::from_millis(600));
-    let wedged = recv_all(&sock, Duration::from_millis(2000));
+    let _grace = notify_messages(&sock, Duration::from_millis(600));
+    let wedged = notify_messages(&sock, Duration::from_millis(2000));
     assert_eq!(
-        count(&wedged, "WATCHDOG=1"),
+        count_lines(&wedged, "WATCHDOG=1"),
         0,
         "pinged while wedged: {wedged:?}"
     );
 
     // Recover.
     db.execute_batch("ROLLBACK").unwrap();
-    let recovered = recv_all(&sock, Duration::from_secs(8));
+    let recovered = notify_messages(&sock, Duration::from_secs(8));
     assert!(
-        count(&recovered, "WATCHDOG=1") >= 1,
+        count_lines(&recovered, "WATCHDOG=1") >= 1,
         "no ping after recovery: {recovered:?}"
     );
 
     // SIGTERM: STOPPING=1 and a clean exit.
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let stopping = recv_all(&sock, Duration::from_millis(1500));
-    assert!(count(&stopping, "STOPPING=1") >= 1, "{stopping:?}");
+    let stopping = notify_messages(&sock, Duration::from_millis(1500));
+    assert!(count_lines(&stopping, "STOPPING=1") >= 1, "{stopping:?}");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }

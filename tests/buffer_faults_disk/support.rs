@@ -1,7 +1,6 @@
 //! Helpers of the disk fault tests: mounts, the daemon process, its telemetry endpoints.
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -135,14 +134,6 @@ impl Daemon {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET on the telemetry port: (status code, body).
 pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -167,25 +158,4 @@ pub fn metric(text: &str, name: &str, labels: &str) -> u64 {
         .filter(|l| l.contains(labels))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
-}
-
-pub fn count(msgs: &[String], what: &str) -> usize {
-    msgs.iter().filter(|m| m.lines().any(|l| l == what)).count()
-}
-
-pub fn recv_all(sock: &UnixDatagram, for_how_long: Duration) -> Vec<String> {
-    let end = Instant::now() + for_how_long;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < end {
-        sock.set_read_timeout(Some(
-            end.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        ))
-        .unwrap();
-        if let Ok(n) = sock.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-    }
-    out
 }

@@ -38,7 +38,7 @@ pub fn venv() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
-/// A port that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago (also `common::daemon::free_port`).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
