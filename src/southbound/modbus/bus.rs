@@ -440,4 +440,5 @@ fn check_len(data: ReadData, cnt: u16) -> Result<ReadData, TxError> {
 }
 
 #[cfg(test)]
+#[path = "bus_tests.rs"]
 mod tests;

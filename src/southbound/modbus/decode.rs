@@ -277,4 +277,5 @@ pub fn decode_point(
 }
 
 #[cfg(test)]
+#[path = "decode_tests.rs"]
 mod tests;
