@@ -32,6 +32,8 @@ pub struct PipelineStats {
     pub replays: u64,
     pub rate_limited: u64,
     pub unchanged: u64,
+    /// Values dropped inside otherwise decoded advertisements (BTHome text that is not UTF-8).
+    pub dropped_values: u64,
 }
 
 /// Per-adapter state: device table, rate limiter, counters, last error per device.
@@ -126,6 +128,7 @@ impl Pipeline {
         if let Some(w) = &decoded.warning {
             tracing::debug!(device = %dev.id, warning = %w, "partial BLE decode");
         }
+        self.stats.dropped_values += u64::from(decoded.dropped_values);
         match self
             .limiter
             .observe(&dev.id, now, adv.rssi, &decoded, &dev.policy)
