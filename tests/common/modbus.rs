@@ -25,6 +25,9 @@ pub struct Unit {
     pub discrete: BTreeMap<u16, bool>,
     /// Never answers (a dead or misconfigured device).
     pub silent: bool,
+    /// Largest read the unit accepts; longer ones are refused with exception 03 (illegal
+    /// data value), as a strict meter does. `None` = the Modbus maximum.
+    pub max_read: Option<u16>,
 }
 
 impl Unit {
@@ -80,6 +83,9 @@ impl Sim {
         };
         if unit.silent {
             return Ok(None);
+        }
+        if unit.max_read.is_some_and(|m| cnt > m) {
+            return Err(ExceptionCode::IllegalDataValue);
         }
         let range = u32::from(addr)..u32::from(addr) + u32::from(cnt);
         let regs = |m: &BTreeMap<u16, u16>| -> Result<Vec<u16>, ExceptionCode> {
