@@ -12,6 +12,7 @@ mod bthome_table;
 pub mod eddystone;
 pub mod ibeacon;
 pub mod ruuvi;
+pub mod ruuvi_air;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -302,8 +303,20 @@ pub fn decode_bthome(
     Ok(d)
 }
 
-/// Ruuvi manufacturer data (after the company id) to [`Decoded`].
+/// Ruuvi manufacturer data (after the company id) to [`Decoded`]: format 5 (RAWv2) or 6
+/// (Ruuvi Air); other formats are reported as unsupported.
 pub fn decode_ruuvi(data: &[u8]) -> Result<Decoded, DecodeError> {
+    if data.first() == Some(&6) {
+        let r = ruuvi_air::decode(data)?;
+        let (values, meta) = r.to_values();
+        let mut d = base(Format::Ruuvi, values);
+        d.meta = meta;
+        d.sequence = Some(Sequence {
+            value: u32::from(r.measurement_sequence),
+            modulus: 256,
+        });
+        return Ok(d);
+    }
     let r = ruuvi::decode(data)?;
     let (values, meta) = r.to_values();
     let mut d = base(Format::Ruuvi, values);

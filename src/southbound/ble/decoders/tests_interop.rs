@@ -230,3 +230,34 @@ fn eddystone_malformed_frames_are_errors_not_values() {
         Err(DecodeError::Eddystone(E::WrongLength { .. }))
     ));
 }
+
+#[test]
+fn ruuvi_air_format_6_is_detected_and_decoded() {
+    // Flags + manufacturer data 0x0499 with the format-6 vector of ruuvi/docs.
+    let adv = Advertisement::parse_ad(&h(
+        "020106 17ff9904 06170c5668c79e007000c90501d9ffcd004c884f",
+    ))
+    .unwrap();
+    assert_eq!(detect(&adv), Some(Format::Ruuvi));
+    let d = decode(&adv, None, &DecodeContext::default()).unwrap();
+    assert_eq!(d.values.get("carbon_dioxide"), Some(&Value::I64(201)));
+    assert_eq!(d.values.get("pressure"), Some(&Value::I64(101_102)));
+    assert_eq!(
+        d.sequence,
+        Some(Sequence {
+            value: 205,
+            modulus: 256
+        })
+    );
+    assert_eq!(
+        d.meta.get("mac_suffix"),
+        Some(&Value::Str("4C:88:4F".into()))
+    );
+    // E1 (the extended variant) and other formats: reported, not decoded.
+    assert!(matches!(
+        decode_ruuvi(&h("e1170c")),
+        Err(DecodeError::Ruuvi(ruuvi::RuuviError::UnsupportedFormat(
+            0xe1
+        )))
+    ));
+}
