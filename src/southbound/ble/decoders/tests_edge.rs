@@ -329,6 +329,12 @@ fn no_panic_on_truncations_and_random_bytes() {
         let _ = ruuvi::decode(b);
         let _ = ibeacon::decode(b);
         let _ = eddystone::decode(b);
+        let mut six = b.clone();
+        if let Some(f) = six.first_mut() {
+            *f = 6;
+        }
+        let _ = ruuvi_air::decode(&six);
+        let _ = decode_ruuvi(&six);
     }
 }
 
