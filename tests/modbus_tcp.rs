@@ -28,15 +28,18 @@ async fn sdm630_cycle_uses_exactly_the_planned_transactions() {
     let (addr, server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let cfg = tcp_config(addr, "[[devices]]\nid = \"meter\"\nunit = 1\nprofile = \"eastron_sdm630\"\npoll_interval = \"1h\"\n");
     assert!(cfg.validate().is_empty());
-    let points = resolve_device(&cfg.devices()[0]).unwrap();
+    let device = &cfg.devices()[0];
+    let points = resolve_device(device).unwrap();
     let all: Vec<usize> = (0..points.len()).collect();
+    // The profile's documented limit (Eastron: 80 registers per read).
+    assert_eq!(device.max_registers, 80);
     let limits = Limits {
-        max_registers: 125,
-        max_bits: 2000,
-        max_gap: 10,
+        max_registers: device.max_registers,
+        max_bits: device.max_bits,
+        max_gap: device.max_gap,
     };
     let minimum = plan(&points, &all, &limits, &Learned::default()).len();
-    assert_eq!(minimum, 5);
+    assert_eq!(minimum, 6);
 
     let counters = Arc::new(ModbusCounters::default());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
@@ -49,7 +52,7 @@ async fn sdm630_cycle_uses_exactly_the_planned_transactions() {
     assert!(sim
         .seen()
         .iter()
-        .all(|(u, fc, _, cnt)| *u == 1 && *fc == 4 && *cnt <= 125));
+        .all(|(u, fc, _, cnt)| *u == 1 && *fc == 4 && *cnt <= 80));
     assert_eq!(counters.snapshot().transactions, minimum as u64);
     let r = &records[0];
     assert_eq!((r.adapter.as_str(), r.device.as_str()), ("mb", "meter"));

@@ -29,6 +29,7 @@ pub fn plan(cfg: &Config) -> ExitCode {
             any = true;
             println!("[southbound.{id}] {}", adapter.type_name());
             println!("{}", modbus::timing::explain(m));
+            println!("{}", modbus::device_limits::explain(m));
         }
     }
     if !any {

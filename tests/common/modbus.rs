@@ -28,6 +28,9 @@ pub struct Unit {
     /// Leaves every n-th request to this unit unanswered (0: answers all), like a meter whose
     /// firmware drops requests under load.
     pub drop_every: u32,
+    /// Largest read the unit accepts; longer ones are refused with exception 03 (illegal
+    /// data value), as a strict meter does. `None` = the Modbus maximum.
+    pub max_read: Option<u16>,
 }
 
 impl Unit {
@@ -96,6 +99,9 @@ impl Sim {
                 self.dropped.lock().unwrap().push((slave, *n));
                 return Ok(None);
             }
+        }
+        if unit.max_read.is_some_and(|m| cnt > m) {
+            return Err(ExceptionCode::IllegalDataValue);
         }
         let range = u32::from(addr)..u32::from(addr) + u32::from(cnt);
         let regs = |m: &BTreeMap<u16, u16>| -> Result<Vec<u16>, ExceptionCode> {

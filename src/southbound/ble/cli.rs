@@ -99,7 +99,9 @@ pub fn decode_cli(
 /// True if a parsed advertisement holds data of the requested (or any known) format.
 fn carries(adv: &Advertisement, format: Option<Format>) -> bool {
     match format {
-        None => decoders::detect(adv).is_some(),
+        // Eddystone data without the UUID list is still an advertisement: decoding it reports
+        // why it is not taken as Eddystone.
+        None => decoders::detect(adv).is_some() || adv.service_data_for(EDDYSTONE_UUID).is_some(),
         Some(Format::Bthome) => adv.service_data_for(BTHOME_UUID).is_some(),
         Some(Format::Eddystone) => adv.service_data_for(EDDYSTONE_UUID).is_some(),
         Some(Format::Ruuvi) => adv.manufacturer_data_for(RUUVI_COMPANY).is_some(),

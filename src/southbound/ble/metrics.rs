@@ -27,6 +27,7 @@ impl CounterSnapshot for StatsExport {
             ("replay", s.replays),
             ("rate_limited", s.rate_limited),
             ("unchanged", s.unchanged),
+            ("dropped_value", s.dropped_values),
         ]
     }
 }

@@ -36,6 +36,8 @@ pub struct PipelineStats {
     pub replays: u64,
     pub rate_limited: u64,
     pub unchanged: u64,
+    /// Values dropped inside otherwise decoded advertisements (BTHome text that is not UTF-8).
+    pub dropped_values: u64,
 }
 
 /// Per-adapter state: device table, rate limiter, counters, last error per device.
@@ -106,9 +108,14 @@ impl Pipeline {
             Ok(d) => d,
             // No data of a known (or the configured) format: normal for the property
             // update that announces a device, or a scan response without data.
-            Err(DecodeError::UnknownFormat | DecodeError::Missing(_))
-                if dev.store_raw
-                    && !(adv.manufacturer_data.is_empty() && adv.service_data.is_empty()) =>
+            // Eddystone service data without the listed UUID is not taken as Eddystone: a
+            // store_raw device keeps it as bytes, any other device reports it (below).
+            Err(
+                DecodeError::UnknownFormat
+                | DecodeError::Missing(_)
+                | DecodeError::EddystoneUnlisted,
+            ) if dev.store_raw
+                && !(adv.manufacturer_data.is_empty() && adv.service_data.is_empty()) =>
             {
                 decoders::decode_raw(adv)
             }
@@ -130,6 +137,7 @@ impl Pipeline {
         if let Some(w) = &decoded.warning {
             tracing::debug!(device = %dev.id, warning = %w, "partial BLE decode");
         }
+        self.stats.dropped_values += u64::from(decoded.dropped_values);
         match self
             .limiter
             .observe(&dev.id, now, adv.rssi, &decoded, &dev.policy)
@@ -256,5 +264,33 @@ store_raw = true
         let mut no_addr = raw.clone();
         no_addr.address = None;
         assert!(p.handle(&no_addr, Instant::now(), 0).is_none());
+    }
+
+    #[test]
+    fn mislabelled_eddystone_is_reported_or_kept_raw_and_dropped_text_is_counted() {
+        // Eddystone TLM service data without 0xFEAA in the UUID list.
+        let tlm = "1116aafe20000bb818800000006400000e10";
+        let mut p = Pipeline::new("ble1", &cfg("accept_unlisted = true")).unwrap();
+        assert!(p
+            .handle(&adv("22:22:22:22:22:22", tlm), Instant::now(), 0)
+            .is_none());
+        assert_eq!(p.stats.decode_errors, 1);
+        // The store_raw device keeps it as bytes, not as temperature and battery.
+        let r = p
+            .handle(&adv("11:11:11:11:11:11", tlm), Instant::now(), 0)
+            .unwrap();
+        assert_eq!(r.values.len(), 1, "{:?}", r.values);
+        assert!(r.values.contains_key("service_feaa"));
+        // BTHome text that is not UTF-8: dropped and counted, the temperature kept.
+        let r = p
+            .handle(
+                &adv("33:33:33:33:33:33", "0b16d2fc405302c32802ca09"),
+                Instant::now(),
+                0,
+            )
+            .unwrap();
+        assert_eq!(r.values.get("temperature"), Some(&Value::F64(25.06)));
+        assert!(!r.values.contains_key("text"));
+        assert_eq!(p.stats.dropped_values, 1);
     }
 }

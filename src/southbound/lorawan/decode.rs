@@ -64,8 +64,14 @@ fn decode_value(hex_text: &str, keys: &DecodeKeys<'_>) -> Value {
             o.insert("error".into(), json!(e.to_string()));
         }
         Ok(PhyPayload::Proprietary(p)) => {
+            // No DevAddr, FCnt or MIC in a proprietary frame: keys given are not used.
             o.insert("mtype".into(), json!("Proprietary"));
+            o.insert("mhdr".into(), json!(format!("{:02x}", bytes[0])));
             o.insert("payload".into(), json!(hex::encode(p)));
+            o.insert(
+                "note".into(),
+                json!("vendor-defined frame: no MIC or FCnt to check"),
+            );
         }
         Ok(PhyPayload::JoinRequest(jr)) => {
             o.insert("mtype".into(), json!("JoinRequest"));
@@ -161,6 +167,31 @@ mod tests {
         .unwrap();
         assert_eq!(j["mic_ok"], json!(false));
         assert_eq!(j["mic_expected"], json!("2a3518af"));
+    }
+
+    #[test]
+    fn proprietary_frame_payload_without_mhdr_and_no_mic_check() {
+        // chirpstack lrwn test_proprietary: MHDR e0, payload 01 02 03.
+        let keys = DecodeKeys {
+            nwk_s_key: Some("2b7e151628aed2a6abf7158809cf4f3c"),
+            app_s_key: Some("2b7e151628aed2a6abf7158809cf4f3c"),
+            json: true,
+            ..DecodeKeys::default()
+        };
+        let j: Value = serde_json::from_str(&decode_cli("e0010203", &keys)).unwrap();
+        assert_eq!(j["mtype"], "Proprietary");
+        assert_eq!(j["mhdr"], "e0");
+        assert_eq!(j["payload"], "010203");
+        for absent in ["mic", "mic_ok", "fcnt", "dev_addr", "error"] {
+            assert!(j.get(absent).is_none(), "{absent}: {j}");
+        }
+        // Only the MHDR: an empty payload, still no error.
+        let j: Value = serde_json::from_str(&decode_cli("ff", &keys)).unwrap();
+        assert_eq!(j["payload"], "");
+        assert_eq!(j["mhdr"], "ff");
+        let text = decode_cli("e0 0102", &DecodeKeys::default());
+        assert!(text.contains("payload: 0102"), "{text}");
+        assert!(!text.contains("e00102"), "{text}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct LorawanCounters {
     pub unknown_device: AtomicU64,
     /// Datagrams or PHYPayloads that could not be parsed.
     pub malformed: AtomicU64,
+    /// Proprietary frames (MType 111): vendor-defined, no MIC/FCnt, not recorded.
+    pub proprietary: AtomicU64,
     /// rxpk with a failed CRC (dropped before parsing).
     pub crc_error: AtomicU64,
     pub join_accepted: AtomicU64,
@@ -59,6 +61,7 @@ impl LorawanCounters {
             ("duplicate", r(&self.duplicate)),
             ("unknown_device", r(&self.unknown_device)),
             ("malformed", r(&self.malformed)),
+            ("proprietary", r(&self.proprietary)),
             ("crc_error", r(&self.crc_error)),
             ("join_accepted", r(&self.join_accepted)),
             ("join_rejected", r(&self.join_rejected)),

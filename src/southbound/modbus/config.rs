@@ -6,6 +6,7 @@
 //! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
 
 use super::decode::WordOrder;
+pub use super::device_limits::{ConfiguredLimits, LimitSource, LimitSources};
 use super::profile::Profile;
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -110,15 +111,12 @@ pub struct PointConfig {
     pub group: Option<String>,
 }
 
-fn default_max_registers() -> u16 {
-    125
-}
-fn default_max_bits() -> u16 {
-    2000
-}
-fn default_max_gap() -> u16 {
-    10
-}
+/// The Modbus limit of one register read (PDU of 253 bytes).
+pub const DEFAULT_MAX_REGISTERS: u16 = 125;
+/// The Modbus limit of one coil/discrete read.
+pub const DEFAULT_MAX_BITS: u16 = 2000;
+/// Holes a merged read may span unless the device or profile says otherwise.
+pub const DEFAULT_MAX_GAP: u16 = 10;
 fn default_poll_interval() -> Duration {
     Duration::from_secs(10)
 }
@@ -127,52 +125,114 @@ fn default_timeout() -> Duration {
 }
 
 /// One Modbus server (unit id) on the adapter's bus.
+///
+/// The read limits (`max_registers`, `max_bits`, `max_gap`) are the effective ones: the
+/// device table's value when it sets one, else the profile's documented limit, else the
+/// Modbus default ([`super::device_limits`]); [`DeviceConfig::limit_sources`] says which.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "DeviceConfigFile")]
 pub struct DeviceConfig {
     /// Stable device key: the record's `device` and the container name at the CSE.
     pub id: String,
     /// Unit id (RTU slave address 1..=247; Modbus/TCP devices often use 1 or 255).
     pub unit: u8,
     /// Name of a register map in the profiles directory or built in.
-    #[serde(default)]
     pub profile: Option<String>,
     /// Inline points, added after the profile's.
-    #[serde(default)]
     pub points: Vec<PointConfig>,
     /// Default word order for this device's multi-register numbers.
-    #[serde(default)]
     pub word_order: Option<WordOrder>,
     /// Largest register read this device accepts (many meters allow fewer than 125).
-    #[serde(default = "default_max_registers")]
     pub max_registers: u16,
     /// Largest coil/discrete read.
-    #[serde(default = "default_max_bits")]
     pub max_bits: u16,
     /// Unused registers one merged read may span; for bit tables 16 bits per register.
-    #[serde(default = "default_max_gap")]
     pub max_gap: u16,
+    pub poll_interval: Duration,
+    /// Per request; a device that misses it is backed off so it cannot stall the bus.
+    pub timeout: Duration,
+    /// Poll intervals of point groups (`groups = { energy = "60s" }`); ungrouped points and
+    /// groups not listed here follow `poll_interval`.
+    pub groups: IndexMap<String, Duration>,
+    /// The limits as written in the device table (`None` = not set there).
+    pub configured: ConfiguredLimits,
+    /// Where each effective limit came from.
+    pub limit_sources: LimitSources,
+    /// Filled by [`super::profile::load_profiles`]; not part of the file.
+    pub loaded_profile: Option<Result<Arc<Profile>, String>>,
+}
+
+/// A device table as written in the file; becomes a [`DeviceConfig`] with its limits
+/// resolved (against a built-in profile here, a profile file in `load_profiles`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceConfigFile {
+    id: String,
+    unit: u8,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    points: Vec<PointConfig>,
+    #[serde(default)]
+    word_order: Option<WordOrder>,
+    #[serde(default)]
+    max_registers: Option<u16>,
+    #[serde(default)]
+    max_bits: Option<u16>,
+    #[serde(default)]
+    max_gap: Option<u16>,
     #[serde(
         default = "default_poll_interval",
         deserialize_with = "crate::config::units::duration"
     )]
-    pub poll_interval: Duration,
-    /// Per request; a device that misses it is backed off so it cannot stall the bus.
+    poll_interval: Duration,
     #[serde(
         default = "default_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
-    pub timeout: Duration,
-    /// Poll intervals of point groups (`groups = { energy = "60s" }`); ungrouped points and
-    /// groups not listed here follow `poll_interval`.
+    timeout: Duration,
     #[serde(default, deserialize_with = "crate::config::units::duration_map")]
-    pub groups: IndexMap<String, Duration>,
-    /// Filled by [`super::profile::load_profiles`]; not part of the file.
-    #[serde(skip)]
-    pub loaded_profile: Option<Result<Arc<Profile>, String>>,
+    groups: IndexMap<String, Duration>,
+}
+
+impl From<DeviceConfigFile> for DeviceConfig {
+    fn from(f: DeviceConfigFile) -> Self {
+        let mut d = DeviceConfig {
+            id: f.id,
+            unit: f.unit,
+            profile: f.profile,
+            points: f.points,
+            word_order: f.word_order,
+            max_registers: DEFAULT_MAX_REGISTERS,
+            max_bits: DEFAULT_MAX_BITS,
+            max_gap: DEFAULT_MAX_GAP,
+            poll_interval: f.poll_interval,
+            timeout: f.timeout,
+            groups: f.groups,
+            configured: ConfiguredLimits {
+                max_registers: f.max_registers,
+                max_bits: f.max_bits,
+                max_gap: f.max_gap,
+            },
+            limit_sources: LimitSources::default(),
+            loaded_profile: None,
+        };
+        let builtin = d.profile.as_deref().and_then(|n| {
+            super::profile::builtin(n)
+                .and_then(Result::ok)
+                .map(|p| (n.to_owned(), p))
+        });
+        super::device_limits::apply(&mut d, builtin.as_ref().map(|(n, p)| (n.as_str(), p)));
+        d
+    }
 }
 
 /// Serial parity.
+///
+/// The default stays `even`, the Modbus over Serial Line default: meters disagree (Eastron
+/// ships 8N1, others 8E1), so no default fits all, and changing it would silently break
+/// deployed configs. Instead `citygate check` warns when a device's profile documents other
+/// factory serial settings than the adapter's (see `device_limits::serial_warnings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Parity {

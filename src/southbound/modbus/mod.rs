@@ -3,6 +3,7 @@
 //! Layers, each usable on its own:
 //! - [`decode`]: registers → values (word order, scaling); pure.
 //! - [`config`], [`profile`], [`validate`]: the TOML shape, device profiles, pure checks.
+//! - [`device_limits`]: read limits per device and their source (config, profile, default).
 //! - [`plan`]: fewest reads per device; split-and-learn on exception 02.
 //! - [`timing`]: bus time estimates and the `citygate plan` report ([`timing::explain`]).
 //! - [`error`]: what went wrong with a transaction, named ([`error::TxError`]).
@@ -17,6 +18,7 @@ pub mod adapter;
 pub mod bus;
 pub mod config;
 pub mod decode;
+pub mod device_limits;
 pub mod error;
 pub mod groups;
 pub mod link;

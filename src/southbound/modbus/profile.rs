@@ -7,6 +7,7 @@
 
 use super::config::{DeviceConfig, ModbusConfig, PointConfig, Table, TypeName};
 use super::decode::{PointType, Scaling, WordOrder};
+use super::device_limits::{self, FactorySerial};
 use crate::config::issue::ConfigIssue;
 use serde::Deserialize;
 use std::path::Path;
@@ -26,6 +27,20 @@ pub struct Profile {
     /// Default order of the profile's multi-register numbers.
     #[serde(default)]
     pub word_order: Option<WordOrder>,
+    /// Largest register read the meter accepts, as its vendor documents it; used for devices
+    /// that do not set their own `max_registers`.
+    #[serde(default)]
+    pub max_registers: Option<u16>,
+    /// Largest coil/discrete read the meter accepts.
+    #[serde(default)]
+    pub max_bits: Option<u16>,
+    /// Unused registers a merged read may span on this meter.
+    #[serde(default)]
+    pub max_gap: Option<u16>,
+    /// The meter's factory serial settings; `citygate check` warns when a `modbus_rtu`
+    /// adapter differs.
+    #[serde(default)]
+    pub serial: Option<FactorySerial>,
     pub points: Vec<PointConfig>,
 }
 
@@ -64,7 +79,12 @@ pub fn load_profiles(config: &mut ModbusConfig, dir: Option<&Path>) {
         let Some(name) = device.profile.clone() else {
             continue;
         };
-        device.loaded_profile = Some(lookup(&name, dir).map(Arc::new));
+        let loaded = lookup(&name, dir).map(Arc::new);
+        // A profile file may document other limits than the built-in profile of that name.
+        if let Ok(p) = &loaded {
+            device_limits::apply(device, Some((&name, p)));
+        }
+        device.loaded_profile = Some(loaded);
     }
 }
 

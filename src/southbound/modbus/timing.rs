@@ -269,7 +269,7 @@ mod tests {
         };
         let ok: ModbusConfig = toml::from_str(&text(9600, "5s")).unwrap();
         let out = explain(&ok);
-        assert_eq!(out.matches("fc04 input").count(), 5, "{out}");
+        assert_eq!(out.matches("fc04 input").count(), 6, "{out}");
         assert!(
             out.contains("addr    70 (0x0046)") || out.contains("frequency"),
             "{out}"

@@ -7,6 +7,7 @@ use super::config::{
     DeviceConfig, Link, ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig,
 };
 use super::decode::PointType;
+use super::device_limits::device_warnings;
 use super::profile::{point_configs, resolve_device, Point};
 use super::timing::{plan_all, requests_time, utilisation, BusCost};
 use crate::config::device_id::device_id_issue;
@@ -23,7 +24,15 @@ impl ModbusConfig {
     /// Allowed but worth a look: polls that cannot keep up with the bus (`citygate check`
     /// prints them as warnings; `citygate plan` explains them).
     pub fn warnings(&self) -> Vec<ConfigIssue> {
-        bus_time_issues(&self.link(), self.devices())
+        let link = self.link();
+        let mut out = bus_time_issues(&link, self.devices());
+        for (n, d) in self.devices().iter().enumerate() {
+            out.extend(device_warnings(&link, d).into_iter().map(|mut i| {
+                i.path = format!("devices.{n}.{}", i.path);
+                i
+            }));
+        }
+        out
     }
 
     /// Things only this adapter may own: the serial port of an RTU adapter.
@@ -188,7 +197,10 @@ fn validate_device(d: &DeviceConfig) -> Vec<ConfigIssue> {
         issues.push(
             ConfigIssue::new(
                 "max_registers",
-                format!("max_registers = {} is outside 1..=125.", d.max_registers),
+                format!(
+                    "max_registers = {} ({}) is outside 1..=125.",
+                    d.max_registers, d.limit_sources.max_registers
+                ),
             )
             .hint("125 is the Modbus limit for one read; some devices need less"),
         );
@@ -196,7 +208,10 @@ fn validate_device(d: &DeviceConfig) -> Vec<ConfigIssue> {
     if !(1..=2000).contains(&d.max_bits) {
         issues.push(ConfigIssue::new(
             "max_bits",
-            format!("max_bits = {} is outside 1..=2000.", d.max_bits),
+            format!(
+                "max_bits = {} ({}) is outside 1..=2000.",
+                d.max_bits, d.limit_sources.max_bits
+            ),
         ));
     }
     for (field, v) in [("poll_interval", d.poll_interval), ("timeout", d.timeout)] {

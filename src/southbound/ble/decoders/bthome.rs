@@ -5,7 +5,11 @@
 //! nonce = `MAC(6, printed order) | d2 fc | device-info | counter bytes as on air`.
 //! Objects are `id(1) | value` with a fixed length per id (text and raw carry a length byte).
 //! Like bthome-ble, an unknown id or a truncated object stops parsing and keeps what was
-//! decoded before it ([`BthomeData::stopped`] says why).
+//! decoded before it ([`BthomeData::stopped`] says why): the format tells older receivers to
+//! do so, because the length of an id they do not know cannot be guessed. Ids the table knows
+//! (see `bthome_table`) decode wherever they appear. A text object that is not UTF-8 is
+//! dropped and counted in [`BthomeData::invalid_text`], as bthome-ble drops it; the objects
+//! after it still decode.
 
 use super::addr::Mac;
 use super::bthome_table::{self, Kind, Spec};
@@ -65,9 +69,11 @@ pub struct BthomeData {
     pub counter: Option<u32>,
     /// Measurements, binary sensors and events by point name, repeated ids suffixed `_1`, `_2`.
     pub values: Values,
-    /// True when a button or dimmer event (other than "none") is in `values`.
+    /// True when a button, dimmer or command event (other than "none") is in `values`.
     pub has_event: bool,
     pub stopped: Option<Stop>,
+    /// Text objects (0x53) dropped because they were not valid UTF-8.
+    pub invalid_text: u32,
 }
 
 /// Decodes BTHome v2 service data (the bytes after the UUID).
@@ -174,6 +180,14 @@ fn parse_objects(payload: &[u8], out: &mut BthomeData) {
                     break;
                 }
             },
+            // Command byte + (low 5 bits of the length byte) argument bytes.
+            Kind::Command => match payload.get(i + 1) {
+                Some(&l) => (i + 2, 1 + (l & 0x1f) as usize),
+                None => {
+                    out.stopped = Some(Stop::Truncated(id));
+                    break;
+                }
+            },
             _ => (i + 1, spec.len),
         };
         let Some(value) = payload.get(start..start + len) else {
@@ -234,13 +248,12 @@ fn store(obj: &Object<'_>, name: String, out: &mut BthomeData) {
         Kind::Binary => {
             out.values.insert(name, Value::Bool(v.first() != Some(&0)));
         }
-        Kind::Text => {
-            let value = match std::str::from_utf8(v) {
-                Ok(s) => Value::Str(s.to_owned()),
-                Err(_) => Value::Bytes(v.to_vec()),
-            };
-            out.values.insert(name, value);
-        }
+        Kind::Text => match std::str::from_utf8(v) {
+            Ok(s) => {
+                out.values.insert(name, Value::Str(s.to_owned()));
+            }
+            Err(_) => out.invalid_text += 1,
+        },
         Kind::Raw => {
             out.values.insert(name, Value::Bytes(v.to_vec()));
         }
@@ -255,6 +268,16 @@ fn store(obj: &Object<'_>, name: String, out: &mut BthomeData) {
                 let steps = v.get(1).copied().unwrap_or(0);
                 out.values
                     .insert(format!("{name}_steps"), Value::I64(steps as i64));
+                out.values.insert(name, Value::Str(ev.to_owned()));
+                out.has_event = true;
+            }
+        }
+        Kind::Command => {
+            if let Some(ev) = v.first().and_then(|&c| bthome_table::command_event(c)) {
+                if v.len() > 1 {
+                    out.values
+                        .insert(format!("{name}_args"), Value::Bytes(v[1..].to_vec()));
+                }
                 out.values.insert(name, Value::Str(ev.to_owned()));
                 out.has_event = true;
             }

@@ -1,5 +1,11 @@
-//! The BTHome v2 object table (bthome.io/format; ids, lengths, signedness and factors as in
-//! bthome-ble 3.25 `const.py MEAS_TYPES`, plus the 0xF0–0xF2 device-information objects).
+//! The BTHome v2 object table, the one place citygate keeps it.
+//!
+//! Source: the bthome.io/format object and event tables as implemented by bthome-ble 3.25.0
+//! (PyPI; repository Bluetooth-Devices/bthome-ble, files `src/bthome_ble/const.py`
+//! `MEAS_TYPES` and `src/bthome_ble/event.py`), the Home Assistant BTHome parser. That release
+//! has every id 0x00–0x2F, 0x3A–0x65 and 0xF0–0xF2, including the 2026 additions 0x3B
+//! (command event) and 0x65 (settings revision), and the button event 0x81 (hold release).
+//! `tests/vectors/bthome_objects.json` holds one vector per id and event, decoded by it.
 //!
 //! Point names follow bthome-ble's keys. Where bthome-ble gives two objects of different units
 //! the same key, or a binary sensor and a measurement share a key, the name carries the
@@ -23,6 +29,9 @@ pub(crate) enum Kind {
     Button,
     /// Dimmer event: event byte + number of steps.
     Dimmer,
+    /// Command event (0x3B): a length byte (low 5 bits = number of argument bytes, high 3
+    /// bits reserved), the command byte, then the arguments.
+    Command,
     /// Firmware version, bytes little endian (`F1 00 01 02 04` = 4.2.1.0).
     Version,
 }
@@ -114,6 +123,7 @@ pub(crate) const TABLE: &[Spec] = &[
     u(0x2e, "humidity", 1, 1),
     u(0x2f, "moisture", 1, 1),
     s(0x3a, "button", 1, Button, 1, 1),
+    s(0x3b, "command", 0, Command, 1, 1),
     s(0x3c, "dimmer", 2, Dimmer, 1, 1),
     u(0x3d, "count", 2, 1),
     u(0x3e, "count", 4, 1),
@@ -155,6 +165,7 @@ pub(crate) const TABLE: &[Spec] = &[
     i(0x62, "speed", 4, 1_000_000),
     i(0x63, "acceleration", 4, 1_000_000),
     u(0x64, "light_level", 1, 1),
+    u(0x65, "settings_revision", 1, 1),
     u(0xf0, "device_type_id", 2, 1),
     s(0xf1, "firmware_version", 4, Version, 1, 1),
     s(0xf2, "firmware_version", 3, Version, 1, 1),
@@ -178,6 +189,21 @@ pub(crate) fn button_event(code: u8) -> Option<&'static str> {
         0x05 => "long_double_press",
         0x06 => "long_triple_press",
         0x80 => "hold_press",
+        0x81 => "hold_release",
+        _ => return None,
+    })
+}
+
+/// Command event names (bthome.io/format, "Events"; bthome-ble `COMMAND_EVENTS`). The
+/// arguments after the command byte are device-specific: the format defines no meaning for
+/// them (not even a step count for `step_up`/`step_down`), so they are passed on as bytes.
+pub(crate) fn command_event(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x00 => "off",
+        0x01 => "on",
+        0x02 => "toggle",
+        0x03 => "step_up",
+        0x04 => "step_down",
         _ => return None,
     })
 }
@@ -198,15 +224,14 @@ mod tests {
     #[test]
     fn table_is_sorted_and_complete() {
         assert!(TABLE.windows(2).all(|w| w[0].id < w[1].id));
-        // 0x00–0x2f and 0x3d–0x64 are all defined; 0x3a and 0x3c are the events.
-        for id in (0x00..=0x2f)
-            .chain(0x3d..=0x64)
-            .chain([0x3a, 0x3c, 0xf0, 0xf1, 0xf2])
-        {
+        // 0x00–0x2f and 0x3a–0x65 are all defined (0x3a–0x3c are the events).
+        for id in (0x00..=0x2f).chain(0x3a..=0x65).chain([0xf0, 0xf1, 0xf2]) {
             assert!(lookup(id).is_some(), "id {id:#04x} missing");
         }
+        assert_eq!(TABLE.len(), 0x30 + (0x65 - 0x3a + 1) + 3);
         assert!(lookup(0x30).is_none());
-        assert!(lookup(0x3b).is_none());
+        assert!(lookup(0x39).is_none());
+        assert!(lookup(0x66).is_none());
         assert!(TABLE.iter().all(|s| s.div > 0 && s.mul > 0));
     }
 }

@@ -1,6 +1,13 @@
 //! Eddystone (google/eddystone): service data under UUID 0xFEAA. Decodes the UID frame
 //! (0x00) and the plain TLM frame (0x20, version 0); other frames are reported as
 //! unsupported (encrypted TLM needs the EID identity key, out of scope).
+//!
+//! Frames are checked as strictly as the spec lays them out: a UID frame is 20 bytes with
+//! two RFU bytes that must be 0x00 (18 bytes, RFU left out, is accepted as beacons in the
+//! field send it), a plain TLM frame is exactly 14 bytes. Anything else is an error, so a
+//! mislabelled or cut frame is reported instead of being read as plausible numbers. Whether
+//! an advertisement is Eddystone at all is decided by the caller
+//! (`decoders::detect`: the 0xFEAA service UUID must be listed).
 
 use crate::record::{Value, Values};
 
@@ -19,6 +26,14 @@ pub enum EddystoneError {
         need: usize,
         len: usize,
     },
+    #[error("Eddystone {frame} frame must be {expected} bytes, got {len}: not a well-formed {frame} frame")]
+    WrongLength {
+        frame: &'static str,
+        expected: &'static str,
+        len: usize,
+    },
+    #[error("Eddystone UID frame: RFU bytes must be 00 00, got {0:02x} {1:02x}")]
+    UidRfu(u8, u8),
 }
 
 /// A plain telemetry frame, fields as sent.
@@ -51,12 +66,19 @@ pub fn decode(data: &[u8]) -> Result<EddystoneData, EddystoneError> {
     let frame = *data.first().ok_or(EddystoneError::Empty)?;
     match frame {
         0x00 => {
-            // 18 bytes + 2 RFU bytes that some beacons leave out.
-            let d = data.get(..18).ok_or(EddystoneError::TooShort {
-                frame: "UID",
-                need: 18,
-                len: data.len(),
-            })?;
+            // 18 bytes + 2 RFU bytes (0x00) that some beacons leave out.
+            let d = match data.len() {
+                18 => data,
+                20 if data[18] == 0 && data[19] == 0 => &data[..18],
+                20 => return Err(EddystoneError::UidRfu(data[18], data[19])),
+                len => {
+                    return Err(EddystoneError::WrongLength {
+                        frame: "UID",
+                        expected: "20 (or 18 without the RFU bytes)",
+                        len,
+                    })
+                }
+            };
             let mut namespace = [0u8; 10];
             namespace.copy_from_slice(&d[2..12]);
             let mut instance = [0u8; 6];
@@ -76,11 +98,14 @@ pub fn decode(data: &[u8]) -> Result<EddystoneData, EddystoneError> {
             if version != 0 {
                 return Err(EddystoneError::UnsupportedTlmVersion(version));
             }
-            let d = data.get(..14).ok_or(EddystoneError::TooShort {
-                frame: "TLM",
-                need: 14,
-                len: data.len(),
-            })?;
+            if data.len() != 14 {
+                return Err(EddystoneError::WrongLength {
+                    frame: "TLM",
+                    expected: "14",
+                    len: data.len(),
+                });
+            }
+            let d = data;
             Ok(EddystoneData::Tlm(Tlm {
                 vbatt_mv: u16::from_be_bytes([d[2], d[3]]),
                 temp_raw: i16::from_be_bytes([d[4], d[5]]),

@@ -12,10 +12,13 @@ mod bthome_table;
 pub mod eddystone;
 pub mod ibeacon;
 pub mod ruuvi;
+pub mod ruuvi_air;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_edge;
+#[cfg(test)]
+mod tests_interop;
 
 pub use addr::{BleUuid, Mac};
 pub use advert::Advertisement;
@@ -88,6 +91,8 @@ pub enum DecodeError {
     Eddystone(#[from] eddystone::EddystoneError),
     #[error("advertisement bytes: {0}")]
     Ad(#[from] advert::AdError),
+    #[error("Eddystone service data (0xFEAA) without the Eddystone service UUID in the advertisement's UUID list: not decoded (set format = \"eddystone\" / --format eddystone to decode it anyway)")]
+    EddystoneUnlisted,
 }
 
 /// A format-independent view of one decoded advertisement.
@@ -106,8 +111,12 @@ pub struct Decoded {
     pub has_event: bool,
     /// Points that change with every frame (counters, uptime): not a reason to report.
     pub volatile_points: &'static [&'static str],
-    /// Set when decoding stopped early (unknown BTHome object); values before it are kept.
+    /// Set when decoding stopped early (unknown BTHome object) or dropped a value; values
+    /// before it are kept.
     pub warning: Option<String>,
+    /// Values the format carried but that were invalid and left out (BTHome text that is not
+    /// UTF-8), counted so that a technician can see them.
+    pub dropped_values: u32,
 }
 
 impl Decoded {
@@ -152,7 +161,10 @@ pub struct DecodeContext<'a> {
 }
 
 /// Picks the format of an advertisement: service data 0xFCD2 = BTHome, manufacturer 0x0499 =
-/// Ruuvi, manufacturer 0x004C with type 0x02 = iBeacon, service data 0xFEAA = Eddystone.
+/// Ruuvi, manufacturer 0x004C with type 0x02 = iBeacon, service data 0xFEAA *and* 0xFEAA in
+/// the service UUID list = Eddystone. The Eddystone spec requires both (beacontools checks
+/// both too); service data alone is too weak a sign, as other vendors' frames have been seen
+/// under 0xFEAA. An explicit format (config `format`, `--format`) skips detection.
 pub fn detect(adv: &Advertisement) -> Option<Format> {
     if adv.service_data_for(BTHOME_UUID).is_some() {
         Some(Format::Bthome)
@@ -163,7 +175,9 @@ pub fn detect(adv: &Advertisement) -> Option<Format> {
         .is_some_and(|d| d.first() == Some(&0x02))
     {
         Some(Format::Ibeacon)
-    } else if adv.service_data_for(EDDYSTONE_UUID).is_some() {
+    } else if adv.service_data_for(EDDYSTONE_UUID).is_some()
+        && adv.service_uuids.contains(&EDDYSTONE_UUID)
+    {
         Some(Format::Eddystone)
     } else {
         None
@@ -176,9 +190,13 @@ pub fn decode(
     format: Option<Format>,
     ctx: &DecodeContext<'_>,
 ) -> Result<Decoded, DecodeError> {
-    let format = format
-        .or_else(|| detect(adv))
-        .ok_or(DecodeError::UnknownFormat)?;
+    let format = match format.or_else(|| detect(adv)) {
+        Some(f) => f,
+        None if adv.service_data_for(EDDYSTONE_UUID).is_some() => {
+            return Err(DecodeError::EddystoneUnlisted)
+        }
+        None => return Err(DecodeError::UnknownFormat),
+    };
     match format {
         Format::Bthome => {
             let data = adv
@@ -238,6 +256,7 @@ fn base(format: Format, values: Values) -> Decoded {
         has_event: false,
         volatile_points: &[],
         warning: None,
+        dropped_values: 0,
     }
 }
 
@@ -261,19 +280,43 @@ pub fn decode_bthome(
     if let Some(c) = b.counter {
         d.meta.insert("counter".into(), Value::I64(c as i64));
     }
-    d.warning = b.stopped.map(|s| match s {
-        bthome::Stop::UnknownObject(id) => {
-            format!("unknown BTHome object id {id:#04x}; objects after it were skipped")
-        }
-        bthome::Stop::Truncated(id) => {
-            format!("BTHome object {id:#04x} runs past the end of the payload")
-        }
-    });
+    let mut warnings: Vec<String> = b
+        .stopped
+        .map(|s| match s {
+            bthome::Stop::UnknownObject(id) => {
+                format!("unknown BTHome object id {id:#04x}; objects after it were skipped")
+            }
+            bthome::Stop::Truncated(id) => {
+                format!("BTHome object {id:#04x} runs past the end of the payload")
+            }
+        })
+        .into_iter()
+        .collect();
+    if b.invalid_text > 0 {
+        warnings.push(format!(
+            "{} BTHome text object(s) dropped: not valid UTF-8",
+            b.invalid_text
+        ));
+    }
+    d.dropped_values = b.invalid_text;
+    d.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
     Ok(d)
 }
 
-/// Ruuvi manufacturer data (after the company id) to [`Decoded`].
+/// Ruuvi manufacturer data (after the company id) to [`Decoded`]: format 5 (RAWv2) or 6
+/// (Ruuvi Air); other formats are reported as unsupported.
 pub fn decode_ruuvi(data: &[u8]) -> Result<Decoded, DecodeError> {
+    if data.first() == Some(&6) {
+        let r = ruuvi_air::decode(data)?;
+        let (values, meta) = r.to_values();
+        let mut d = base(Format::Ruuvi, values);
+        d.meta = meta;
+        d.sequence = Some(Sequence {
+            value: u32::from(r.measurement_sequence),
+            modulus: 256,
+        });
+        return Ok(d);
+    }
     let r = ruuvi::decode(data)?;
     let (values, meta) = r.to_values();
     let mut d = base(Format::Ruuvi, values);

@@ -13,10 +13,12 @@ use crate::record::{Value, Values};
 pub enum RuuviError {
     #[error("Ruuvi manufacturer data is empty")]
     Empty,
-    #[error("Ruuvi data format {0} is not supported (only 5, RAWv2)")]
+    #[error("Ruuvi data format {0:#04x} is not supported (5, RAWv2, and 6, Ruuvi Air, are)")]
     UnsupportedFormat(u8),
     #[error("Ruuvi format 5 needs 24 bytes, got {0}")]
     WrongLength(usize),
+    #[error("Ruuvi format 6 needs 20 bytes, got {0}")]
+    Format6Length(usize),
 }
 
 /// One decoded Ruuvi format-5 advertisement; `None` = the sensor reported "not available".

@@ -28,6 +28,8 @@ fn bthome_every_object_id_decodes_with_its_length_and_scale() {
         let mut payload = vec![0x40, spec.id];
         match spec.kind {
             bthome_table::Kind::Text | bthome_table::Kind::Raw => payload.extend([1, 0x41]),
+            // No arguments, command 0x01 ("on").
+            bthome_table::Kind::Command => payload.extend([0, 0x01]),
             _ => payload.extend(std::iter::repeat_n(0x01, spec.len)),
         }
         let d = bthome::decode(&payload, None, None).unwrap();
@@ -71,8 +73,11 @@ fn bthome_signed_multibyte_and_scaled_values() {
 fn bthome_text_events_versions_and_repeats() {
     let d = bt("4053 0548656c6c6f");
     assert_eq!(d.values.get("text"), Some(&Value::Str("Hello".into())));
-    let d = bt("4053 02ff fe");
-    assert_eq!(d.values.get("text"), Some(&Value::Bytes(vec![0xff, 0xfe])));
+    // Not UTF-8: dropped and counted (as bthome-ble does), the next object still decodes.
+    let d = bt("4053 02ff fe 2e2a");
+    assert_eq!(d.values.get("text"), None);
+    assert_eq!(d.invalid_text, 1);
+    assert_eq!(d.values.get("humidity"), Some(&Value::I64(42)));
     // Two buttons: the first "none" keeps numbering stable; hold press is 0x80.
     let d = bt("403a00 3a80");
     assert_eq!(
@@ -277,7 +282,7 @@ fn eddystone_negative_temperature_uid_and_errors() {
     ));
     assert!(matches!(
         eddystone::decode(&uid[..17]),
-        Err(E::TooShort { .. })
+        Err(E::WrongLength { .. })
     ));
 }
 
@@ -324,6 +329,12 @@ fn no_panic_on_truncations_and_random_bytes() {
         let _ = ruuvi::decode(b);
         let _ = ibeacon::decode(b);
         let _ = eddystone::decode(b);
+        let mut six = b.clone();
+        if let Some(f) = six.first_mut() {
+            *f = 6;
+        }
+        let _ = ruuvi_air::decode(&six);
+        let _ = decode_ruuvi(&six);
     }
 }
 

@@ -1,6 +1,11 @@
 //! Cayenne Low Power Payload (myDevices Cayenne LPP 1.0 plus the common extensions of
 //! `ElectronicCats/CayenneLPP`): repeated `channel | type | value`, values big-endian.
 //!
+//! The extension list grows: ElectronicCats' current `src/CayenneLPP.h` and
+//! `decoders/decoder.js` add 143 (PPM, 2 bytes) and 144 (RGB, 3 bytes), which are here too.
+//! A type that is not in the table cannot be skipped (its length is unknown), so it fails the
+//! payload with [`CodecError::UnknownLppType`] rather than guessing.
+//!
 //! Each value is named `<type>_<channel>` (`temperature_1`); multi-axis values get a suffix
 //! (`accelerometer_3_x`, `gps_4_latitude`).
 
@@ -96,6 +101,14 @@ const TYPES: &[LppType] = &[
         unit: None,
     },
     scalar(142, "switch", 1, false, 1.0, None),
+    scalar(143, "ppm", 2, false, 1.0, Some("ppm")),
+    LppType {
+        code: 144,
+        name: "rgb",
+        len: 3,
+        shape: Shape::Rgb,
+        unit: None,
+    },
 ];
 
 fn be_int(bytes: &[u8], signed: bool) -> i64 {
@@ -221,6 +234,23 @@ mod tests {
         assert_eq!(d.values["humidity_2"], Value::F64(48.5));
         assert_eq!(d.values["digital_output_3"], Value::I64(0));
         assert_eq!(d.values.len(), 3, "{:?}", d.values);
+    }
+
+    #[test]
+    fn electroniccats_ppm_and_rgb_extensions() {
+        // addPPM(1, 500) and addRGB(2, 255, 128, 0) of ElectronicCats/CayenneLPP, with a
+        // temperature after them to show that decoding goes on.
+        let d = decode(&hex::decode("018f01f40290ff8000036700f3").unwrap()).unwrap();
+        assert_eq!(d.values["ppm_1"], Value::I64(500));
+        assert_eq!(d.units["ppm_1"], "ppm");
+        assert_eq!(d.values["rgb_2_r"], Value::I64(255));
+        assert_eq!(d.values["rgb_2_g"], Value::I64(128));
+        assert_eq!(d.values["rgb_2_b"], Value::I64(0));
+        assert_eq!(d.values["temperature_3"], Value::F64(24.3));
+        assert!(matches!(
+            decode(&hex::decode("0190ff80").unwrap()),
+            Err(CodecError::TooShort { .. })
+        ));
     }
 
     #[test]

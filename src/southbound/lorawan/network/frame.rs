@@ -71,7 +71,9 @@ pub enum PhyPayload<'a> {
     /// Still encrypted: only the device (or a holder of its AppKey) can read it.
     JoinAccept(&'a [u8]),
     Data(DataFrame<'a>),
-    /// Vendor-defined; no standard MIC, so it is skipped, not rejected.
+    /// MType 111: vendor-defined. The bytes after the MHDR, as for every other frame type
+    /// (the MHDR itself is always `111xxxxx`). There is no standard MIC or FCnt, so nothing is
+    /// checked: it is reported, not rejected.
     Proprietary(&'a [u8]),
 }
 
@@ -85,7 +87,7 @@ pub fn parse(bytes: &[u8]) -> Result<PhyPayload<'_>, FrameError> {
     };
     let mtype = MType::from_mhdr(mhdr);
     if mtype == MType::Proprietary {
-        return Ok(PhyPayload::Proprietary(bytes));
+        return Ok(PhyPayload::Proprietary(&bytes[1..]));
     }
     if mhdr & 0x03 != 0 {
         return Err(FrameError::UnsupportedMajor(mhdr & 0x03));

@@ -138,7 +138,13 @@ impl NetworkServer {
         let outcome = match frame::parse(&phy) {
             Ok(PhyPayload::Data(f)) if f.is_uplink() => self.data_up(&f, gateway, rx),
             Ok(PhyPayload::JoinRequest(jr)) => self.join(&jr, rx),
-            Ok(PhyPayload::Proprietary(_)) => Outcome::Dropped,
+            Ok(PhyPayload::Proprietary(payload)) => {
+                // No DevAddr, FCnt or MIC: nothing to attribute it to or to verify. Reported
+                // (counted, payload without the MHDR at debug level), never recorded.
+                LorawanCounters::inc(&c.proprietary);
+                tracing::debug!(gateway = %gateway, mhdr = %format!("{:02x}", phy[0]), payload = %hex::encode(payload), "proprietary LoRaWAN frame");
+                Outcome::Dropped
+            }
             Ok(_) | Err(_) => {
                 tracing::debug!(gateway = %gateway, len = phy.len(), "dropping malformed or downlink frame");
                 LorawanCounters::inc(&c.malformed);

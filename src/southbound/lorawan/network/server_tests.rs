@@ -146,3 +146,29 @@ fn crc_errors_garbage_and_unknown_addresses_are_counted() {
         (Some(1), Some(2), Some(1))
     );
 }
+
+#[test]
+fn proprietary_frames_are_counted_not_checked_or_recorded() {
+    let gw = GatewayEui([1; 8]);
+    let mut ns = server(abp_state());
+    let now = Instant::now();
+    // MHDR e0 (MType 111) followed by bytes that would be a valid DevAddr/FCnt of the
+    // device: nothing is attributed to it and no MIC is tried.
+    let mut phy = uplink(1);
+    phy[0] = 0xe0;
+    assert_eq!(ns.handle_rxpk(gw, &rxpk(&phy, 1), now), Outcome::Dropped);
+    assert_eq!(
+        ns.handle_rxpk(gw, &rxpk(&[0xe0, 1, 2, 3], 1), now),
+        Outcome::Dropped
+    );
+    let c = &ns.counters;
+    assert_eq!(c.get("proprietary"), Some(2));
+    for other in ["malformed", "bad_mic", "replay", "unknown_device", "ok"] {
+        assert_eq!(c.get(other), Some(0), "{other}");
+    }
+    // The device's counter did not move: its next real uplink 1 is accepted.
+    assert!(matches!(
+        ns.handle_rxpk(gw, &rxpk(&uplink(1), 1), now),
+        Outcome::Uplink { .. }
+    ));
+}

@@ -2,7 +2,11 @@
 //! ChirpStack v4 `application/+/device/+/event/up` (protobuf JSON mapping) and The Things
 //! Stack v3 `v3/<app>@<tenant>/devices/<id>/up`.
 //!
-//! Both omit zero/false fields (proto3 JSON, TTS by design), so every scalar defaults.
+//! Both omit zero/false fields (proto3 JSON, TTS by design), so every scalar defaults. That
+//! makes other events of the same integration (ChirpStack `status`, `ack`, `log`; TTS
+//! `join`, `down/*`) parse too, as an "uplink" of FCnt 0 without data. They are refused
+//! instead: a ChirpStack uplink carries at least one of `rxInfo`, `data`, `fPort`, `fCnt`, a
+//! TTS uplink carries `uplink_message` ([`LnsError::NotUplink`]).
 
 use crate::record::{parse_ts, Value, Values};
 use base64::Engine;
@@ -17,6 +21,8 @@ pub enum LnsError {
     DevEui(String),
     #[error("data is not base64")]
     Data,
+    #[error("not an uplink event ({0}); check the subscribed topic")]
+    NotUplink(&'static str),
 }
 
 /// One uplink as reported by an LNS (payload already decrypted).
@@ -48,12 +54,12 @@ struct CsUp {
     device_info: CsDeviceInfo,
     adr: bool,
     dr: Option<u8>,
-    f_cnt: u32,
+    f_cnt: Option<u32>,
     f_port: Option<u8>,
     confirmed: bool,
-    data: String,
+    data: Option<String>,
     object: Option<serde_json::Value>,
-    rx_info: Vec<CsRxInfo>,
+    rx_info: Option<Vec<CsRxInfo>>,
     tx_info: CsTxInfo,
 }
 
@@ -91,21 +97,32 @@ fn b64(s: &str) -> Result<Vec<u8>, LnsError> {
 /// Parses a ChirpStack v4 `event/up` payload.
 pub fn parse_chirpstack(payload: &[u8]) -> Result<LnsUplink, LnsError> {
     let u: CsUp = serde_json::from_slice(payload).map_err(|e| LnsError::Json(e.to_string()))?;
-    let best = u.rx_info.iter().max_by_key(|r| r.rssi.unwrap_or(i64::MIN));
     let dev_eui = eui(&u.device_info.dev_eui)?;
+    if u.rx_info.is_none() && u.data.is_none() && u.f_port.is_none() && u.f_cnt.is_none() {
+        return Err(LnsError::NotUplink(
+            "ChirpStack event without rxInfo, data, fPort or fCnt",
+        ));
+    }
+    let best = u
+        .rx_info
+        .iter()
+        .flatten()
+        .max_by_key(|r| r.rssi.unwrap_or(i64::MIN));
+    let f_cnt = u.f_cnt.unwrap_or(0);
+    let data = u.data.as_deref().unwrap_or_default();
     Ok(LnsUplink {
         dedup_key: if u.deduplication_id.is_empty() {
-            format!("{dev_eui:016x}:{}:{}", u.f_cnt, u.data)
+            format!("{dev_eui:016x}:{f_cnt}:{data}")
         } else {
             u.deduplication_id.clone()
         },
         dev_eui,
-        f_cnt: u.f_cnt,
+        f_cnt,
         f_port: u.f_port,
         confirmed: u.confirmed,
         adr: u.adr,
         dr: u.dr,
-        data: b64(&u.data)?,
+        data: b64(data)?,
         object: u.object,
         // Gateway GPS time when present, else the network server's time.
         time_ms: best
@@ -124,7 +141,7 @@ pub fn parse_chirpstack(payload: &[u8]) -> Result<LnsUplink, LnsError> {
 struct TtnUp {
     end_device_ids: TtnIds,
     received_at: Option<String>,
-    uplink_message: TtnMsg,
+    uplink_message: Option<TtnMsg>,
 }
 
 #[derive(Deserialize, Default)]
@@ -173,8 +190,11 @@ struct TtnSettings {
 /// Parses a TTS v3 uplink message.
 pub fn parse_ttn(payload: &[u8]) -> Result<LnsUplink, LnsError> {
     let u: TtnUp = serde_json::from_slice(payload).map_err(|e| LnsError::Json(e.to_string()))?;
-    let m = &u.uplink_message;
     let dev_eui = eui(&u.end_device_ids.dev_eui)?;
+    let m = u
+        .uplink_message
+        .as_ref()
+        .ok_or(LnsError::NotUplink("TTS message without uplink_message"))?;
     let best = m
         .rx_metadata
         .iter()
@@ -344,13 +364,23 @@ mod tests {
         assert!(matches!(parse_chirpstack(b"{}"), Err(LnsError::DevEui(_))));
         let bad_data = br#"{"deviceInfo":{"devEui":"0004a30b001c0530"},"data":"***"}"#;
         assert_eq!(parse_chirpstack(bad_data), Err(LnsError::Data));
-        let minimal = br#"{"deviceInfo":{"devEui":"0004a30b001c0530"}}"#;
+        let minimal = br#"{"deviceInfo":{"devEui":"0004a30b001c0530"},"rxInfo":[]}"#;
         let u = parse_chirpstack(minimal).unwrap();
         assert_eq!(
             (u.f_cnt, u.f_port, u.confirmed, u.data.len()),
             (0, None, false, 0)
         );
         assert!(matches!(parse_ttn(b"{"), Err(LnsError::Json(_))));
+        // Other events of the same integrations are not uplinks of FCnt 0.
+        let status = br#"{"deduplicationId":"x","deviceInfo":{"devEui":"0004a30b001c0530"},"margin":7,"batteryLevel":55.5}"#;
+        assert!(matches!(
+            parse_chirpstack(status),
+            Err(LnsError::NotUplink(_))
+        ));
+        let ack = br#"{"deviceInfo":{"devEui":"0004a30b001c0530"},"queueItemId":"q","acknowledged":true,"fCntDown":3}"#;
+        assert!(matches!(parse_chirpstack(ack), Err(LnsError::NotUplink(_))));
+        let join = br#"{"end_device_ids":{"dev_eui":"0004A30B001C0530"},"join_accept":{"session_key_id":"AX"}}"#;
+        assert!(matches!(parse_ttn(join), Err(LnsError::NotUplink(_))));
         assert!(parse_ttn(b"[]").is_err());
         assert_eq!(flatten_object(&J::from(3))["value"], Value::I64(3));
     }

@@ -47,8 +47,10 @@ fn a_good_rtu_config_has_no_issues_and_claims_its_port() {
         c.resources(),
         vec![Resource::SerialPort("/dev/ttyUSB0".into())]
     );
-    assert_eq!(c.devices()[0].max_registers, 125);
+    // The SDM630 profile documents Eastron's 80-register limit; max_bits is not documented.
+    assert_eq!(c.devices()[0].max_registers, 80);
     assert_eq!(c.devices()[0].max_bits, 2000);
+    assert_eq!(c.devices()[1].max_registers, 60);
     assert_eq!(c.devices()[1].groups["slow"], Duration::from_secs(60));
     let points = resolve_device(&c.devices()[1]).unwrap();
     assert_eq!(points[3].interval, Duration::from_secs(60));
