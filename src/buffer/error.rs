@@ -35,7 +35,7 @@ pub enum BufferError {
     ReadOnlyFile { path: PathBuf },
     #[error("the buffer cannot commit ({}): records refused and counted as dropped; {detail}", state.as_str())]
     NotWritable {
-        state: super::health::BufferHealth,
+        state: super::state::BufferHealth,
         detail: String,
     },
     #[error("the buffer is shut down")]

@@ -22,6 +22,7 @@ mod error;
 pub mod health;
 pub mod salvage;
 mod schema;
+mod state;
 mod stats;
 mod store;
 mod sync_store;
@@ -29,8 +30,8 @@ mod writer;
 
 pub use config::{BufferConfig, Synchronous, WhenFull};
 pub use error::BufferError;
-pub use health::BufferHealth;
 pub use schema::{wal_budget, APPLICATION_ID, SCHEMA_VERSION};
+pub use state::BufferHealth;
 pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
 

@@ -3,6 +3,7 @@
 //! Everything except `cse_url` (HTTP) or `mqtt.broker` (MQTT) has a default that works against
 //! a stock ACME/IN-CSE, so a technician's minimal table is two lines. Validation is pure (no
 //! file or env access): secrets are read when the binding is built ([`AuthConfig::resolve`]).
+use super::onem2m::name::is_plain_name;
 use crate::config::issue::ConfigIssue;
 use crate::config::secret::SecretFields;
 use serde::Deserialize;
@@ -455,14 +456,6 @@ impl NorthboundConfig {
     }
 }
 
-/// Resource names and IDs we accept: unreserved URI characters only, so they can be path
-/// segments without escaping.
-pub fn is_plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
-}
-
 fn default_cse_id() -> String {
     "/id-in".into()
 }
@@ -494,9 +487,6 @@ fn default_fetch_per_device() -> usize {
 pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1 << 20;
 fn default_max_reply_bytes() -> u64 {
     DEFAULT_MAX_REPLY_BYTES
-}
-pub(super) fn default_keep_alive() -> Duration {
-    Duration::from_secs(30)
 }
 fn default_backoff_initial() -> Duration {
     Duration::from_millis(500)

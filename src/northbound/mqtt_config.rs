@@ -1,6 +1,6 @@
 //! `[northbound.mqtt]`: the broker settings of the MQTT binding (TS-0010).
 
-use super::config::{default_keep_alive, is_plain_name};
+use super::onem2m::name::is_plain_name;
 use crate::config::issue::ConfigIssue;
 use crate::config::secret::SecretFields;
 use serde::Deserialize;
@@ -155,4 +155,8 @@ impl MqttConfig {
         }
         issues
     }
+}
+
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
 }

@@ -176,6 +176,14 @@ pub fn url_path(address: &str) -> Cow<'_, str> {
     utf8_percent_encode(address, URL_PATH).into()
 }
 
+/// Resource names and IDs we accept: unreserved URI characters only, so they can be path
+/// segments without escaping.
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+}
+
 #[cfg(test)]
 #[path = "name_tests.rs"]
 mod tests;

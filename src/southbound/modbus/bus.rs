@@ -30,7 +30,7 @@
 use super::config::{Parity, SerialSettings, Table};
 use super::error::diagnose_rtu;
 pub use super::error::TxError;
-use super::link::Link;
+pub use super::link::{Framing, Link, Stream};
 use super::metrics::ModbusCounters;
 use super::plan::ReadRequest;
 use crate::backoff::Backoff;
@@ -40,7 +40,6 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
@@ -59,10 +58,6 @@ const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// Time allowed to open a TCP connection or serial port.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A byte stream a Modbus client can run on.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
 
 /// Opens the byte stream of a bus; replaced in tests by in-process pipes.
 #[async_trait::async_trait]
@@ -119,15 +114,6 @@ impl Connector for SerialConnector {
     fn describe(&self) -> String {
         self.0.port.clone()
     }
-}
-
-/// Frame format on the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// MBAP header, transaction ids (Modbus/TCP).
-    Tcp,
-    /// Unit, PDU, CRC (serial line, or transparent converters over TCP).
-    Rtu,
 }
 
 /// Data of a successful read.

@@ -6,8 +6,6 @@
 //! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
 
 use super::decode::WordOrder;
-pub use super::device_limits::{ConfiguredLimits, LimitSource, LimitSources};
-use super::profile::Profile;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -217,12 +215,11 @@ impl From<DeviceConfigFile> for DeviceConfig {
             limit_sources: LimitSources::default(),
             loaded_profile: None,
         };
-        let builtin = d.profile.as_deref().and_then(|n| {
-            super::profile::builtin(n)
-                .and_then(Result::ok)
-                .map(|p| (n.to_owned(), p))
-        });
-        super::device_limits::apply(&mut d, builtin.as_ref().map(|(n, p)| (n.as_str(), p)));
+        let builtin = d
+            .profile
+            .as_deref()
+            .and_then(|n| builtin(n).and_then(Result::ok).map(|p| (n.to_owned(), p)));
+        apply_limits(&mut d, builtin.as_ref().map(|(n, p)| (n.as_str(), p)));
         d
     }
 }
@@ -232,7 +229,7 @@ impl From<DeviceConfigFile> for DeviceConfig {
 /// The default stays `even`, the Modbus over Serial Line default: meters disagree (Eastron
 /// ships 8N1, others 8E1), so no default fits all, and changing it would silently break
 /// deployed configs. Instead `citygate check` warns when a device's profile documents other
-/// factory serial settings than the adapter's (see `device_limits::serial_warnings`).
+/// factory serial settings than the adapter's (see `device_limits::device_warnings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Parity {
@@ -394,4 +391,150 @@ impl From<ModbusRtuOverTcpConfig> for ModbusConfig {
     fn from(c: ModbusRtuOverTcpConfig) -> Self {
         ModbusConfig::RtuOverTcp(c)
     }
+}
+
+/// The limits as written in a device table; `None` = not set there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConfiguredLimits {
+    pub max_registers: Option<u16>,
+    pub max_bits: Option<u16>,
+    pub max_gap: Option<u16>,
+}
+
+/// Where one effective limit came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LimitSource {
+    /// The device table in the adapter config.
+    Config,
+    /// The named profile (the vendor's documented limit).
+    Profile(String),
+    /// Neither sets it: the Modbus default.
+    #[default]
+    Default,
+}
+
+impl std::fmt::Display for LimitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitSource::Config => f.write_str("adapter config"),
+            LimitSource::Profile(name) => write!(f, "profile {name}"),
+            LimitSource::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// Sources of a device's three limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitSources {
+    pub max_registers: LimitSource,
+    pub max_bits: LimitSource,
+    pub max_gap: LimitSource,
+}
+
+/// A meter's factory serial settings as its profile documents them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorySerial {
+    pub baud: u32,
+    pub parity: Parity,
+    #[serde(default = "eight_bits")]
+    pub data_bits: u8,
+    #[serde(default = "one_stop_bit")]
+    pub stop_bits: u8,
+    /// Where the settings are documented (vendor manual and section).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+fn eight_bits() -> u8 {
+    8
+}
+fn one_stop_bit() -> u8 {
+    1
+}
+
+/// Sets the effective limits of `device` from its configured values, then `profile`
+/// (`(name, profile)`), then the defaults.
+pub fn apply_limits(device: &mut DeviceConfig, profile: Option<(&str, &Profile)>) {
+    let pick = |configured: Option<u16>, from_profile: Option<u16>, default: u16| match (
+        configured,
+        from_profile,
+        profile,
+    ) {
+        (Some(v), _, _) => (v, LimitSource::Config),
+        (None, Some(v), Some((name, _))) => (v, LimitSource::Profile(name.to_owned())),
+        _ => (default, LimitSource::Default),
+    };
+    let p = profile.map(|(_, p)| p);
+    let c = device.configured;
+    let (v, s) = pick(
+        c.max_registers,
+        p.and_then(|p| p.max_registers),
+        DEFAULT_MAX_REGISTERS,
+    );
+    device.max_registers = v;
+    device.limit_sources.max_registers = s;
+    let (v, s) = pick(c.max_bits, p.and_then(|p| p.max_bits), DEFAULT_MAX_BITS);
+    device.max_bits = v;
+    device.limit_sources.max_bits = s;
+    let (v, s) = pick(c.max_gap, p.and_then(|p| p.max_gap), DEFAULT_MAX_GAP);
+    device.max_gap = v;
+    device.limit_sources.max_gap = s;
+}
+
+/// A reusable register map.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default order of the profile's multi-register numbers.
+    #[serde(default)]
+    pub word_order: Option<WordOrder>,
+    /// Largest register read the meter accepts, as its vendor documents it; used for devices
+    /// that do not set their own `max_registers`.
+    #[serde(default)]
+    pub max_registers: Option<u16>,
+    /// Largest coil/discrete read the meter accepts.
+    #[serde(default)]
+    pub max_bits: Option<u16>,
+    /// Unused registers a merged read may span on this meter.
+    #[serde(default)]
+    pub max_gap: Option<u16>,
+    /// The meter's factory serial settings; `citygate check` warns when a `modbus_rtu`
+    /// adapter differs.
+    #[serde(default)]
+    pub serial: Option<FactorySerial>,
+    pub points: Vec<PointConfig>,
+}
+
+/// Profiles compiled into the binary: (name, TOML text).
+const BUILTIN: &[(&str, &str)] = &[(
+    "eastron_sdm630",
+    include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/profiles/eastron_sdm630.toml"
+    )),
+)];
+
+/// Names of the built-in profiles, for "did you mean" hints.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Parses profile text; the error names the problem with toml's line/column.
+pub fn parse_profile(text: &str) -> Result<Profile, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// A built-in profile by name.
+pub fn builtin(name: &str) -> Option<Result<Profile, String>> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| parse_profile(text))
 }

@@ -1,5 +1,6 @@
-//! A device's read limits and where each came from, and the checks that compare a device
-//! with what its profile documents about the meter.
+//! The checks that compare a device with what its profile documents about the meter, and
+//! `citygate plan`'s account of each read limit and where it came from. (The limits themselves
+//! are set when the config is read: [`super::config::apply_limits`].)
 //!
 //! A limit (`max_registers`, `max_bits`, `max_gap`) is taken from the device table when it
 //! sets one, else from the profile (the vendor's documented limit, e.g. Eastron's 40
@@ -8,103 +9,10 @@
 //! split-on-exception recovery still exists, but it costs a refused request on every
 //! recheck. `citygate plan` prints the limits with their source ([`explain`]).
 
-use super::config::{
-    DeviceConfig, Link, ModbusConfig, Parity, DEFAULT_MAX_BITS, DEFAULT_MAX_GAP,
-    DEFAULT_MAX_REGISTERS,
-};
-use super::profile::{device_profile, Profile};
+use super::config::{DeviceConfig, Link, ModbusConfig};
+use super::profile::device_profile;
 use crate::config::issue::ConfigIssue;
-use serde::Deserialize;
 use std::fmt::Write as _;
-
-/// The limits as written in a device table; `None` = not set there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConfiguredLimits {
-    pub max_registers: Option<u16>,
-    pub max_bits: Option<u16>,
-    pub max_gap: Option<u16>,
-}
-
-/// Where one effective limit came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum LimitSource {
-    /// The device table in the adapter config.
-    Config,
-    /// The named profile (the vendor's documented limit).
-    Profile(String),
-    /// Neither sets it: the Modbus default.
-    #[default]
-    Default,
-}
-
-impl std::fmt::Display for LimitSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LimitSource::Config => f.write_str("adapter config"),
-            LimitSource::Profile(name) => write!(f, "profile {name}"),
-            LimitSource::Default => f.write_str("default"),
-        }
-    }
-}
-
-/// Sources of a device's three limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitSources {
-    pub max_registers: LimitSource,
-    pub max_bits: LimitSource,
-    pub max_gap: LimitSource,
-}
-
-/// A meter's factory serial settings as its profile documents them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FactorySerial {
-    pub baud: u32,
-    pub parity: Parity,
-    #[serde(default = "eight")]
-    pub data_bits: u8,
-    #[serde(default = "one")]
-    pub stop_bits: u8,
-    /// Where the settings are documented (vendor manual and section).
-    #[serde(default)]
-    pub source: Option<String>,
-}
-
-fn eight() -> u8 {
-    8
-}
-fn one() -> u8 {
-    1
-}
-
-/// Sets the effective limits of `device` from its configured values, then `profile`
-/// (`(name, profile)`), then the defaults.
-pub fn apply(device: &mut DeviceConfig, profile: Option<(&str, &Profile)>) {
-    let pick = |configured: Option<u16>, from_profile: Option<u16>, default: u16| match (
-        configured,
-        from_profile,
-        profile,
-    ) {
-        (Some(v), _, _) => (v, LimitSource::Config),
-        (None, Some(v), Some((name, _))) => (v, LimitSource::Profile(name.to_owned())),
-        _ => (default, LimitSource::Default),
-    };
-    let p = profile.map(|(_, p)| p);
-    let c = device.configured;
-    let (v, s) = pick(
-        c.max_registers,
-        p.and_then(|p| p.max_registers),
-        DEFAULT_MAX_REGISTERS,
-    );
-    device.max_registers = v;
-    device.limit_sources.max_registers = s;
-    let (v, s) = pick(c.max_bits, p.and_then(|p| p.max_bits), DEFAULT_MAX_BITS);
-    device.max_bits = v;
-    device.limit_sources.max_bits = s;
-    let (v, s) = pick(c.max_gap, p.and_then(|p| p.max_gap), DEFAULT_MAX_GAP);
-    device.max_gap = v;
-    device.limit_sources.max_gap = s;
-}
 
 /// Warnings for one device (paths relative to the device table): a configured limit above
 /// the one its profile documents, and, on a local serial bus, factory serial settings of the
@@ -194,6 +102,7 @@ pub fn explain(config: &ModbusConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::southbound::modbus::config::LimitSource;
 
     fn rtu(parity: &str, device: &str) -> ModbusConfig {
         toml::from_str(&format!(

@@ -15,7 +15,6 @@
 //!   a way to [`Link::drain`] the line after a failed transaction: what arrives late is read
 //!   and discarded until the line is quiet, instead of being taken as the next answer.
 
-use super::bus::{Framing, Stream};
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -25,6 +24,19 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+/// A byte stream a Modbus client can run on.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Stream for T {}
+
+/// Frame format on the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// MBAP header, transaction ids (Modbus/TCP).
+    Tcp,
+    /// Unit, PDU, CRC (serial line, or transparent converters over TCP).
+    Rtu,
+}
 
 /// Bytes of a received RTU answer kept for diagnosis (the longest RTU frame is 256).
 const RX_LOG_MAX: usize = 512;

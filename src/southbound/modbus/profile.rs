@@ -5,71 +5,15 @@
 //! in the same shape as inline points. Profiles shipped with citygate are also compiled in,
 //! so `citygate check` finds them without a profiles directory and validation stays pure.
 
-use super::config::{DeviceConfig, ModbusConfig, PointConfig, Table, TypeName};
+use super::config::{
+    apply_limits, builtin, builtin_names, parse_profile, DeviceConfig, ModbusConfig, PointConfig,
+    Profile, Table, TypeName,
+};
 use super::decode::{PointType, Scaling, WordOrder};
-use super::device_limits::{self, FactorySerial};
 use crate::config::issue::ConfigIssue;
-use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A reusable register map.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    #[serde(default)]
-    pub manufacturer: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Default order of the profile's multi-register numbers.
-    #[serde(default)]
-    pub word_order: Option<WordOrder>,
-    /// Largest register read the meter accepts, as its vendor documents it; used for devices
-    /// that do not set their own `max_registers`.
-    #[serde(default)]
-    pub max_registers: Option<u16>,
-    /// Largest coil/discrete read the meter accepts.
-    #[serde(default)]
-    pub max_bits: Option<u16>,
-    /// Unused registers a merged read may span on this meter.
-    #[serde(default)]
-    pub max_gap: Option<u16>,
-    /// The meter's factory serial settings; `citygate check` warns when a `modbus_rtu`
-    /// adapter differs.
-    #[serde(default)]
-    pub serial: Option<FactorySerial>,
-    pub points: Vec<PointConfig>,
-}
-
-/// Profiles compiled into the binary: (name, TOML text).
-const BUILTIN: &[(&str, &str)] = &[(
-    "eastron_sdm630",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config/profiles/eastron_sdm630.toml"
-    )),
-)];
-
-/// Names of the built-in profiles, for "did you mean" hints.
-pub fn builtin_names() -> Vec<&'static str> {
-    BUILTIN.iter().map(|(n, _)| *n).collect()
-}
-
-/// Parses profile text; the error names the problem with toml's line/column.
-pub fn parse_profile(text: &str) -> Result<Profile, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
-}
-
-/// A built-in profile by name.
-pub fn builtin(name: &str) -> Option<Result<Profile, String>> {
-    BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, text)| parse_profile(text))
-}
 
 /// Looks up every device's profile (file in `dir` first, then built in) and stores the
 /// result in the device, so [`crate::southbound::modbus::validate`] can stay pure. Returns
@@ -82,7 +26,7 @@ pub fn load_profiles(config: &mut ModbusConfig, dir: Option<&Path>) {
         let loaded = lookup(&name, dir).map(Arc::new);
         // A profile file may document other limits than the built-in profile of that name.
         if let Ok(p) = &loaded {
-            device_limits::apply(device, Some((&name, p)));
+            apply_limits(device, Some((&name, p)));
         }
         device.loaded_profile = Some(loaded);
     }

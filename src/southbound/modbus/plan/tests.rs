@@ -1,8 +1,9 @@
 //! Planner tests: minimality against an exhaustive count, on the shipped SDM630 profile.
 use super::*;
+use crate::southbound::modbus::config::builtin;
 use crate::southbound::modbus::config::DeviceConfig;
 use crate::southbound::modbus::decode::{PointType, Scaling, WordOrder};
-use crate::southbound::modbus::profile::{builtin, resolve_device};
+use crate::southbound::modbus::profile::resolve_device;
 
 pub(crate) fn sdm630_points() -> Vec<Point> {
     let device: DeviceConfig =

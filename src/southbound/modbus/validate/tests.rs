@@ -235,7 +235,7 @@ fn shipped_profile_file_parses_and_is_float_abcd() {
         "/config/profiles/eastron_sdm630.toml"
     ))
     .unwrap();
-    let p = crate::southbound::modbus::profile::parse_profile(&text).unwrap();
+    let p = crate::southbound::modbus::config::parse_profile(&text).unwrap();
     assert_eq!(
         p.word_order,
         Some(crate::southbound::modbus::decode::WordOrder::Abcd)
