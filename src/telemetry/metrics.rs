@@ -47,8 +47,6 @@ pub struct Metrics {
     pub cse_registered: IntGauge,
     // Config reloads.
     pub config_reloads: IntCounterVec,
-    /// Adapters' own atomics, copied into the metrics above before each scrape.
-    pub counter_sources: super::counters::CounterSources,
     // Buffer health.
     pub buffer_state: IntGaugeVec,
     pub buffer_offered: IntCounter,
@@ -168,7 +166,6 @@ impl Metrics {
             cse_connected: gauge(&r, "citygate_cse_connected", "1 when the last request reached the CSE."),
             cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
             config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
-            counter_sources: Default::default(),
             buffer_state: gauge_vec(&r, "citygate_buffer_state", "1 for the buffer's current state (writable, read_only, disk_full, io_error, damaged), 0 for the others.", &["state"]),
             buffer_offered: {
                 let m = IntCounter::new("citygate_buffer_records_offered_total", "Records handed to the buffer since start (committed or counted as dropped).").expect("valid metric");
@@ -236,9 +233,8 @@ impl Metrics {
             .set(i64::from(has_values));
     }
 
-    /// The text exposition format (adapter counters brought up to date first).
+    /// The text exposition format.
     pub fn render(&self) -> String {
-        self.counter_sources.export(self);
         use prometheus::Encoder;
         let mut out = Vec::new();
         let encoder = prometheus::TextEncoder::new();

@@ -1,8 +1,8 @@
 //! Logs, metrics, health endpoints.
 
 pub mod config;
-pub mod counters;
 pub mod device_series;
+pub mod handles;
 pub mod health;
 pub mod http;
 pub mod logging;
@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod untrusted;
 
 pub use config::TelemetryConfig;
+pub use handles::{BleMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics};
 pub use metrics::Metrics;

@@ -12,7 +12,7 @@
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
-//! - [`metrics`]: counters, exported to Prometheus by `crate::telemetry::counters`.
+//! Counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
 pub mod adapter;
 pub mod bus;
 pub mod config;
@@ -20,7 +20,6 @@ pub mod decode;
 pub mod error;
 pub mod groups;
 pub mod link;
-pub mod metrics;
 pub mod plan;
 pub mod poller;
 pub mod probe;
@@ -30,4 +29,3 @@ pub mod validate;
 
 pub use adapter::ModbusAdapter;
 pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};
-pub use metrics::{CountersSnapshot, ModbusCounters};
