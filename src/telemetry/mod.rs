@@ -10,5 +10,5 @@ pub mod metrics;
 pub mod untrusted;
 
 pub use config::TelemetryConfig;
-pub use handles::{BleMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics};
+pub use handles::{BleMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics};
 pub use metrics::Metrics;

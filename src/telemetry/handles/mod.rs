@@ -13,11 +13,13 @@ mod ble;
 mod lorawan;
 mod modbus;
 mod replay;
+mod sync;
 
 pub use ble::BleMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
 pub use replay::ReplayMetrics;
+pub use sync::SyncMetrics;
 
 use super::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
