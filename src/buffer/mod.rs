@@ -35,6 +35,7 @@ pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
 
 use crate::record::{Record, StoredRecord};
+use crate::telemetry::handles::RecordMetrics;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -262,10 +263,7 @@ impl Buffer {
     pub fn sender_for(&self, adapter: &str, metrics: &crate::telemetry::Metrics) -> RecordSender {
         RecordSender {
             buffer: self.clone(),
-            counted: Some(Arc::new(Counted {
-                adapter: adapter.to_owned(),
-                metrics: metrics.clone(),
-            })),
+            counted: Some(Arc::new(RecordMetrics::new(metrics, adapter))),
         }
     }
 }
@@ -274,29 +272,7 @@ impl Buffer {
 #[derive(Clone)]
 pub struct RecordSender {
     buffer: Buffer,
-    counted: Option<Arc<Counted>>,
-}
-
-struct Counted {
-    adapter: String,
-    metrics: crate::telemetry::Metrics,
-}
-
-impl Counted {
-    /// `records` holds (device, had at least one value) per record, in order.
-    fn observe(&self, records: &[(String, bool)], receipt: &AppendReceipt) {
-        let m = &self.metrics;
-        let adapter = self.adapter.as_str();
-        m.adapter_records
-            .with_label_values(&[adapter])
-            .inc_by(receipt.seqs.len() as u64);
-        let now = crate::record::now_ms() as f64 / 1000.0;
-        for (device, has_values) in records {
-            // A poll where every point failed still yields a record (with quality flags in
-            // meta) but no value: the device is down.
-            m.observe_device(adapter, device, *has_values, now);
-        }
-    }
+    counted: Option<Arc<RecordMetrics>>,
 }
 
 impl RecordSender {
@@ -311,7 +287,7 @@ impl RecordSender {
             .map(|r| (r.device.clone(), !r.values.is_empty()))
             .collect();
         let receipt = self.buffer.append(records).await?;
-        counted.observe(&devices, &receipt);
+        counted.committed(receipt.seqs.len() as u64, &devices);
         Ok(receipt)
     }
 
@@ -332,7 +308,7 @@ impl RecordSender {
         };
         let receipt = self.buffer.append_with_state(records, key, value).await?;
         if let Some(counted) = &self.counted {
-            counted.observe(&devices, &receipt);
+            counted.committed(receipt.seqs.len() as u64, &devices);
         }
         Ok(receipt)
     }

@@ -12,12 +12,14 @@
 mod ble;
 mod lorawan;
 mod modbus;
+mod records;
 mod replay;
 mod sync;
 
 pub use ble::BleMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
+pub use records::RecordMetrics;
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;
 
