@@ -99,7 +99,7 @@ async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) 
         .unwrap()
         .port();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let state = citygate::telemetry::http::TelemetryState {
+    let state = citygate::runtime::endpoints::TelemetryState {
         metrics: citygate::telemetry::Metrics::new(),
         buffer: buf.clone(),
         health: Default::default(),
@@ -108,7 +108,7 @@ async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) 
         adapters: Vec::new(),
     };
     let server =
-        citygate::telemetry::http::serve(([127, 0, 0, 1], port).into(), state, shutdown.clone())
+        citygate::runtime::endpoints::serve(([127, 0, 0, 1], port).into(), state, shutdown.clone())
             .await
             .unwrap();
     let (mut codes, mut bodies) = (Vec::new(), Vec::new());

@@ -3,11 +3,11 @@
 
 use crate::buffer::Buffer;
 use crate::config::Config;
+use crate::runtime::endpoints::{self as http, TelemetryState};
 use crate::runtime::reload::{self, AdapterSet};
 use crate::runtime::shutdown::{self, Signal, Signals};
 use crate::runtime::systemd;
 use crate::telemetry::health::Health;
-use crate::telemetry::http::{self, TelemetryState};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::process::ExitCode;

@@ -181,41 +181,6 @@ impl Metrics {
         }
     }
 
-    /// Copies the buffer's own numbers into the gauges and counters (called before a scrape).
-    pub fn observe_buffer(&self, s: &crate::buffer::BufferStats) {
-        self.buffer_records.set(s.pending_records as i64);
-        self.buffer_bytes.set((s.db_bytes + s.wal_bytes) as i64);
-        self.buffer_max_bytes.set(s.max_bytes as i64);
-        self.buffer_dead_letters.set(s.dead_letters as i64);
-        let age = s
-            .oldest_pending_enqueued_ms
-            .map(|ms| ((crate::record::now_ms() - ms).max(0)) as f64 / 1000.0)
-            .unwrap_or(0.0);
-        self.buffer_oldest_pending_age.set(age);
-        self.observe_buffer_health(s.health);
-        self.buffer_damaged.set(s.damaged_records as i64);
-        let seen = self.buffer_offered.get();
-        if s.offered_records > seen {
-            self.buffer_offered.inc_by(s.offered_records - seen);
-        }
-        for (reason, total) in &s.dropped {
-            let c = self.buffer_dropped.with_label_values(&[reason.as_str()]);
-            let seen = c.get();
-            if *total > seen {
-                c.inc_by(total - seen);
-            }
-        }
-    }
-
-    /// Sets `citygate_buffer_state` (also called when the buffer gives no statistics).
-    pub fn observe_buffer_health(&self, h: crate::buffer::BufferHealth) {
-        for s in crate::buffer::BufferHealth::ALL {
-            self.buffer_state
-                .with_label_values(&[s.as_str()])
-                .set(i64::from(s == h));
-        }
-    }
-
     /// Marks a record of `device` in the per-device series, if the device may have them
     /// (see [`DeviceSeries`](super::device_series::DeviceSeries)); otherwise counts it as
     /// overflow. `has_values`: false when every point of the poll failed (device down).

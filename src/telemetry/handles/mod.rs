@@ -10,6 +10,7 @@
 //! `detached()`: the same struct with counters that belong to no registry.
 
 mod ble;
+mod buffer;
 mod lorawan;
 mod modbus;
 mod records;
@@ -17,6 +18,7 @@ mod replay;
 mod sync;
 
 pub use ble::BleMetrics;
+pub use buffer::BufferMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
 pub use records::RecordMetrics;

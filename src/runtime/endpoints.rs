@@ -1,8 +1,10 @@
-//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default.
+//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default. Part of the
+//! runtime because it joins the buffer, the health flags and the metrics registry (telemetry
+//! itself knows no buffer type).
 
-use super::health::{Health, NorthboundState};
-use super::metrics::Metrics;
 use crate::buffer::{Buffer, BufferHealth};
+use crate::telemetry::health::{Health, NorthboundState};
+use crate::telemetry::{BufferMetrics, Metrics};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -53,7 +55,7 @@ pub async fn serve(
 async fn refresh(state: &TelemetryState) -> Option<crate::buffer::BufferStats> {
     match tokio::time::timeout(BUFFER_PROBE_TIMEOUT, state.buffer.stats()).await {
         Ok(Ok(s)) => {
-            state.metrics.observe_buffer(&s);
+            s.publish(&BufferMetrics::new(&state.metrics));
             Some(s)
         }
         _ => None,
@@ -81,7 +83,7 @@ struct Ready {
 async fn readyz(State(state): State<TelemetryState>) -> Response {
     let buffer_ok = refresh(&state).await.is_some();
     let health = state.buffer.health();
-    state.metrics.observe_buffer_health(health);
+    health.publish(&BufferMetrics::new(&state.metrics));
     let nb = state.health.northbound();
     let ready = buffer_ok && health == BufferHealth::Writable && nb != NorthboundState::AuthRefused;
     let body = Ready {
