@@ -6,7 +6,7 @@
 //! string routing. The registry hands out the same labelled counter for the same labels, so an
 //! adapter rebuilt by the supervisor keeps counting where the previous instance stopped.
 //!
-//! Code that runs without a daemon (unit tests, benches, `citygate modbus probe`) uses
+//! Code that runs without a daemon (unit tests, benches, `citygate probe modbus`) uses
 //! `detached()`: the same struct with counters that belong to no registry.
 
 mod ble;

@@ -67,7 +67,7 @@ impl ModbusMetrics {
         Self::from_source(Source::Registry { metrics, adapter })
     }
 
-    /// Handles that belong to no registry (tests, benches, `citygate modbus probe`).
+    /// Handles that belong to no registry (tests, benches, `citygate probe modbus`).
     pub fn detached() -> Self {
         Self::from_source(Source::Detached)
     }
