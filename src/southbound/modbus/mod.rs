@@ -12,7 +12,7 @@
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
-//! Counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
+//! - counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
 pub mod adapter;
 pub mod bus;
 pub mod config;
