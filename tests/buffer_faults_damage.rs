@@ -99,8 +99,12 @@ async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) 
         .unwrap()
         .port();
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let metrics = citygate::telemetry::Metrics::new();
+    buf.publish_metrics(citygate::telemetry::BufferMetrics::new(&metrics))
+        .await
+        .unwrap();
     let state = citygate::runtime::endpoints::TelemetryState {
-        metrics: citygate::telemetry::Metrics::new(),
+        metrics,
         buffer: buf.clone(),
         health: Default::default(),
         started: std::time::Instant::now(),

@@ -231,6 +231,16 @@ impl Buffer {
         self.call(|reply| Command::Stats { reply }).await
     }
 
+    /// Has the writer keep the `citygate_buffer_*` metrics up to date (after its commits and
+    /// maintenance, at most every 100 ms, and once a second when idle). Returns once they are
+    /// set.
+    pub async fn publish_metrics(
+        &self,
+        metrics: crate::telemetry::BufferMetrics,
+    ) -> Result<(), BufferError> {
+        self.call(|reply| Command::Publish { metrics, reply }).await
+    }
+
     /// The database's random epoch (part of every contentInstance name).
     pub fn epoch(&self) -> &str {
         &self.epoch

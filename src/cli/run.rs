@@ -38,6 +38,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let health = Health::default();
     let result = rt.block_on(async {
         if cfg.telemetry.enabled {
+            buffer
+                .publish_metrics(crate::telemetry::BufferMetrics::new(&metrics))
+                .await
+                .context("starting the buffer's metrics")?;
             let state = TelemetryState {
                 metrics: metrics.clone(),
                 buffer: buffer.clone(),

@@ -4,7 +4,7 @@
 
 use crate::buffer::{Buffer, BufferHealth};
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::telemetry::{BufferMetrics, Metrics};
+use crate::telemetry::Metrics;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -54,16 +54,14 @@ pub async fn serve(
 
 async fn refresh(state: &TelemetryState) -> Option<crate::buffer::BufferStats> {
     match tokio::time::timeout(BUFFER_PROBE_TIMEOUT, state.buffer.stats()).await {
-        Ok(Ok(s)) => {
-            s.publish(&BufferMetrics::new(&state.metrics));
-            Some(s)
-        }
+        Ok(Ok(s)) => Some(s),
         _ => None,
     }
 }
 
+/// Renders the registry; nothing is read at scrape time (the buffer's writer keeps its own
+/// metrics current).
 async fn metrics(State(state): State<TelemetryState>) -> Response {
-    refresh(&state).await;
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
@@ -83,7 +81,6 @@ struct Ready {
 async fn readyz(State(state): State<TelemetryState>) -> Response {
     let buffer_ok = refresh(&state).await.is_some();
     let health = state.buffer.health();
-    health.publish(&BufferMetrics::new(&state.metrics));
     let nb = state.health.northbound();
     let ready = buffer_ok && health == BufferHealth::Writable && nb != NorthboundState::AuthRefused;
     let body = Ready {
