@@ -6,8 +6,9 @@
 //! server, not by a schedule. Prints points/s, records/s and transactions per cycle.
 
 use citygate::buffer::{Buffer, BufferConfig};
-use citygate::southbound::modbus::{ModbusAdapter, ModbusConfig, ModbusCounters};
+use citygate::southbound::modbus::{ModbusAdapter, ModbusConfig};
 use citygate::southbound::Adapter;
+use citygate::telemetry::ModbusMetrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_modbus::prelude::*;
@@ -67,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ));
     }
     let config: ModbusConfig = toml::from_str(&text)?;
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let mut adapter = ModbusAdapter::new("bench", config, Arc::clone(&counters));
     let dir = tempfile::tempdir()?;
     let buffer_cfg = BufferConfig {

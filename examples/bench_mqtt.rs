@@ -18,6 +18,7 @@ mod mosquitto;
 use citygate::northbound::config::{BindingKind, MqttConfig};
 use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig, Syncer};
 use citygate::record::Record;
+use citygate::telemetry::SyncMetrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -53,7 +54,7 @@ async fn run(
         }
     }
     let total = store.pending_count();
-    let syncer = Syncer::new(cfg, binding, store.clone());
+    let syncer = Syncer::new(cfg, binding, store.clone(), SyncMetrics::detached());
     let state = syncer.state();
     let cancel = CancellationToken::new();
     let start = Instant::now();

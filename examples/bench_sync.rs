@@ -19,6 +19,7 @@ mod mem_store;
 use citygate::northbound::onem2m::resource::record_cin;
 use citygate::northbound::{HttpBinding, NorthboundConfig, Syncer};
 use citygate::record::{Record, StoredRecord};
+use citygate::telemetry::SyncMetrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -142,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
         cfg.clone(),
         Arc::new(HttpBinding::new(&cfg)?),
         store.clone(),
+        SyncMetrics::detached(),
     );
     let state = syncer.state();
     let cancel = CancellationToken::new();

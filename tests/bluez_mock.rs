@@ -16,6 +16,7 @@ use citygate::record::Value;
 use citygate::southbound::ble::adapter::BleAdapter;
 use citygate::southbound::ble::config::BleConfig;
 use citygate::southbound::Adapter;
+use citygate::telemetry::BleMetrics;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +61,7 @@ format = "ruuvi"
 "#,
     )
     .unwrap();
-    let mut adapter = BleAdapter::new("ble1", cfg).unwrap();
+    let mut adapter = BleAdapter::new("ble1", cfg, BleMetrics::detached()).unwrap();
     let sink = common::Sink::new();
     let out = sink.sender();
     let token = CancellationToken::new();

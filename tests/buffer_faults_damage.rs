@@ -99,8 +99,12 @@ async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) 
         .unwrap()
         .port();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let state = citygate::telemetry::http::TelemetryState {
-        metrics: citygate::telemetry::Metrics::new(),
+    let metrics = citygate::telemetry::Metrics::new();
+    buf.publish_metrics(citygate::telemetry::BufferMetrics::new(&metrics))
+        .await
+        .unwrap();
+    let state = citygate::runtime::endpoints::TelemetryState {
+        metrics,
         buffer: buf.clone(),
         health: Default::default(),
         started: std::time::Instant::now(),
@@ -108,7 +112,7 @@ async fn telemetry_get(buf: &Buffer, paths: &[&str]) -> (Vec<u16>, Vec<String>) 
         adapters: Vec::new(),
     };
     let server =
-        citygate::telemetry::http::serve(([127, 0, 0, 1], port).into(), state, shutdown.clone())
+        citygate::runtime::endpoints::serve(([127, 0, 0, 1], port).into(), state, shutdown.clone())
             .await
             .unwrap();
     let (mut codes, mut bodies) = (Vec::new(), Vec::new());

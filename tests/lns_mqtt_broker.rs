@@ -6,6 +6,7 @@ mod common;
 
 use citygate::southbound::lorawan::{LnsMqttAdapter, LnsMqttConfig};
 use citygate::southbound::Adapter;
+use citygate::telemetry::LorawanMetrics;
 use common::mosquitto;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::time::Duration;
@@ -83,7 +84,7 @@ async fn chirpstack_uplinks_through_a_real_broker_once_and_after_restart() {
     ))
     .unwrap();
     assert!(cfg.validate().is_empty());
-    let mut adapter = LnsMqttAdapter::new("lns", &cfg).unwrap();
+    let mut adapter = LnsMqttAdapter::new("lns", &cfg, LorawanMetrics::detached()).unwrap();
     let sink = common::Sink::new();
     let token = CancellationToken::new();
     let task = {

@@ -12,6 +12,7 @@ use citygate::southbound::lorawan::network::join::{derive_session_keys, JoinAcce
 use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet, PushPayload};
 use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
 use citygate::southbound::Adapter;
+use citygate::telemetry::LorawanMetrics;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -74,21 +75,17 @@ impl Sim {
     }
 }
 
-async fn wait_for(
-    counters: &citygate::southbound::lorawan::LorawanCounters,
-    name: &str,
-    want: u64,
-) {
+async fn wait_for(counter: &prometheus::IntCounter, name: &str, want: u64) {
     let ok = timeout(T, async {
-        while counters.get(name) != Some(want) {
+        while counter.get() != want {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
     assert!(
         ok.is_ok(),
-        "counter {name} never reached {want}: {:?}",
-        counters.snapshot()
+        "counter {name} never reached {want}: {}",
+        counter.get()
     );
 }
 
@@ -107,7 +104,10 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
     ))
     .unwrap();
     assert!(cfg.validate().is_empty());
-    let mut adapter = LorawanUdpAdapter::new("lora", &cfg).unwrap();
+    // The adapter counts into a daemon registry: the test reads what /metrics exports.
+    let metrics = citygate::telemetry::Metrics::new();
+    let mut adapter =
+        LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::new(&metrics, "lora")).unwrap();
     let counters = adapter.counters();
     let mut bound = adapter.bound_addr();
     let sink = common::Sink::new();
@@ -130,7 +130,7 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
 
     // Garbage first: counted, loop survives.
     sim.sock.send_to(b"\x02\x00", server).await.unwrap();
-    wait_for(&counters, "malformed", 1).await;
+    wait_for(&counters.malformed, "malformed", 1).await;
 
     // PULL_DATA opens the downlink path.
     let token = sim.next_token();
@@ -182,12 +182,12 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
         payload: None,
     })
     .await;
-    wait_for(&counters, "tx_ack_ok", 1).await;
+    wait_for(&counters.tx_ack_ok, "tx_ack_ok", 1).await;
 
     // The same join-request again (after the dedup window) reuses the DevNonce: rejected.
     tokio::time::sleep(Duration::from_millis(150)).await;
     sim.push(GW, &hex::decode(JOIN_REQUEST).unwrap(), 7).await;
-    wait_for(&counters, "replay", 1).await;
+    wait_for(&counters.replay, "replay", 1).await;
 
     let keys = derive_session_keys(&app_key, ja.app_nonce, ja.net_id, 0x0303);
     let (nwk, app) = (keys.nwk_s_key, keys.app_s_key);
@@ -200,12 +200,12 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
             1000 + n as u32,
         )
         .await;
-        wait_for(&counters, "ok", n as u64 + 1).await;
+        wait_for(&counters.ok, "ok", n as u64 + 1).await;
     }
     // Heard by a second gateway at once: duplicate.
     let last = common::lorawan::uplink(false, ja.dev_addr, 65_537, &nwk, &app, &payload);
     sim.push(GW2, &last, 5).await;
-    wait_for(&counters, "duplicate", 1).await;
+    wait_for(&counters.duplicate, "duplicate", 1).await;
     // Replay of an old frame after the dedup window: rejected, nothing recorded.
     tokio::time::sleep(Duration::from_millis(150)).await;
     sim.push(
@@ -214,13 +214,13 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
         6,
     )
     .await;
-    wait_for(&counters, "replay", 2).await;
+    wait_for(&counters.replay, "replay", 2).await;
     // Forged MIC.
     let mut forged = common::lorawan::uplink(false, ja.dev_addr, 65_538, &nwk, &app, &payload);
     let n = forged.len();
     forged[n - 1] ^= 0xff;
     sim.push(GW, &forged, 7).await;
-    wait_for(&counters, "bad_mic", 1).await;
+    wait_for(&counters.bad_mic, "bad_mic", 1).await;
 
     // Confirmed uplink: ACK downlink in RX1 (tmst + 1 s), FCnt down 0, ACK bit, valid MIC.
     sim.push(
@@ -264,8 +264,16 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
     assert_eq!(r.meta["fport"], Value::I64(2));
     assert_eq!(r.meta["gateway"], Value::Str("0016c001ff10a235".into()));
     assert_eq!(records[6].meta["confirmed"], Value::Bool(true));
-    assert_eq!(counters.get("join_accepted"), Some(1));
-    assert_eq!(counters.get("unknown_device"), Some(0));
+    assert_eq!(counters.join_accepted.get(), 1);
+    assert_eq!(counters.unknown_device.get(), 0);
+    let frames = |result: &str| {
+        metrics
+            .lorawan_frames
+            .with_label_values(&["lora", result])
+            .get()
+    };
+    assert_eq!(frames("join_accepted"), 1);
+    assert_eq!(frames("bad_mic"), 1);
 
     shutdown.cancel();
     let res = timeout(T, task)

@@ -7,7 +7,8 @@ mod common;
 
 use citygate::southbound::modbus::config::LimitSource;
 use citygate::southbound::modbus::profile::load_profiles;
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::process::Command;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ async fn sdm630_profile_never_sends_a_read_the_meter_refuses() {
         LimitSource::Profile("eastron_sdm630".into())
     );
 
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     // Several cycles, so that any recheck would have shown up as well.
     assert!(running.wait_for(WAIT, |r| r.len() >= 3).await);
@@ -83,7 +84,7 @@ async fn a_limit_above_the_meters_is_refused_and_counted_by_the_simulator() {
         warnings.iter().any(|w| w.path == "devices.0.max_registers"),
         "{warnings:?}"
     );
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(running.wait_for(WAIT, |r| !r.is_empty()).await);
     running.stop().await;

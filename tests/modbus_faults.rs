@@ -4,7 +4,8 @@
 mod common;
 
 use citygate::record::{Record, Value};
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ async fn a_unit_dropping_one_request_in_three_still_delivers_and_its_neighbour_i
     }
     let cfg = config(&text);
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let started = tokio::time::Instant::now();
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     tokio::time::sleep(Duration::from_millis(20 * INTERVAL_MS)).await;
@@ -136,7 +137,7 @@ async fn a_damaged_rtu_frame_is_reported_as_a_crc_error_and_costs_only_its_read(
         "type = \"modbus_rtu\"\nport = \"/dev/null-pty\"\nbaud = 19200\n[[devices]]\nid = \"m\"\nunit = 1\npoll_interval = \"100ms\"\ntimeout = \"100ms\"\n{RTU_POINTS}"
     ));
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running =
         run(ModbusAdapter::new("rtu", cfg, Arc::clone(&counters)).with_connector(connector));
     assert!(
@@ -202,7 +203,7 @@ async fn a_connection_closed_by_the_device_is_named() {
     let cfg = config(&format!(
         "type = \"modbus_tcp\"\nhost = \"{addr}\"\n[[devices]]\nid = \"m\"\nunit = 1\npoll_interval = \"100ms\"\ntimeout = \"1s\"\npoints = [ {{ name = \"a\", table = \"holding\", address = 0, type = \"u16\" }} ]\n"
     ));
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(
         running
@@ -231,7 +232,7 @@ async fn a_unit_going_silent_costs_one_timeout_per_attempt_and_keeps_the_connect
             "[[devices]]\nid = \"{id}\"\nunit = {unit}\nprofile = \"eastron_sdm630\"\npoll_interval = \"200ms\"\ntimeout = \"100ms\"\n"
         ));
     }
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new(
         "mb",
         config(&text),

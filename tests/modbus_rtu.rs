@@ -3,7 +3,8 @@
 mod common;
 
 use citygate::record::Value;
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +61,7 @@ async fn a_dead_unit_delays_the_others_by_at_most_one_timeout_per_cycle() {
     let (connector, server) = start_rtu(sim.clone());
     let cfg = rtu_config();
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running =
         run(ModbusAdapter::new("rtu", cfg, Arc::clone(&counters)).with_connector(connector));
     assert!(

@@ -5,7 +5,8 @@
 mod common;
 
 use citygate::record::Value;
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -107,7 +108,7 @@ points = [
 "#
     ));
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("conv", cfg, Arc::clone(&counters)));
     assert!(
         running

@@ -5,7 +5,8 @@ mod common;
 use citygate::record::Value;
 use citygate::southbound::modbus::plan::{plan, Learned, Limits};
 use citygate::southbound::modbus::profile::resolve_device;
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ async fn sdm630_cycle_uses_exactly_the_planned_transactions() {
     let minimum = plan(&points, &all, &limits, &Learned::default()).len();
     assert_eq!(minimum, 6);
 
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(running.wait_for(WAIT, |r| !r.is_empty()).await);
     let records = running.stop().await;
@@ -73,7 +74,7 @@ async fn exception_02_costs_only_the_refused_point_and_is_remembered() {
     let sim = Sim::with([(1, unit)]);
     let (addr, server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let cfg = tcp_config(addr, "[[devices]]\nid = \"meter\"\nunit = 1\nprofile = \"eastron_sdm630\"\npoll_interval = \"300ms\"\n");
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(running.wait_for(WAIT, |r| r.len() >= 2).await);
     // A cycle ends with the read of the last span (0x156).
@@ -151,7 +152,7 @@ poll_interval = "200ms"
 timeout = "150ms"
 "#,
     );
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(
         running
@@ -194,7 +195,7 @@ async fn a_device_that_drops_its_connections_is_reconnected() {
     let sim = Sim::with([(1, unit)]);
     let (addr, server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let cfg = tcp_config(addr, "[[devices]]\nid = \"m\"\nunit = 1\nprofile = \"eastron_sdm630\"\npoll_interval = \"100ms\"\ntimeout = \"200ms\"\n");
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     assert!(running.wait_for(WAIT, |r| r.len() >= 2).await);
     // Power cut: listener and every connection close.
@@ -246,7 +247,7 @@ async fn a_half_open_peer_is_dropped_after_repeated_timeouts_without_a_storm() {
         }
     });
     let cfg = tcp_config(addr, "[[devices]]\nid = \"m\"\nunit = 1\nprofile = \"eastron_sdm630\"\npoll_interval = \"100ms\"\ntimeout = \"100ms\"\n");
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let records = running.stop().await;
@@ -312,7 +313,7 @@ async fn connections_to_one_endpoint_are_capped_by_max_connections() {
         let running = run(ModbusAdapter::new(
             "mb",
             tcp_config(addr, &devices),
-            Arc::new(ModbusCounters::default()),
+            Arc::new(ModbusMetrics::detached()),
         ));
         assert!(running.wait_for(WAIT, |r| r.len() >= 9).await);
         let records = running.stop().await;

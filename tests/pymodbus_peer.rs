@@ -10,7 +10,8 @@ use citygate::southbound::modbus::bus::{Bus, Framing, TcpConnector, TxError};
 use citygate::southbound::modbus::config::Table;
 use citygate::southbound::modbus::plan::ReadRequest;
 use citygate::southbound::modbus::probe::probe;
-use citygate::southbound::modbus::{ModbusAdapter, ModbusCounters};
+use citygate::southbound::modbus::ModbusAdapter;
+use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,7 +86,7 @@ points = [
 "#
     ));
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let counters = Arc::new(ModbusCounters::default());
+    let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("py", cfg, Arc::clone(&counters)));
     assert!(
         running.wait_for(WAIT, |r| !r.is_empty()).await,
@@ -134,7 +135,7 @@ async fn pymodbus_quirks_are_understood() {
         Arc::new(TcpConnector(addr.clone())),
         Framing::Tcp,
         Duration::ZERO,
-        Arc::new(ModbusCounters::default()),
+        Arc::new(ModbusMetrics::detached()),
     );
     // Over-limit read: pymodbus answers function 0x80 code 01 (the spec says 0x83 code 03);
     // the bus still reports it as a device refusal, not a broken connection.

@@ -12,7 +12,7 @@ use citygate::southbound::replay::{
     Content, LineReader, ReplayAdapter, ReplayConfig, DEFAULT_MAX_LINE_BYTES,
 };
 use citygate::southbound::Adapter;
-use std::collections::BTreeMap;
+use citygate::telemetry::ReplayMetrics;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,12 +106,9 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
     let db = dir.path().join("buffer.sqlite");
     let (buffer, thread) = Buffer::open(&db, &BufferConfig::default()).unwrap();
 
-    let mut adapter = ReplayAdapter::new("r", replay_config(&file));
-    let (family, counters) = adapter.counters().unwrap();
     let metrics = citygate::telemetry::Metrics::new();
-    metrics
-        .counter_sources
-        .register("r", family, counters.clone());
+    let counters = ReplayMetrics::new(&metrics, "r");
+    let mut adapter = ReplayAdapter::new("r", replay_config(&file), counters.clone());
     let shutdown = CancellationToken::new();
     let (out, sd) = (buffer.sender(), shutdown.clone());
     let task = tokio::spawn(async move { adapter.run(&out, &sd).await });
@@ -130,13 +127,13 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
     thread.close();
 
     assert_eq!(stored_values(&db), expected);
-    let counts: BTreeMap<_, _> = counters.snapshot().into_iter().collect();
-    assert_eq!(counts["invalid_utf8"], 1);
+    assert_eq!(counters.invalid_utf8.get(), 1);
     assert_eq!(
-        counts["invalid_record"], 2,
+        counters.invalid_record.get(),
+        2,
         "truncated JSON and the cut-off record"
     );
-    assert_eq!(counts["line_too_long"], 1);
+    assert_eq!(counters.line_too_long.get(), 1);
     let scrape = metrics.render();
     for (kind, n) in [
         ("invalid_utf8", 1),
@@ -147,7 +144,8 @@ async fn damaged_lines_are_counted_and_skipped_and_every_good_line_is_stored() {
         assert!(scrape.contains(&line), "{line} not in\n{scrape}");
     }
     assert_eq!(
-        counts["zero_filled"], 3,
+        counters.zero_filled.get(),
+        3,
         "mid-file run, cut-off record, tail"
     );
 

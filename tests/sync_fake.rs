@@ -5,8 +5,9 @@ mod common;
 
 use citygate::northbound::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
 use citygate::northbound::{Binding, BindingError, NorthboundConfig};
+use citygate::telemetry::{Metrics, SyncMetrics};
 use common::northbound::mem_store::MemStore;
-use common::northbound::{fill, record, spawn_syncer_with, wait_for};
+use common::northbound::{fill, record, spawn_syncer_counted, spawn_syncer_with, wait_for};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -264,6 +265,39 @@ async fn wiped_cse_gets_the_tree_rebuilt() -> anyhow::Result<()> {
     assert_eq!(cse.rns("d2"), rns_of(&second, "d2"));
     assert_eq!(snap.delivered, 20);
     assert!(snap.retries.is_empty(), "rebuilt inline: {snap:?}");
+    Ok(())
+}
+
+/// The syncer counts into its metric handle where each request settles: the exported values
+/// are right the moment the records are delivered, with no observer polling the syncer.
+#[tokio::test]
+async fn metrics_are_counted_where_requests_settle() -> anyhow::Result<()> {
+    let cse = Arc::new(FakeCse::default());
+    let store = MemStore::new("e");
+    fill(&store, &["d1", "d2"], 10);
+    let metrics = Metrics::new();
+    let run = spawn_syncer_counted(
+        cfg(2),
+        cse.clone(),
+        store.clone(),
+        SyncMetrics::new(&metrics),
+    );
+    wait_for("all", Duration::from_secs(10), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    let outcome = |o: &str| metrics.sync_requests.with_label_values(&[o]).get();
+    assert_eq!(outcome("created"), 20);
+    assert_eq!(outcome("already_there") + outcome("dead_letter"), 0);
+    assert_eq!(metrics.sync_records_delivered.get(), 20);
+    assert_eq!(metrics.cse_registered.get(), 1);
+    assert_eq!(metrics.cse_connected.get(), 1);
+    let answered = metrics
+        .sync_request_duration
+        .with_label_values(&["create"])
+        .get_sample_count();
+    assert!(answered >= 20, "{answered} requests timed");
+    run.stop().await?;
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
 
 use crate::record::{Record, StoredRecord};
+use crate::telemetry::handles::RecordMetrics;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -231,6 +232,16 @@ impl Buffer {
         self.call(|reply| Command::Stats { reply }).await
     }
 
+    /// Has the writer keep the `citygate_buffer_*` metrics up to date (after its commits and
+    /// maintenance, at most every 100 ms, and once a second when idle). Returns once they are
+    /// set.
+    pub async fn publish_metrics(
+        &self,
+        metrics: crate::telemetry::BufferMetrics,
+    ) -> Result<(), BufferError> {
+        self.call(|reply| Command::Publish { metrics, reply }).await
+    }
+
     /// The database's random epoch (part of every contentInstance name).
     pub fn epoch(&self) -> &str {
         &self.epoch
@@ -263,10 +274,7 @@ impl Buffer {
     pub fn sender_for(&self, adapter: &str, metrics: &crate::telemetry::Metrics) -> RecordSender {
         RecordSender {
             buffer: self.clone(),
-            counted: Some(Arc::new(Counted {
-                adapter: adapter.to_owned(),
-                metrics: metrics.clone(),
-            })),
+            counted: Some(Arc::new(RecordMetrics::new(metrics, adapter))),
         }
     }
 }
@@ -275,29 +283,7 @@ impl Buffer {
 #[derive(Clone)]
 pub struct RecordSender {
     buffer: Buffer,
-    counted: Option<Arc<Counted>>,
-}
-
-struct Counted {
-    adapter: String,
-    metrics: crate::telemetry::Metrics,
-}
-
-impl Counted {
-    /// `records` holds (device, had at least one value) per record, in order.
-    fn observe(&self, records: &[(String, bool)], receipt: &AppendReceipt) {
-        let m = &self.metrics;
-        let adapter = self.adapter.as_str();
-        m.adapter_records
-            .with_label_values(&[adapter])
-            .inc_by(receipt.seqs.len() as u64);
-        let now = crate::record::now_ms() as f64 / 1000.0;
-        for (device, has_values) in records {
-            // A poll where every point failed still yields a record (with quality flags in
-            // meta) but no value: the device is down.
-            m.observe_device(adapter, device, *has_values, now);
-        }
-    }
+    counted: Option<Arc<RecordMetrics>>,
 }
 
 impl RecordSender {
@@ -312,7 +298,7 @@ impl RecordSender {
             .map(|r| (r.device.clone(), !r.values.is_empty()))
             .collect();
         let receipt = self.buffer.append(records).await?;
-        counted.observe(&devices, &receipt);
+        counted.committed(receipt.seqs.len() as u64, &devices);
         Ok(receipt)
     }
 
@@ -333,7 +319,7 @@ impl RecordSender {
         };
         let receipt = self.buffer.append_with_state(records, key, value).await?;
         if let Some(counted) = &self.counted {
-            counted.observe(&devices, &receipt);
+            counted.committed(receipt.seqs.len() as u64, &devices);
         }
         Ok(receipt)
     }

@@ -41,6 +41,11 @@ impl BufferHealth {
         }
     }
 
+    /// Sets `citygate_buffer_state` (1 for this state, 0 for the others).
+    pub fn publish(self, m: &crate::telemetry::BufferMetrics) {
+        m.state(self.as_str(), &Self::ALL.map(Self::as_str));
+    }
+
     /// Whether new records are being committed (a damaged buffer still commits).
     pub fn commits(self) -> bool {
         matches!(self, BufferHealth::Writable | BufferHealth::Damaged)

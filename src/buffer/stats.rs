@@ -1,5 +1,6 @@
 //! What `citygate buffer stats` and the metrics show about the buffer.
 
+use crate::telemetry::BufferMetrics;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +40,26 @@ pub struct BufferStats {
 impl BufferStats {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.values().sum()
+    }
+
+    /// Sets the `citygate_buffer_*` metrics to these numbers.
+    pub fn publish(&self, m: &BufferMetrics) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        m.records.set(gauge(self.pending_records));
+        m.bytes.set(gauge(self.db_bytes + self.wal_bytes));
+        m.max_bytes.set(gauge(self.max_bytes));
+        m.dead_letters.set(gauge(self.dead_letters));
+        let age = self
+            .oldest_pending_enqueued_ms
+            .map(|ms| ((crate::record::now_ms() - ms).max(0)) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        m.oldest_pending_age_seconds.set(age);
+        self.health.publish(m);
+        m.damaged_records.set(gauge(self.damaged_records));
+        m.offered_total(self.offered_records);
+        for (reason, total) in &self.dropped {
+            m.dropped_total(reason, *total);
+        }
     }
 }
 

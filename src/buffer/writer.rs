@@ -12,6 +12,7 @@ use super::stats::{BufferStats, DeadLetter};
 use super::store::{reason, Store};
 use super::AppendReceipt;
 use crate::record::{Record, StoredRecord};
+use crate::telemetry::BufferMetrics;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
@@ -56,6 +57,11 @@ pub(super) enum Command {
     Stats {
         reply: Reply<BufferStats>,
     },
+    /// From now on, keep these metrics up to date (replies once they are set).
+    Publish {
+        metrics: BufferMetrics,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -67,6 +73,9 @@ struct Append {
 
 /// How often expiry and vacuum run when the writer is otherwise idle.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
+/// The buffer's metrics are set at most this often while records flow (and at every idle
+/// tick): fresh enough for any scrape, cheap under a high commit rate.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 pub(super) fn run(
     mut store: Store,
@@ -79,12 +88,19 @@ pub(super) fn run(
     let mut held: VecDeque<Append> = VecDeque::new();
     let mut gate = WriteGate::default();
     let mut last_maintenance = Instant::now();
+    let mut metrics: Option<BufferMetrics> = None;
+    let mut last_publish: Option<Instant> = None;
+    // A round ran since the metrics were last set (they may be behind).
+    let mut unpublished = false;
     let mut shutdown = false;
     while !shutdown {
         let mut group: Vec<Append> = Vec::new();
         let mut others: Vec<Command> = Vec::new();
         let mut group_len = 0usize;
-        let wait = MAINTENANCE_EVERY.saturating_sub(last_maintenance.elapsed());
+        let mut wait = MAINTENANCE_EVERY.saturating_sub(last_maintenance.elapsed());
+        if let (true, Some(_), Some(t)) = (unpublished, &metrics, last_publish) {
+            wait = wait.min(PUBLISH_EVERY.saturating_sub(t.elapsed()));
+        }
         match rx.recv_timeout(wait) {
             Ok(cmd) => sort(cmd, &mut group, &mut group_len, &mut others, &mut shutdown),
             Err(flume::RecvTimeoutError::Timeout) => {}
@@ -109,7 +125,15 @@ pub(super) fn run(
         }
         commit(&mut store, group, &commits, &mut gate);
         for cmd in others {
-            handle(&mut store, cmd, &mut gate);
+            match cmd {
+                Command::Publish { metrics: m, reply } => {
+                    publish(&store, gate.current(store.is_damaged()), &m);
+                    last_publish = Some(Instant::now());
+                    metrics = Some(m);
+                    let _ = reply.send(Ok(()));
+                }
+                other => handle(&mut store, other, &mut gate),
+            }
         }
         if cfg.when_full == WhenFull::Block && !held.is_empty() {
             // Deliveries may have made room.
@@ -127,7 +151,15 @@ pub(super) fn run(
             }
         }
         let now = gate.current(store.is_damaged());
-        health.send_if_modified(|h| std::mem::replace(h, now) != now);
+        let changed = health.send_if_modified(|h| std::mem::replace(h, now) != now);
+        unpublished = true;
+        if let Some(m) = &metrics {
+            if changed || last_publish.map_or(true, |t| t.elapsed() >= PUBLISH_EVERY) {
+                publish(&store, now, m);
+                last_publish = Some(Instant::now());
+                unpublished = false;
+            }
+        }
     }
     for a in held {
         store.count_offered(a.records.len() as u64);
@@ -319,6 +351,54 @@ fn handle(store: &mut Store, cmd: Command, gate: &mut WriteGate) {
             let health = gate.current(store.is_damaged());
             let _ = reply.send(store.stats().map(|s| BufferStats { health, ..s }));
         }
-        Command::Append { .. } | Command::Shutdown => {}
+        Command::Append { .. } | Command::Publish { .. } | Command::Shutdown => {}
+    }
+}
+
+/// Sets the `citygate_buffer_*` metrics from the store (the writer's own numbers, no query
+/// from the scrape).
+fn publish(store: &Store, health: BufferHealth, m: &BufferMetrics) {
+    match store.stats() {
+        Ok(s) => BufferStats { health, ..s }.publish(m),
+        Err(e) => {
+            health.publish(m);
+            tracing::debug!(error = %e, "cannot read buffer statistics for the metrics");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::buffer::{Buffer, BufferConfig};
+    use crate::record::Record;
+    use crate::telemetry::{BufferMetrics, Metrics};
+    use std::time::Duration;
+
+    /// The writer sets the buffer's metrics itself after it commits: a scrape reads nothing
+    /// from the buffer.
+    #[tokio::test]
+    async fn the_writer_keeps_the_buffer_metrics_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let (buffer, thread) =
+            Buffer::open(&dir.path().join("b.sqlite"), &BufferConfig::default()).unwrap();
+        let metrics = Metrics::new();
+        buffer
+            .publish_metrics(BufferMetrics::new(&metrics))
+            .await
+            .unwrap();
+        assert_eq!(metrics.buffer_records.get(), 0);
+        let state = metrics.buffer_state.with_label_values(&["writable"]);
+        assert_eq!(state.get(), 1);
+        let record = Record::now("a", "d1").with("t", 1.0);
+        buffer.append(vec![record.clone(), record]).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while metrics.buffer_records.get() != 2 {
+            assert!(tokio::time::Instant::now() < deadline, "never published");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(metrics.buffer_offered.get(), 2);
+        assert!(metrics.buffer_bytes.get() > 0);
+        drop(buffer);
+        thread.close();
     }
 }

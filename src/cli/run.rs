@@ -3,11 +3,11 @@
 
 use crate::buffer::Buffer;
 use crate::config::Config;
+use crate::runtime::endpoints::{self as http, TelemetryState};
 use crate::runtime::reload::{self, AdapterSet};
 use crate::runtime::shutdown::{self, Signal, Signals};
 use crate::runtime::systemd;
 use crate::telemetry::health::Health;
-use crate::telemetry::http::{self, TelemetryState};
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::process::ExitCode;
@@ -38,6 +38,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let health = Health::default();
     let result = rt.block_on(async {
         if cfg.telemetry.enabled {
+            buffer
+                .publish_metrics(crate::telemetry::BufferMetrics::new(&metrics))
+                .await
+                .context("starting the buffer's metrics")?;
             let state = TelemetryState {
                 metrics: metrics.clone(),
                 buffer: buffer.clone(),

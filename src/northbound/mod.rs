@@ -5,13 +5,14 @@
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
 //!   TS-0010;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
-//! - [`state`]: health and counters for telemetry; [`store`]: what the syncer needs from the
+//! - [`state`]: health and counters for `/readyz`, STATUS and `citygate status`; [`store`]: what the syncer needs from the
 //!   buffer ([`SyncStore`]).
 //!
 //! Wiring: `install_crypto_provider()` once, `HttpBinding::new(&cfg)` (or `MqttBinding::new`
 //! inside the runtime for `binding = "mqtt"`), then
-//! `Syncer::new(cfg, Arc::new(binding), buffer)`, keep `syncer.state()` for telemetry and spawn
-//! `syncer.run(cancel)`.
+//! `Syncer::new(cfg, Arc::new(binding), buffer, SyncMetrics::new(&metrics))`, keep
+//! `syncer.state()` for health and spawn `syncer.run(cancel)`. Metrics are counted by the
+//! syncer itself through its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
 pub mod binding;
 pub mod config;
 mod environment;

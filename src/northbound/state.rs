@@ -1,6 +1,7 @@
-//! What the syncer exposes to the rest of the daemon: health for `/readyz`, counters and
-//! latency samples for Prometheus. Plain data behind one short-held lock; the telemetry side
-//! reads [`SyncState::snapshot`] and drains [`SyncState::take_latencies`] on each scrape.
+//! What the syncer exposes to the rest of the daemon: health for `/readyz` and STATUS, counts
+//! for `citygate status` and tests, latency samples for benchmarks. Plain data behind one
+//! short-held lock. Prometheus metrics do not come from here: the syncer counts them directly
+//! in its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
 use super::retry::RetryReason;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -23,6 +23,7 @@ use super::state::SyncState;
 use super::store::SyncStore;
 use crate::backoff::Backoff;
 use crate::record::StoredRecord;
+use crate::telemetry::SyncMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,20 +43,25 @@ pub struct Syncer {
     binding: Arc<dyn Binding>,
     tree: Arc<Tree>,
     state: Arc<SyncState>,
+    metrics: SyncMetrics,
 }
 
 impl Syncer {
-    /// `binding` is the transport (HTTP now, MQTT later); `store` the buffer.
+    /// `binding` is the transport (HTTP or MQTT); `store` the buffer; `metrics` the syncer's
+    /// handle ([`SyncMetrics::new`], or `detached()` in tests), counted where each request
+    /// settles.
     pub fn new(
         cfg: NorthboundConfig,
         binding: Arc<dyn Binding>,
         store: Arc<dyn SyncStore>,
+        metrics: SyncMetrics,
     ) -> Self {
         let cfg = Arc::new(cfg);
         let state = Arc::new(SyncState::default());
         let binding: Arc<dyn Binding> = Arc::new(Timed {
             inner: binding,
             state: state.clone(),
+            metrics: metrics.clone(),
         });
         let tree = Arc::new(Tree::new(cfg.clone(), binding.clone(), store.clone()));
         Syncer {
@@ -64,10 +70,12 @@ impl Syncer {
             binding,
             tree,
             state,
+            metrics,
         }
     }
 
-    /// Health, counters and latencies, shared with telemetry.
+    /// Health and counters for `/readyz`, STATUS and `citygate status`; latency samples for
+    /// benchmarks.
     pub fn state(&self) -> Arc<SyncState> {
         self.state.clone()
     }
@@ -85,6 +93,7 @@ impl Syncer {
 struct Timed {
     inner: Arc<dyn Binding>,
     state: Arc<SyncState>,
+    metrics: SyncMetrics,
 }
 
 #[async_trait::async_trait]
@@ -97,8 +106,11 @@ impl Binding for Timed {
             Err(BindingError::Connect(_) | BindingError::Timeout(_) | BindingError::Transport(_))
         );
         if connected {
-            self.state.record_latency(start.elapsed());
+            let took = start.elapsed();
+            self.metrics.request_duration.observe(took.as_secs_f64());
+            self.state.record_latency(took);
         }
+        self.metrics.cse_connected.set(i64::from(connected));
         self.state.update(|s| s.connected = connected);
         result
     }
@@ -207,6 +219,7 @@ impl Run {
             Ok(ae_id) => {
                 self.registered = true;
                 self.backoff.reset();
+                self.s.metrics.cse_registered.set(1);
                 self.s.state.update(|s| {
                     s.registered = true;
                     s.refused = false;
@@ -225,6 +238,7 @@ impl Run {
                 tracing::error!(error = %detail, retry_in = ?self.s.cfg.backoff.auth_retry,
                     "CSE refuses the gateway; syncing stopped");
                 self.registered = false;
+                self.s.metrics.cse_registered.set(0);
                 self.s.state.update(|s| {
                     s.refused = true;
                     s.registered = false;
@@ -338,11 +352,19 @@ impl Run {
         };
         let seq = rec.seq;
         let state = self.s.state.clone();
+        let m = &self.s.metrics;
         match &outcome {
             Outcome::Delivered | Outcome::AlreadyThere => {
                 if outcome == Outcome::AlreadyThere {
                     tracing::debug!(device, seq, "record was already at the CSE");
                 }
+                m.records_delivered.inc();
+                if outcome == Outcome::Delivered {
+                    m.created.inc();
+                } else {
+                    m.already_there.inc();
+                }
+                m.cse_registered.set(1);
                 state.update(|s| {
                     if outcome == Outcome::Delivered {
                         s.delivered += 1;
@@ -372,6 +394,8 @@ impl Run {
                     .await
                 {
                     Ok(()) => {
+                        m.dead_letter.inc();
+                        m.records_dead_lettered.inc();
                         state.update(|s| {
                             s.dead_lettered += 1;
                             s.last_error = Some(outcome.describe());
@@ -385,10 +409,18 @@ impl Run {
                 }
             }
             Outcome::Retry { reason, .. } => {
+                match reason {
+                    RetryReason::Transport => &m.retry_transport,
+                    RetryReason::Timeout => &m.retry_timeout,
+                    RetryReason::Server => &m.retry_server,
+                    RetryReason::BadResponse => &m.retry_bad_response,
+                }
+                .inc();
                 state.count_retry_reason(*reason);
                 self.pause_for(&outcome);
             }
             Outcome::TreeMissing { .. } => {
+                m.retry_tree_missing.inc();
                 state.count_retry("tree_missing");
                 self.pause_for(&outcome);
             }

@@ -1,5 +1,7 @@
-//! Running the pipeline: shutdown signals, adapter supervision, reload, systemd.
+//! Running the pipeline: shutdown signals, adapter supervision, reload, systemd, the HTTP
+//! endpoints.
 
+pub mod endpoints;
 pub mod northbound;
 pub mod reload;
 pub mod shutdown;

@@ -38,11 +38,8 @@ pub async fn supervise(
     loop {
         up.set(1);
         let started = Instant::now();
-        let outcome = match config.build(&id) {
+        let outcome = match config.build(&id, &metrics) {
             Ok(mut adapter) => {
-                if let Some((family, counters)) = adapter.counters() {
-                    metrics.counter_sources.register(&id, family, counters);
-                }
                 let (out2, sd2) = (out.clone(), shutdown.clone());
                 let task = tokio::spawn(async move { adapter.run(&out2, &sd2).await });
                 match task.await {

@@ -13,12 +13,9 @@ pub mod replay;
 
 use crate::buffer::RecordSender;
 use crate::config::issue::{ConfigIssue, Resource};
-use crate::telemetry::counters::{CounterFamily, CounterSnapshot};
+use crate::telemetry::{BleMetrics, LorawanMetrics, Metrics, ModbusMetrics, ReplayMetrics};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// Which metric family an adapter's counters feed, and the counters themselves.
-pub type ExportedCounters = Option<(CounterFamily, Arc<dyn CounterSnapshot>)>;
 
 /// Why an adapter could not be built or why its run loop gave up. The supervisor logs it,
 /// counts it in `citygate_adapter_errors_total{kind}` by [`AdapterError::kind`], and restarts
@@ -84,11 +81,6 @@ pub trait Adapter: Send {
         out: &RecordSender,
         shutdown: &CancellationToken,
     ) -> Result<(), AdapterError>;
-
-    /// The adapter's event counters, exported as Prometheus metrics by the supervisor.
-    fn counters(&self) -> ExportedCounters {
-        None
-    }
 }
 
 /// One `[southbound.<id>]` table.
@@ -222,19 +214,34 @@ impl AdapterConfig {
         }
     }
 
-    /// Creates the runnable adapter.
-    pub fn build(&self, id: &str) -> Result<Box<dyn Adapter>, AdapterError> {
+    /// Creates the runnable adapter with its pre-labelled metric handle from `metrics`
+    /// (the same labelled counters on every rebuild, so counts carry on across restarts).
+    pub fn build(&self, id: &str, metrics: &Metrics) -> Result<Box<dyn Adapter>, AdapterError> {
         match self {
-            AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(id, c.clone()))),
-            AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(id, c)?)),
-            AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(id, c)?)),
-            AdapterConfig::Ble(c) => ble::BleAdapter::new(id, c.clone())
-                .map(|a| Box::new(a) as Box<dyn Adapter>)
-                .map_err(|e| AdapterError::Config(e.to_string())),
+            AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(
+                id,
+                c.clone(),
+                ReplayMetrics::new(metrics, id),
+            ))),
+            AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(
+                id,
+                c,
+                LorawanMetrics::new(metrics, id),
+            )?)),
+            AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(
+                id,
+                c,
+                LorawanMetrics::new(metrics, id),
+            )?)),
+            AdapterConfig::Ble(c) => {
+                ble::BleAdapter::new(id, c.clone(), BleMetrics::new(metrics, id))
+                    .map(|a| Box::new(a) as Box<dyn Adapter>)
+                    .map_err(|e| AdapterError::Config(e.to_string()))
+            }
             AdapterConfig::Modbus(c) => Ok(Box::new(modbus::ModbusAdapter::new(
                 id,
                 c.clone(),
-                Arc::new(modbus::ModbusCounters::default()),
+                Arc::new(ModbusMetrics::new(metrics, id)),
             ))),
         }
     }

@@ -47,8 +47,6 @@ pub struct Metrics {
     pub cse_registered: IntGauge,
     // Config reloads.
     pub config_reloads: IntCounterVec,
-    /// Adapters' own atomics, copied into the metrics above before each scrape.
-    pub counter_sources: super::counters::CounterSources,
     // Buffer health.
     pub buffer_state: IntGaugeVec,
     pub buffer_offered: IntCounter,
@@ -168,7 +166,6 @@ impl Metrics {
             cse_connected: gauge(&r, "citygate_cse_connected", "1 when the last request reached the CSE."),
             cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
             config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
-            counter_sources: Default::default(),
             buffer_state: gauge_vec(&r, "citygate_buffer_state", "1 for the buffer's current state (writable, read_only, disk_full, io_error, damaged), 0 for the others.", &["state"]),
             buffer_offered: {
                 let m = IntCounter::new("citygate_buffer_records_offered_total", "Records handed to the buffer since start (committed or counted as dropped).").expect("valid metric");
@@ -181,41 +178,6 @@ impl Metrics {
             lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
             registry: r,
-        }
-    }
-
-    /// Copies the buffer's own numbers into the gauges and counters (called before a scrape).
-    pub fn observe_buffer(&self, s: &crate::buffer::BufferStats) {
-        self.buffer_records.set(s.pending_records as i64);
-        self.buffer_bytes.set((s.db_bytes + s.wal_bytes) as i64);
-        self.buffer_max_bytes.set(s.max_bytes as i64);
-        self.buffer_dead_letters.set(s.dead_letters as i64);
-        let age = s
-            .oldest_pending_enqueued_ms
-            .map(|ms| ((crate::record::now_ms() - ms).max(0)) as f64 / 1000.0)
-            .unwrap_or(0.0);
-        self.buffer_oldest_pending_age.set(age);
-        self.observe_buffer_health(s.health);
-        self.buffer_damaged.set(s.damaged_records as i64);
-        let seen = self.buffer_offered.get();
-        if s.offered_records > seen {
-            self.buffer_offered.inc_by(s.offered_records - seen);
-        }
-        for (reason, total) in &s.dropped {
-            let c = self.buffer_dropped.with_label_values(&[reason.as_str()]);
-            let seen = c.get();
-            if *total > seen {
-                c.inc_by(total - seen);
-            }
-        }
-    }
-
-    /// Sets `citygate_buffer_state` (also called when the buffer gives no statistics).
-    pub fn observe_buffer_health(&self, h: crate::buffer::BufferHealth) {
-        for s in crate::buffer::BufferHealth::ALL {
-            self.buffer_state
-                .with_label_values(&[s.as_str()])
-                .set(i64::from(s == h));
         }
     }
 
@@ -236,9 +198,8 @@ impl Metrics {
             .set(i64::from(has_values));
     }
 
-    /// The text exposition format (adapter counters brought up to date first).
+    /// The text exposition format.
     pub fn render(&self) -> String {
-        self.counter_sources.export(self);
         use prometheus::Encoder;
         let mut out = Vec::new();
         let encoder = prometheus::TextEncoder::new();

@@ -14,17 +14,16 @@ use super::config::BleConfig;
 use super::config::BleConfigError;
 use super::config::ScanMode;
 use super::decoders::{Advertisement, BleUuid, Mac};
-use super::metrics::StatsExport;
 use super::pipeline::Pipeline;
 use super::sources::{self, Source};
 use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::record::now_ms;
 use crate::southbound::{Adapter, AdapterError};
+use crate::telemetry::BleMetrics;
 use bluer::Address;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -52,20 +51,22 @@ pub enum ScanError {
 pub struct BleAdapter {
     cfg: BleConfig,
     pipeline: Pipeline,
-    /// Copy of the pipeline's counters for the metrics scrape.
-    export: Arc<StatsExport>,
     /// Set once a session got as far as discovering: the next failure retries quickly.
     discovering: bool,
 }
 
 impl BleAdapter {
     /// Builds the adapter: loads bindkeys (files / environment) and the device table.
-    pub fn new(id: &str, cfg: BleConfig) -> Result<BleAdapter, BleConfigError> {
-        let pipeline = Pipeline::new(id, &cfg)?;
+    /// `counters`: the adapter's handle ([`BleMetrics::new`], or `detached()` in tests).
+    pub fn new(
+        id: &str,
+        cfg: BleConfig,
+        counters: BleMetrics,
+    ) -> Result<BleAdapter, BleConfigError> {
+        let pipeline = Pipeline::new(id, &cfg, counters)?;
         Ok(BleAdapter {
             cfg,
             pipeline,
-            export: Arc::new(StatsExport::default()),
             discovering: false,
         })
     }
@@ -111,7 +112,6 @@ impl BleAdapter {
                         let adv = read_advertisement(&adapter, addr).await;
                         tracing::trace!(mac = %Mac(addr.0), rssi = ?adv.rssi, service_data = ?adv.service_data, manufacturer_data = ?adv.manufacturer_data, "BLE device update");
                         let rec = self.pipeline.handle(&adv, Instant::now(), now_ms());
-                        self.export.store(&self.pipeline.stats);
                         if let Some(rec) = rec {
                             out.send(vec![rec]).await?;
                         }
@@ -175,13 +175,6 @@ async fn read_advertisement(adapter: &bluer::Adapter, addr: Address) -> Advertis
 
 #[async_trait::async_trait]
 impl Adapter for BleAdapter {
-    fn counters(&self) -> crate::southbound::ExportedCounters {
-        Some((
-            crate::telemetry::counters::CounterFamily::Ble,
-            self.export.clone(),
-        ))
-    }
-
     /// Scans until shutdown; every failure (no bluetoothd, adapter missing or removed,
     /// daemon restart) is logged and retried with capped exponential backoff, so this only
     /// returns on shutdown.

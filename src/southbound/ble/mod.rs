@@ -4,14 +4,13 @@
 //! Layers, each usable on its own: `decoders` (pure, bytes → values), `rate` (per-device
 //! dedupe, report-on-change and heartbeat), `config` (the `[southbound.<id>]` table),
 //! `pipeline` (advertisement → record, no I/O), `cli` (the `citygate decode ble` field tool),
-//! `sources` + `adapter` (BlueZ over D-Bus with `bluer`; implements `Adapter`), `metrics` (the
-//! pipeline's counters for `/metrics`).
+//! `sources` + `adapter` (BlueZ over D-Bus with `bluer`; implements `Adapter`). Counters:
+//! [`crate::telemetry::BleMetrics`].
 
 pub mod adapter;
 pub mod cli;
 pub mod config;
 pub mod decoders;
-mod metrics;
 pub mod pipeline;
 pub mod rate;
 pub mod sources;

@@ -7,6 +7,7 @@ use super::decoders::{self, Advertisement, BindKey, DecodeContext, DecodeError, 
 use super::rate::{DropReason, RateLimiter, RatePolicy, Verdict};
 use crate::record::Record;
 use crate::telemetry::untrusted::{LogLimiter, Untrusted};
+use crate::telemetry::BleMetrics;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -23,23 +24,6 @@ struct Device {
     store_raw: bool,
 }
 
-/// What happened to advertisements so far (exported as `citygate_ble_advertisements_total`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PipelineStats {
-    pub heard: u64,
-    /// From devices neither listed nor accepted by the filters.
-    pub ignored: u64,
-    pub unknown_format: u64,
-    pub decode_errors: u64,
-    pub records: u64,
-    pub duplicates: u64,
-    pub replays: u64,
-    pub rate_limited: u64,
-    pub unchanged: u64,
-    /// Values dropped inside otherwise decoded advertisements (BTHome text that is not UTF-8).
-    pub dropped_values: u64,
-}
-
 /// Per-adapter state: device table, rate limiter, counters, last error per device.
 pub struct Pipeline {
     adapter_id: String,
@@ -50,12 +34,17 @@ pub struct Pipeline {
     limiter: RateLimiter,
     /// Decode warnings: once per device per [`DECODE_WARNING_WINDOW`].
     decode_warnings: LogLimiter,
-    pub stats: PipelineStats,
+    /// What happened to advertisements so far (`citygate_ble_advertisements_total`).
+    pub stats: BleMetrics,
 }
 
 impl Pipeline {
     /// Builds the device table; reads bindkey files and environment variables.
-    pub fn new(adapter_id: &str, cfg: &BleConfig) -> Result<Pipeline, BleConfigError> {
+    pub fn new(
+        adapter_id: &str,
+        cfg: &BleConfig,
+        stats: BleMetrics,
+    ) -> Result<Pipeline, BleConfigError> {
         let mut devices = HashMap::new();
         for d in &cfg.devices {
             let Some(mac) = d.mac() else { continue };
@@ -69,7 +58,7 @@ impl Pipeline {
             unlisted_policy: cfg.policy(None),
             limiter: RateLimiter::new(),
             decode_warnings: LogLimiter::new(1, DECODE_WARNING_WINDOW),
-            stats: PipelineStats::default(),
+            stats,
         })
     }
 
@@ -80,7 +69,7 @@ impl Pipeline {
 
     /// Handles one advertisement heard at `now` (monotonic) / `ts_ms` (wall clock).
     pub fn handle(&mut self, adv: &Advertisement, now: Instant, ts_ms: i64) -> Option<Record> {
-        self.stats.heard += 1;
+        self.stats.heard.inc();
         let mac = adv.address?;
         let unlisted;
         let dev = match self.devices.get(&mac) {
@@ -96,7 +85,7 @@ impl Pipeline {
                 &unlisted
             }
             None => {
-                self.stats.ignored += 1;
+                self.stats.ignored.inc();
                 return None;
             }
         };
@@ -120,11 +109,11 @@ impl Pipeline {
                 decoders::decode_raw(adv)
             }
             Err(DecodeError::UnknownFormat | DecodeError::Missing(_)) => {
-                self.stats.unknown_format += 1;
+                self.stats.unknown_format.inc();
                 return None;
             }
             Err(e) => {
-                self.stats.decode_errors += 1;
+                self.stats.decode_errors.inc();
                 // A device whose frames keep failing is logged once per window, not every
                 // second; the limiter stays bounded however many addresses are heard.
                 if let Some(not_logged_before) = self.decode_warnings.allow(&mac.to_string()) {
@@ -137,27 +126,29 @@ impl Pipeline {
         if let Some(w) = &decoded.warning {
             tracing::debug!(device = %dev.id, warning = %w, "partial BLE decode");
         }
-        self.stats.dropped_values += u64::from(decoded.dropped_values);
+        self.stats
+            .dropped_values
+            .inc_by(u64::from(decoded.dropped_values));
         match self
             .limiter
             .observe(&dev.id, now, adv.rssi, &decoded, &dev.policy)
         {
             Verdict::Emit(_) => {
-                self.stats.records += 1;
+                self.stats.records.inc();
                 let id = dev.id.clone();
                 Some(decoded.into_record(&self.adapter_id, &id, ts_ms, adv.rssi))
             }
             Verdict::Drop(reason) => {
                 let c = match reason {
-                    DropReason::Duplicate => &mut self.stats.duplicates,
+                    DropReason::Duplicate => &self.stats.duplicates,
                     DropReason::Replay => {
                         tracing::warn!(device = %dev.id, mac = %mac, "BLE encryption counter went backwards: replay rejected");
-                        &mut self.stats.replays
+                        &self.stats.replays
                     }
-                    DropReason::TooSoon => &mut self.stats.rate_limited,
-                    DropReason::Unchanged => &mut self.stats.unchanged,
+                    DropReason::TooSoon => &self.stats.rate_limited,
+                    DropReason::Unchanged => &self.stats.unchanged,
                 };
-                *c += 1;
+                c.inc();
                 None
             }
         }
@@ -209,7 +200,7 @@ store_raw = true
 
     #[test]
     fn listed_encrypted_device_becomes_records_and_repeats_are_dropped() {
-        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        let mut p = Pipeline::new("ble1", &cfg(""), BleMetrics::detached()).unwrap();
         let t0 = Instant::now();
         let a = adv(
             "54:48:E6:8F:80:A5",
@@ -220,19 +211,20 @@ store_raw = true
         assert_eq!(r.values.get("temperature"), Some(&Value::F64(25.06)));
         assert_eq!(r.meta.get("rssi"), Some(&Value::I64(-60)));
         assert!(p.handle(&a, t0 + Duration::from_secs(1), 2_000).is_none());
-        assert_eq!(p.stats.duplicates, 1);
+        assert_eq!(p.stats.duplicates.get(), 1);
         assert_eq!(p.limiter().presence("enc").unwrap().adverts, 2);
     }
 
     #[test]
     fn unlisted_devices_need_accept_unlisted_and_the_filters() {
         let a = adv("A4:C1:38:8D:18:B2", "0201060a16d2fc4002c40903bf13");
-        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        let mut p = Pipeline::new("ble1", &cfg(""), BleMetrics::detached()).unwrap();
         assert!(p.handle(&a, Instant::now(), 0).is_none());
-        assert_eq!(p.stats.ignored, 1);
+        assert_eq!(p.stats.ignored.get(), 1);
         let mut p = Pipeline::new(
             "ble1",
             &cfg("accept_unlisted = true\nfilters = { service_uuids = [\"fcd2\"] }"),
+            BleMetrics::detached(),
         )
         .unwrap();
         let r = p.handle(&a, Instant::now(), 0).unwrap();
@@ -240,6 +232,7 @@ store_raw = true
         let mut p = Pipeline::new(
             "ble1",
             &cfg("accept_unlisted = true\nfilters = { names = [\"x*\"] }"),
+            BleMetrics::detached(),
         )
         .unwrap();
         assert!(p.handle(&a, Instant::now(), 0).is_none());
@@ -247,7 +240,7 @@ store_raw = true
 
     #[test]
     fn store_raw_and_decode_errors() {
-        let mut p = Pipeline::new("ble1", &cfg("")).unwrap();
+        let mut p = Pipeline::new("ble1", &cfg(""), BleMetrics::detached()).unwrap();
         let raw = adv("11:11:11:11:11:11", "05ff5900aabb");
         let r = p.handle(&raw, Instant::now(), 0).unwrap();
         assert_eq!(
@@ -260,7 +253,7 @@ store_raw = true
             "1216d2fc41a47266c95f730011223378237215",
         );
         assert!(p.handle(&bad, Instant::now(), 0).is_none());
-        assert_eq!(p.stats.decode_errors, 1);
+        assert_eq!(p.stats.decode_errors.get(), 1);
         let mut no_addr = raw.clone();
         no_addr.address = None;
         assert!(p.handle(&no_addr, Instant::now(), 0).is_none());
@@ -270,11 +263,16 @@ store_raw = true
     fn mislabelled_eddystone_is_reported_or_kept_raw_and_dropped_text_is_counted() {
         // Eddystone TLM service data without 0xFEAA in the UUID list.
         let tlm = "1116aafe20000bb818800000006400000e10";
-        let mut p = Pipeline::new("ble1", &cfg("accept_unlisted = true")).unwrap();
+        let mut p = Pipeline::new(
+            "ble1",
+            &cfg("accept_unlisted = true"),
+            BleMetrics::detached(),
+        )
+        .unwrap();
         assert!(p
             .handle(&adv("22:22:22:22:22:22", tlm), Instant::now(), 0)
             .is_none());
-        assert_eq!(p.stats.decode_errors, 1);
+        assert_eq!(p.stats.decode_errors.get(), 1);
         // The store_raw device keeps it as bytes, not as temperature and battery.
         let r = p
             .handle(&adv("11:11:11:11:11:11", tlm), Instant::now(), 0)
@@ -291,6 +289,6 @@ store_raw = true
             .unwrap();
         assert_eq!(r.values.get("temperature"), Some(&Value::F64(25.06)));
         assert!(!r.values.contains_key("text"));
-        assert_eq!(p.stats.dropped_values, 1);
+        assert_eq!(p.stats.dropped_values.get(), 1);
     }
 }

@@ -7,13 +7,13 @@
 
 use super::codec::CodecConfig;
 use super::config::{parse_eui, Flavour, LnsMqttConfig};
-use super::metrics::LorawanCounters;
 use super::transport::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, LnsUplink};
 use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
 use crate::record::{Record, Value};
 use crate::southbound::{Adapter, AdapterError};
 use crate::telemetry::untrusted::{LogLimiter, Untrusted};
+use crate::telemetry::LorawanMetrics;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -36,13 +36,17 @@ pub struct LnsMqttAdapter {
     devices: Vec<(u64, Option<CodecConfig>)>,
     seen: HashSet<String>,
     seen_order: VecDeque<String>,
-    counters: Arc<LorawanCounters>,
+    counters: Arc<LorawanMetrics>,
     /// Warnings quoting broker payloads.
     log_limit: LogLimiter,
 }
 
 impl LnsMqttAdapter {
-    pub fn new(id: &str, cfg: &LnsMqttConfig) -> Result<Self, AdapterError> {
+    pub fn new(
+        id: &str,
+        cfg: &LnsMqttConfig,
+        counters: LorawanMetrics,
+    ) -> Result<Self, AdapterError> {
         let devices = cfg
             .devices
             .iter()
@@ -60,12 +64,12 @@ impl LnsMqttAdapter {
             devices,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
-            counters: Arc::new(LorawanCounters::default()),
+            counters: Arc::new(counters),
             log_limit: LogLimiter::default(),
         })
     }
 
-    pub fn counters(&self) -> Arc<LorawanCounters> {
+    pub fn counters(&self) -> Arc<LorawanMetrics> {
         Arc::clone(&self.counters)
     }
 
@@ -79,7 +83,7 @@ impl LnsMqttAdapter {
         let up = match parsed {
             Ok(u) => u,
             Err(e) => {
-                LorawanCounters::inc(&c.malformed);
+                c.malformed.inc();
                 // The error may quote the payload (a DevEUI, JSON text).
                 if let Some(suppressed) = self.log_limit.allow("payload") {
                     tracing::warn!(adapter = %self.id, error = %Untrusted(&e.to_string()), suppressed, "LNS message dropped");
@@ -88,7 +92,7 @@ impl LnsMqttAdapter {
             }
         };
         if !self.remember(&up.dedup_key) {
-            LorawanCounters::inc(&c.duplicate);
+            c.duplicate.inc();
             return None;
         }
         let codec = if self.devices.is_empty() {
@@ -100,10 +104,10 @@ impl LnsMqttAdapter {
                 .map(|(_, codec)| codec.clone().unwrap_or_else(|| self.cfg.codec.clone()))
         };
         let Some(codec) = codec else {
-            LorawanCounters::inc(&c.unknown_device);
+            c.unknown_device.inc();
             return None;
         };
-        LorawanCounters::inc(&c.ok);
+        c.ok.inc();
         Some(self.build_record(&up, &codec))
     }
 
@@ -122,7 +126,7 @@ impl LnsMqttAdapter {
                     }
                 }
                 Err(e) => {
-                    LorawanCounters::inc(&self.counters.codec_error);
+                    self.counters.codec_error.inc();
                     r.values
                         .insert("payload".into(), Value::Str(hex::encode(&up.data)));
                     r.meta
@@ -216,13 +220,6 @@ impl LnsMqttAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for LnsMqttAdapter {
-    fn counters(&self) -> crate::southbound::ExportedCounters {
-        Some((
-            crate::telemetry::counters::CounterFamily::Lorawan,
-            self.counters(),
-        ))
-    }
-
     async fn run(
         &mut self,
         out: &RecordSender,
@@ -289,7 +286,7 @@ mod tests {
             "broker = \"mqtt://127.0.0.1:1883\"\nflavour = \"chirpstack\"\ncodec = { type = \"cayenne_lpp\" }\n",
         )
         .unwrap();
-        let mut a = LnsMqttAdapter::new("cs", &cfg).unwrap();
+        let mut a = LnsMqttAdapter::new("cs", &cfg, LorawanMetrics::detached()).unwrap();
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/vectors/lns_integrations.json"
@@ -309,7 +306,7 @@ mod tests {
             a.to_record(&first).is_none(),
             "same deduplicationId dropped"
         );
-        assert_eq!(a.counters().get("duplicate"), Some(1));
+        assert_eq!(a.counters().duplicate.get(), 1);
         // Without `object` the local codec runs on `data` (deadbeef is not valid LPP → raw).
         let mut second = v["vectors"][1]["payload"].clone();
         second["deduplicationId"] = "other".into();
@@ -317,7 +314,7 @@ mod tests {
         assert_eq!(r.values["payload"], Value::Str("deadbeef".into()));
         assert!(r.meta.contains_key("codec_error"));
         assert!(a.to_record(b"garbage").is_none());
-        assert_eq!(a.counters().get("malformed"), Some(1));
+        assert_eq!(a.counters().malformed.get(), 1);
     }
 
     #[test]
@@ -326,7 +323,7 @@ mod tests {
             "broker = \"mqtt://broker.local:2883\"\nflavour = \"ttn\"\nusername = \"app1\"\npassword = \"k\"\n[[devices]]\ndev_eui = \"0000000000000001\"\n",
         )
         .unwrap();
-        let mut a = LnsMqttAdapter::new("ttn", &cfg).unwrap();
+        let mut a = LnsMqttAdapter::new("ttn", &cfg, LorawanMetrics::detached()).unwrap();
         let o = a.options().unwrap();
         assert_eq!(o.broker_address(), ("broker.local".to_string(), 2883));
         let path = concat!(
@@ -337,6 +334,6 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let msg = serde_json::to_vec(&v["ttn_v3"][0]["payload"]).unwrap();
         assert!(a.to_record(&msg).is_none(), "device not listed");
-        assert_eq!(a.counters().get("unknown_device"), Some(1));
+        assert_eq!(a.counters().unknown_device.get(), 1);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Layout: [`transport`] (wire formats: GWMP, LNS JSON), [`network`] (frames, crypto,
 //! counters, joins, sessions, regions, the network server), [`codec`] (payload codecs); the
-//! config of both types, their metrics and `citygate decode lorawan` sit at the top. Everything
+//! config of both types and `citygate decode lorawan` sit at the top (counters:
+//! [`crate::telemetry::LorawanMetrics`]). Everything
 //! but the two adapters is pure code, unit-tested with the shared vectors.
 
 pub mod codec;
@@ -13,7 +14,6 @@ pub mod config;
 pub mod decode;
 mod environment;
 pub mod lns_adapter;
-pub mod metrics;
 pub mod network;
 pub mod transport;
 pub mod udp_adapter;
@@ -21,5 +21,4 @@ pub mod udp_adapter;
 pub use config::{LnsMqttConfig, LorawanUdpConfig};
 pub use decode::{decode_cli, DecodeKeys};
 pub use lns_adapter::LnsMqttAdapter;
-pub use metrics::LorawanCounters;
 pub use udp_adapter::LorawanUdpAdapter;

@@ -5,7 +5,6 @@
 //! error ends `run` (the supervisor restarts it; sessions and counters stay in `self`).
 
 use super::config::{parse_eui, parse_net_id, LorawanUdpConfig};
-use super::metrics::LorawanCounters;
 use super::network::server::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
 use super::network::session::{state_key, DeviceState, Session};
 use super::transport::gateway_table::GatewayTable;
@@ -13,6 +12,7 @@ use super::transport::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
 use crate::buffer::RecordSender;
 use crate::southbound::{Adapter, AdapterError};
 use crate::telemetry::untrusted::{LogLimiter, Untrusted};
+use crate::telemetry::LorawanMetrics;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ const RX1_BUDGET: Duration = Duration::from_millis(600);
 pub struct LorawanUdpAdapter {
     bind: SocketAddr,
     ns: NetworkServer,
-    counters: Arc<LorawanCounters>,
+    counters: Arc<LorawanMetrics>,
     /// Gateway EUI → address its PULL_DATA came from (where downlinks go), bounded.
     gateways: GatewayTable,
     /// Warnings built from what forwarders send, per gateway (or sender address).
@@ -42,7 +42,12 @@ pub struct LorawanUdpAdapter {
 
 impl LorawanUdpAdapter {
     /// Resolves keys (files, environment) and prepares the devices; fails on unreadable keys.
-    pub fn new(id: &str, cfg: &LorawanUdpConfig) -> Result<Self, AdapterError> {
+    /// `counters`: the adapter's handle ([`LorawanMetrics::new`], or `detached()` in tests).
+    pub fn new(
+        id: &str,
+        cfg: &LorawanUdpConfig,
+        counters: LorawanMetrics,
+    ) -> Result<Self, AdapterError> {
         let err = |m: String| AdapterError::Config(format!("lorawan_udp {id}: {m}"));
         let mut devices = Vec::new();
         for (i, d) in cfg.devices.iter().enumerate() {
@@ -91,7 +96,7 @@ impl LorawanUdpAdapter {
         };
         let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
             .map_err(|i| err(format!("gateways.{i} invalid")))?;
-        let counters = Arc::new(LorawanCounters::default());
+        let counters = Arc::new(counters);
         Ok(LorawanUdpAdapter {
             bind: cfg.bind,
             ns: NetworkServer::new(id, radio, devices, Arc::clone(&counters)),
@@ -105,7 +110,7 @@ impl LorawanUdpAdapter {
         })
     }
 
-    pub fn counters(&self) -> Arc<LorawanCounters> {
+    pub fn counters(&self) -> Arc<LorawanMetrics> {
         Arc::clone(&self.counters)
     }
 
@@ -158,7 +163,7 @@ impl LorawanUdpAdapter {
 
     async fn send_down(&mut self, sock: &UdpSocket, gateway: GatewayEui, txpk: TxPk, dev_eui: u64) {
         let Some(addr) = self.gateways.addr(&gateway, Instant::now()) else {
-            LorawanCounters::inc(&self.counters.downlink_no_route);
+            self.counters.downlink_no_route.inc();
             tracing::warn!(gateway = %gateway, "no PULL_DATA from the gateway within gateway_idle_timeout; downlink dropped");
             return;
         };
@@ -173,7 +178,7 @@ impl LorawanUdpAdapter {
         }
         self.pending_tx.insert(token, dev_eui);
         match sock.send_to(&gwmp::encode(&pkt), addr).await {
-            Ok(_) => LorawanCounters::inc(&self.counters.downlink_sent),
+            Ok(_) => self.counters.downlink_sent.inc(),
             Err(e) => tracing::warn!(gateway = %gateway, error = %e, "PULL_RESP send failed"),
         }
     }
@@ -189,7 +194,7 @@ impl LorawanUdpAdapter {
         let pkt = match gwmp::parse(d) {
             Ok(p) => p,
             Err(e) => {
-                LorawanCounters::inc(&c.malformed);
+                c.malformed.inc();
                 // The error may quote the sender's JSON.
                 if let Some(suppressed) = self.log_limit.allow(&from.ip().to_string()) {
                     tracing::debug!(from = %from, error = %Untrusted(&e.to_string()), suppressed, "malformed GWMP datagram dropped");
@@ -204,7 +209,7 @@ impl LorawanUdpAdapter {
             _ => None,
         };
         if let Some(gw) = sender.filter(|gw| !self.gateways.allowed(gw)) {
-            LorawanCounters::inc(&c.gateway_table_refused);
+            c.gateway_table_refused.inc();
             if let Some(suppressed) = self.log_limit.allow(&from.ip().to_string()) {
                 tracing::warn!(gateway = %gw, from = %from, suppressed, "datagram from a gateway not in `gateways` dropped");
             }
@@ -222,11 +227,10 @@ impl LorawanUdpAdapter {
                     tracing::warn!(gateway = %gateway, error = %e, "PUSH_ACK send failed");
                 }
                 if let Some(st) = &payload.stat {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    c.gateway_rx_total.fetch_add(st.rxnb, Relaxed);
-                    c.gateway_rx_ok_total.fetch_add(st.rxok, Relaxed);
-                    c.gateway_tx_total.fetch_add(st.txnb, Relaxed);
-                    LorawanCounters::inc(&c.gateway_stat_reports);
+                    c.gateway_rx_total.inc_by(st.rxnb);
+                    c.gateway_rx_ok_total.inc_by(st.rxok);
+                    c.gateway_tx_total.inc_by(st.txnb);
+                    c.gateway_stat_reports.inc();
                 }
                 for rx in &payload.rxpk {
                     let received = Instant::now();
@@ -255,36 +259,35 @@ impl LorawanUdpAdapter {
                 let device = self.pending_tx.remove(&token);
                 match payload.as_ref().and_then(|p| p.txpk_ack.error()) {
                     Some(err) => {
-                        LorawanCounters::inc(&c.tx_ack_error);
+                        c.tx_ack_error.inc();
                         if let Some(suppressed) = self.log_limit.allow(&gateway.to_string()) {
                             tracing::warn!(gateway = %gateway, device = ?device.map(|d| format!("{d:016x}")), error = %Untrusted(err), suppressed, "gateway refused downlink");
                         }
                     }
-                    None => LorawanCounters::inc(&c.tx_ack_ok),
+                    None => c.tx_ack_ok.inc(),
                 }
             }
             // Server-to-gateway packets have no business arriving here.
             Packet::PushAck { .. } | Packet::PullAck { .. } | Packet::PullResp { .. } => {
-                LorawanCounters::inc(&c.malformed);
+                c.malformed.inc();
             }
         }
     }
 
     /// Remembers where `gateway`'s downlinks go; keeps the table and its counters in step.
     fn note_gateway(&mut self, gateway: GatewayEui, from: SocketAddr) {
-        use std::sync::atomic::Ordering::Relaxed;
         let c = &self.counters;
         let noted = self.gateways.note(gateway, from, Instant::now());
-        c.gateway_table_expired
-            .fetch_add(noted.expired as u64, Relaxed);
+        c.gateway_table_expired.inc_by(noted.expired as u64);
         if let Some(evicted) = noted.evicted {
-            LorawanCounters::inc(&c.gateway_table_evicted);
+            c.gateway_table_evicted.inc();
             if let Some(suppressed) = self.log_limit.allow("gateway table") {
                 tracing::warn!(evicted = %evicted, max_gateways = self.gateways.len(), suppressed,
                     "gateway table full: forgot the gateway heard least recently (set `gateways` to allow only yours)");
             }
         }
-        c.gateways.store(self.gateways.len() as u64, Relaxed);
+        c.gateways
+            .set(i64::try_from(self.gateways.len()).unwrap_or(i64::MAX));
     }
 
     async fn apply(
@@ -345,13 +348,6 @@ impl LorawanUdpAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for LorawanUdpAdapter {
-    fn counters(&self) -> crate::southbound::ExportedCounters {
-        Some((
-            crate::telemetry::counters::CounterFamily::Lorawan,
-            self.counters(),
-        ))
-    }
-
     async fn run(
         &mut self,
         out: &RecordSender,

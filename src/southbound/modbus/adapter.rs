@@ -8,12 +8,12 @@
 
 use super::bus::{Bus, Connector, Framing, SerialConnector, TcpConnector};
 use super::config::{Link, ModbusConfig};
-use super::metrics::ModbusCounters;
 use super::poller::{run_bus, DevicePoller};
 use super::profile::resolve_device;
 use super::timing::inter_frame_gap;
 use crate::buffer::RecordSender;
 use crate::southbound::{Adapter, AdapterError};
+use crate::telemetry::ModbusMetrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -30,14 +30,14 @@ const BATCH: usize = 64;
 pub struct ModbusAdapter {
     id: String,
     config: ModbusConfig,
-    counters: Arc<ModbusCounters>,
+    counters: Arc<ModbusMetrics>,
     /// Replaces the connector derived from the config (tests: in-process pipes).
     connector: Option<Arc<dyn Connector>>,
 }
 
 impl ModbusAdapter {
     /// `config` should have passed `validate()`; profiles must be loaded (or built in).
-    pub fn new(id: impl Into<String>, config: ModbusConfig, counters: Arc<ModbusCounters>) -> Self {
+    pub fn new(id: impl Into<String>, config: ModbusConfig, counters: Arc<ModbusMetrics>) -> Self {
         ModbusAdapter {
             id: id.into(),
             config,
@@ -52,7 +52,7 @@ impl ModbusAdapter {
         self
     }
 
-    pub fn counters(&self) -> Arc<ModbusCounters> {
+    pub fn counters(&self) -> Arc<ModbusMetrics> {
         Arc::clone(&self.counters)
     }
 
@@ -118,13 +118,6 @@ impl ModbusAdapter {
 
 #[async_trait::async_trait]
 impl Adapter for ModbusAdapter {
-    fn counters(&self) -> crate::southbound::ExportedCounters {
-        Some((
-            crate::telemetry::counters::CounterFamily::Modbus,
-            self.counters(),
-        ))
-    }
-
     async fn run(
         &mut self,
         out: &RecordSender,

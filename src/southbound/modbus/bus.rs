@@ -31,13 +31,12 @@ use super::config::{Parity, SerialSettings, Table};
 use super::error::diagnose_rtu;
 pub use super::error::TxError;
 pub use super::link::{Framing, Link, Stream};
-use super::metrics::ModbusCounters;
 use super::plan::ReadRequest;
 use crate::backoff::Backoff;
+use crate::telemetry::ModbusMetrics;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -143,7 +142,7 @@ pub struct Bus {
     reconnect: Backoff,
     next_connect: Instant,
     ever_connected: bool,
-    counters: Arc<ModbusCounters>,
+    counters: Arc<ModbusMetrics>,
 }
 
 impl Bus {
@@ -151,7 +150,7 @@ impl Bus {
         connector: Arc<dyn Connector>,
         framing: Framing,
         gap: Duration,
-        counters: Arc<ModbusCounters>,
+        counters: Arc<ModbusMetrics>,
     ) -> Self {
         let now = Instant::now();
         Bus {
@@ -215,22 +214,18 @@ impl Bus {
         let stream = match attempt {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                self.counters
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.connect_failures.inc();
                 tracing::warn!(bus = %self.describe(), error = %e, "modbus connect failed");
                 return Err(TxError::NotConnected(e.to_string()));
             }
             Err(_) => {
-                self.counters
-                    .connect_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.connect_failures.inc();
                 tracing::warn!(bus = %self.describe(), "modbus connect timed out");
                 return Err(TxError::NotConnected("connect timed out".into()));
             }
         };
         if self.ever_connected {
-            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.counters.reconnects.inc();
         }
         self.ever_connected = true;
         tracing::info!(bus = %self.describe(), "modbus connected");
@@ -253,7 +248,7 @@ impl Bus {
         let quiet = (self.gap * 2).max(DRAIN_QUIET_MIN);
         let n = link.drain(quiet, DRAIN_MAX).await;
         if n > 0 {
-            self.counters.late_responses.fetch_add(1, Ordering::Relaxed);
+            self.counters.late_responses.inc();
             tracing::debug!(bus = %self.describe(), bytes = n, "modbus: late bytes discarded from the line");
         }
         self.last_frame_end = Instant::now();
@@ -274,7 +269,7 @@ impl Bus {
         };
         link.begin_request();
         ctx.set_slave(Slave(unit));
-        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        self.counters.transactions.inc();
         let (addr, cnt) = (req.address, req.count);
         let call = async {
             match req.table {
@@ -327,9 +322,7 @@ impl Bus {
         };
         let late = link.take_late();
         if late > 0 {
-            self.counters
-                .late_responses
-                .fetch_add(late, Ordering::Relaxed);
+            self.counters.late_responses.inc_by(late);
         }
         self.account(unit, &link, &result);
         result
@@ -357,9 +350,7 @@ impl Bus {
     fn account(&mut self, unit: u8, link: &Link, result: &Result<ReadData, TxError>) {
         let c = &self.counters;
         let err = result.as_ref().err();
-        let bump = |counter: &std::sync::atomic::AtomicU64| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        };
+        let bump = |counter: &prometheus::IntCounter| counter.inc();
         match err {
             None | Some(TxError::Exception(_)) => {
                 if err.is_some() {

@@ -20,8 +20,8 @@ impl Connector for Pipe {
     }
 }
 
-fn bus_on(client: DuplexStream, framing: Framing, gap: Duration) -> (Bus, Arc<ModbusCounters>) {
-    let counters = Arc::new(ModbusCounters::default());
+fn bus_on(client: DuplexStream, framing: Framing, gap: Duration) -> (Bus, Arc<ModbusMetrics>) {
+    let counters = Arc::new(ModbusMetrics::detached());
     let bus = Bus::new(
         Arc::new(Pipe(Mutex::new(Some(client)))),
         framing,

@@ -13,7 +13,7 @@
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
-//! - [`metrics`]: counters, exported to Prometheus by `crate::telemetry::counters`.
+//! - counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
 pub mod adapter;
 pub mod bus;
 pub mod config;
@@ -22,7 +22,6 @@ pub mod device_limits;
 pub mod error;
 pub mod groups;
 pub mod link;
-pub mod metrics;
 pub mod plan;
 pub mod poller;
 pub mod probe;
@@ -32,4 +31,3 @@ pub mod validate;
 
 pub use adapter::ModbusAdapter;
 pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};
-pub use metrics::{CountersSnapshot, ModbusCounters};

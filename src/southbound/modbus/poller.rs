@@ -27,13 +27,12 @@ use super::bus::{Bus, ReadData, TxError};
 use super::config::{DeviceConfig, Table};
 use super::decode::{decode_point, DecodeError};
 use super::groups::{self, GroupHealth, GroupKey};
-use super::metrics::ModbusCounters;
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
 use crate::backoff::Backoff;
 use crate::record::{now_ms, Record, Value};
+use crate::telemetry::ModbusMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -73,7 +72,7 @@ pub struct DevicePoller {
     groups: GroupHealth,
     /// The device answered something in its last cycle.
     alive: bool,
-    counters: Option<Arc<ModbusCounters>>,
+    counters: Option<Arc<ModbusMetrics>>,
 }
 
 /// One reading per point of a cycle: `None` when not part of the cycle.
@@ -112,7 +111,7 @@ impl DevicePoller {
     }
 
     /// Counts group and device backoffs in `counters`.
-    pub fn with_counters(mut self, counters: Arc<ModbusCounters>) -> Self {
+    pub fn with_counters(mut self, counters: Arc<ModbusMetrics>) -> Self {
         self.counters = Some(counters);
         self
     }
@@ -222,9 +221,9 @@ impl DevicePoller {
         self.groups.retain(&keys);
     }
 
-    fn count(&self, pick: impl Fn(&ModbusCounters) -> &std::sync::atomic::AtomicU64) {
+    fn count(&self, pick: impl Fn(&ModbusMetrics) -> &prometheus::IntCounter) {
         if let Some(c) = &self.counters {
-            pick(c).fetch_add(1, Ordering::Relaxed);
+            pick(c).inc();
         }
     }
 
@@ -429,7 +428,7 @@ pub async fn run_bus(
     mut devices: Vec<DevicePoller>,
     adapter: String,
     tx: mpsc::Sender<Record>,
-    counters: Arc<ModbusCounters>,
+    counters: Arc<ModbusMetrics>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -451,10 +450,8 @@ pub async fn run_bus(
             r = devices[k].poll(&mut bus, &adapter) => r,
         };
         let Some(record) = record else { continue };
-        counters.records.fetch_add(1, Ordering::Relaxed);
-        counters
-            .bad_points
-            .fetch_add(record.meta.len() as u64, Ordering::Relaxed);
+        counters.records.inc();
+        counters.bad_points.inc_by(record.meta.len() as u64);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             sent = tx.send(record) => if sent.is_err() { return },

@@ -5,9 +5,9 @@
 use super::bus::{Bus, Connector, Framing, ReadData, SerialConnector, TcpConnector, TxError};
 use super::config::{Parity, SerialSettings, Table};
 use super::decode::{decode_registers, PointType, Raw, WordOrder};
-use super::metrics::ModbusCounters;
 use super::plan::ReadRequest;
 use super::timing::inter_frame_gap;
+use crate::telemetry::ModbusMetrics;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,7 +164,7 @@ pub async fn probe(url: &str, unit: u8, read: &str) -> Result<String, ProbeError
         Arc::clone(&target.connector),
         target.framing,
         target.gap,
-        Arc::new(ModbusCounters::default()),
+        Arc::new(ModbusMetrics::detached()),
     );
     let data = bus.read(unit, &req, PROBE_TIMEOUT).await?;
     let mut out = format!(

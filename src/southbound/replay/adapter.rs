@@ -9,12 +9,11 @@
 use super::config::ReplayConfig;
 use super::line::parse_line_bytes;
 use super::reader::{Content, LineReader};
-use super::skipped::{ReplayCounters, Skip, SkipLog};
+use super::skipped::{Skip, SkipLog};
 use crate::buffer::RecordSender;
 use crate::record::Record;
-use crate::southbound::{Adapter, AdapterError, ExportedCounters};
-use crate::telemetry::counters::CounterFamily;
-use std::sync::Arc;
+use crate::southbound::{Adapter, AdapterError};
+use crate::telemetry::ReplayMetrics;
 use std::time::Duration;
 use tokio::io::BufReader;
 use tokio::time::Instant;
@@ -28,7 +27,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub struct ReplayAdapter {
     id: String,
     cfg: ReplayConfig,
-    counters: Arc<ReplayCounters>,
+    counters: ReplayMetrics,
 }
 
 /// Where a pass stands: lines read, and the position last committed.
@@ -38,11 +37,12 @@ struct Progress {
 }
 
 impl ReplayAdapter {
-    pub fn new(id: &str, cfg: ReplayConfig) -> Self {
+    /// `counters`: the adapter's handle ([`ReplayMetrics::new`], or `detached()` in tests).
+    pub fn new(id: &str, cfg: ReplayConfig, counters: ReplayMetrics) -> Self {
         ReplayAdapter {
             id: id.to_owned(),
             cfg,
-            counters: Arc::default(),
+            counters,
         }
     }
 
@@ -97,6 +97,7 @@ impl ReplayAdapter {
         let mut reader = LineReader::new(BufReader::with_capacity(CHUNK_BYTES, file), max_line);
         let interval = (self.cfg.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.cfg.rate));
         let started = Instant::now();
+        let skipped_before = self.counters.skipped();
         let mut emitted: u32 = 0;
         let mut progress = Progress {
             line_no: 0,
@@ -175,7 +176,7 @@ impl ReplayAdapter {
         let done = progress.line_no;
         self.flush(out, &mut batch, &mut progress, done).await?;
         log.finish();
-        let skipped: u64 = self.counters.snapshot().iter().map(|(_, n)| n).sum();
+        let skipped = self.counters.skipped() - skipped_before;
         tracing::info!(adapter = %self.id, file = %file_name, lines = progress.line_no, skipped, "replay file done");
         Ok(true)
     }
@@ -218,9 +219,5 @@ impl Adapter for ReplayAdapter {
             }
             skip = 0;
         }
-    }
-
-    fn counters(&self) -> ExportedCounters {
-        Some((CounterFamily::Replay, self.counters.clone()))
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Captures come from other systems and may be damaged: lines are read in bounded chunks
 //! ([`LineReader`]), and a line that is too long, not UTF-8, not a record, or zero bytes left
-//! by a power cut is counted ([`ReplayCounters`]) and skipped, never fatal.
+//! by a power cut is counted ([`crate::telemetry::ReplayMetrics`]) and skipped, never fatal.
 
 mod adapter;
 mod config;
@@ -19,4 +19,3 @@ pub use adapter::ReplayAdapter;
 pub use config::{ReplayConfig, DEFAULT_MAX_LINE_BYTES};
 pub use line::{parse_line, parse_line_bytes, LineError};
 pub use reader::{Content, LineReader, RawLine};
-pub use skipped::ReplayCounters;

@@ -3,55 +3,13 @@
 //!
 //! A damaged capture can hold millions of bad lines; one warning each would bury the log (and
 //! wear the SD card), so after [`WARNINGS_PER_WINDOW`] warnings in a minute the rest are only
-//! counted, and one summary says how many were held back. The counters are exported as
-//! `citygate_adapter_errors_total{adapter, kind}` with the kinds of [`ReplayCounters`].
+//! counted, and one summary says how many were held back. The counters are
+//! `citygate_adapter_errors_total{adapter, kind}` with the kinds of [`ReplayMetrics`].
 
 use super::line::LineError;
-use crate::telemetry::counters::CounterSnapshot;
 use crate::telemetry::untrusted::{LogLimiter, Untrusted};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::telemetry::ReplayMetrics;
 use std::time::Duration;
-
-/// Why a line was skipped. Every counter only grows.
-#[derive(Debug, Default)]
-pub struct ReplayCounters {
-    /// Longer than `max_line_bytes` (read on to its newline, never held whole).
-    pub line_too_long: AtomicU64,
-    /// Not valid UTF-8.
-    pub invalid_utf8: AtomicU64,
-    /// Valid UTF-8 but not a record (bad JSON, empty device, bad `ts`, no values).
-    pub invalid_record: AtomicU64,
-    /// Lines with a run of zero bytes (what a power cut leaves in a file's tail); whatever
-    /// else the line held is still replayed.
-    pub zero_filled: AtomicU64,
-}
-
-impl ReplayCounters {
-    /// `(kind, value)` pairs in a stable order.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        vec![
-            ("line_too_long", r(&self.line_too_long)),
-            ("invalid_utf8", r(&self.invalid_utf8)),
-            ("invalid_record", r(&self.invalid_record)),
-            ("zero_filled", r(&self.zero_filled)),
-        ]
-    }
-
-    /// One counter by kind (tests and tools).
-    pub fn get(&self, kind: &str) -> Option<u64> {
-        self.snapshot()
-            .into_iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, v)| v)
-    }
-}
-
-impl CounterSnapshot for ReplayCounters {
-    fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        ReplayCounters::snapshot(self)
-    }
-}
 
 /// What was wrong with a line.
 pub enum Skip<'a> {
@@ -85,7 +43,7 @@ impl SkipLog {
     }
 
     /// Counts `skip` (line `number` of `file`) and logs it unless the window's budget is spent.
-    pub fn record(&mut self, counters: &ReplayCounters, file: &str, number: u64, skip: Skip<'_>) {
+    pub fn record(&mut self, counters: &ReplayMetrics, file: &str, number: u64, skip: Skip<'_>) {
         let counter = match &skip {
             Skip::TooLong { .. } => &counters.line_too_long,
             Skip::Zeros { .. } => &counters.zero_filled,
@@ -95,7 +53,7 @@ impl SkipLog {
             } => &counters.invalid_utf8,
             Skip::Invalid { .. } => &counters.invalid_record,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         let Some(not_logged_before) = self.limiter.allow(SOURCE) else {
             return;
         };
@@ -162,7 +120,7 @@ mod tests {
 
     #[test]
     fn every_skip_is_counted_but_only_a_few_are_logged() {
-        let counters = ReplayCounters::default();
+        let counters = ReplayMetrics::detached();
         let mut log = SkipLog::new("r");
         for n in 0..100 {
             let error = LineError::Utf8 { column: 1 };
@@ -180,10 +138,10 @@ mod tests {
         log.record(&counters, "f", 102, Skip::Zeros { bytes: 5 });
         let error = LineError::NoValues;
         log.record(&counters, "f", 103, Skip::Invalid { error, line: b"{}" });
-        assert_eq!(counters.get("invalid_utf8"), Some(100));
-        assert_eq!(counters.get("line_too_long"), Some(1));
-        assert_eq!(counters.get("zero_filled"), Some(1));
-        assert_eq!(counters.get("invalid_record"), Some(1));
+        assert_eq!(counters.invalid_utf8.get(), 100);
+        assert_eq!(counters.line_too_long.get(), 1);
+        assert_eq!(counters.zero_filled.get(), 1);
+        assert_eq!(counters.invalid_record.get(), 1);
         // 10 logged, the other 93 held back for the summary.
         assert_eq!(log.limiter.take_suppressed(SOURCE), 93);
         log.finish();

@@ -8,6 +8,7 @@ pub mod scenarios;
 use anyhow::{bail, ensure};
 use citygate::northbound::{Binding, HttpBinding, NorthboundConfig, SyncState, Syncer};
 use citygate::record::{format_onem2m_ts, format_ts, Record, StoredRecord};
+use citygate::telemetry::SyncMetrics;
 use mem_store::MemStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,7 +81,17 @@ pub fn spawn_syncer_with(
     binding: Arc<dyn Binding>,
     store: Arc<MemStore>,
 ) -> Running {
-    let syncer = Syncer::new(cfg, binding, store);
+    spawn_syncer_counted(cfg, binding, store, SyncMetrics::detached())
+}
+
+/// [`spawn_syncer_with`], counting into `metrics` (tests of the exported metrics).
+pub fn spawn_syncer_counted(
+    cfg: NorthboundConfig,
+    binding: Arc<dyn Binding>,
+    store: Arc<MemStore>,
+    metrics: SyncMetrics,
+) -> Running {
+    let syncer = Syncer::new(cfg, binding, store, metrics);
     let state = syncer.state();
     let cancel = CancellationToken::new();
     let handle = tokio::spawn(syncer.run(cancel.clone()));

@@ -12,8 +12,8 @@ use super::region::{Region, JOIN_ACCEPT_DELAY1_US};
 use super::session::{state_key, DeviceState, Session};
 use crate::record::{now_ms, parse_ts, Record, Value};
 use crate::southbound::lorawan::codec::CodecConfig;
-use crate::southbound::lorawan::metrics::LorawanCounters;
 use crate::southbound::lorawan::transport::gwmp::{Datr, GatewayEui, RxPk, TxPk};
+use crate::telemetry::LorawanMetrics;
 use base64::Engine;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub struct NetworkServer {
     seen: HashMap<Vec<u8>, Instant>,
     /// Size of `seen` at which expired entries are next swept (amortised O(1) per frame).
     prune_at: usize,
-    counters: Arc<LorawanCounters>,
+    counters: Arc<LorawanMetrics>,
 }
 
 impl NetworkServer {
@@ -91,7 +91,7 @@ impl NetworkServer {
         adapter: impl Into<String>,
         radio: RadioSettings,
         devices: Vec<Device>,
-        counters: Arc<LorawanCounters>,
+        counters: Arc<LorawanMetrics>,
     ) -> Self {
         NetworkServer {
             adapter: adapter.into(),
@@ -124,15 +124,15 @@ impl NetworkServer {
     pub fn handle_rxpk(&mut self, gateway: GatewayEui, rx: &RxPk, now: Instant) -> Outcome {
         let c = Arc::clone(&self.counters);
         if rx.stat != 1 {
-            LorawanCounters::inc(&c.crc_error);
+            c.crc_error.inc();
             return Outcome::Dropped;
         }
         let Ok(phy) = base64::engine::general_purpose::STANDARD.decode(rx.data.trim()) else {
-            LorawanCounters::inc(&c.malformed);
+            c.malformed.inc();
             return Outcome::Dropped;
         };
         if self.is_duplicate(&phy, now) {
-            LorawanCounters::inc(&c.duplicate);
+            c.duplicate.inc();
             return Outcome::Dropped;
         }
         let outcome = match frame::parse(&phy) {
@@ -141,13 +141,13 @@ impl NetworkServer {
             Ok(PhyPayload::Proprietary(payload)) => {
                 // No DevAddr, FCnt or MIC: nothing to attribute it to or to verify. Reported
                 // (counted, payload without the MHDR at debug level), never recorded.
-                LorawanCounters::inc(&c.proprietary);
+                c.proprietary.inc();
                 tracing::debug!(gateway = %gateway, mhdr = %format!("{:02x}", phy[0]), payload = %hex::encode(payload), "proprietary LoRaWAN frame");
                 Outcome::Dropped
             }
             Ok(_) | Err(_) => {
                 tracing::debug!(gateway = %gateway, len = phy.len(), "dropping malformed or downlink frame");
-                LorawanCounters::inc(&c.malformed);
+                c.malformed.inc();
                 Outcome::Dropped
             }
         };
@@ -187,13 +187,13 @@ impl NetworkServer {
         }
         let Some((i, pending, fcnt32)) = found else {
             if !known {
-                LorawanCounters::inc(&c.unknown_device);
+                c.unknown_device.inc();
                 tracing::debug!(dev_addr = %format!("{:08x}", f.dev_addr), "uplink from unknown DevAddr");
             } else if self.is_replay(f) {
-                LorawanCounters::inc(&c.replay);
+                c.replay.inc();
                 tracing::warn!(dev_addr = %format!("{:08x}", f.dev_addr), fcnt16 = f.fcnt16, "replayed uplink rejected");
             } else {
-                LorawanCounters::inc(&c.bad_mic);
+                c.bad_mic.inc();
                 tracing::warn!(dev_addr = %format!("{:08x}", f.dev_addr), "uplink MIC mismatch");
             }
             return Outcome::Dropped;
@@ -214,18 +214,18 @@ impl NetworkServer {
         });
         match s.fcnt_up.check(fcnt32, dev.max_fcnt_gap) {
             Err(e @ (FcntError::Old { .. } | FcntError::GapTooLarge { .. })) => {
-                LorawanCounters::inc(&c.replay);
+                c.replay.inc();
                 tracing::warn!(device = %format!("{:016x}", dev.dev_eui), error = %e, "uplink counter rejected");
                 Outcome::Dropped
             }
             Ok(FcntVerdict::Retransmission) => {
-                LorawanCounters::inc(&c.retransmission);
+                c.retransmission.inc();
                 Outcome::Retransmission { device: i, ack }
             }
             Ok(FcntVerdict::New { .. }) => {
                 s.fcnt_up.accept(fcnt32);
                 let plain = f.decrypt(&s.nwk_s_key, &s.app_s_key, fcnt32);
-                LorawanCounters::inc(&c.ok);
+                c.ok.inc();
                 let record = f.fport.filter(|p| *p > 0).map(|port| {
                     let mut r = Record::now(self.adapter.clone(), format!("{:016x}", dev.dev_eui));
                     if let Some(ts) = rx.time.as_deref().and_then(parse_ts) {
@@ -239,7 +239,7 @@ impl NetworkServer {
                             }
                         }
                         Err(e) => {
-                            LorawanCounters::inc(&c.codec_error);
+                            c.codec_error.inc();
                             tracing::warn!(device = %r.device, error = %e, "payload codec failed; raw payload recorded");
                             r.values.insert("payload".into(), Value::Str(hex::encode(&plain)));
                             r.meta.insert("codec_error".into(), Value::Str(e.to_string()));
@@ -277,7 +277,7 @@ impl NetworkServer {
             .iter()
             .position(|d| d.dev_eui == jr.dev_eui && d.otaa.is_some())
         else {
-            LorawanCounters::inc(&c.unknown_device);
+            c.unknown_device.inc();
             tracing::debug!(dev_eui = %format!("{:016x}", jr.dev_eui), "join-request from unknown device");
             return Outcome::Dropped;
         };
@@ -289,23 +289,23 @@ impl NetworkServer {
             return Outcome::Dropped;
         };
         if otaa.join_eui != jr.join_eui {
-            LorawanCounters::inc(&c.join_rejected);
+            c.join_rejected.inc();
             tracing::warn!(device = %dev_eui, join_eui = %format!("{:016x}", jr.join_eui), "join-request with another JoinEUI");
             return Outcome::Dropped;
         }
         if !jr.mic_ok(&otaa.app_key) {
-            LorawanCounters::inc(&c.bad_mic);
+            c.bad_mic.inc();
             tracing::warn!(device = %dev_eui, "join-request MIC mismatch");
             return Outcome::Dropped;
         }
         if dev.state.dev_nonces.is_used(jr.dev_nonce) {
-            LorawanCounters::inc(&c.replay);
+            c.replay.inc();
             tracing::warn!(device = %dev_eui, dev_nonce = jr.dev_nonce, "DevNonce reused; join-request rejected");
             return Outcome::Dropped;
         }
         // Join-accepts go out in RX1 at the uplink's data rate (RX1DROffset only applies after).
         let Ok(rx1) = radio.region.rx1(rx.freq, &rx.datr.to_string(), 0) else {
-            LorawanCounters::inc(&c.join_rejected);
+            c.join_rejected.inc();
             return Outcome::Dropped;
         };
         let app_nonce = rand::random::<u32>() & 0x00ff_ffff;
@@ -327,7 +327,7 @@ impl NetworkServer {
             fcnt_up: Default::default(),
             fcnt_down: 0,
         });
-        LorawanCounters::inc(&c.join_accepted);
+        c.join_accepted.inc();
         tracing::info!(device = %dev_eui, dev_addr = %format!("{dev_addr:08x}"), "join accepted");
         let tmst = rx.tmst.wrapping_add(JOIN_ACCEPT_DELAY1_US);
         Outcome::Join {

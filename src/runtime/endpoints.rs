@@ -1,8 +1,10 @@
-//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default.
+//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default. Part of the
+//! runtime because it joins the buffer, the health flags and the metrics registry (telemetry
+//! itself knows no buffer type).
 
-use super::health::{Health, NorthboundState};
-use super::metrics::Metrics;
 use crate::buffer::{Buffer, BufferHealth};
+use crate::telemetry::health::{Health, NorthboundState};
+use crate::telemetry::Metrics;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -52,16 +54,14 @@ pub async fn serve(
 
 async fn refresh(state: &TelemetryState) -> Option<crate::buffer::BufferStats> {
     match tokio::time::timeout(BUFFER_PROBE_TIMEOUT, state.buffer.stats()).await {
-        Ok(Ok(s)) => {
-            state.metrics.observe_buffer(&s);
-            Some(s)
-        }
+        Ok(Ok(s)) => Some(s),
         _ => None,
     }
 }
 
+/// Renders the registry; nothing is read at scrape time (the buffer's writer keeps its own
+/// metrics current).
 async fn metrics(State(state): State<TelemetryState>) -> Response {
-    refresh(&state).await;
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
@@ -81,7 +81,6 @@ struct Ready {
 async fn readyz(State(state): State<TelemetryState>) -> Response {
     let buffer_ok = refresh(&state).await.is_some();
     let health = state.buffer.health();
-    state.metrics.observe_buffer_health(health);
     let nb = state.health.northbound();
     let ready = buffer_ok && health == BufferHealth::Writable && nb != NorthboundState::AuthRefused;
     let body = Ready {
