@@ -430,3 +430,7 @@ pub fn txpk(tmst: u32, freq: f64, datr: String, power_dbm: i32, phy: &[u8]) -> T
 #[cfg(test)]
 #[path = "server_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "server_region_tests.rs"]
+mod region_tests;

@@ -13,10 +13,22 @@ const DRS: &[DataRate] = &[
     DataRate::lora(7, 125),
     DataRate::lora(7, 250),
     DataRate::Fsk { kbps: 50 },
-    DataRate::LrFhss { coding_rate: "1/3", ocw_khz: 137 },
-    DataRate::LrFhss { coding_rate: "2/3", ocw_khz: 137 },
-    DataRate::LrFhss { coding_rate: "1/3", ocw_khz: 336 },
-    DataRate::LrFhss { coding_rate: "2/3", ocw_khz: 336 },
+    DataRate::LrFhss {
+        coding_rate: "1/3",
+        ocw_khz: 137,
+    },
+    DataRate::LrFhss {
+        coding_rate: "2/3",
+        ocw_khz: 137,
+    },
+    DataRate::LrFhss {
+        coding_rate: "1/3",
+        ocw_khz: 336,
+    },
+    DataRate::LrFhss {
+        coding_rate: "2/3",
+        ocw_khz: 336,
+    },
     DataRate::Rfu,
     DataRate::Rfu,
     DataRate::Rfu,

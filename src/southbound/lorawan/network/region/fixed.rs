@@ -15,8 +15,14 @@ const US915_DRS: &[DataRate] = &[
     DataRate::lora(8, 125),
     DataRate::lora(7, 125),
     DataRate::lora(8, 500),
-    DataRate::LrFhss { coding_rate: "1/3", ocw_khz: 1523 },
-    DataRate::LrFhss { coding_rate: "2/3", ocw_khz: 1523 },
+    DataRate::LrFhss {
+        coding_rate: "1/3",
+        ocw_khz: 1523,
+    },
+    DataRate::LrFhss {
+        coding_rate: "2/3",
+        ocw_khz: 1523,
+    },
     DataRate::Rfu,
     DataRate::lora(12, 500),
     DataRate::lora(11, 500),
@@ -54,7 +60,10 @@ const AU915_DRS: &[DataRate] = &[
     DataRate::lora(8, 125),
     DataRate::lora(7, 125),
     DataRate::lora(8, 500),
-    DataRate::LrFhss { coding_rate: "1/3", ocw_khz: 1523 },
+    DataRate::LrFhss {
+        coding_rate: "1/3",
+        ocw_khz: 1523,
+    },
     DataRate::lora(12, 500),
     DataRate::lora(11, 500),
     DataRate::lora(10, 500),

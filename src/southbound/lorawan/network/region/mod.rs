@@ -29,7 +29,12 @@ pub enum Region {
     #[serde(rename = "AU915", alias = "au915")]
     Au915,
     /// AS923-1 (called plain AS923 before RP002-1.0.2).
-    #[serde(rename = "AS923-1", alias = "AS923", alias = "as923", alias = "as923-1")]
+    #[serde(
+        rename = "AS923-1",
+        alias = "AS923",
+        alias = "as923",
+        alias = "as923-1"
+    )]
     As923_1,
     #[serde(rename = "AS923-2", alias = "as923-2")]
     As923_2,
@@ -63,10 +68,15 @@ impl LoraDr {
 pub enum DataRate {
     Lora(LoraDr),
     /// FSK at this bit rate (kbit/s); not supported.
-    Fsk { kbps: u16 },
+    Fsk {
+        kbps: u16,
+    },
     /// LR-FHSS with this coding rate and occupied channel width; not supported (the Semtech
     /// UDP forwarder has no LR-FHSS `datr`).
-    LrFhss { coding_rate: &'static str, ocw_khz: u16 },
+    LrFhss {
+        coding_rate: &'static str,
+        ocw_khz: u16,
+    },
     /// Reserved for future use in this region.
     Rfu,
 }

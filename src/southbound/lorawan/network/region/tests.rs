@@ -85,7 +85,11 @@ fn us915_sub_band_2_uplink_rx1_follows_rp002() {
     ];
     for (up, row) in table.iter().enumerate() {
         for (off, want) in row.iter().enumerate() {
-            assert_eq!(r.rx1_dr(up as u8, off as u8), Ok(*want), "DR{up} offset {off}");
+            assert_eq!(
+                r.rx1_dr(up as u8, off as u8),
+                Ok(*want),
+                "DR{up} offset {off}"
+            );
         }
     }
     assert_eq!(r.rx1_dr(0, 4), Err(RegionError::BadOffset(4, 3)));
@@ -104,9 +108,15 @@ fn us915_and_au915_tables() {
     let us = Region::Us915.params();
     // §2.5.6: DR0 M=19 N=11, DR4 250/242, DR8 61/53, DR9 137/129; DR7 undefined.
     assert_eq!(us.max_payload(0, false), Some(MaxPayload { m: 19, n: 11 }));
-    assert_eq!(us.max_payload(4, false), Some(MaxPayload { m: 250, n: 242 }));
+    assert_eq!(
+        us.max_payload(4, false),
+        Some(MaxPayload { m: 250, n: 242 })
+    );
     assert_eq!(us.max_payload(8, false), Some(MaxPayload { m: 61, n: 53 }));
-    assert_eq!(us.max_payload(9, false), Some(MaxPayload { m: 137, n: 129 }));
+    assert_eq!(
+        us.max_payload(9, false),
+        Some(MaxPayload { m: 137, n: 129 })
+    );
     assert_eq!(us.max_payload(7, false), None);
     // §2.5.3: DR5/DR6 LR-FHSS; TXPower 0 = 30 dBm, 14 = 2 dBm.
     assert!(matches!(us.data_rates[5], DataRate::LrFhss { .. }));
@@ -173,7 +183,10 @@ fn as923_uplink_rx1_follows_rp002() {
         (923.2, 2, "SF10BW125")
     );
     let rx1 = r.rx1(923.4, "SF9BW125", 6).unwrap(); // DR3 + 1
-    assert_eq!((rx1.freq_mhz, rx1.dr, rx1.datr.as_str()), (923.4, 4, "SF8BW125"));
+    assert_eq!(
+        (rx1.freq_mhz, rx1.dr, rx1.datr.as_str()),
+        (923.4, 4, "SF8BW125")
+    );
     assert_eq!(r.rx1_dr(5, 7), Ok(5), "capped at DR5");
     assert_eq!(r.rx1_dr(6, 0), Ok(5), "SF7BW250 answers at DR5");
     assert_eq!(r.rx1_dr(1, 3), Ok(0));
@@ -255,7 +268,11 @@ fn every_table_is_consistent() {
         assert!(p.max_payload.len() <= p.data_rates.len(), "{}", p.name);
         for (dr, d) in p.data_rates.iter().enumerate() {
             if d.as_lora().is_some() {
-                assert!(p.max_payload(dr as u8, false).is_some(), "{} DR{dr}", p.name);
+                assert!(
+                    p.max_payload(dr as u8, false).is_some(),
+                    "{} DR{dr}",
+                    p.name
+                );
             }
         }
         // Every LoRa uplink DR has an RX1 answer at every offset.
