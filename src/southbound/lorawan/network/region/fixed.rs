@@ -206,7 +206,7 @@ impl Grid {
         let n = ((hz - f64::from(first)) / step).round();
         // Within 1 kHz of the grid: forwarders report frequencies rounded to 1 Hz or 100 Hz.
         let on_grid = (hz - (f64::from(first) + n * step)).abs() <= 1_000.0;
-        (on_grid && (0.0..count).contains(&n)).then(|| (base + n) as u8)
+        (on_grid && (0.0..count).contains(&n)).then_some((base + n) as u8)
     }
 
     /// §2.5.7 / §2.8.7: RX1 channel = uplink channel modulo 8.
