@@ -104,3 +104,49 @@ fn as923_join_accept_answers_on_the_uplink_channel() {
     assert_eq!(ja.rx2_data_rate(), 2);
     assert_eq!(ja.cf_list, None);
 }
+
+/// A confirmed uplink of an ABP device (DevAddr 01020304) with FCnt 1, built by hand.
+fn confirmed_uplink() -> Vec<u8> {
+    use crate::southbound::lorawan::network::frame::{crypt_frm_payload, data_mic};
+    let (nwk, app) = (AesKey::new([2; 16]), AesKey::new([1; 16]));
+    let mut raw = vec![0x80, 0x04, 0x03, 0x02, 0x01, 0x00, 0x01, 0x00, 5];
+    let mut pl = vec![0x2a];
+    crypt_frm_payload(&app, true, 0x0102_0304, 1, &mut pl);
+    raw.extend_from_slice(&pl);
+    let mic = data_mic(&nwk, true, 0x0102_0304, 1, &raw);
+    raw.extend_from_slice(&mic);
+    raw
+}
+
+#[test]
+fn us915_ack_goes_out_in_rx1_or_rx2_per_rp002() {
+    let mut ns = server(Region::Us915, Some(2));
+    ns.devices[0].state.session = Some(Session {
+        dev_addr: 0x0102_0304,
+        nwk_s_key: AesKey::new([2; 16]),
+        app_s_key: AesKey::new([1; 16]),
+        fcnt_up: Default::default(),
+        fcnt_down: 0,
+    });
+    // Channel 9 (904.1 MHz) at DR2 (SF8BW125).
+    let mut rx = join_rxpk(904.1, "SF8BW125");
+    rx.data = base64::engine::general_purpose::STANDARD.encode(confirmed_uplink());
+    let out = ns.handle_rxpk(GatewayEui([1; 8]), &rx, Instant::now());
+    let Outcome::Uplink { ack: Some(ack), .. } = out else {
+        panic!("confirmed uplink expected, got {out:?}");
+    };
+    // RP002-1.0.4 §2.5.7: RX1 = 923.3 + 0.6 × (9 mod 8) = 923.9 MHz, DR2 -> DR12 (SF8BW500).
+    let rx1 = ns.build_ack(&ack, false).unwrap();
+    assert_eq!(
+        (rx1.freq, &rx1.datr),
+        (923.9, &Datr::Lora("SF8BW500".into()))
+    );
+    assert_eq!(rx1.tmst, Some(2_000_000));
+    // RX2: 923.3 MHz DR8 (SF12BW500), one second later.
+    let rx2 = ns.build_ack(&ack, true).unwrap();
+    assert_eq!(
+        (rx2.freq, &rx2.datr),
+        (923.3, &Datr::Lora("SF12BW500".into()))
+    );
+    assert_eq!(rx2.tmst, Some(3_000_000));
+}
