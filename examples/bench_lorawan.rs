@@ -49,6 +49,7 @@ async fn main() {
         rx_delay_s: 1,
         power_dbm: 14,
         dedup_window: Duration::from_millis(200),
+        cf_list: None,
     };
     let counters = Arc::new(LorawanMetrics::detached());
     let mut ns = NetworkServer::new("bench", radio, devices, Arc::clone(&counters));

@@ -24,6 +24,10 @@ pub struct LorawanUdpConfig {
     pub bind: SocketAddr,
     #[serde(default)]
     pub region: Region,
+    /// US915/AU915: the gateway's sub-band (1..=8), sent to joining devices as a CFList
+    /// channel mask so they use only the 8 + 1 channels the gateway hears.
+    #[serde(default)]
+    pub sub_band: Option<u8>,
     /// NetID (hex, 3 bytes) put in join-accepts; its NwkID prefixes OTAA DevAddrs.
     #[serde(default = "default_net_id")]
     pub net_id: String,
@@ -243,6 +247,30 @@ fn key_issues(issues: &mut Vec<ConfigIssue>, path: &str, key: SecretFields<'_>) 
     }
 }
 
+/// `sub_band` only means something for the fixed channel plans, and only 1..=8.
+fn sub_band_issues(region: Region, sub_band: Option<u8>) -> Option<ConfigIssue> {
+    let k = sub_band?;
+    if !region.is_fixed_channel_plan() {
+        return Some(
+            ConfigIssue::new(
+                "sub_band",
+                format!(
+                    "sub_band applies to US915 and AU915 only, not {}.",
+                    region.params().name
+                ),
+            )
+            .hint("remove sub_band, or set region = \"US915\" / \"AU915\""),
+        );
+    }
+    if !super::network::region::SUB_BANDS.contains(&k) {
+        return Some(
+            ConfigIssue::new("sub_band", format!("sub_band {k} is out of range."))
+                .hint("1..=8 (sub-band 2 = channels 8..15 and 65, as most US gateways)"),
+        );
+    }
+    None
+}
+
 impl LorawanUdpConfig {
     /// All problems at once; paths are relative to the adapter's table.
     pub fn validate(&self) -> Vec<ConfigIssue> {
@@ -261,6 +289,7 @@ impl LorawanUdpConfig {
                 .hint(format!("0..={}", self.region.params().max_rx1_dr_offset)),
             );
         }
+        issues.extend(sub_band_issues(self.region, self.sub_band));
         issues.extend(gateway_table_issues(
             self.max_gateways,
             self.gateway_idle_timeout,

@@ -195,3 +195,33 @@ fn gateway_table_bounds_default_parse_and_validate() {
         ["max_gateways", "gateway_idle_timeout", "gateways.0"]
     );
 }
+
+#[test]
+fn region_and_sub_band() {
+    let c: LorawanUdpConfig = toml::from_str("region = \"US915\"\nsub_band = 2\n").unwrap();
+    assert_eq!((c.region, c.sub_band), (Region::Us915, Some(2)));
+    assert_eq!(c.validate(), vec![]);
+    for (name, region) in [
+        ("AU915", Region::Au915),
+        ("AS923", Region::As923_1),
+        ("AS923-1", Region::As923_1),
+        ("AS923-2", Region::As923_2),
+        ("AS923-3", Region::As923_3),
+        ("AS923-4", Region::As923_4),
+        ("IN865", Region::In865),
+        ("KR920", Region::Kr920),
+    ] {
+        let c: LorawanUdpConfig = toml::from_str(&format!("region = \"{name}\"")).unwrap();
+        assert_eq!(c.region, region, "{name}");
+    }
+    let c: LorawanUdpConfig = toml::from_str("region = \"AU915\"\nsub_band = 0\n").unwrap();
+    let issues = c.validate();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].path, "sub_band");
+    let c: LorawanUdpConfig = toml::from_str("sub_band = 2\n").unwrap();
+    assert!(c.validate()[0].message.contains("US915 and AU915 only"));
+    // US915 allows RX1DROffset 0..=3 only (RP002-1.0.4 §2.5.7).
+    let c: LorawanUdpConfig = toml::from_str("region = \"US915\"\nrx1_dr_offset = 4\n").unwrap();
+    assert_eq!(c.validate()[0].path, "rx1_dr_offset");
+    assert!(toml::from_str::<LorawanUdpConfig>("region = \"US902\"").is_err());
+}

@@ -4,6 +4,7 @@
 use super::network::crypto::AesKey;
 use super::network::frame::{self, PhyPayload};
 use super::network::join::JoinAccept;
+use super::network::mac;
 use serde_json::{json, Map, Value};
 
 /// Keys and options given on the command line.
@@ -136,13 +137,35 @@ fn decode_value(hex_text: &str, keys: &DecodeKeys<'_>) -> Value {
             } else {
                 app.as_ref()
             };
+            if !f.fopts.is_empty() {
+                insert_mac_commands(&mut o, "fopts_mac", f.fopts, f.is_uplink());
+            }
             if let (Some(k), Some(_)) = (dec_key, f.fport) {
                 let plain = f.decrypt(k, k, fcnt32);
                 o.insert("payload".into(), json!(hex::encode(&plain)));
+                if f.fport == Some(0) {
+                    insert_mac_commands(&mut o, "payload_mac", &plain, f.is_uplink());
+                }
             }
         }
     }
     Value::Object(o)
+}
+
+/// Adds the MAC commands in `bytes` under `name` (a list of `{"command": ..., fields}`), and
+/// under `{name}_error` why parsing stopped early, if it did.
+fn insert_mac_commands(o: &mut Map<String, Value>, name: &str, bytes: &[u8], uplink: bool) {
+    let (cmds, error) = if uplink {
+        let p = mac::parse_uplink(bytes);
+        (json!(p.commands), p.error)
+    } else {
+        let p = mac::parse_downlink(bytes);
+        (json!(p.commands), p.error)
+    };
+    o.insert(name.into(), cmds);
+    if let Some(e) = error {
+        o.insert(format!("{name}_error"), json!(e.to_string()));
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +237,78 @@ mod tests {
             &DecodeKeys::default(),
         );
         assert!(t.contains("dev_nonce: 4141"), "{t}");
+    }
+
+    #[test]
+    fn mac_commands_in_fopts_and_on_fport_0() {
+        // Unconfirmed uplink, FOptsLen 4: LinkCheckReq, DevStatusAns(battery 128, margin -1).
+        let j: Value = serde_json::from_str(&decode_cli(
+            "40f17dbe490401000206803f00000000",
+            &DecodeKeys {
+                json: true,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        assert_eq!(j["fopts_mac"][0]["command"], json!("LinkCheckReq"));
+        assert_eq!(j["fopts_mac"][1]["command"], json!("DevStatusAns"));
+        assert_eq!(j["fopts_mac"][1]["battery"], json!({"Level": 128}));
+        assert_eq!(j["fopts_mac"][1]["margin_db"], json!(-1));
+        // A truncated FOpts shows what parsed and the error.
+        let t = decode_cli("40f17dbe49020100020600000000", &DecodeKeys::default());
+        assert!(
+            t.contains("fopts_mac: [{\"command\":\"LinkCheckReq\"}]"),
+            "{t}"
+        );
+        assert!(
+            t.contains("DevStatusAns (CID 0x06) at offset 1 is truncated"),
+            "{t}"
+        );
+
+        // Downlink on FPort 0: LinkADRReq encrypted with the NwkSKey.
+        let nwk = "44024241ed4ce9a68c6a8bc055233fd3";
+        let k = AesKey::from_hex(nwk).unwrap();
+        let cmds = mac::encode_downlink(&[mac::DownlinkCommand::LinkAdrReq(mac::LinkAdrReq {
+            data_rate: 5,
+            tx_power: 1,
+            ch_mask: 0x0007,
+            ch_mask_cntl: 0,
+            nb_trans: 1,
+        })])
+        .unwrap();
+        let phy = frame::build_data_down(
+            &frame::DataDown {
+                confirmed: false,
+                dev_addr: 0x49be7df1,
+                ack: false,
+                adr: false,
+                fpending: false,
+                fcnt32: 7,
+                fopts: &[],
+                fport: Some(0),
+                payload: &cmds,
+            },
+            &k,
+            &k,
+        );
+        let keys = DecodeKeys {
+            nwk_s_key: Some(nwk),
+            json: true,
+            ..Default::default()
+        };
+        let j: Value = serde_json::from_str(&decode_cli(&hex::encode(&phy), &keys)).unwrap();
+        assert_eq!(j["mic_ok"], json!(true));
+        let adr = &j["payload_mac"][0];
+        assert_eq!(adr["command"], json!("LinkADRReq"));
+        assert_eq!(
+            (
+                &adr["data_rate"],
+                &adr["tx_power"],
+                &adr["ch_mask"],
+                &adr["nb_trans"]
+            ),
+            (&json!(5), &json!(1), &json!(7), &json!(1))
+        );
+        assert!(j.get("payload_mac_error").is_none());
     }
 }

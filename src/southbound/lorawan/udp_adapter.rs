@@ -93,6 +93,7 @@ impl LorawanUdpAdapter {
                 .downlink_power_dbm
                 .unwrap_or(cfg.region.params().downlink_power_dbm),
             dedup_window: cfg.dedup_window,
+            cf_list: cfg.region.join_cf_list(cfg.sub_band),
         };
         let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
             .map_err(|i| err(format!("gateways.{i} invalid")))?;

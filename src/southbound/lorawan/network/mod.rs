@@ -8,6 +8,7 @@ pub mod fcnt;
 pub mod frame;
 mod frame_error;
 pub mod join;
+pub mod mac;
 pub mod region;
 pub mod server;
 pub mod session;

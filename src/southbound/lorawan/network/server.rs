@@ -45,6 +45,8 @@ pub struct RadioSettings {
     pub rx_delay_s: u8,
     pub power_dbm: i32,
     pub dedup_window: Duration,
+    /// CFList of join-accepts (US915/AU915 sub-band channel mask), see [`Region::join_cf_list`].
+    pub cf_list: Option<[u8; 16]>,
 }
 
 /// Where to answer a confirmed uplink once its record is committed.
@@ -316,7 +318,7 @@ impl NetworkServer {
             dev_addr,
             dl_settings: (radio.rx1_dr_offset << 4) | (radio.region.params().rx2_dr & 0x0f),
             rx_delay: radio.rx_delay_s,
-            cf_list: None,
+            cf_list: radio.cf_list,
         };
         let phy = ja.encrypt(&otaa.app_key);
         dev.state.dev_nonces.record(jr.dev_nonce);
@@ -361,7 +363,7 @@ impl NetworkServer {
         let delay1 = u32::from(radio.rx_delay_s.max(1)) * 1_000_000;
         let (tmst, freq, datr) = if rx2 {
             let p = radio.region.params();
-            let dr = p.data_rates.get(usize::from(p.rx2_dr)).copied().flatten()?;
+            let dr = p.lora_dr(p.rx2_dr)?;
             (
                 ack.tmst.wrapping_add(delay1 + 1_000_000),
                 f64::from(p.rx2_freq_hz) / 1e6,
@@ -434,3 +436,7 @@ pub fn txpk(tmst: u32, freq: f64, datr: String, power_dbm: i32, phy: &[u8]) -> T
 #[cfg(test)]
 #[path = "server_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "server_region_tests.rs"]
+mod region_tests;

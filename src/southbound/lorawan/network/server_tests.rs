@@ -47,6 +47,7 @@ fn server(state: DeviceState) -> NetworkServer {
         rx_delay_s: 1,
         power_dbm: 14,
         dedup_window: Duration::from_millis(100),
+        cf_list: None,
     };
     NetworkServer::new(
         "lora",
