@@ -1,5 +1,4 @@
-//! RTU framing over TCP against a hand-written responder (CRC from the spec in
-//! `common::modbus::crc16`, checked against
+//! RTU framing over TCP against a hand-written responder (citygate's CRC, checked here against
 //! `tests/vectors/modbus_rtu.json`), so the adapter's RTU frames are verified by code that
 //! shares nothing with tokio-modbus.
 mod common;
