@@ -7,6 +7,7 @@
 //! - [`config`] — the TOML file, loading with FILE:LINE:COL errors, checks;
 //! - [`northbound`] — oneM2M AE: registration, resource tree, syncer, HTTP and MQTT bindings;
 //! - [`buffer`] — SQLite store with group commit, bounds and drop accounting;
+//! - [`commands`] — commands from the platform to field devices: parsing, allow-list, results;
 //! - [`southbound`] — adapters (closed enum of configs, `Adapter` trait);
 //! - [`runtime`] — running the pipeline: shutdown, supervision, reload, systemd;
 //! - [`backoff`] — the one retry delay (exponential, full jitter, capped);
@@ -16,6 +17,7 @@
 pub mod backoff;
 pub mod buffer;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod northbound;
 pub mod record;

@@ -91,6 +91,26 @@ pub struct Record {
     /// Radio metadata and quality flags (`rssi`, `snr`, `fcnt`, `quality.<point>` …).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub meta: Values,
+    /// A reading (the default, not written in JSON) or the result of a command.
+    #[serde(default, skip_serializing_if = "RecordKind::is_reading")]
+    pub kind: RecordKind,
+}
+
+/// What a record reports; it decides the container the record is delivered to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A reading of the device: its own container.
+    #[default]
+    Reading,
+    /// How a command ended (see `crate::commands::outcome`): the device's result container.
+    CommandResult,
+}
+
+impl RecordKind {
+    pub fn is_reading(&self) -> bool {
+        *self == RecordKind::Reading
+    }
 }
 
 impl Record {
@@ -102,6 +122,7 @@ impl Record {
             ts_ms: now_ms(),
             values: Values::new(),
             meta: Values::new(),
+            kind: RecordKind::Reading,
         }
     }
 
@@ -172,6 +193,7 @@ mod tests {
             .into_iter()
             .collect(),
             meta: Values::new(),
+            kind: RecordKind::Reading,
         };
         let json = serde_json::to_string(&r).unwrap();
         let back: Record = serde_json::from_str(&json).unwrap();

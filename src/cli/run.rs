@@ -63,12 +63,20 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                 let _ = server.await;
             });
         }
+        // Adapters register the devices they accept commands for; the northbound side looks
+        // them up when a command arrives.
+        let commands = crate::commands::CommandRegistry::new();
         if let Some(nb) = &cfg.northbound {
             crate::runtime::northbound::start(nb, &buffer, &metrics, &health, &token, &tracker)
                 .context("starting the northbound binding ([northbound])")?;
         }
-        let mut adapters =
-            AdapterSet::new(buffer.clone(), metrics.clone(), token.clone(), tracker.clone());
+        let mut adapters = AdapterSet::new(
+            buffer.clone(),
+            metrics.clone(),
+            commands,
+            token.clone(),
+            tracker.clone(),
+        );
         for (id, adapter) in &cfg.southbound {
             adapters.start(id, adapter);
         }

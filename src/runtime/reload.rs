@@ -5,11 +5,13 @@
 
 use super::supervisor;
 use crate::buffer::Buffer;
+use crate::commands::CommandRegistry;
 use crate::config::{self, Config, LoadError};
 use crate::southbound::AdapterConfig;
 use crate::telemetry::Metrics;
 use indexmap::IndexMap;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +29,8 @@ pub struct AdapterSet {
     running: IndexMap<String, Running>,
     buffer: Buffer,
     metrics: Metrics,
+    /// Where adapters register the devices they accept commands for.
+    commands: Arc<CommandRegistry>,
     root: CancellationToken,
     /// The process-wide tracker: shutdown waits for adapters with everything else, under one
     /// deadline.
@@ -51,6 +55,7 @@ impl AdapterSet {
     pub fn new(
         buffer: Buffer,
         metrics: Metrics,
+        commands: Arc<CommandRegistry>,
         root: CancellationToken,
         tracker: TaskTracker,
     ) -> Self {
@@ -58,6 +63,7 @@ impl AdapterSet {
             running: IndexMap::new(),
             buffer,
             metrics,
+            commands,
             root,
             tracker,
         }
@@ -76,6 +82,7 @@ impl AdapterSet {
             stop.clone(),
             supervisor::restart_backoff(),
             self.metrics.clone(),
+            Arc::clone(&self.commands),
         ));
         self.running.insert(
             id.to_owned(),
@@ -89,6 +96,7 @@ impl AdapterSet {
 
     async fn stop(&mut self, id: &str) {
         if let Some(r) = self.running.shift_remove(id) {
+            self.commands.unregister_adapter(id);
             r.stop.cancel();
             if let Err(e) = r.task.await {
                 tracing::warn!(adapter = %id, error = %e, "adapter task ended abnormally");

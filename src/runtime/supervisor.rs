@@ -3,8 +3,10 @@
 
 use crate::backoff::Backoff;
 use crate::buffer::RecordSender;
+use crate::commands::CommandRegistry;
 use crate::southbound::{AdapterConfig, AdapterError};
 use crate::telemetry::Metrics;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,7 @@ pub async fn supervise(
     shutdown: CancellationToken,
     mut backoff: Backoff,
     metrics: Metrics,
+    commands: Arc<CommandRegistry>,
 ) {
     let up = metrics.adapter_up.with_label_values(&[id.as_str()]);
     let restarts = metrics.adapter_restarts.with_label_values(&[id.as_str()]);
@@ -38,7 +41,7 @@ pub async fn supervise(
     loop {
         up.set(1);
         let started = Instant::now();
-        let outcome = match config.build(&id, &metrics) {
+        let outcome = match config.build(&id, &metrics, &commands) {
             Ok(mut adapter) => {
                 let (out2, sd2) = (out.clone(), shutdown.clone());
                 let task = tokio::spawn(async move { adapter.run(&out2, &sd2).await });
@@ -126,6 +129,7 @@ otaa = { join_eui = "70b3d57ed0000000", app_key_file = "/nonexistent/citygate/ap
             shutdown.clone(),
             restart_backoff(),
             metrics.clone(),
+            CommandRegistry::new(),
         ));
         tokio::time::sleep(Duration::from_millis(300)).await;
         shutdown.cancel();

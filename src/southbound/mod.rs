@@ -12,6 +12,7 @@ pub mod modbus;
 pub mod replay;
 
 use crate::buffer::RecordSender;
+use crate::commands::CommandRegistry;
 use crate::config::issue::{ConfigIssue, Resource};
 use crate::telemetry::{BleMetrics, LorawanMetrics, Metrics, ModbusMetrics, ReplayMetrics};
 use std::sync::Arc;
@@ -216,7 +217,14 @@ impl AdapterConfig {
 
     /// Creates the runnable adapter with its pre-labelled metric handle from `metrics`
     /// (the same labelled counters on every rebuild, so counts carry on across restarts).
-    pub fn build(&self, id: &str, metrics: &Metrics) -> Result<Box<dyn Adapter>, AdapterError> {
+    /// An adapter whose config enables commands registers its writable devices in `commands`.
+    pub fn build(
+        &self,
+        id: &str,
+        metrics: &Metrics,
+        commands: &Arc<CommandRegistry>,
+    ) -> Result<Box<dyn Adapter>, AdapterError> {
+        let _ = commands;
         match self {
             AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(
                 id,

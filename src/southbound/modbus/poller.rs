@@ -176,6 +176,7 @@ impl DevicePoller {
             ts_ms,
             values: Default::default(),
             meta: Default::default(),
+            kind: Default::default(),
         };
         for (i, p) in self.points.iter().enumerate() {
             if !intervals.contains(&p.interval) {

@@ -59,6 +59,7 @@ pub fn parse_line(adapter: &str, text: &str) -> Result<Record, LineError> {
         ts_ms,
         values: line.values,
         meta: line.meta,
+        kind: Default::default(),
     })
 }
 

@@ -141,6 +141,7 @@ impl Decoded {
             ts_ms,
             values: self.values,
             meta,
+            kind: Default::default(),
         }
     }
 }
