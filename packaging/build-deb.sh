@@ -19,6 +19,7 @@
 #   /usr/lib/tmpfiles.d/citygate.conf             (/var/lib/citygate, config mode 0640 root:citygate)
 #   /etc/citygate/citygate.toml                   (conffile; from config/packaged.toml)
 #   /usr/share/citygate/examples/sample-readings.jsonl
+#   /usr/share/citygate/prometheus/citygate-alerts.yml (+ .test.yml), grafana/citygate-dashboard.json
 #   /usr/share/doc/citygate/{README.md,copyright}
 # /var/lib/citygate is created by tmpfiles.d at install and by StateDirectory= at start.
 set -euo pipefail
@@ -34,7 +35,7 @@ case "${1:-amd64}" in
   amd64 | x86_64-unknown-linux-gnu) triple="" arch=amd64 ;;
   arm64 | aarch64-unknown-linux-musl) triple=aarch64-unknown-linux-musl arch=arm64 ;;
   armhf | armv7-unknown-linux-gnueabihf) triple=armv7-unknown-linux-gnueabihf arch=armhf ;;
-  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
   *) die "unknown target '$1' (amd64, arm64 or armhf)" ;;
 esac
 if [ -z "$triple" ] && [ "$(uname -m)" != x86_64 ]; then

@@ -57,6 +57,9 @@ impl BufferStats {
         self.health.publish(m);
         m.damaged_records.set(gauge(self.damaged_records));
         m.offered_total(self.offered_records);
+        for reason in super::store::reason::ALL {
+            m.dropped_total(reason, self.dropped.get(reason).copied().unwrap_or(0));
+        }
         for (reason, total) in &self.dropped {
             m.dropped_total(reason, *total);
         }

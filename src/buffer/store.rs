@@ -31,6 +31,20 @@ pub mod reason {
     pub const DAMAGED: &str = "damaged";
     /// Appends held under `when_full = "block"` when the daemon stopped (the adapter was told).
     pub const SHUTDOWN: &str = "shutdown";
+
+    /// Every reason: each gets its series at 0 from the start, so the first drop is an
+    /// `increase()` that alert rules see.
+    pub const ALL: [&str; 9] = [
+        MAX_BYTES,
+        MAX_RECORDS,
+        MAX_AGE,
+        DISK_FULL,
+        DEAD_LETTER_OVERFLOW,
+        READ_ONLY,
+        IO_ERROR,
+        DAMAGED,
+        SHUTDOWN,
+    ];
 }
 
 mod faults;

@@ -35,7 +35,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     metrics
         .device_series
         .set_cap(cfg.telemetry.max_device_series);
-    let health = Health::default();
+    let health = Health::new(&metrics);
     let result = rt.block_on(async {
         if cfg.telemetry.enabled {
             buffer

@@ -21,6 +21,15 @@ pub enum NorthboundState {
 }
 
 impl NorthboundState {
+    /// Every state, for `citygate_northbound_state{state}`.
+    pub const ALL: [NorthboundState; 5] = [
+        NorthboundState::Disabled,
+        NorthboundState::Connecting,
+        NorthboundState::Syncing,
+        NorthboundState::Retrying,
+        NorthboundState::AuthRefused,
+    ];
+
     fn from_u8(v: u8) -> Self {
         match v {
             1 => NorthboundState::Connecting,
@@ -56,19 +65,39 @@ impl NorthboundState {
 #[derive(Clone, Debug)]
 pub struct Health {
     northbound: Arc<AtomicU8>,
+    /// `citygate_northbound_state{state}`, set with the flag (absent in tests without metrics).
+    northbound_gauge: Option<prometheus::IntGaugeVec>,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
             northbound: Arc::new(AtomicU8::new(NorthboundState::Disabled.as_u8())),
+            northbound_gauge: None,
         }
     }
 }
 
 impl Health {
+    /// Health whose northbound state is also exported as `citygate_northbound_state{state}`.
+    pub fn new(metrics: &super::Metrics) -> Self {
+        let health = Health {
+            northbound_gauge: Some(metrics.northbound_state.clone()),
+            ..Health::default()
+        };
+        health.set_northbound(NorthboundState::Disabled);
+        health
+    }
+
     pub fn set_northbound(&self, s: NorthboundState) {
         self.northbound.store(s.as_u8(), Ordering::Relaxed);
+        if let Some(gauge) = &self.northbound_gauge {
+            for state in NorthboundState::ALL {
+                gauge
+                    .with_label_values(&[state.as_str()])
+                    .set(i64::from(state == s));
+            }
+        }
     }
 
     pub fn northbound(&self) -> NorthboundState {

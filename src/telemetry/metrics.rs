@@ -49,6 +49,7 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     // Buffer health.
     pub buffer_state: IntGaugeVec,
+    pub northbound_state: IntGaugeVec,
     pub buffer_offered: IntCounter,
     pub buffer_damaged: IntGauge,
     // Bounds on what outsiders can make grow.
@@ -167,6 +168,7 @@ impl Metrics {
             cse_registered: gauge(&r, "citygate_cse_registered", "1 when the AE is registered and its tree built."),
             config_reloads: counter_vec(&r, "citygate_config_reloads_total", "SIGHUP reloads by result (applied, rejected).", &["result"]),
             buffer_state: gauge_vec(&r, "citygate_buffer_state", "1 for the buffer's current state (writable, read_only, disk_full, io_error, damaged), 0 for the others.", &["state"]),
+            northbound_state: gauge_vec(&r, "citygate_northbound_state", "1 for the northbound link's current state (disabled, connecting, syncing, retrying, auth_refused), 0 for the others.", &["state"]),
             buffer_offered: {
                 let m = IntCounter::new("citygate_buffer_records_offered_total", "Records handed to the buffer since start (committed or counted as dropped).").expect("valid metric");
                 r.register(Box::new(m.clone())).expect("unique metric");
