@@ -10,7 +10,7 @@ mod common;
 use common::daemon::*;
 
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SEND: u64 = 1_000_000;
@@ -33,14 +33,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn pull_data(token: u16, eui: u64) -> [u8; 12] {
@@ -67,7 +59,7 @@ fn a_million_random_gateway_euis_keep_the_table_at_its_cap() {
         ),
     )
     .unwrap();
-    let daemon = Killed(
+    let daemon = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_citygate"))
             .args(["run", "-c"])
             .arg(&cfg)

@@ -9,16 +9,8 @@ mod common;
 use common::daemon::*;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn tool(name: &str) -> Option<String> {
     let out = Command::new("sh")
@@ -64,7 +56,7 @@ fn promtool_accepts_metrics_and_prometheus_scrapes_the_daemon() {
         ),
     )
     .unwrap();
-    let _gw = Killed(
+    let _gw = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_citygate"))
             .args(["run", "-c"])
             .arg(&cfg)
@@ -129,7 +121,7 @@ fn promtool_accepts_metrics_and_prometheus_scrapes_the_daemon() {
         ),
     )
     .unwrap();
-    let _prom = Killed(
+    let _prom = KillOnDrop(
         Command::new(&prometheus)
             .arg(format!("--config.file={}", prom_cfg.display()))
             .arg(format!(

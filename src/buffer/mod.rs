@@ -293,12 +293,9 @@ impl RecordSender {
         let Some(counted) = &self.counted else {
             return self.buffer.append(records).await;
         };
-        let devices: Vec<(String, bool)> = records
-            .iter()
-            .map(|r| (r.device.clone(), !r.values.is_empty()))
-            .collect();
+        let copies = records.clone();
         let receipt = self.buffer.append(records).await?;
-        counted.committed(receipt.seqs.len() as u64, &devices);
+        counted.committed(receipt.seqs.len() as u64, &copies);
         Ok(receipt)
     }
 
@@ -310,16 +307,13 @@ impl RecordSender {
         key: &str,
         value: String,
     ) -> Result<AppendReceipt, BufferError> {
-        let devices: Vec<(String, bool)> = match &self.counted {
-            Some(_) => records
-                .iter()
-                .map(|r| (r.device.clone(), !r.values.is_empty()))
-                .collect(),
+        let copies = match &self.counted {
+            Some(_) => records.clone(),
             None => Vec::new(),
         };
         let receipt = self.buffer.append_with_state(records, key, value).await?;
         if let Some(counted) = &self.counted {
-            counted.committed(receipt.seqs.len() as u64, &devices);
+            counted.committed(receipt.seqs.len() as u64, &copies);
         }
         Ok(receipt)
     }

@@ -1,10 +1,13 @@
-//! The command line: `run`, `check`, `buffer …`, `version`. `anyhow` lives here and in
+//! The command line: `run`, `check`, `status`, `devices`, `tail`, `buffer …`, field tools,
+//! `version`. `anyhow` lives here and in
 //! `main.rs` only.
 
 mod buffer_cmd;
 mod check;
+mod daemon_api;
 mod decode;
 mod field;
+mod live;
 mod run;
 mod status;
 
@@ -40,6 +43,24 @@ pub enum Command {
     /// Ask the running daemon how it is doing (its /status endpoint).
     Status {
         /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every device the running daemon hears: last seen, up/down, last values and quality.
+    Devices {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records as the running daemon commits them (Ctrl-C to stop).
+    Tail {
+        /// Only this device id.
+        #[arg(long)]
+        device: Option<String>,
+        /// Only this adapter id.
+        #[arg(long)]
+        adapter: Option<String>,
+        /// One JSON record per line.
         #[arg(long)]
         json: bool,
     },
@@ -107,6 +128,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
             status::run(&cfg, *json)
+        }
+        Command::Devices { json } => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            live::devices(&cfg, *json)
+        }
+        Command::Tail {
+            device,
+            adapter,
+            json,
+        } => {
+            let Some(cfg) = load_or_report(&cli.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            live::tail(&cfg, device.as_deref(), adapter.as_deref(), *json)
         }
         Command::Plan => {
             let Some(cfg) = load_or_report(&cli.config) else {

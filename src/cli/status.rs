@@ -1,28 +1,10 @@
 //! `citygate status`: asks the running daemon (its `/status` endpoint) how it is doing.
 
 use crate::config::Config;
-use anyhow::Context;
 use std::process::ExitCode;
 
 pub fn run(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    if !cfg.telemetry.enabled {
-        anyhow::bail!("[telemetry] enabled = false: the daemon serves no /status");
-    }
-    let url = format!("http://{}/status", cfg.telemetry.listen);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let body: serde_json::Value = rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()?;
-        let resp = client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("is citygate running? no answer from {url}"))?;
-        anyhow::Ok(resp.json().await.context("reading /status")?)
-    })?;
+    let body = super::daemon_api::get_json(cfg, "/status")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);

@@ -1,4 +1,5 @@
-//! `/metrics`, `/healthz`, `/readyz` and `/status` on 127.0.0.1:9810 by default. Part of the
+//! `/metrics`, `/healthz`, `/readyz`, `/status`, `/devices` and `/tail` on 127.0.0.1:9810 by
+//! default. Part of the
 //! runtime because it joins the buffer, the health flags and the metrics registry (telemetry
 //! itself knows no buffer type).
 
@@ -41,6 +42,8 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route("/devices", get(devices))
+        .route("/tail", get(tail))
         .with_state(state);
     Ok(tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -151,4 +154,52 @@ async fn status(State(state): State<TelemetryState>) -> Json<Status> {
         adapters,
         buffer,
     })
+}
+
+/// The last record of every device (see [`crate::telemetry::live`]).
+async fn devices(
+    State(state): State<TelemetryState>,
+) -> Json<Vec<crate::telemetry::live::DeviceView>> {
+    Json(state.metrics.live.devices())
+}
+
+#[derive(serde::Deserialize)]
+struct TailQuery {
+    device: Option<String>,
+    adapter: Option<String>,
+}
+
+/// Records as they are committed, one JSON object per line, until the client goes away or the
+/// daemon stops. A reader too slow for the feed gets `{"missed": N}` lines instead.
+async fn tail(
+    State(state): State<TelemetryState>,
+    axum::extract::Query(q): axum::extract::Query<TailQuery>,
+) -> Response {
+    use tokio::sync::broadcast::error::RecvError;
+    let rx = state.metrics.live.subscribe();
+    let lines = futures::stream::unfold(rx, move |mut rx| {
+        let q = (q.device.clone(), q.adapter.clone());
+        async move {
+            loop {
+                let line = match rx.recv().await {
+                    Ok(r) => {
+                        let wanted = q.0.as_ref().map_or(true, |d| *d == r.device)
+                            && q.1.as_ref().map_or(true, |a| *a == r.adapter);
+                        if !wanted {
+                            continue;
+                        }
+                        serde_json::to_string(&*r).unwrap_or_default()
+                    }
+                    Err(RecvError::Lagged(n)) => format!("{{\"missed\":{n}}}"),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok::<_, std::convert::Infallible>(line + "\n"), rx));
+            }
+        }
+    });
+    (
+        [("content-type", "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response()
 }

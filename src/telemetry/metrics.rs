@@ -55,6 +55,8 @@ pub struct Metrics {
     // Bounds on what outsiders can make grow.
     /// Decides which devices get `device_up` / `device_last_seen` series.
     pub device_series: super::device_series::DeviceSeries,
+    /// The last record of each device with series, and the feed of committed records.
+    pub live: super::live::LiveRecords,
     pub device_series_overflow: IntCounterVec,
     pub lorawan_gateways: IntGaugeVec,
     pub lorawan_gateway_table: IntCounterVec,
@@ -176,6 +178,7 @@ impl Metrics {
             },
             buffer_damaged: gauge(&r, "citygate_buffer_damaged_records", "Records found unreadable (damaged pages) and skipped."),
             device_series: Default::default(),
+            live: Default::default(),
             device_series_overflow: counter_vec(&r, "citygate_device_series_overflow_total", "Records of runtime-discovered devices beyond [telemetry] max_device_series: stored and delivered, but without their own device series.", &["adapter"]),
             lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),

@@ -4,6 +4,7 @@ pub mod config;
 pub mod device_series;
 pub mod handles;
 pub mod health;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod untrusted;

@@ -57,3 +57,13 @@ pub fn notify_messages(sock: &UnixDatagram, for_how_long: Duration) -> Vec<Strin
 pub fn count_lines(msgs: &[String], what: &str) -> usize {
     msgs.iter().filter(|m| m.lines().any(|l| l == what)).count()
 }
+
+/// A child process (the daemon, a peer) killed and reaped when the test ends, pass or fail.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

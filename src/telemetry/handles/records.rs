@@ -22,16 +22,20 @@ impl RecordMetrics {
         }
     }
 
-    /// After a commit: `committed` records stored; `devices` holds (device, had at least one
-    /// value) per record handed in, in order.
-    pub fn committed(&self, committed: u64, devices: &[(String, bool)]) {
+    /// After a commit of `records` (`committed` of them stored): the device series, and the
+    /// live view of `/devices` and `/tail`.
+    pub fn committed(&self, committed: u64, records: &[crate::record::Record]) {
         self.records.inc_by(committed);
         let now = crate::record::now_ms() as f64 / 1000.0;
-        for (device, has_values) in devices {
+        for r in records {
             // A poll where every point failed still yields a record (with quality flags in
             // meta) but no value: the device is down.
             self.metrics
-                .observe_device(&self.adapter, device, *has_values, now);
+                .observe_device(&self.adapter, &r.device, !r.values.is_empty(), now);
         }
+        let series = &self.metrics.device_series;
+        self.metrics
+            .live
+            .committed(records, |r| series.admit(&self.adapter, &r.device));
     }
 }
