@@ -13,13 +13,20 @@
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`.
+//! - commands (writes): [`writable`] (which points, config checks), [`encode`] (value →
+//!   registers), [`write_plan`] (a command checked and turned into writes, no I/O),
+//!   [`executor`] (writes, retries, read-back, outcome), [`command_queue`] (registration,
+//!   commands before polls); `docs/modbus-commands.md` for technicians.
 //! - counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
 pub mod adapter;
 pub mod bus;
+pub mod command_queue;
 pub mod config;
 pub mod decode;
 pub mod device_limits;
+pub mod encode;
 pub mod error;
+pub mod executor;
 pub mod groups;
 pub mod link;
 pub mod plan;
@@ -28,6 +35,8 @@ pub mod probe;
 pub mod profile;
 pub mod timing;
 pub mod validate;
+pub mod writable;
+pub mod write_plan;
 
 pub use adapter::ModbusAdapter;
 pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};
