@@ -33,9 +33,16 @@ points = [
         true,
     );
     // voltage_l1 is an input register in the profile: refused, with the override's path.
-    assert_eq!(paths(&errors), ["devices.0.writable_points.0.point"], "{errors:?}");
+    assert_eq!(
+        paths(&errors),
+        ["devices.0.writable_points.0.point"],
+        "{errors:?}"
+    );
     assert!(errors[0].message.contains("input register"), "{errors:?}");
-    assert!(warnings.iter().all(|w| w.path != "commands"), "{warnings:?}");
+    assert!(
+        warnings.iter().all(|w| w.path != "commands"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -72,7 +79,9 @@ points = [
     assert!(errors[2].message.contains("bit inside a register"));
     assert!(errors[3].message.contains("not text"));
     assert!(errors[6].message.contains("inline point"));
-    assert!(errors[7].message.contains("no profile point named \"nope\""));
+    assert!(errors[7]
+        .message
+        .contains("no profile point named \"nope\""));
 }
 
 #[test]
@@ -81,14 +90,19 @@ fn commands_without_writable_points_and_the_reverse_are_warnings() {
     let (errors, warnings) = issues(device, false);
     assert!(errors.is_empty(), "{errors:?}");
     assert!(
-        warnings.iter().any(|w| w.path == "commands" && w.message.contains("commands are off")),
+        warnings
+            .iter()
+            .any(|w| w.path == "commands" && w.message.contains("commands are off")),
         "{warnings:?}"
     );
     let device = "id = \"m\"\nunit = 1\npoints = [{ name = \"r\", table = \"coil\", address = 0, type = \"bool\" }]";
     let (errors, warnings) = issues(device, true);
     assert!(errors.is_empty(), "{errors:?}");
     assert!(
-        warnings.iter().any(|w| w.path == "commands" && w.message.contains("no point of any device is writable")),
+        warnings
+            .iter()
+            .any(|w| w.path == "commands"
+                && w.message.contains("no point of any device is writable")),
         "{warnings:?}"
     );
 }

@@ -76,10 +76,12 @@ impl DeviceWrites {
     pub fn check(&self, command: &Command) -> Result<WritePlan, String> {
         let values = match &command.action {
             Action::Set(values) => values,
-            Action::Downlink(_) => return Err(format!(
+            Action::Downlink(_) => {
+                return Err(format!(
                 "device {:?} is a Modbus device: it takes \"set\" commands, not LoRaWAN downlinks",
                 self.device
-            )),
+            ))
+            }
         };
         if values.is_empty() {
             return Err("the command sets no point".into());

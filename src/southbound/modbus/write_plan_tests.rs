@@ -31,7 +31,10 @@ points = [
 }
 
 fn command(set: &[(&str, Value)]) -> Command {
-    let values: Values = set.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let values: Values = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     Command {
         key: "cin-1".into(),
         id: "c1".into(),
@@ -55,7 +58,10 @@ fn every_rejection_class_has_a_reason() {
         (("relay_1", Value::Str("on".into())), "true or false"),
         (("dim", Value::Bool(true)), "takes a number"),
         (("dim", Value::F64(23.45)), "not a whole number"),
-        (("count", Value::I64(40_000)), "outside the i16 register's range"),
+        (
+            ("count", Value::I64(40_000)),
+            "outside the i16 register's range",
+        ),
     ];
     for ((point, value), want) in cases {
         let e = d.check(&command(&[(point, value.clone())])).unwrap_err();
@@ -63,7 +69,10 @@ fn every_rejection_class_has_a_reason() {
     }
     // One bad point rejects the whole command.
     let e = d
-        .check(&command(&[("relay_1", Value::Bool(true)), ("nope", Value::I64(1))]))
+        .check(&command(&[
+            ("relay_1", Value::Bool(true)),
+            ("nope", Value::I64(1)),
+        ]))
         .unwrap_err();
     assert!(e.contains("nope"), "{e}");
 }
@@ -95,14 +104,24 @@ fn writes_follow_the_command_order_and_merge_adjacent_neighbours() {
     assert!(plan.writes[0].idempotent && !plan.writes[1].idempotent);
 
     let plan = d
-        .check(&command(&[("dim", Value::I64(50)), ("relay_1", Value::Bool(true))]))
+        .check(&command(&[
+            ("dim", Value::I64(50)),
+            ("relay_1", Value::Bool(true)),
+        ]))
         .unwrap();
     assert_eq!(plan.safety, Safety::Idempotent);
-    let fcs: Vec<_> = plan.writes.iter().map(|w| w.request.function_code()).collect();
+    let fcs: Vec<_> = plan
+        .writes
+        .iter()
+        .map(|w| w.request.function_code())
+        .collect();
     assert_eq!(fcs, [0x06, 0x05]);
     // Out of address order: not merged.
     let plan = d
-        .check(&command(&[("relay_2", Value::Bool(true)), ("relay_1", Value::Bool(true))]))
+        .check(&command(&[
+            ("relay_2", Value::Bool(true)),
+            ("relay_1", Value::Bool(true)),
+        ]))
         .unwrap();
     assert_eq!(plan.writes.len(), 2);
 }
@@ -115,5 +134,8 @@ fn a_downlink_is_not_a_modbus_command() {
         payload: vec![1],
         confirmed: false,
     });
-    assert!(device().check(&c).unwrap_err().contains("not LoRaWAN downlinks"));
+    assert!(device()
+        .check(&c)
+        .unwrap_err()
+        .contains("not LoRaWAN downlinks"));
 }
