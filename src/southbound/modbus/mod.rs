@@ -12,7 +12,7 @@
 //! - [`groups`]: backoff of one failing read group.
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
-//! - [`probe`]: the field tool behind `citygate probe`.
+//! - [`probe`]: the field tool behind `citygate probe`; [`write_tool`]: `citygate write`.
 //! - commands (writes): [`writable`] (which points, config checks), [`encode`] (value →
 //!   registers), [`write_plan`] (a command checked and turned into writes, no I/O),
 //!   [`executor`] (writes, retries, read-back, outcome), [`command_queue`] (registration,
@@ -37,6 +37,7 @@ pub mod timing;
 pub mod validate;
 pub mod writable;
 pub mod write_plan;
+pub mod write_tool;
 
 pub use adapter::ModbusAdapter;
 pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};
