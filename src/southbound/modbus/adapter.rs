@@ -58,7 +58,11 @@ impl ModbusAdapter {
 
     /// Registers the devices with writable points in `registry` when the config says
     /// `commands = true` (otherwise nothing is registered and no command reaches a device).
+    /// Earlier registrations of this adapter id are removed first.
     pub fn with_commands(mut self, registry: Arc<CommandRegistry>) -> Self {
+        // A rebuilt adapter (restart, reload) starts from a clean slate: devices no longer
+        // writable, or all of them when commands were turned off, stop accepting commands.
+        registry.unregister_adapter(&self.id);
         if self.config.commands_enabled() {
             self.commands = Some(registry);
             // Registered now, so the devices accept commands before the first run starts.
