@@ -52,6 +52,9 @@ impl Unit {
     }
 }
 
+/// Writes performed per (unit, table, address).
+pub type WriteCounts = BTreeMap<(u8, &'static str, u16), u32>;
+
 /// A request the server saw: (unit, function code, address, count).
 pub type Seen = (u8, u8, u16, u16);
 
@@ -68,7 +71,7 @@ pub struct Sim {
     pub dropped: Arc<Mutex<Vec<(u8, u32)>>>,
     /// Writes performed, per (unit, table, address): a register or coil written by one
     /// FC 16/15 request counts once at each address it covers.
-    pub writes: Arc<Mutex<BTreeMap<(u8, &'static str, u16), u32>>>,
+    pub writes: Arc<Mutex<WriteCounts>>,
 }
 
 impl Sim {

@@ -24,6 +24,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The devices of each connection with their resolved points.
+type DeviceGroups = Vec<Vec<(DeviceConfig, Vec<Point>)>>;
+
 /// Records waiting between the bus tasks and the buffer.
 pub const RECORD_QUEUE: usize = 256;
 /// Records per `RecordSender::send` call.
@@ -74,7 +77,7 @@ impl ModbusAdapter {
     }
 
     /// Registers each bus's writable devices; one queue per bus, same order as `groups`.
-    fn register(&self, groups: &[Vec<(DeviceConfig, Vec<Point>)>]) -> Vec<CommandQueue> {
+    fn register(&self, groups: &DeviceGroups) -> Vec<CommandQueue> {
         groups
             .iter()
             .map(|g| match &self.commands {
@@ -110,10 +113,9 @@ impl ModbusAdapter {
     }
 
     /// The devices of each connection with their resolved points (empty groups left out).
-    fn groups(&self) -> Result<Vec<Vec<(DeviceConfig, Vec<Point>)>>, AdapterError> {
+    fn groups(&self) -> Result<DeviceGroups, AdapterError> {
         let connections = self.connections();
-        let mut groups: Vec<Vec<(DeviceConfig, Vec<Point>)>> =
-            (0..connections).map(|_| Vec::new()).collect();
+        let mut groups: DeviceGroups = (0..connections).map(|_| Vec::new()).collect();
         for (n, device) in self.config.devices().iter().enumerate() {
             let points = resolve_device(device).map_err(|issues| {
                 let first = issues

@@ -38,7 +38,10 @@ pub enum WriteToolError {
     #[error("{0}")]
     Usage(String),
     #[error("cannot write {value:?}: {source}")]
-    Value { value: String, source: EncodeError },
+    Value {
+        value: String,
+        source: Box<EncodeError>,
+    },
     #[error("the write was not confirmed: {0}")]
     Write(TxError),
     #[error("the device confirmed the write, but reading it back failed: {0}")]
@@ -153,7 +156,7 @@ pub async fn write(url: &str, spec: &WriteSpec) -> Result<WriteReport, WriteTool
     let data = encode_value(table, kind, order, scaling, &value).map_err(|source| {
         WriteToolError::Value {
             value: spec.value.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let req = WriteRequest {
