@@ -37,6 +37,7 @@ points = [
   {{ name = "status", table = "holding", address = 16, type = "u16" }},
   {{ name = "temperature", table = "input", address = 0, type = "i16", scale = 0.1 }},
   {{ name = "missing", table = "holding", address = 50, type = "u16", writable = true, idempotent = true }},
+  {{ name = "level", table = "holding", address = 17, type = "u16", scale = 0.01, writable = true }},
 ]
 "#
     )
@@ -339,4 +340,49 @@ points = [
     // Then the three writes, each with its read-back, and no poll read in between.
     let fcs: Vec<u8> = after[first..first + 6].iter().map(|s| s.1).collect();
     assert_eq!(fcs, [5, 1, 6, 3, 5, 1], "{after:?}");
+}
+
+#[tokio::test]
+async fn commands_work_over_rtu_too() {
+    let sim = Sim::with([(UNIT, cabinet_unit())]);
+    let (connector, _server) = start_rtu(sim.clone());
+    let cfg = config(
+        &cabinet_config("127.0.0.1:1", "")
+            .replace(
+                "type = \"modbus_tcp\"",
+                "type = \"modbus_rtu\"\nport = \"/dev/null\"\nbaud = 115200",
+            )
+            .replace("host = \"127.0.0.1:1\"\n", ""),
+    );
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let registry = CommandRegistry::new();
+    let running = run(
+        ModbusAdapter::new("rtu", cfg, Arc::new(ModbusMetrics::detached()))
+            .with_connector(connector)
+            .with_commands(Arc::clone(&registry)),
+    );
+    let c = Cabinet {
+        sim,
+        registry,
+        running,
+        counters: Arc::new(ModbusMetrics::detached()),
+        _server: tokio::spawn(async {}),
+    };
+    let o = c
+        .send(command(&[
+            ("setpoint", Value::F64(19.5)),
+            ("pulses", Value::I64(4)),
+        ]))
+        .await;
+    assert_eq!(read_back(&o)["setpoint"], Value::F64(19.5));
+    assert_eq!(read_back(&o)["pulses"], Value::I64(4));
+    let o = c.send(command(&[("relay", Value::Bool(true))])).await;
+    assert_eq!(read_back(&o)["relay"], Value::Bool(true));
+    let o = c.send(command(&[("missing", Value::I64(1))])).await;
+    assert!(
+        matches!(&o, Outcome::Failed { reason } if reason.contains("exception 02")),
+        "{o:?}"
+    );
+    assert_eq!(c.sim.write_count(UNIT), 4);
+    c.running.stop().await;
 }
