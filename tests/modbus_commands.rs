@@ -386,3 +386,33 @@ async fn commands_work_over_rtu_too() {
     assert_eq!(c.sim.write_count(UNIT), 4);
     c.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_rebuilt_adapter_registers_afresh_and_queued_jobs_of_a_stopped_one_are_answered() {
+    let registry = CommandRegistry::new();
+    let text = cabinet_config("127.0.0.1:9", "");
+    let adapter = ModbusAdapter::new("lights", config(&text), Arc::new(ModbusMetrics::detached()))
+        .with_commands(Arc::clone(&registry));
+    assert_eq!(registry.devices(), ["cab"]);
+    // A job queued for an adapter that stops before its turn: answered, not lost.
+    let (done, answer) = oneshot::channel();
+    registry
+        .get("cab")
+        .unwrap()
+        .submit(CommandJob {
+            command: command(&[("relay", Value::Bool(true))]),
+            done,
+        })
+        .unwrap();
+    drop(adapter);
+    let o = within(5, answer).await.unwrap();
+    assert!(
+        matches!(&o, Outcome::Failed { reason } if reason.contains("nothing was written")),
+        "{o:?}"
+    );
+    // Rebuilt with commands off: the device no longer accepts commands.
+    let off = text.replace("commands = true", "commands = false");
+    let _adapter = ModbusAdapter::new("lights", config(&off), Arc::new(ModbusMetrics::detached()))
+        .with_commands(Arc::clone(&registry));
+    assert!(registry.devices().is_empty());
+}
