@@ -180,3 +180,185 @@ async fn pymodbus_quirks_are_understood() {
     );
     drop(child);
 }
+
+/// A command as the dispatcher submits it: checked by the target, then queued.
+async fn send(
+    registry: &citygate::commands::CommandRegistry,
+    set: &[(&str, Value)],
+) -> citygate::commands::Outcome {
+    use citygate::commands::{Action, Command, CommandJob, Outcome};
+    let now = citygate::record::now_ms();
+    let command = Command {
+        key: format!("cin-{now}"),
+        id: "c".into(),
+        device: "lamp".into(),
+        action: Action::Set(
+            set.iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        ),
+        created_ms: now,
+        not_after_ms: Some(now + 60_000),
+        creator: "Cplatform".into(),
+    };
+    let target = registry.get("lamp").expect("registered");
+    if let Err(reason) = target.check(&command) {
+        return Outcome::Rejected { reason };
+    }
+    let (done, answer) = tokio::sync::oneshot::channel();
+    target.submit(CommandJob { command, done }).unwrap();
+    tokio::time::timeout(WAIT, answer).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs pymodbus (CITYGATE_PYMODBUS_PORT or CITYGATE_PY_VENV)"]
+async fn commands_write_pymodbus_and_read_back() {
+    use citygate::commands::{CommandRegistry, Outcome};
+    let (addr, child) = peer().await;
+    let cfg = config(&format!(
+        r#"type = "modbus_tcp"
+host = "{addr}"
+commands = true
+[[devices]]
+id = "lamp"
+unit = 1
+poll_interval = "1h"
+timeout = "2s"
+points = [
+  {{ name = "relay", table = "coil", address = 5, type = "bool", writable = true, idempotent = true }},
+  {{ name = "dim", table = "holding", address = 8, type = "u16", scale = 0.1, writable = true, min = 0, max = 100, idempotent = true }},
+  {{ name = "setpoint", table = "holding", address = 10, type = "f32", order = "CDAB", writable = true, idempotent = true }},
+  {{ name = "beyond", table = "holding", address = 30, type = "u16", writable = true }},
+]
+"#
+    ));
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let registry = CommandRegistry::new();
+    let counters = Arc::new(ModbusMetrics::detached());
+    let running =
+        run(ModbusAdapter::new("py", cfg, Arc::clone(&counters))
+            .with_commands(Arc::clone(&registry)));
+    let done = |o: Outcome| match o {
+        Outcome::Done { read_back } => read_back,
+        other => panic!("{other:?}"),
+    };
+    let r = done(send(&registry, &[("relay", Value::Bool(true))]).await);
+    assert_eq!(r["relay"], Value::Bool(true));
+    let r = done(send(&registry, &[("dim", Value::F64(42.5))]).await);
+    assert!(
+        matches!(r["dim"], Value::F64(v) if (v - 42.5).abs() < 1e-9),
+        "{r:?}"
+    );
+    let r = done(send(&registry, &[("setpoint", Value::F64(-21.5))]).await);
+    assert_eq!(r["setpoint"], Value::F64(-21.5));
+    // pymodbus refuses the address past its block: failed, with the exception named.
+    let o = send(&registry, &[("beyond", Value::I64(1))]).await;
+    assert!(
+        matches!(&o, Outcome::Failed { reason } if reason.contains("exception 02 Illegal data address")),
+        "{o:?}"
+    );
+    running.stop().await;
+    // The device shows the writes, read on a connection of its own.
+    let mut bus = Bus::new(
+        Arc::new(TcpConnector(addr.clone())),
+        Framing::Tcp,
+        Duration::ZERO,
+        Arc::new(ModbusMetrics::detached()),
+    );
+    let read = |table, address, count| ReadRequest {
+        table,
+        address,
+        count,
+        points: vec![],
+    };
+    let regs = bus
+        .read(1, &read(Table::Holding, 8, 4), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let bits = (-21.5f32).to_bits();
+    assert_eq!(
+        regs,
+        citygate::southbound::modbus::bus::ReadData::Registers(vec![
+            425,
+            0,
+            bits as u16,
+            (bits >> 16) as u16
+        ])
+    );
+    let coils = bus
+        .read(1, &read(Table::Coil, 5, 1), Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        coils,
+        citygate::southbound::modbus::bus::ReadData::Bits(vec![true])
+    );
+    assert_eq!(counters.writes_with("ok"), 3);
+    assert_eq!(counters.writes_with("exception"), 1);
+    drop(child);
+}
+
+#[tokio::test]
+#[ignore = "needs pymodbus (CITYGATE_PYMODBUS_PORT or CITYGATE_PY_VENV)"]
+async fn the_write_tool_writes_and_reads_back_pymodbus() {
+    let (addr, child) = peer().await;
+    let tool = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["write", "modbus", &format!("tcp://{addr}")])
+            .args(args)
+            .output()
+            .expect("run citygate write");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = tool(&[
+        "--table",
+        "holding",
+        "--address",
+        "10",
+        "--type",
+        "f32",
+        "--order",
+        "CDAB",
+        "--value",
+        "-21.5",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("fc16 holding 10 (f32, order CDAB)"), "{out}");
+    assert!(out.contains("raw 0x0000 0xC1AC"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("read back") && l.contains("-21.5")),
+        "{out}"
+    );
+    let (code, out, err) = tool(&[
+        "--table",
+        "holding",
+        "--address",
+        "8",
+        "--type",
+        "u16",
+        "--scale",
+        "0.1",
+        "--value",
+        "23.4",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("raw 0x00EA"), "{out}");
+    let (code, _, err) = tool(&[
+        "--table",
+        "holding",
+        "--address",
+        "30",
+        "--type",
+        "u16",
+        "--value",
+        "1",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("exception 02 Illegal data address"), "{err}");
+    drop(child);
+}

@@ -10,6 +10,7 @@ mod field;
 mod live;
 mod run;
 mod status;
+mod write;
 
 use crate::config::{self, LoadError, DEFAULT_CONFIG_PATH, EXIT_CONFIG};
 use crate::telemetry::logging::{self, LogFormat};
@@ -72,6 +73,9 @@ pub enum Command {
     /// Talk to a device directly (field tool; does not need a config).
     #[command(subcommand)]
     Probe(field::ProbeCommand),
+    /// Write one value to a device and read it back (field tool; does not need a config).
+    #[command(subcommand)]
+    Write(write::WriteCommand),
     /// Decode captured radio payloads (field tool, works offline).
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check::check(&cli.config)),
         Command::Decode(cmd) => Ok(decode::run(cmd)),
         Command::Probe(cmd) => field::probe(cmd),
+        Command::Write(cmd) => write::run(cmd),
         Command::Status { json } => {
             let Some(cfg) = load_or_report(&cli.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));

@@ -246,11 +246,14 @@ impl AdapterConfig {
                     .map(|a| Box::new(a) as Box<dyn Adapter>)
                     .map_err(|e| AdapterError::Config(e.to_string()))
             }
-            AdapterConfig::Modbus(c) => Ok(Box::new(modbus::ModbusAdapter::new(
-                id,
-                c.clone(),
-                Arc::new(ModbusMetrics::new(metrics, id)),
-            ))),
+            AdapterConfig::Modbus(c) => Ok(Box::new(
+                modbus::ModbusAdapter::new(
+                    id,
+                    c.clone(),
+                    Arc::new(ModbusMetrics::new(metrics, id)),
+                )
+                .with_commands(Arc::clone(commands)),
+            )),
         }
     }
 }

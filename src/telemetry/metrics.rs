@@ -26,6 +26,7 @@ pub struct Metrics {
     pub modbus_timeouts: IntCounterVec,
     pub modbus_exceptions: IntCounterVec,
     pub modbus_reconnects: IntCounterVec,
+    pub modbus_writes: IntCounterVec,
     // LoRaWAN.
     pub lorawan_frames: IntCounterVec,
     pub lorawan_gateway_packets: IntCounterVec,
@@ -153,6 +154,7 @@ impl Metrics {
             modbus_timeouts: counter_vec(&r, "citygate_modbus_timeouts_total", "Modbus requests that timed out.", &["adapter"]),
             modbus_exceptions: counter_vec(&r, "citygate_modbus_exceptions_total", "Modbus exception responses.", &["adapter"]),
             modbus_reconnects: counter_vec(&r, "citygate_modbus_reconnects_total", "Modbus connections (re)opened.", &["adapter"]),
+            modbus_writes: counter_vec(&r, "citygate_modbus_writes_total", "Modbus write requests (FC 05/06/15/16) by result (ok or the failure kind).", &["adapter", "result"]),
             lorawan_frames: counter_vec(&r, "citygate_lorawan_frames_total", "LoRaWAN frames by result (ok, bad_mic, replay, unknown_device, malformed, duplicate, join).", &["adapter", "result"]),
             lorawan_gateway_packets: counter_vec(&r, "citygate_lorawan_gateway_packets_total", "Semtech UDP packets by type.", &["adapter", "type"]),
             ble_advertisements: counter_vec(&r, "citygate_ble_advertisements_total", "BLE advertisements by what became of them (heard, record, rate_limited, unknown_format, …).", &["adapter", "result"]),

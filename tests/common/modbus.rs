@@ -31,6 +31,10 @@ pub struct Unit {
     /// Largest read the unit accepts; longer ones are refused with exception 03 (illegal
     /// data value), as a strict meter does. `None` = the Modbus maximum.
     pub max_read: Option<u16>,
+    /// Performs writes but never answers them (the answer is lost on the way back).
+    pub silent_writes: bool,
+    /// Stores at most this value in a holding register (a device that clamps set points).
+    pub clamp_holding: Option<u16>,
 }
 
 impl Unit {
@@ -48,6 +52,9 @@ impl Unit {
     }
 }
 
+/// Writes performed per (unit, table, address).
+pub type WriteCounts = BTreeMap<(u8, &'static str, u16), u32>;
+
 /// A request the server saw: (unit, function code, address, count).
 pub type Seen = (u8, u8, u16, u16);
 
@@ -62,6 +69,9 @@ pub struct Sim {
     /// counting from 1).
     pub per_unit: Arc<Mutex<HashMap<u8, u32>>>,
     pub dropped: Arc<Mutex<Vec<(u8, u32)>>>,
+    /// Writes performed, per (unit, table, address): a register or coil written by one
+    /// FC 16/15 request counts once at each address it covers.
+    pub writes: Arc<Mutex<WriteCounts>>,
 }
 
 impl Sim {
@@ -75,15 +85,103 @@ impl Sim {
         self.log.lock().unwrap().clone()
     }
 
+    /// Writes performed on `unit`, all addresses together.
+    pub fn write_count(&self, unit: u8) -> u32 {
+        self.writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((u, _, _), _)| *u == unit)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Writes performed at one address (`table` is "coil" or "holding").
+    pub fn writes_at(&self, unit: u8, table: &'static str, address: u16) -> u32 {
+        self.writes
+            .lock()
+            .unwrap()
+            .get(&(unit, table, address))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// FC 05/06/15/16: every address must exist (else exception 02), then all are written.
+    fn write(&self, slave: u8, req: &Request<'_>) -> Result<Option<Response>, ExceptionCode> {
+        let (fc, addr, cnt) = match req {
+            Request::WriteSingleCoil(a, _) => (5, *a, 1),
+            Request::WriteSingleRegister(a, _) => (6, *a, 1),
+            Request::WriteMultipleCoils(a, c) => (15, *a, c.len() as u16),
+            Request::WriteMultipleRegisters(a, r) => (16, *a, r.len() as u16),
+            _ => return Err(ExceptionCode::IllegalFunction),
+        };
+        self.log.lock().unwrap().push((slave, fc, addr, cnt));
+        let mut units = self.units.lock().unwrap();
+        let Some(unit) = units.get_mut(&slave) else {
+            return Ok(None);
+        };
+        if unit.silent {
+            return Ok(None);
+        }
+        let addrs = || (0..cnt).map(move |k| addr.checked_add(k));
+        let coils = matches!(fc, 5 | 15);
+        let known = addrs().all(|a| {
+            a.is_some_and(|a| {
+                if coils {
+                    unit.coils.contains_key(&a)
+                } else {
+                    unit.holding.contains_key(&a)
+                }
+            })
+        });
+        if !known {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        let table = if coils { "coil" } else { "holding" };
+        let response = match req {
+            Request::WriteSingleCoil(a, v) => {
+                unit.coils.insert(*a, *v);
+                Response::WriteSingleCoil(*a, *v)
+            }
+            Request::WriteMultipleCoils(a, vs) => {
+                for (k, v) in vs.iter().enumerate() {
+                    unit.coils.insert(a + k as u16, *v);
+                }
+                Response::WriteMultipleCoils(*a, cnt)
+            }
+            Request::WriteSingleRegister(a, v) => {
+                unit.holding
+                    .insert(*a, unit.clamp_holding.map_or(*v, |c| (*v).min(c)));
+                Response::WriteSingleRegister(*a, *v)
+            }
+            Request::WriteMultipleRegisters(a, vs) => {
+                for (k, v) in vs.iter().enumerate() {
+                    let v = unit.clamp_holding.map_or(*v, |c| (*v).min(c));
+                    unit.holding.insert(a + k as u16, v);
+                }
+                Response::WriteMultipleRegisters(*a, cnt)
+            }
+            _ => return Err(ExceptionCode::IllegalFunction),
+        };
+        let mut writes = self.writes.lock().unwrap();
+        for a in addrs().flatten() {
+            *writes.entry((slave, table, a)).or_default() += 1;
+        }
+        if unit.silent_writes {
+            return Ok(None);
+        }
+        Ok(Some(response))
+    }
+
     fn answer(&self, slave: u8, req: &Request<'_>) -> Result<Option<Response>, ExceptionCode> {
-        let units = self.units.lock().unwrap();
         let (fc, addr, cnt) = match req {
             Request::ReadCoils(a, c) => (1, *a, *c),
             Request::ReadDiscreteInputs(a, c) => (2, *a, *c),
             Request::ReadHoldingRegisters(a, c) => (3, *a, *c),
             Request::ReadInputRegisters(a, c) => (4, *a, *c),
-            _ => return Err(ExceptionCode::IllegalFunction),
+            _ => return self.write(slave, req),
         };
+        let units = self.units.lock().unwrap();
         self.log.lock().unwrap().push((slave, fc, addr, cnt));
         let Some(unit) = units.get(&slave) else {
             return Ok(None); // nobody at this address on the bus

@@ -7,11 +7,14 @@
 //! backpressure the buffer's `block` policy relies on.
 
 use super::bus::{Bus, Connector, Framing, SerialConnector, TcpConnector};
-use super::config::{Link, ModbusConfig};
+use super::command_queue::CommandQueue;
+use super::config::{DeviceConfig, Link, ModbusConfig};
 use super::poller::{run_bus, DevicePoller};
-use super::profile::resolve_device;
+use super::profile::{resolve_device, Point};
 use super::timing::inter_frame_gap;
+use super::write_plan::DeviceWrites;
 use crate::buffer::RecordSender;
+use crate::commands::CommandRegistry;
 use crate::southbound::{Adapter, AdapterError};
 use crate::telemetry::ModbusMetrics;
 use std::sync::Arc;
@@ -20,6 +23,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// The devices of each connection with their resolved points.
+type DeviceGroups = Vec<Vec<(DeviceConfig, Vec<Point>)>>;
 
 /// Records waiting between the bus tasks and the buffer.
 pub const RECORD_QUEUE: usize = 256;
@@ -33,6 +39,11 @@ pub struct ModbusAdapter {
     counters: Arc<ModbusMetrics>,
     /// Replaces the connector derived from the config (tests: in-process pipes).
     connector: Option<Arc<dyn Connector>>,
+    /// Where the writable devices are registered, when the config enables commands.
+    commands: Option<Arc<CommandRegistry>>,
+    /// Command queues registered when the adapter was built, one per bus, for its first run;
+    /// later runs (restarts) register fresh ones.
+    queues: Vec<CommandQueue>,
 }
 
 impl ModbusAdapter {
@@ -43,7 +54,43 @@ impl ModbusAdapter {
             config,
             counters,
             connector: None,
+            commands: None,
+            queues: Vec::new(),
         }
+    }
+
+    /// Registers the devices with writable points in `registry` when the config says
+    /// `commands = true` (otherwise nothing is registered and no command reaches a device).
+    /// Earlier registrations of this adapter id are removed first.
+    pub fn with_commands(mut self, registry: Arc<CommandRegistry>) -> Self {
+        // A rebuilt adapter (restart, reload) starts from a clean slate: devices no longer
+        // writable, or all of them when commands were turned off, stop accepting commands.
+        registry.unregister_adapter(&self.id);
+        if self.config.commands_enabled() {
+            self.commands = Some(registry);
+            // Registered now, so the devices accept commands before the first run starts.
+            if let Ok(groups) = self.groups() {
+                self.queues = self.register(&groups);
+            }
+        }
+        self
+    }
+
+    /// Registers each bus's writable devices; one queue per bus, same order as `groups`.
+    fn register(&self, groups: &DeviceGroups) -> Vec<CommandQueue> {
+        groups
+            .iter()
+            .map(|g| match &self.commands {
+                Some(registry) => CommandQueue::register(
+                    &self.id,
+                    g.iter()
+                        .map(|(d, points)| DeviceWrites::new(d, points.clone()))
+                        .collect(),
+                    registry,
+                ),
+                None => CommandQueue::none(&self.id),
+            })
+            .collect()
     }
 
     /// Uses `connector` instead of opening the configured endpoint or port.
@@ -56,37 +103,19 @@ impl ModbusAdapter {
         Arc::clone(&self.counters)
     }
 
-    /// Builds the bus tasks' inputs: (bus, devices) per connection.
-    fn buses(&self) -> Result<Vec<(Bus, Vec<DevicePoller>)>, AdapterError> {
-        let link = self.config.link();
-        let (connector, framing, gap, connections): (Arc<dyn Connector>, _, _, u16) = match &link {
+    fn connections(&self) -> usize {
+        match self.config.link() {
             Link::Tcp {
-                host,
-                max_connections,
-                ..
-            } => (
-                Arc::new(TcpConnector(host.clone())),
-                Framing::Tcp,
-                Duration::ZERO,
-                *max_connections,
-            ),
-            Link::RtuOverTcp { host, .. } => (
-                Arc::new(TcpConnector(host.clone())),
-                Framing::Rtu,
-                Duration::ZERO,
-                1,
-            ),
-            Link::Rtu(s) => (
-                Arc::new(SerialConnector(s.clone())),
-                Framing::Rtu,
-                inter_frame_gap(s.baud),
-                1,
-            ),
-        };
-        let connector = self.connector.clone().unwrap_or(connector);
-        let connections = usize::from(connections.max(1));
-        let start = Instant::now();
-        let mut groups: Vec<Vec<DevicePoller>> = (0..connections).map(|_| Vec::new()).collect();
+                max_connections, ..
+            } => usize::from(max_connections.max(1)),
+            Link::RtuOverTcp { .. } | Link::Rtu(_) => 1,
+        }
+    }
+
+    /// The devices of each connection with their resolved points (empty groups left out).
+    fn groups(&self) -> Result<DeviceGroups, AdapterError> {
+        let connections = self.connections();
+        let mut groups: DeviceGroups = (0..connections).map(|_| Vec::new()).collect();
         for (n, device) in self.config.devices().iter().enumerate() {
             let points = resolve_device(device).map_err(|issues| {
                 let first = issues
@@ -95,22 +124,58 @@ impl ModbusAdapter {
                     .unwrap_or_default();
                 AdapterError::Config(format!("device {:?}: invalid points: {first}", device.id))
             })?;
-            groups[n % connections].push(
-                DevicePoller::new(device, points, start).with_counters(Arc::clone(&self.counters)),
-            );
+            groups[n % connections].push((device.clone(), points));
         }
+        groups.retain(|g| !g.is_empty());
+        Ok(groups)
+    }
+
+    /// Builds the bus tasks' inputs: (bus, devices, command queue) per connection.
+    fn buses(&mut self) -> Result<Vec<(Bus, Vec<DevicePoller>, CommandQueue)>, AdapterError> {
+        let link = self.config.link();
+        let (connector, framing, gap): (Arc<dyn Connector>, _, _) = match &link {
+            Link::Tcp { host, .. } => (
+                Arc::new(TcpConnector(host.clone())),
+                Framing::Tcp,
+                Duration::ZERO,
+            ),
+            Link::RtuOverTcp { host, .. } => (
+                Arc::new(TcpConnector(host.clone())),
+                Framing::Rtu,
+                Duration::ZERO,
+            ),
+            Link::Rtu(s) => (
+                Arc::new(SerialConnector(s.clone())),
+                Framing::Rtu,
+                inter_frame_gap(s.baud),
+            ),
+        };
+        let connector = self.connector.clone().unwrap_or(connector);
+        let groups = self.groups()?;
+        let mut queues = std::mem::take(&mut self.queues);
+        if queues.len() != groups.len() {
+            queues = self.register(&groups);
+        }
+        let start = Instant::now();
         Ok(groups
             .into_iter()
-            .filter(|g| !g.is_empty())
-            .map(|g| {
+            .zip(queues)
+            .map(|(g, queue)| {
                 let mut bus = Bus::new(
                     Arc::clone(&connector),
                     framing,
                     gap,
                     Arc::clone(&self.counters),
                 );
-                bus.set_units(g.iter().map(|d| d.unit));
-                (bus, g)
+                bus.set_units(g.iter().map(|(d, _)| d.unit));
+                let pollers = g
+                    .into_iter()
+                    .map(|(d, points)| {
+                        DevicePoller::new(&d, points, start)
+                            .with_counters(Arc::clone(&self.counters))
+                    })
+                    .collect();
+                (bus, pollers, queue)
             })
             .collect())
     }
@@ -127,14 +192,16 @@ impl Adapter for ModbusAdapter {
         let local = shutdown.child_token();
         let (tx, mut rx) = mpsc::channel(RECORD_QUEUE);
         let mut tasks = JoinSet::new();
-        for (bus, devices) in buses {
-            tracing::info!(adapter = %self.id, bus = %bus.describe(), devices = devices.len(), "modbus bus starting");
+        for (bus, devices, queue) in buses {
+            let writable = queue.devices();
+            tracing::info!(adapter = %self.id, bus = %bus.describe(), devices = devices.len(), writable = ?writable, "modbus bus starting");
             tasks.spawn(run_bus(
                 bus,
                 devices,
                 self.id.clone(),
                 tx.clone(),
                 Arc::clone(&self.counters),
+                queue,
                 local.clone(),
             ));
         }

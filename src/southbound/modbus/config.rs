@@ -6,6 +6,7 @@
 //! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
 
 use super::decode::WordOrder;
+use super::writable::WritablePointConfig;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -107,6 +108,18 @@ pub struct PointConfig {
     /// Polling group; its interval comes from the device's `groups` table.
     #[serde(default)]
     pub group: Option<String>,
+    /// Commands may write the point: the keys of [`crate::commands::WriteRule`], checked and
+    /// turned into a rule by [`super::writable`].
+    #[serde(default)]
+    pub writable: bool,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub allowed: Option<Vec<toml::Value>>,
+    #[serde(default)]
+    pub idempotent: bool,
 }
 
 /// The Modbus limit of one register read (PDU of 253 bytes).
@@ -152,6 +165,8 @@ pub struct DeviceConfig {
     /// Poll intervals of point groups (`groups = { energy = "60s" }`); ungrouped points and
     /// groups not listed here follow `poll_interval`.
     pub groups: IndexMap<String, Duration>,
+    /// Profile points commands may write ([`super::writable`]).
+    pub writable_points: Vec<WritablePointConfig>,
     /// The limits as written in the device table (`None` = not set there).
     pub configured: ConfiguredLimits,
     /// Where each effective limit came from.
@@ -191,6 +206,8 @@ struct DeviceConfigFile {
     timeout: Duration,
     #[serde(default, deserialize_with = "crate::config::units::duration_map")]
     groups: IndexMap<String, Duration>,
+    #[serde(default)]
+    writable_points: Vec<WritablePointConfig>,
 }
 
 impl From<DeviceConfigFile> for DeviceConfig {
@@ -207,6 +224,7 @@ impl From<DeviceConfigFile> for DeviceConfig {
             poll_interval: f.poll_interval,
             timeout: f.timeout,
             groups: f.groups,
+            writable_points: f.writable_points,
             configured: ConfiguredLimits {
                 max_registers: f.max_registers,
                 max_bits: f.max_bits,
@@ -268,6 +286,9 @@ pub struct ModbusTcpConfig {
         deserialize_with = "crate::config::units::duration"
     )]
     pub rtt_estimate: Duration,
+    /// Accept commands from the platform for this adapter's writable points (off by default).
+    #[serde(default)]
+    pub commands: bool,
     pub devices: Vec<DeviceConfig>,
 }
 
@@ -284,6 +305,9 @@ pub struct ModbusRtuConfig {
     pub stop_bits: u8,
     #[serde(default = "default_data_bits")]
     pub data_bits: u8,
+    /// Accept commands from the platform for this adapter's writable points (off by default).
+    #[serde(default)]
+    pub commands: bool,
     pub devices: Vec<DeviceConfig>,
 }
 
@@ -298,6 +322,9 @@ pub struct ModbusRtuOverTcpConfig {
         deserialize_with = "crate::config::units::duration"
     )]
     pub rtt_estimate: Duration,
+    /// Accept commands from the platform for this adapter's writable points (off by default).
+    #[serde(default)]
+    pub commands: bool,
     pub devices: Vec<DeviceConfig>,
 }
 
@@ -344,6 +371,15 @@ impl ModbusConfig {
             ModbusConfig::Tcp(c) => &c.devices,
             ModbusConfig::Rtu(c) => &c.devices,
             ModbusConfig::RtuOverTcp(c) => &c.devices,
+        }
+    }
+
+    /// Commands are enabled for this adapter (`commands = true`).
+    pub fn commands_enabled(&self) -> bool {
+        match self {
+            ModbusConfig::Tcp(c) => c.commands,
+            ModbusConfig::Rtu(c) => c.commands,
+            ModbusConfig::RtuOverTcp(c) => c.commands,
         }
     }
 

@@ -50,12 +50,12 @@ impl WordOrder {
     ];
 
     /// Low word first on the wire.
-    fn word_swap(self) -> bool {
+    pub(crate) fn word_swap(self) -> bool {
         matches!(self, WordOrder::Cdab | WordOrder::Dcba)
     }
 
     /// Bytes swapped inside each register.
-    fn byte_swap(self) -> bool {
+    pub(crate) fn byte_swap(self) -> bool {
         matches!(self, WordOrder::Badc | WordOrder::Dcba)
     }
 }

@@ -117,7 +117,8 @@ pub fn crc16(data: &[u8]) -> u16 {
 }
 
 /// Length of the RTU response frame starting at `rx[0]` (unit, function, ..., CRC), if the
-/// bytes so far tell it: reads (FC 01..04) carry a byte count, exceptions are 5 bytes.
+/// bytes so far tell it: reads (FC 01..04) carry a byte count, writes (FC 05/06/15/16) echo
+/// 4 bytes, exceptions are 5 bytes.
 fn rtu_response_len(rx: &[u8]) -> Option<usize> {
     let fc = *rx.get(1)?;
     if fc & 0x80 != 0 {
@@ -125,6 +126,7 @@ fn rtu_response_len(rx: &[u8]) -> Option<usize> {
     }
     match fc {
         0x01..=0x04 => rx.get(2).map(|n| 5 + usize::from(*n)),
+        0x05 | 0x06 | 0x0F | 0x10 => Some(8),
         _ => None,
     }
 }

@@ -12,14 +12,21 @@
 //! - [`groups`]: backoff of one failing read group.
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
-//! - [`probe`]: the field tool behind `citygate probe`.
+//! - [`probe`]: the field tool behind `citygate probe`; [`write_tool`]: `citygate write`.
+//! - commands (writes): [`writable`] (which points, config checks), [`encode`] (value →
+//!   registers), [`write_plan`] (a command checked and turned into writes, no I/O),
+//!   [`executor`] (writes, retries, read-back, outcome), [`command_queue`] (registration,
+//!   commands before polls); `docs/modbus-commands.md` for technicians.
 //! - counters: [`crate::telemetry::ModbusMetrics`], a handle built from the registry.
 pub mod adapter;
 pub mod bus;
+pub mod command_queue;
 pub mod config;
 pub mod decode;
 pub mod device_limits;
+pub mod encode;
 pub mod error;
+pub mod executor;
 pub mod groups;
 pub mod link;
 pub mod plan;
@@ -28,6 +35,9 @@ pub mod probe;
 pub mod profile;
 pub mod timing;
 pub mod validate;
+pub mod writable;
+pub mod write_plan;
+pub mod write_tool;
 
 pub use adapter::ModbusAdapter;
 pub use config::{ModbusConfig, ModbusRtuConfig, ModbusRtuOverTcpConfig, ModbusTcpConfig};

@@ -24,6 +24,7 @@
 //!   cannot be read across) until [`RECHECK_AFTER`].
 
 use super::bus::{Bus, ReadData, TxError};
+use super::command_queue::CommandQueue;
 use super::config::{DeviceConfig, Table};
 use super::decode::{decode_point, DecodeError};
 use super::groups::{self, GroupHealth, GroupKey};
@@ -140,7 +141,13 @@ impl DevicePoller {
     }
 
     /// Runs one cycle if a plan is due and the device is not backed off.
-    pub async fn poll(&mut self, bus: &mut Bus, adapter: &str) -> Option<Record> {
+    /// Jobs queued in `commands` are executed before each read of the cycle.
+    pub async fn poll(
+        &mut self,
+        bus: &mut Bus,
+        adapter: &str,
+        commands: &mut CommandQueue,
+    ) -> Option<Record> {
         let now = Instant::now();
         let due: Vec<usize> = (0..self.plans.len())
             .filter(|k| self.next_due[*k] <= now)
@@ -168,7 +175,7 @@ impl DevicePoller {
             })
             .collect();
         let ts_ms = now_ms();
-        let readings = self.run_requests(bus, planned).await;
+        let readings = self.run_requests(bus, planned, commands).await;
 
         let mut record = Record {
             adapter: adapter.to_string(),
@@ -234,6 +241,7 @@ impl DevicePoller {
         &mut self,
         bus: &mut Bus,
         planned: Vec<(ReadRequest, Duration)>,
+        commands: &mut CommandQueue,
     ) -> Readings {
         let mut readings: Readings = vec![None; self.points.len()];
         // (request, index of the planned group it belongs to)
@@ -266,6 +274,8 @@ impl DevicePoller {
                 continue;
             }
             attempted[g] = true;
+            // Commands go first: a queued job never waits for more than the read in progress.
+            commands.serve_pending(bus).await;
             match bus.read(self.unit, &req, self.timeout).await {
                 Ok(data) => {
                     heard = true;
@@ -273,8 +283,9 @@ impl DevicePoller {
                     whole_ok.insert((req.table, req.address, req.count));
                     for &i in &req.points {
                         if let Some(p) = self.points.get(i) {
-                            readings[i] =
-                                Some(decode(p, &req, &data).map_err(|e| format!("decode: {e}")));
+                            readings[i] = Some(
+                                decode_read(p, &req, &data).map_err(|e| format!("decode: {e}")),
+                            );
                         }
                     }
                 }
@@ -401,8 +412,12 @@ fn mark(readings: &mut [Option<Result<Value, String>>], req: &ReadRequest, reaso
     }
 }
 
-/// Decodes one point out of a read's data.
-fn decode(p: &Point, req: &ReadRequest, data: &ReadData) -> Result<Value, DecodeError> {
+/// Decodes one point out of a read's data (also the read-back of a command).
+pub(super) fn decode_read(
+    p: &Point,
+    req: &ReadRequest,
+    data: &ReadData,
+) -> Result<Value, DecodeError> {
     let offset = usize::from(p.address.saturating_sub(req.address));
     let len = usize::from(p.len());
     match data {
@@ -423,39 +438,56 @@ fn decode(p: &Point, req: &ReadRequest, data: &ReadData) -> Result<Value, Decode
     }
 }
 
-/// The task that owns one bus: polls its devices in deadline order until shutdown.
+/// The task that owns one bus: executes the commands of its devices as they come and polls
+/// its devices in deadline order, until shutdown. Commands go first.
 pub async fn run_bus(
     mut bus: Bus,
     mut devices: Vec<DevicePoller>,
     adapter: String,
     tx: mpsc::Sender<Record>,
     counters: Arc<ModbusMetrics>,
+    mut commands: CommandQueue,
     shutdown: CancellationToken,
 ) {
     loop {
+        commands.serve_pending(&mut bus).await;
         let next = devices
             .iter()
             .enumerate()
             .map(|(k, d)| (k, d.next_attempt()))
             .min_by_key(|(_, t)| *t);
-        let Some((k, at)) = next else {
-            shutdown.cancelled().await;
-            return;
+        let (k, at) = match next {
+            Some(n) => n,
+            None => (0, Instant::now() + Duration::from_secs(86_400)),
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            biased;
+            _ = shutdown.cancelled() => break,
+            job = commands.recv() => {
+                if let Some(job) = job {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        () = commands.run(job, &mut bus) => {}
+                    }
+                }
+                continue;
+            }
             _ = tokio::time::sleep_until(at) => {}
         }
+        if devices.is_empty() {
+            continue;
+        }
         let record = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = devices[k].poll(&mut bus, &adapter) => r,
+            _ = shutdown.cancelled() => break,
+            r = devices[k].poll(&mut bus, &adapter, &mut commands) => r,
         };
         let Some(record) = record else { continue };
         counters.records.inc();
         counters.bad_points.inc_by(record.meta.len() as u64);
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            sent = tx.send(record) => if sent.is_err() { return },
+            _ = shutdown.cancelled() => break,
+            sent = tx.send(record) => if sent.is_err() { break },
         }
     }
+    commands.close();
 }

@@ -10,6 +10,7 @@ use super::decode::PointType;
 use super::device_limits::device_warnings;
 use super::profile::{point_configs, resolve_device, Point};
 use super::timing::{plan_all, requests_time, utilisation, BusCost};
+use super::writable::{has_writable, write_issues};
 use crate::config::device_id::device_id_issue;
 use crate::config::issue::{ConfigIssue, Resource};
 use std::collections::{HashMap, HashSet};
@@ -26,6 +27,7 @@ impl ModbusConfig {
     pub fn warnings(&self) -> Vec<ConfigIssue> {
         let link = self.link();
         let mut out = bus_time_issues(&link, self.devices());
+        out.extend(command_warnings(self));
         for (n, d) in self.devices().iter().enumerate() {
             out.extend(device_warnings(&link, d).into_iter().map(|mut i| {
                 i.path = format!("devices.{n}.{}", i.path);
@@ -284,6 +286,7 @@ fn validate_device(d: &DeviceConfig) -> Vec<ConfigIssue> {
             ));
         }
     }
+    issues.extend(write_issues(d, &points));
     for (a, b) in overlaps(&points) {
         issues.push(
             ConfigIssue::new(path_of(b), format!(
@@ -295,6 +298,33 @@ fn validate_device(d: &DeviceConfig) -> Vec<ConfigIssue> {
         );
     }
     issues
+}
+
+/// `commands = true` with nothing writable, or writable points while commands are off: both
+/// work (nothing is written), but are probably not what was meant.
+fn command_warnings(c: &ModbusConfig) -> Vec<ConfigIssue> {
+    let writable: Vec<&str> = c
+        .devices()
+        .iter()
+        .filter(|d| has_writable(d))
+        .map(|d| d.id.as_str())
+        .collect();
+    match (c.commands_enabled(), writable.is_empty()) {
+        (true, true) => vec![ConfigIssue::new(
+            "commands",
+            "commands = true, but no point of any device is writable, so no command can be executed.",
+        )
+        .hint("mark points `writable = true` (inline) or list profile points in the device's writable_points")],
+        (false, false) => vec![ConfigIssue::new(
+            "commands",
+            format!(
+                "Devices {} have writable points, but commands are off for this adapter.",
+                writable.join(", ")
+            ),
+        )
+        .hint("set `commands = true` on the adapter to accept commands from the platform")],
+        _ => Vec::new(),
+    }
 }
 
 /// Pairs of points (earlier, later) that share an address; `bit` points may share.

@@ -20,7 +20,7 @@ mod sync;
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
 pub use lorawan::LorawanMetrics;
-pub use modbus::{ModbusMetrics, ModbusSnapshot};
+pub use modbus::{ModbusMetrics, ModbusSnapshot, WRITE_RESULTS};
 pub use records::RecordMetrics;
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;

@@ -8,7 +8,7 @@ use prometheus::IntCounter;
 /// Pre-labelled handles for one Modbus adapter. Every counter only grows.
 #[derive(Clone)]
 pub struct ModbusMetrics {
-    /// Requests sent (each read, including retries of split reads).
+    /// Requests sent (each read, including retries of split reads, and each write).
     pub transactions: IntCounter,
     /// Requests that got no answer within the device timeout.
     pub timeouts: IntCounter,
@@ -39,7 +39,24 @@ pub struct ModbusMetrics {
     pub records: IntCounter,
     /// Point readings reported with a bad quality flag instead of a value.
     pub bad_points: IntCounter,
+    /// `citygate_modbus_writes_total{adapter, result}`: write requests (FC 05/06/15/16) by
+    /// result, one of [`WRITE_RESULTS`].
+    pub writes: Vec<(&'static str, IntCounter)>,
 }
+
+/// The `result` label values of `citygate_modbus_writes_total`: `ok` (the device confirmed
+/// the write) or the kind of failure (as `TxError::kind`).
+pub const WRITE_RESULTS: [&str; 9] = [
+    "ok",
+    "exception",
+    "timeout",
+    "not_connected",
+    "crc_error",
+    "bad_frame",
+    "connection_closed",
+    "transport_error",
+    "protocol_error",
+];
 
 /// The counters' values at one moment (tests and tools).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,7 +107,26 @@ impl ModbusMetrics {
             device_backoffs: kind("device_backoff"),
             bad_points: kind("bad_point"),
             records: detached_counter(),
+            writes: WRITE_RESULTS
+                .iter()
+                .map(|r| (*r, s.counter(|m| &m.modbus_writes, r)))
+                .collect(),
         }
+    }
+
+    /// Counts one write request with `result` (`ok` or a `TxError::kind`).
+    pub fn count_write(&self, result: &str) {
+        if let Some((_, c)) = self.writes.iter().find(|(r, _)| *r == result) {
+            c.inc();
+        }
+    }
+
+    /// Write requests counted with `result` so far.
+    pub fn writes_with(&self, result: &str) -> u64 {
+        self.writes
+            .iter()
+            .find(|(r, _)| *r == result)
+            .map_or(0, |(_, c)| c.get())
     }
 
     pub fn snapshot(&self) -> ModbusSnapshot {
