@@ -1,7 +1,8 @@
 //! The allow-list entry of one writable point: what a command may write to it.
 //!
-//! Adapters embed a [`WriteRule`] in their point config (`#[serde(flatten)]`), so every
-//! adapter spells the same keys the same way:
+//! Adapters build a [`WriteRule`] from the same keys on their point tables (a plain field list,
+//! since `#[serde(flatten)]` cannot be combined with `deny_unknown_fields`), so every adapter
+//! spells them the same way:
 //!
 //! ```toml
 //! { name = "dim_level", ..., writable = true, min = 0, max = 100 }
