@@ -36,7 +36,7 @@ pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
 
 use crate::record::{Record, StoredRecord};
-use crate::telemetry::handles::RecordMetrics;
+use crate::telemetry::handles::{DeviceSeen, RecordMetrics};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -293,10 +293,7 @@ impl RecordSender {
         let Some(counted) = &self.counted else {
             return self.buffer.append(records).await;
         };
-        let devices: Vec<(String, bool)> = records
-            .iter()
-            .map(|r| (r.device.clone(), !r.values.is_empty()))
-            .collect();
+        let devices: Vec<DeviceSeen> = records.iter().map(DeviceSeen::of).collect();
         let receipt = self.buffer.append(records).await?;
         counted.committed(receipt.seqs.len() as u64, &devices);
         Ok(receipt)
@@ -310,11 +307,8 @@ impl RecordSender {
         key: &str,
         value: String,
     ) -> Result<AppendReceipt, BufferError> {
-        let devices: Vec<(String, bool)> = match &self.counted {
-            Some(_) => records
-                .iter()
-                .map(|r| (r.device.clone(), !r.values.is_empty()))
-                .collect(),
+        let devices: Vec<DeviceSeen> = match &self.counted {
+            Some(_) => records.iter().map(DeviceSeen::of).collect(),
             None => Vec::new(),
         };
         let receipt = self.buffer.append_with_state(records, key, value).await?;

@@ -12,6 +12,7 @@
 mod ble;
 mod buffer;
 mod lorawan;
+mod management;
 mod modbus;
 mod records;
 mod replay;
@@ -20,8 +21,9 @@ mod sync;
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
 pub use lorawan::LorawanMetrics;
+pub use management::ManagementMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
-pub use records::RecordMetrics;
+pub use records::{DeviceSeen, RecordMetrics};
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;
 
