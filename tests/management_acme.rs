@@ -279,7 +279,8 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     let out = sink.buffer.sender_for("replay", &metrics);
     let mut replay = ReplayAdapter::new("replay", cfg, ReplayMetrics::detached());
     let stop = CancellationToken::new();
-    replay.run(&out, &stop).await?;
+    let s = stop.clone();
+    let replay_task = tokio::spawn(async move { replay.run(&out, &s).await });
 
     until(&acme.url, &ani, Duration::from_secs(10), |b| b["m2m:ani"]["ldv"] == json!(["tag-new"])).await;
     let andi = until(&acme.url, &format!("cse-in/{AE_NAME}-dev-tag-new/areaNwkDeviceInfo"), Duration::from_secs(5), |b| status_of(b) == "up").await;
@@ -300,6 +301,8 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     let ri = node["m2m:nod"]["ri"].as_str().unwrap().to_string();
     until(&acme.url, &format!("cse-in/{AE_NAME}"), Duration::from_secs(10), |b| b["m2m:ae"]["nl"] == json!(ri)).await;
     assert!(metrics.management_requests.with_label_values(&["not_found"]).get() >= 1);
+    stop.cancel();
+    let _ = replay_task.await;
     gw.stop().await;
     Ok(())
 }

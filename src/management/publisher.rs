@@ -297,8 +297,13 @@ impl Run {
     fn refused(&mut self, what: &str, resp: &Response) -> Stop {
         if !self.refusal_logged {
             self.refusal_logged = true;
+            let hint = if matches!(resp.rsc.0, 4103 | 4107) {
+                "the platform must grant the gateway's originator CREATE of <node> (ty 14) on the CSEBase (docs/management.md)"
+            } else {
+                "see docs/management.md"
+            };
             tracing::warn!(resource = %what, rsc = %resp.rsc, detail = %resp.dbg.as_deref().unwrap_or(""),
-                "the CSE refused a management request; the platform must grant the gateway's originator CREATE of <node> (ty 14) on the CSEBase (docs/management.md)");
+                hint, "the CSE refused a management request");
         }
         Stop::Later(self.m.nb.backoff.auth_retry)
     }

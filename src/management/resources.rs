@@ -191,13 +191,18 @@ pub fn desired(i: &Inputs<'_>) -> Vec<Desired> {
             json!({"ni": format!("citygate:{}:{}", i.ae_name, name::container_name(&d.device))}),
         ));
         let ty = adapters.get(d.adapter.as_str()).copied().unwrap_or("unknown");
+        let mut andi = json!({"dvd": d.device, "dvt": ty, "awi": d.adapter, "ss": d.status.as_str()});
+        let lbl = status_labels(d);
+        if !lbl.is_empty() {
+            // A CSE refuses an empty list (`lbl` is optional but must not be empty).
+            andi["lbl"] = lbl.into();
+        }
         out.push(obj(
             [&rn, "areaNwkDeviceInfo"],
             "m2m:andi",
             mgd::AREA_NWK_DEVICE_INFO,
             Class::Immediate,
-            json!({"dvd": d.device, "dvt": ty, "awi": d.adapter, "ss": d.status.as_str(),
-                   "lbl": status_labels(d)}),
+            andi,
         ));
         if let Some(b) = d.battery {
             out.push(obj(
