@@ -4,8 +4,8 @@
 mod common;
 
 use citygate::management::{Management, ManagementConfig};
-use citygate::northbound::{Binding, BindingError, HttpBinding, NorthboundConfig, Syncer};
 use citygate::northbound::onem2m::primitive::{Request, Response};
+use citygate::northbound::{Binding, BindingError, HttpBinding, NorthboundConfig, Syncer};
 use citygate::southbound::modbus::ModbusAdapter;
 use citygate::southbound::replay::{ReplayAdapter, ReplayConfig};
 use citygate::southbound::Adapter;
@@ -40,7 +40,10 @@ impl Binding for Counting {
 async fn grant_node_creation(url: &str) -> anyhow::Result<()> {
     let (rsc, acp) = acme::retrieve(url, "cse-in/acpCreateRootResources", ADMIN).await?;
     anyhow::ensure!(rsc == 2000, "ACP: {rsc} {acp}");
-    let mut acr = acp["m2m:acp"]["pv"]["acr"].as_array().cloned().unwrap_or_default();
+    let mut acr = acp["m2m:acp"]["pv"]["acr"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     acr.push(json!({"acor": [ORIGINATOR], "acod": [{"chty": [14]}], "acop": 1}));
     let r = reqwest::Client::new()
         .put(format!("{url}/cse-in/acpCreateRootResources"))
@@ -51,8 +54,15 @@ async fn grant_node_creation(url: &str) -> anyhow::Result<()> {
         .json(&json!({"m2m:acp": {"pv": {"acr": acr}}}))
         .send()
         .await?;
-    let rsc = r.headers().get("x-m2m-rsc").map(|v| v.to_str().unwrap_or("").to_string());
-    anyhow::ensure!(rsc.as_deref() == Some("2004"), "grant: {rsc:?} {}", r.text().await?);
+    let rsc = r
+        .headers()
+        .get("x-m2m-rsc")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    anyhow::ensure!(
+        rsc.as_deref() == Some("2004"),
+        "grant: {rsc:?} {}",
+        r.text().await?
+    );
     Ok(())
 }
 
@@ -77,8 +87,14 @@ impl Gateway {
             MemStore::new("e0e0e0e0"),
             SyncMetrics::detached(),
         );
-        let publisher = Management::new(mcfg, Arc::new(cfg), binding.clone(), syncer.tree(), &metrics)
-            .with_problems(problems);
+        let publisher = Management::new(
+            mcfg,
+            Arc::new(cfg),
+            binding.clone(),
+            syncer.tree(),
+            &metrics,
+        )
+        .with_problems(problems);
         let cancel = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(syncer.run(cancel.clone())),
@@ -134,7 +150,14 @@ fn status_of(andi: &Value) -> &str {
 fn meminfo_kb(key: &str) -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .strip_prefix(':')?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap()
 }
 
@@ -144,15 +167,26 @@ async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<
     let acme = Acme::start().await?;
     grant_node_creation(&acme.url).await?;
     let metrics = Metrics::new();
-    metrics.device_roster.configure("mb1", "modbus_tcp", ["meter-1".into(), "meter-2".into()]);
+    metrics
+        .device_roster
+        .configure("mb1", "modbus_tcp", ["meter-1".into(), "meter-2".into()]);
     metrics.device_roster.configure("lora", "lorawan_udp", []);
     let problems = ProblemLog::default();
-    problems.push("2026-11-30T10:00:00.000Z WARN citygate::runtime::supervisor: adapter failed; restarting");
+    problems.push(
+        "2026-11-30T10:00:00.000Z WARN citygate::runtime::supervisor: adapter failed; restarting",
+    );
     let gw = Gateway::start(&acme.url, mcfg(Duration::from_secs(60)), metrics, problems);
 
-    let node = until(&acme.url, &format!("cse-in/{AE_NAME}-node?rcn=4"), Duration::from_secs(15), |b| {
-        b["m2m:nod"]["m2m:ani"].as_array().is_some_and(|a| a.len() == 2)
-    })
+    let node = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-node?rcn=4"),
+        Duration::from_secs(15),
+        |b| {
+            b["m2m:nod"]["m2m:ani"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        },
+    )
     .await;
     let nod = &node["m2m:nod"];
     assert_eq!(nod["ni"], json!(format!("citygate:{AE_NAME}")));
@@ -160,41 +194,97 @@ async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<
     let dvi = &nod["m2m:dvi"][0];
     assert_eq!(dvi["mgd"], json!(1007));
     assert_eq!(dvi["fwv"], json!(env!("CARGO_PKG_VERSION")));
-    assert_eq!((&dvi["man"], &dvi["mod"], &dvi["dty"]), (&json!("ACME Cabinets"), &json!("SC-2"), &json!("gateway")));
+    assert_eq!(
+        (&dvi["man"], &dvi["mod"], &dvi["dty"]),
+        (&json!("ACME Cabinets"), &json!("SC-2"), &json!("gateway"))
+    );
     assert_eq!(dvi["loc"], json!("Main St 17, cabinet 4"));
-    assert!(dvi["osv"].as_str().is_some_and(|s| s.contains("linux")), "{dvi}");
+    assert!(
+        dvi["osv"].as_str().is_some_and(|s| s.contains("linux")),
+        "{dvi}"
+    );
     let fwr = &nod["m2m:fwr"][0];
-    assert_eq!((&fwr["vr"], &fwr["fwn"]), (&json!(env!("CARGO_PKG_VERSION")), &json!("citygate")));
+    assert_eq!(
+        (&fwr["vr"], &fwr["fwn"]),
+        (&json!(env!("CARGO_PKG_VERSION")), &json!("citygate"))
+    );
     let mem = &nod["m2m:mem"][0];
     assert_eq!(mem["mmt"].as_u64(), Some(meminfo_kb("MemTotal") * 1024));
     let mma = mem["mma"].as_u64().unwrap();
     let now = meminfo_kb("MemAvailable") * 1024;
-    assert!(mma > now / 2 && mma < now * 2 && mma <= mem["mmt"].as_u64().unwrap(), "mma {mma}, now {now}");
+    assert!(
+        mma > now / 2 && mma < now * 2 && mma <= mem["mmt"].as_u64().unwrap(),
+        "mma {mma}, now {now}"
+    );
     let evl = &nod["m2m:evl"][0];
-    assert!(evl["lgd"].as_str().unwrap().contains("adapter failed; restarting"), "{evl}");
+    assert!(
+        evl["lgd"]
+            .as_str()
+            .unwrap()
+            .contains("adapter failed; restarting"),
+        "{evl}"
+    );
     let mut ani: Vec<(String, Value, Value)> = nod["m2m:ani"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["rn"].as_str().unwrap().to_string(), a["ant"].clone(), a["ldv"].clone()))
+        .map(|a| {
+            (
+                a["rn"].as_str().unwrap().to_string(),
+                a["ant"].clone(),
+                a["ldv"].clone(),
+            )
+        })
         .collect();
     ani.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         ani,
         vec![
             ("areaNwkInfo-lora".into(), json!("lorawan_udp"), json!([])),
-            ("areaNwkInfo-mb1".into(), json!("modbus_tcp"), json!(["meter-1", "meter-2"])),
+            (
+                "areaNwkInfo-mb1".into(),
+                json!("modbus_tcp"),
+                json!(["meter-1", "meter-2"])
+            ),
         ]
     );
     // The AE links its node; each configured device has its node, status unknown until polled.
     let ri = nod["ri"].as_str().unwrap().to_string();
-    until(&acme.url, &format!("cse-in/{AE_NAME}"), Duration::from_secs(5), |b| b["m2m:ae"]["nl"] == json!(ri)).await;
-    let andi = until(&acme.url, &format!("cse-in/{AE_NAME}-dev-meter-2/areaNwkDeviceInfo"), Duration::from_secs(5), |_| true).await;
+    until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}"),
+        Duration::from_secs(5),
+        |b| b["m2m:ae"]["nl"] == json!(ri),
+    )
+    .await;
+    let andi = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-dev-meter-2/areaNwkDeviceInfo"),
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await;
     assert_eq!(
-        (&andi["m2m:andi"]["dvd"], &andi["m2m:andi"]["dvt"], &andi["m2m:andi"]["awi"], status_of(&andi)),
-        (&json!("meter-2"), &json!("modbus_tcp"), &json!("mb1"), "unknown")
+        (
+            &andi["m2m:andi"]["dvd"],
+            &andi["m2m:andi"]["dvt"],
+            &andi["m2m:andi"]["awi"],
+            status_of(&andi)
+        ),
+        (
+            &json!("meter-2"),
+            &json!("modbus_tcp"),
+            &json!("mb1"),
+            "unknown"
+        )
     );
-    assert_eq!(gw.metrics.management_requests.with_label_values(&["refused"]).get(), 0);
+    assert_eq!(
+        gw.metrics
+            .management_requests
+            .with_label_values(&["refused"])
+            .get(),
+        0
+    );
     gw.stop().await;
     Ok(())
 }
@@ -214,7 +304,9 @@ async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result
     let mb: citygate::southbound::modbus::ModbusConfig = toml::from_str(&format!(
         "type = \"modbus_tcp\"\nhost = \"{addr}\"\n[[devices]]\nid = \"meter-1\"\nunit = 1\nprofile = \"eastron_sdm630\"\npoll_interval = \"200ms\"\ntimeout = \"200ms\"\n"
     ))?;
-    metrics.device_roster.configure("mb1", "modbus_tcp", ["meter-1".into()]);
+    metrics
+        .device_roster
+        .configure("mb1", "modbus_tcp", ["meter-1".into()]);
     let sink = common::Sink::new();
     let out = sink.buffer.sender_for("mb1", &metrics);
     let stop_adapter = CancellationToken::new();
@@ -224,7 +316,10 @@ async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result
     let interval = Duration::from_secs(5);
     let gw = Gateway::start(&acme.url, mcfg(interval), metrics, ProblemLog::default());
     let andi = format!("cse-in/{AE_NAME}-dev-meter-1/areaNwkDeviceInfo");
-    until(&acme.url, &andi, Duration::from_secs(15), |b| status_of(b) == "up").await;
+    until(&acme.url, &andi, Duration::from_secs(15), |b| {
+        status_of(b) == "up"
+    })
+    .await;
 
     // Steady: 20 s of polls every 200 ms (100 cycles) with counters every 5 s.
     let before = gw.binding.sent.load(Ordering::SeqCst);
@@ -241,15 +336,30 @@ async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result
     // Power cut: down within one liveness period (a failed poll: 200 ms timeout, backoff) + debounce.
     server.abort();
     let t = Instant::now();
-    let down = until(&acme.url, &andi, Duration::from_secs(10), |b| status_of(b) == "down").await;
+    let down = until(&acme.url, &andi, Duration::from_secs(10), |b| {
+        status_of(b) == "down"
+    })
+    .await;
     println!("down seen at the CSE after {:?}", t.elapsed());
     let lbl = down["m2m:andi"]["lbl"].to_string();
-    assert!(lbl.contains("lastSeen/") && lbl.contains("statusSince/"), "{lbl}");
+    assert!(
+        lbl.contains("lastSeen/") && lbl.contains("statusSince/"),
+        "{lbl}"
+    );
     let (_, server2) = start_tcp(sim.clone(), addr).await;
     let t = Instant::now();
-    until(&acme.url, &andi, Duration::from_secs(30), |b| status_of(b) == "up").await;
+    until(&acme.url, &andi, Duration::from_secs(30), |b| {
+        status_of(b) == "up"
+    })
+    .await;
     println!("up seen at the CSE after {:?}", t.elapsed());
-    assert_eq!(gw.metrics.management_requests.with_label_values(&["failed"]).get(), 0);
+    assert_eq!(
+        gw.metrics
+            .management_requests
+            .with_label_values(&["failed"])
+            .get(),
+        0
+    );
     stop_adapter.cancel();
     let _ = adapter_task.await;
     server2.abort();
@@ -267,13 +377,24 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     grant_node_creation(&acme.url).await?;
     let metrics = Metrics::new();
     metrics.device_roster.configure("replay", "replay", []);
-    let gw = Gateway::start(&acme.url, mcfg(Duration::from_secs(2)), metrics.clone(), ProblemLog::default());
+    let gw = Gateway::start(
+        &acme.url,
+        mcfg(Duration::from_secs(2)),
+        metrics.clone(),
+        ProblemLog::default(),
+    );
     let ani = format!("cse-in/{AE_NAME}-node/areaNwkInfo-replay");
-    until(&acme.url, &ani, Duration::from_secs(15), |b| b["m2m:ani"]["ldv"] == json!([])).await;
+    until(&acme.url, &ani, Duration::from_secs(15), |b| {
+        b["m2m:ani"]["ldv"] == json!([])
+    })
+    .await;
 
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("feed.jsonl");
-    std::fs::write(&file, "{\"device\":\"tag-new\",\"values\":{\"temperature\":21.5,\"battery\":77}}\n")?;
+    std::fs::write(
+        &file,
+        "{\"device\":\"tag-new\",\"values\":{\"temperature\":21.5,\"battery\":77}}\n",
+    )?;
     let cfg: ReplayConfig = toml::from_str(&format!("file = {file:?}\nrate = 0.0\n"))?;
     let sink = common::Sink::new();
     let out = sink.buffer.sender_for("replay", &metrics);
@@ -282,25 +403,67 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     let s = stop.clone();
     let replay_task = tokio::spawn(async move { replay.run(&out, &s).await });
 
-    until(&acme.url, &ani, Duration::from_secs(10), |b| b["m2m:ani"]["ldv"] == json!(["tag-new"])).await;
-    let andi = until(&acme.url, &format!("cse-in/{AE_NAME}-dev-tag-new/areaNwkDeviceInfo"), Duration::from_secs(5), |b| status_of(b) == "up").await;
-    assert_eq!((&andi["m2m:andi"]["dvt"], &andi["m2m:andi"]["awi"]), (&json!("replay"), &json!("replay")));
-    let bat = until(&acme.url, &format!("cse-in/{AE_NAME}-dev-tag-new/battery"), Duration::from_secs(5), |_| true).await;
-    assert_eq!((&bat["m2m:bat"]["btl"], &bat["m2m:bat"]["bts"]), (&json!(77), &json!(1)));
+    until(&acme.url, &ani, Duration::from_secs(10), |b| {
+        b["m2m:ani"]["ldv"] == json!(["tag-new"])
+    })
+    .await;
+    let andi = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-dev-tag-new/areaNwkDeviceInfo"),
+        Duration::from_secs(5),
+        |b| status_of(b) == "up",
+    )
+    .await;
+    assert_eq!(
+        (&andi["m2m:andi"]["dvt"], &andi["m2m:andi"]["awi"]),
+        (&json!("replay"), &json!("replay"))
+    );
+    let bat = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-dev-tag-new/battery"),
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await;
+    assert_eq!(
+        (&bat["m2m:bat"]["btl"], &bat["m2m:bat"]["bts"]),
+        (&json!(77), &json!(1))
+    );
 
     // The CSE restarts empty: the AE and the nodes come back (4004 on the next update).
     let port = acme.port;
     acme.kill();
     let acme = Acme::start_on(port).await?;
     grant_node_creation(&acme.url).await?;
-    let node = until(&acme.url, &format!("cse-in/{AE_NAME}-node?rcn=4"), Duration::from_secs(30), |b| {
-        b["m2m:nod"]["m2m:dvi"].is_array()
-    })
+    let node = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-node?rcn=4"),
+        Duration::from_secs(30),
+        |b| b["m2m:nod"]["m2m:dvi"].is_array(),
+    )
     .await;
-    until(&acme.url, &format!("cse-in/{AE_NAME}-dev-tag-new/areaNwkDeviceInfo"), Duration::from_secs(10), |b| status_of(b) == "up").await;
+    until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-dev-tag-new/areaNwkDeviceInfo"),
+        Duration::from_secs(10),
+        |b| status_of(b) == "up",
+    )
+    .await;
     let ri = node["m2m:nod"]["ri"].as_str().unwrap().to_string();
-    until(&acme.url, &format!("cse-in/{AE_NAME}"), Duration::from_secs(10), |b| b["m2m:ae"]["nl"] == json!(ri)).await;
-    assert!(metrics.management_requests.with_label_values(&["not_found"]).get() >= 1);
+    until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}"),
+        Duration::from_secs(10),
+        |b| b["m2m:ae"]["nl"] == json!(ri),
+    )
+    .await;
+    assert!(
+        metrics
+            .management_requests
+            .with_label_values(&["not_found"])
+            .get()
+            >= 1
+    );
     stop.cancel();
     let _ = replay_task.await;
     gw.stop().await;

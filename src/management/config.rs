@@ -78,8 +78,11 @@ impl ManagementConfig {
         ] {
             if value.chars().count() > 256 || value.chars().any(char::is_control) {
                 issues.push(
-                    ConfigIssue::new(key, format!("{key} must be one line of at most 256 characters."))
-                        .hint("it is sent as text in deviceInfo"),
+                    ConfigIssue::new(
+                        key,
+                        format!("{key} must be one line of at most 256 characters."),
+                    )
+                    .hint("it is sent as text in deviceInfo"),
                 );
             }
         }
@@ -97,9 +100,10 @@ mod tests {
         assert!(!c.enabled);
         assert_eq!(c.update_interval, Duration::from_secs(300));
         assert!(c.validate().is_empty());
-        let c: ManagementConfig =
-            toml::from_str("enabled = true\nupdate_interval = \"30s\"\ndebounce = \"2m\"\nlocation = \"a\\nb\"")
-                .unwrap();
+        let c: ManagementConfig = toml::from_str(
+            "enabled = true\nupdate_interval = \"30s\"\ndebounce = \"2m\"\nlocation = \"a\\nb\"",
+        )
+        .unwrap();
         let paths: Vec<_> = c.validate().into_iter().map(|i| i.path).collect();
         assert_eq!(paths, ["update_interval", "debounce", "location"]);
         assert!(toml::from_str::<ManagementConfig>("allow_restart = true").is_err());

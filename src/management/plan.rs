@@ -19,7 +19,10 @@ pub enum Op {
     /// CREATE `desired[index]` with all its attributes.
     Create { index: usize },
     /// UPDATE `desired[index]` with these attributes.
-    Update { index: usize, attrs: Map<String, Value> },
+    Update {
+        index: usize,
+        attrs: Map<String, Value>,
+    },
 }
 
 /// The attributes the CSE holds, by [`Desired::id`], as last created or updated.

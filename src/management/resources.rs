@@ -135,7 +135,13 @@ pub fn desired(i: &Inputs<'_>) -> Vec<Desired> {
     if !i.location.is_empty() {
         dvi["loc"] = i.location.into();
     }
-    out.push(obj([&gw, "deviceInfo"], "m2m:dvi", mgd::DEVICE_INFO, Class::Immediate, dvi));
+    out.push(obj(
+        [&gw, "deviceInfo"],
+        "m2m:dvi",
+        mgd::DEVICE_INFO,
+        Class::Immediate,
+        dvi,
+    ));
     if let Some(m) = i.memory {
         out.push(obj(
             [&gw, "memory"],
@@ -190,8 +196,12 @@ pub fn desired(i: &Inputs<'_>) -> Vec<Desired> {
             rn.clone(),
             json!({"ni": format!("citygate:{}:{}", i.ae_name, name::container_name(&d.device))}),
         ));
-        let ty = adapters.get(d.adapter.as_str()).copied().unwrap_or("unknown");
-        let mut andi = json!({"dvd": d.device, "dvt": ty, "awi": d.adapter, "ss": d.status.as_str()});
+        let ty = adapters
+            .get(d.adapter.as_str())
+            .copied()
+            .unwrap_or("unknown");
+        let mut andi =
+            json!({"dvd": d.device, "dvt": ty, "awi": d.adapter, "ss": d.status.as_str()});
         let lbl = status_labels(d);
         if !lbl.is_empty() {
             // A CSE refuses an empty list (`lbl` is optional but must not be empty).

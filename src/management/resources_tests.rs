@@ -37,9 +37,12 @@ fn inputs<'a>(
 }
 
 fn find<'a>(all: &'a [Desired], id: &str) -> &'a Desired {
-    all.iter()
-        .find(|d| d.id() == id)
-        .unwrap_or_else(|| panic!("no {id} in {:?}", all.iter().map(Desired::id).collect::<Vec<_>>()))
+    all.iter().find(|d| d.id() == id).unwrap_or_else(|| {
+        panic!(
+            "no {id} in {:?}",
+            all.iter().map(Desired::id).collect::<Vec<_>>()
+        )
+    })
 }
 
 #[test]
@@ -74,10 +77,7 @@ fn gateway_node_and_mgmt_objs() {
         Value::Object(find(&all, "gw01-node/firmware").attrs.clone()),
         json!({"mgd": 1001, "vr": "0.3.0", "fwn": "citygate", "url": "", "ud": false})
     );
-    assert_eq!(
-        find(&all, "gw01-node/eventLog").attrs["lgd"],
-        json!("a\nb")
-    );
+    assert_eq!(find(&all, "gw01-node/eventLog").attrs["lgd"], json!("a\nb"));
     // One areaNwkInfo per adapter, even without devices; mapped names for odd ids.
     assert_eq!(
         Value::Object(find(&all, "gw01-node/areaNwkInfo-mb1").attrs.clone()),
@@ -120,7 +120,10 @@ fn device_nodes_carry_status_labels_and_battery() {
     assert_eq!(find(&all, "gw01-dev-tag-1/battery").class, Class::Counter);
     let up = find(&all, "gw01-dev-tag-2/areaNwkDeviceInfo");
     assert_eq!(up.attrs["ss"], json!("up"));
-    assert_eq!(up.attrs["lbl"], json!(["statusSince/2026-11-23T10:01:00.000Z"]));
+    assert_eq!(
+        up.attrs["lbl"],
+        json!(["statusSince/2026-11-23T10:01:00.000Z"])
+    );
     assert_eq!(up.class, Class::Immediate);
     assert!(all.iter().all(|d| d.id() != "gw01-dev-tag-2/battery"));
     let unknown = find(&all, "gw01-dev-tag-3/areaNwkDeviceInfo");

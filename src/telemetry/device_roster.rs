@@ -209,12 +209,18 @@ mod tests {
         }
         assert_eq!(*rx.borrow(), 2);
         let d = &r.devices()[0];
-        assert_eq!((d.last_seen_ms, d.status_since_ms), (Some(2099), Some(1000)));
+        assert_eq!(
+            (d.last_seen_ms, d.status_since_ms),
+            (Some(2099), Some(1000))
+        );
         r.observe("mb1", "meter-1", false, 5000);
         assert_eq!(*rx.borrow(), 3);
         let d = &r.devices()[0];
         assert_eq!(d.status, Liveness::Down);
-        assert_eq!((d.last_seen_ms, d.status_since_ms), (Some(2099), Some(5000)));
+        assert_eq!(
+            (d.last_seen_ms, d.status_since_ms),
+            (Some(2099), Some(5000))
+        );
         r.battery(
             "mb1",
             "meter-1",

@@ -125,7 +125,11 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(log.layer());
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("not a problem");
-            tracing::warn!(adapter = "mb1", kind = "transport", "adapter failed; restarting");
+            tracing::warn!(
+                adapter = "mb1",
+                kind = "transport",
+                "adapter failed; restarting"
+            );
             for i in 0..MAX_PROBLEMS + 5 {
                 tracing::error!(n = i, "buffer write failed");
             }
@@ -133,7 +137,10 @@ mod tests {
         let (lines, total) = log.snapshot();
         assert_eq!(total, MAX_PROBLEMS as u64 + 6);
         assert_eq!(lines.len(), MAX_PROBLEMS);
-        assert!(lines[0].contains("ERROR") && lines[0].contains("n=5"), "{lines:?}");
+        assert!(
+            lines[0].contains("ERROR") && lines[0].contains("n=5"),
+            "{lines:?}"
+        );
         assert!(lines.iter().all(|l| !l.contains("not a problem")));
     }
 
