@@ -131,7 +131,7 @@ impl Run {
                 counters_due = true;
                 next_counters = now + interval;
             }
-            if retry_at.is_none_or(|t| now >= t) && (immediate_due || counters_due) {
+            if retry_at.map_or(true, |t| now >= t) && (immediate_due || counters_due) {
                 retry_at = None;
                 match self.pass(counters_due).await {
                     Ok(()) => {

@@ -95,19 +95,17 @@ impl DeviceRoster {
             .as_deref()
             != Some(adapter_type);
         for id in ids {
-            let key = (adapter.to_owned(), id.clone());
-            if !inner.devices.contains_key(&key) {
-                inner.devices.insert(
-                    key,
-                    DeviceState {
-                        adapter: adapter.to_owned(),
-                        device: id,
-                        status: Liveness::Unknown,
-                        last_seen_ms: None,
-                        status_since_ms: None,
-                        battery: None,
-                    },
-                );
+            if let std::collections::btree_map::Entry::Vacant(e) =
+                inner.devices.entry((adapter.to_owned(), id.clone()))
+            {
+                e.insert(DeviceState {
+                    adapter: adapter.to_owned(),
+                    device: id,
+                    status: Liveness::Unknown,
+                    last_seen_ms: None,
+                    status_since_ms: None,
+                    battery: None,
+                });
                 changed = true;
             }
         }
