@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Counts the requests the management publisher sends (each one reaches the CSE).
 struct Counting {
-    inner: HttpBinding,
+    inner: Arc<dyn Binding>,
     sent: AtomicU64,
 }
 
@@ -74,16 +74,29 @@ struct Gateway {
 }
 
 impl Gateway {
-    /// The syncer (registers the AE) and the management publisher, as `citygate run` wires them.
+    /// The syncer (registers the AE) and the management publisher over HTTP, as `citygate
+    /// run` wires them.
     fn start(url: &str, mcfg: ManagementConfig, metrics: Metrics, problems: ProblemLog) -> Gateway {
         let cfg: NorthboundConfig = config(url);
+        let binding: Arc<dyn Binding> = Arc::new(HttpBinding::new(&cfg).expect("binding"));
+        Gateway::start_with(cfg, binding, mcfg, metrics, problems)
+    }
+
+    /// Both share one binding (one MQTT connection), as in `runtime::northbound`.
+    fn start_with(
+        cfg: NorthboundConfig,
+        inner: Arc<dyn Binding>,
+        mcfg: ManagementConfig,
+        metrics: Metrics,
+        problems: ProblemLog,
+    ) -> Gateway {
         let binding = Arc::new(Counting {
-            inner: HttpBinding::new(&cfg).expect("binding"),
+            inner: inner.clone(),
             sent: AtomicU64::new(0),
         });
         let syncer = Syncer::new(
             cfg.clone(),
-            Arc::new(HttpBinding::new(&cfg).expect("binding")),
+            inner,
             MemStore::new("e0e0e0e0"),
             SyncMetrics::detached(),
         );
@@ -466,6 +479,57 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     );
     stop.cancel();
     let _ = replay_task.await;
+    gw.stop().await;
+    Ok(())
+}
+
+/// The same over the MQTT binding (TS-0010): the publisher uses the `Binding` trait only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto and ACME"]
+async fn over_mqtt_the_platform_sees_the_node_and_a_device() -> anyhow::Result<()> {
+    let Some(broker) = common::mosquitto::require() else {
+        return Ok(());
+    };
+    let acme = Acme::start_mqtt(broker.port).await?;
+    grant_node_creation(&acme.url).await?;
+    let mut cfg = config("");
+    cfg.binding = citygate::northbound::config::BindingKind::Mqtt;
+    cfg.request_timeout = Duration::from_secs(3);
+    cfg.mqtt = Some(citygate::northbound::config::MqttConfig::new(format!(
+        "mqtt://127.0.0.1:{}",
+        broker.port
+    )));
+    let binding: Arc<dyn Binding> = Arc::new(citygate::northbound::MqttBinding::new(&cfg)?);
+    let metrics = Metrics::new();
+    metrics
+        .device_roster
+        .configure("mb1", "modbus_tcp", ["meter-1".into()]);
+    let gw = Gateway::start_with(
+        cfg,
+        binding,
+        mcfg(Duration::from_secs(60)),
+        metrics.clone(),
+        ProblemLog::default(),
+    );
+    let node = until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-node?rcn=4"),
+        Duration::from_secs(20),
+        |b| b["m2m:nod"]["m2m:ani"].is_array() && b["m2m:nod"]["m2m:dvi"].is_array(),
+    )
+    .await;
+    assert_eq!(
+        node["m2m:nod"]["m2m:fwr"][0]["vr"],
+        json!(env!("CARGO_PKG_VERSION"))
+    );
+    metrics.observe_device("mb1", "meter-1", false, 1_795_428_000.0);
+    until(
+        &acme.url,
+        &format!("cse-in/{AE_NAME}-dev-meter-1/areaNwkDeviceInfo"),
+        Duration::from_secs(10),
+        |b| status_of(b) == "down",
+    )
+    .await;
     gw.stop().await;
     Ok(())
 }
