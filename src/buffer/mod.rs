@@ -36,7 +36,7 @@ pub use stats::{BufferStats, DeadLetter};
 pub use store::{reason, MAX_DEAD_LETTERS};
 
 use crate::record::{Record, StoredRecord};
-use crate::telemetry::handles::{DeviceSeen, RecordMetrics};
+use crate::telemetry::handles::RecordMetrics;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -293,9 +293,9 @@ impl RecordSender {
         let Some(counted) = &self.counted else {
             return self.buffer.append(records).await;
         };
-        let devices: Vec<DeviceSeen> = records.iter().map(DeviceSeen::of).collect();
+        let copies = records.clone();
         let receipt = self.buffer.append(records).await?;
-        counted.committed(receipt.seqs.len() as u64, &devices);
+        counted.committed(receipt.seqs.len() as u64, &copies);
         Ok(receipt)
     }
 
@@ -307,13 +307,13 @@ impl RecordSender {
         key: &str,
         value: String,
     ) -> Result<AppendReceipt, BufferError> {
-        let devices: Vec<DeviceSeen> = match &self.counted {
-            Some(_) => records.iter().map(DeviceSeen::of).collect(),
+        let copies = match &self.counted {
+            Some(_) => records.clone(),
             None => Vec::new(),
         };
         let receipt = self.buffer.append_with_state(records, key, value).await?;
         if let Some(counted) = &self.counted {
-            counted.committed(receipt.seqs.len() as u64, &devices);
+            counted.committed(receipt.seqs.len() as u64, &copies);
         }
         Ok(receipt)
     }

@@ -21,11 +21,13 @@ mod sync;
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
 pub use lorawan::LorawanMetrics;
-pub use management::ManagementMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
-pub use records::{DeviceSeen, RecordMetrics};
+pub use records::RecordMetrics;
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;
+
+// Device management (src/management/).
+pub use management::ManagementMetrics;
 
 use super::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};

@@ -3,7 +3,6 @@
 //! bounded by [`DeviceSeries`](crate::telemetry::device_series::DeviceSeries)).
 
 use super::Metrics;
-use crate::record::Record;
 use crate::telemetry::battery::Battery;
 use prometheus::IntCounter;
 
@@ -24,39 +23,21 @@ impl RecordMetrics {
         }
     }
 
-    /// After a commit: `committed` records stored; `devices` holds what each record handed in
-    /// says of its device, in order.
-    pub fn committed(&self, committed: u64, devices: &[DeviceSeen]) {
+    /// After a commit of `records` (`committed` of them stored): the device series, and the
+    /// battery levels the management view reports.
+    pub fn committed(&self, committed: u64, records: &[crate::record::Record]) {
         self.records.inc_by(committed);
         let now = crate::record::now_ms() as f64 / 1000.0;
-        for seen in devices {
+        for r in records {
             // A poll where every point failed still yields a record (with quality flags in
             // meta) but no value: the device is down.
             self.metrics
-                .observe_device(&self.adapter, &seen.device, seen.has_values, now);
-            if let Some(battery) = seen.battery {
+                .observe_device(&self.adapter, &r.device, !r.values.is_empty(), now);
+            if let Some(battery) = Battery::of(r) {
                 self.metrics
                     .device_roster
-                    .battery(&self.adapter, &seen.device, battery);
+                    .battery(&self.adapter, &r.device, battery);
             }
-        }
-    }
-}
-
-/// What one record says of its device: who, whether any value came (liveness), its battery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceSeen {
-    pub device: String,
-    pub has_values: bool,
-    pub battery: Option<Battery>,
-}
-
-impl DeviceSeen {
-    pub fn of(record: &Record) -> Self {
-        DeviceSeen {
-            device: record.device.clone(),
-            has_values: !record.values.is_empty(),
-            battery: Battery::of(record),
         }
     }
 }
