@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`record`] — the unit every adapter emits and the buffer stores;
 //! - [`config`] — the TOML file, loading with FILE:LINE:COL errors, checks;
+//! - [`management`] — the gateway and its devices as oneM2M `<node>`s with mgmtObjs;
 //! - [`northbound`] — oneM2M AE: registration, resource tree, syncer, HTTP and MQTT bindings;
 //! - [`buffer`] — SQLite store with group commit, bounds and drop accounting;
 //! - [`commands`] — commands from the platform to field devices: parsing, allow-list, results;
@@ -19,6 +20,7 @@ pub mod buffer;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod management;
 pub mod northbound;
 pub mod record;
 pub mod runtime;

@@ -20,6 +20,7 @@
 pub mod config;
 mod error;
 pub mod health;
+pub mod reason;
 pub mod salvage;
 mod schema;
 mod state;
@@ -33,7 +34,7 @@ pub use error::BufferError;
 pub use schema::{wal_budget, APPLICATION_ID, SCHEMA_VERSION};
 pub use state::BufferHealth;
 pub use stats::{BufferStats, DeadLetter};
-pub use store::{reason, MAX_DEAD_LETTERS};
+pub use store::MAX_DEAD_LETTERS;
 
 use crate::record::{Record, StoredRecord};
 use crate::telemetry::handles::RecordMetrics;

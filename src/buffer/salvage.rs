@@ -9,8 +9,8 @@
 use super::config::BufferConfig;
 use super::error::BufferError;
 use super::health::is_corruption;
+use super::reason;
 use super::schema;
-use super::store::reason;
 use crate::record::Record;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;

@@ -57,7 +57,7 @@ impl BufferStats {
         self.health.publish(m);
         m.damaged_records.set(gauge(self.damaged_records));
         m.offered_total(self.offered_records);
-        for reason in super::store::reason::ALL {
+        for reason in super::reason::ALL {
             m.dropped_total(reason, self.dropped.get(reason).copied().unwrap_or(0));
         }
         for (reason, total) in &self.dropped {

@@ -8,8 +8,9 @@
 use super::config::{BufferConfig, WhenFull};
 use super::error::BufferError;
 use super::health::{BufferHealth, WriteGate};
+use super::reason;
 use super::stats::{BufferStats, DeadLetter};
-use super::store::{reason, Store};
+use super::store::Store;
 use super::AppendReceipt;
 use crate::record::{Record, StoredRecord};
 use crate::telemetry::BufferMetrics;

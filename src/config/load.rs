@@ -36,6 +36,7 @@ pub const SECTIONS: &[&str] = &[
     "buffer",
     "northbound",
     "southbound",
+    "management",
 ];
 
 /// Reads and checks a config file.
@@ -94,6 +95,18 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
                 }
             }
             "southbound" => config.southbound = cx.southbound(value),
+            "management" => {
+                if let Some(v) = cx.section(value, crate::management::ManagementConfig::validate) {
+                    if v.enabled && !root.get_ref().contains_key("northbound") {
+                        cx.push(
+                            Some(span_of(value, "enabled")),
+                            "[management] enabled = true needs a [northbound] section.".into(),
+                            Some("the node and its mgmtObjs go to the CSE of [northbound]".into()),
+                        );
+                    }
+                    config.management = v;
+                }
+            }
             other => {
                 let hint = match did_you_mean(other, SECTIONS) {
                     Some(s) => format!("did you mean `[{s}]`? sections: {}", SECTIONS.join(", ")),

@@ -46,6 +46,8 @@ pub struct Config {
     pub northbound: Option<crate::northbound::NorthboundConfig>,
     /// Adapters by id, in file order.
     pub southbound: IndexMap<String, AdapterConfig>,
+    /// `[management]`: the gateway and its devices as oneM2M nodes (off by default).
+    pub management: crate::management::ManagementConfig,
 }
 
 /// `[gateway]`: who this gateway is and where it keeps its state.

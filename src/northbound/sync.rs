@@ -80,6 +80,12 @@ impl Syncer {
         self.state.clone()
     }
 
+    /// The AE and its tree: device management finds the AE-ID there and re-registers the AE
+    /// through it when the CSE lost it.
+    pub fn tree(&self) -> Arc<Tree> {
+        self.tree.clone()
+    }
+
     /// Runs until `cancel` fires; then finishes in-flight requests (bounded by the request
     /// timeout) and flushes the delivered batch.
     pub async fn run(self, cancel: CancellationToken) {

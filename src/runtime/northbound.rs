@@ -1,4 +1,5 @@
-//! Starts the syncer (when `[northbound]` is configured) with its metric handle, and mirrors
+//! Starts the syncer (when `[northbound]` is configured) with its metric handle, and the device
+//! management publisher when `[management] enabled`, and mirrors
 //! its health into `/readyz` and systemd's STATUS once a second (the syncer counts its metrics
 //! itself).
 
@@ -18,6 +19,7 @@ use tokio_util::task::TaskTracker;
 /// the MQTT binding spawns its connection task).
 pub fn start(
     cfg: &NorthboundConfig,
+    management: &crate::management::ManagementConfig,
     buffer: &Buffer,
     metrics: &Metrics,
     health: &Health,
@@ -34,10 +36,21 @@ pub fn start(
     };
     let syncer = Syncer::new(
         cfg.clone(),
-        binding,
+        binding.clone(),
         Arc::new(buffer.clone()),
         SyncMetrics::new(metrics),
     );
+    if management.enabled {
+        let publisher = crate::management::Management::new(
+            management.clone(),
+            Arc::new(cfg.clone()),
+            binding,
+            syncer.tree(),
+            metrics,
+        );
+        tracker.spawn(publisher.run(token.clone()));
+        tracing::info!(update_interval = ?management.update_interval, "device management started");
+    }
     let state = syncer.state();
     health.set_northbound(NorthboundState::Connecting);
     tracker.spawn(syncer.run(token.clone()));

@@ -75,6 +75,9 @@ impl AdapterSet {
         self.metrics
             .device_series
             .configure(id, config.configured_devices());
+        self.metrics
+            .device_roster
+            .configure(id, config.type_name(), config.configured_devices());
         let task = self.tracker.spawn(supervisor::supervise(
             id.to_owned(),
             config.clone(),
@@ -112,6 +115,7 @@ impl AdapterSet {
             match new.southbound.get(&id) {
                 None => {
                     self.stop(&id).await;
+                    self.metrics.device_roster.remove_adapter(&id);
                     outcome.stopped.push(id);
                 }
                 Some(cfg)

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 use std::io::IsTerminal;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
@@ -60,9 +62,22 @@ pub fn init(level: &str, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Warnings and errors are also kept for the platform (the eventLog mgmtObj).
+    let problems = super::problem_log::ProblemLog::global().layer();
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Compact => builder.compact().without_time().with_ansi(false).try_init(),
-        _ => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(problems)
+            .try_init(),
+        LogFormat::Compact => builder
+            .compact()
+            .without_time()
+            .with_ansi(false)
+            .finish()
+            .with(problems)
+            .try_init(),
+        _ => builder.finish().with(problems).try_init(),
     };
 }

@@ -61,6 +61,10 @@ pub struct Metrics {
     pub device_series_overflow: IntCounterVec,
     pub lorawan_gateways: IntGaugeVec,
     pub lorawan_gateway_table: IntCounterVec,
+    // Device management (oneM2M <node> and mgmtObjs).
+    /// The devices and their liveness, as the management view reads them.
+    pub device_roster: super::device_roster::DeviceRoster,
+    pub management_requests: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -184,6 +188,8 @@ impl Metrics {
             device_series_overflow: counter_vec(&r, "citygate_device_series_overflow_total", "Records of runtime-discovered devices beyond [telemetry] max_device_series: stored and delivered, but without their own device series.", &["adapter"]),
             lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
+            device_roster: Default::default(),
+            management_requests: counter_vec(&r, "citygate_management_requests_total", "Device management requests to the CSE (node and mgmtObj creates and updates) by result (ok, not_found, refused, failed).", &["result"]),
             registry: r,
         }
     }
@@ -198,6 +204,8 @@ impl Metrics {
                 .inc();
             return;
         }
+        self.device_roster
+            .observe(adapter, device, has_values, (now_s * 1000.0) as i64);
         let labels = [adapter, device];
         self.device_last_seen.with_label_values(&labels).set(now_s);
         self.device_up

@@ -14,6 +14,9 @@ pub enum ResourceType {
     Container = 3,
     ContentInstance = 4,
     CseBase = 5,
+    /// Device management objects (deviceInfo, memory, …) under a node.
+    MgmtObj = 13,
+    Node = 14,
 }
 
 impl From<ResourceType> for u16 {
@@ -30,6 +33,8 @@ impl TryFrom<u16> for ResourceType {
             3 => ResourceType::Container,
             4 => ResourceType::ContentInstance,
             5 => ResourceType::CseBase,
+            13 => ResourceType::MgmtObj,
+            14 => ResourceType::Node,
             _ => return Err(format!("unsupported resource type {v}")),
         })
     }

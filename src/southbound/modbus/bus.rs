@@ -28,12 +28,15 @@
 //! hangs up cannot cause a connect storm.
 
 use super::config::{Parity, SerialSettings, Table};
+use super::decode::{decode_point, DecodeError};
 use super::encode::{WriteData, WriteRequest};
 use super::error::diagnose_rtu;
 pub use super::error::TxError;
 pub use super::link::{Framing, Link, Stream};
 use super::plan::ReadRequest;
+use super::profile::Point;
 use crate::backoff::Backoff;
+use crate::record::Value;
 use crate::telemetry::ModbusMetrics;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -490,3 +493,29 @@ fn check_len(data: ReadData, cnt: u16) -> Result<ReadData, TxError> {
 #[cfg(test)]
 #[path = "bus_tests.rs"]
 mod tests;
+
+/// Decodes one point out of a read's data (also the read-back of a command).
+pub(super) fn decode_read(
+    p: &Point,
+    req: &ReadRequest,
+    data: &ReadData,
+) -> Result<Value, DecodeError> {
+    let offset = usize::from(p.address.saturating_sub(req.address));
+    let len = usize::from(p.len());
+    match data {
+        ReadData::Bits(bits) => match bits.get(offset) {
+            Some(b) => Ok(Value::Bool(*b)),
+            None => Err(DecodeError::Length {
+                expected: offset + 1,
+                got: bits.len(),
+            }),
+        },
+        ReadData::Registers(regs) => match regs.get(offset..offset + len) {
+            Some(slice) => decode_point(p.kind, p.order, p.scaling, slice),
+            None => Err(DecodeError::Length {
+                expected: offset + len,
+                got: regs.len(),
+            }),
+        },
+    }
+}

@@ -6,7 +6,7 @@
 //! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
 
 use super::decode::WordOrder;
-use super::writable::WritablePointConfig;
+use super::writable_points::WritablePointConfig;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use std::sync::Arc;

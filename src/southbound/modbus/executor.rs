@@ -20,10 +20,10 @@
 //!   itself was confirmed.
 //! - A command of several points writes them in order and stops at the first failure; the
 //!   reason names the points already written.
+use super::bus::decode_read;
 use super::bus::{Bus, ReadData, TxError};
 use super::encode::WriteData;
 use super::plan::ReadRequest;
-use super::poller::decode_read;
 use super::write_plan::{DeviceWrites, PlannedWrite};
 use crate::backoff::Backoff;
 use crate::commands::{Action, Command, Outcome};

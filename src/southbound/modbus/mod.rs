@@ -36,6 +36,7 @@ pub mod profile;
 pub mod timing;
 pub mod validate;
 pub mod writable;
+pub mod writable_points;
 pub mod write_plan;
 pub mod write_tool;
 

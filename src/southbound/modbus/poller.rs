@@ -23,10 +23,9 @@
 //!   device refuses on its own is reported bad, and the plan remembers it (and any hole that
 //!   cannot be read across) until [`RECHECK_AFTER`].
 
-use super::bus::{Bus, ReadData, TxError};
+use super::bus::{decode_read, Bus, TxError};
 use super::command_queue::CommandQueue;
 use super::config::{DeviceConfig, Table};
-use super::decode::{decode_point, DecodeError};
 use super::groups::{self, GroupHealth, GroupKey};
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
@@ -409,32 +408,6 @@ fn mark(readings: &mut [Option<Result<Value, String>>], req: &ReadRequest, reaso
         if let Some(r) = readings.get_mut(i) {
             *r = Some(Err(reason.to_string()));
         }
-    }
-}
-
-/// Decodes one point out of a read's data (also the read-back of a command).
-pub(super) fn decode_read(
-    p: &Point,
-    req: &ReadRequest,
-    data: &ReadData,
-) -> Result<Value, DecodeError> {
-    let offset = usize::from(p.address.saturating_sub(req.address));
-    let len = usize::from(p.len());
-    match data {
-        ReadData::Bits(bits) => match bits.get(offset) {
-            Some(b) => Ok(Value::Bool(*b)),
-            None => Err(DecodeError::Length {
-                expected: offset + 1,
-                got: bits.len(),
-            }),
-        },
-        ReadData::Registers(regs) => match regs.get(offset..offset + len) {
-            Some(slice) => decode_point(p.kind, p.order, p.scaling, slice),
-            None => Err(DecodeError::Length {
-                expected: offset + len,
-                got: regs.len(),
-            }),
-        },
     }
 }
 

@@ -23,37 +23,9 @@
 use super::config::{DeviceConfig, PointConfig, Table};
 use super::decode::PointType;
 use super::profile::{point_configs, Origin, Point};
+use super::writable_points::WritablePointConfig;
 use crate::commands::WriteRule;
 use crate::config::issue::ConfigIssue;
-use serde::Deserialize;
-
-/// One entry of a device's `writable_points`: a profile point commands may write.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WritablePointConfig {
-    /// The profile point's `name`.
-    pub point: String,
-    #[serde(default)]
-    pub min: Option<f64>,
-    #[serde(default)]
-    pub max: Option<f64>,
-    #[serde(default)]
-    pub allowed: Option<Vec<toml::Value>>,
-    #[serde(default)]
-    pub idempotent: bool,
-}
-
-impl WritablePointConfig {
-    pub fn write_rule(&self) -> WriteRule {
-        WriteRule {
-            writable: true,
-            min: self.min,
-            max: self.max,
-            allowed: self.allowed.clone(),
-            idempotent: self.idempotent,
-        }
-    }
-}
 
 impl PointConfig {
     /// The point's own write keys as a rule.

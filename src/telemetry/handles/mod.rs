@@ -12,6 +12,7 @@
 mod ble;
 mod buffer;
 mod lorawan;
+mod management;
 mod modbus;
 mod records;
 mod replay;
@@ -24,6 +25,9 @@ pub use modbus::{ModbusMetrics, ModbusSnapshot, WRITE_RESULTS};
 pub use records::RecordMetrics;
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;
+
+// Device management (src/management/).
+pub use management::ManagementMetrics;
 
 use super::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};

@@ -3,6 +3,7 @@
 //! bounded by [`DeviceSeries`](crate::telemetry::device_series::DeviceSeries)).
 
 use super::Metrics;
+use crate::telemetry::battery::Battery;
 use prometheus::IntCounter;
 
 /// Pre-labelled handle of one adapter's record counts, held by its `RecordSender`.
@@ -23,7 +24,7 @@ impl RecordMetrics {
     }
 
     /// After a commit of `records` (`committed` of them stored): the device series, and the
-    /// live view of `/devices` and `/tail`.
+    /// battery levels the management view reports, and the live view of `/devices` and `/tail`.
     pub fn committed(&self, committed: u64, records: &[crate::record::Record]) {
         self.records.inc_by(committed);
         let now = crate::record::now_ms() as f64 / 1000.0;
@@ -32,6 +33,11 @@ impl RecordMetrics {
             // meta) but no value: the device is down.
             self.metrics
                 .observe_device(&self.adapter, &r.device, !r.values.is_empty(), now);
+            if let Some(battery) = Battery::of(r) {
+                self.metrics
+                    .device_roster
+                    .battery(&self.adapter, &r.device, battery);
+            }
         }
         let series = &self.metrics.device_series;
         self.metrics
