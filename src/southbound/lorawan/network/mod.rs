@@ -4,6 +4,7 @@
 //! no sockets and no tasks, so it is unit-tested against the shared vectors.
 
 pub mod crypto;
+pub mod downlink;
 pub mod fcnt;
 pub mod frame;
 mod frame_error;
