@@ -231,11 +231,10 @@ impl AdapterConfig {
                 c.clone(),
                 ReplayMetrics::new(metrics, id),
             ))),
-            AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(
-                id,
-                c,
-                LorawanMetrics::new(metrics, id),
-            )?)),
+            AdapterConfig::LorawanUdp(c) => Ok(Box::new(
+                lorawan::LorawanUdpAdapter::new(id, c, LorawanMetrics::new(metrics, id))?
+                    .with_commands(commands),
+            )),
             AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(
                 id,
                 c,

@@ -5,6 +5,7 @@
 //! when the adapter is built, so `citygate check` can run where the key files are not.
 
 use super::codec::{declarative, CodecConfig};
+use super::downlink_config::{AdrConfig, DownlinkAllow};
 use super::network::crypto::{parse_hex_array, AesKey};
 use super::network::region::Region;
 use super::transport::gwmp::GatewayEui;
@@ -63,6 +64,15 @@ pub struct LorawanUdpConfig {
     /// Datagrams of other gateways are dropped and counted.
     #[serde(default)]
     pub gateways: Vec<String>,
+    /// Accept commands (downlinks) for devices with a `downlink` allow-list; off by default.
+    #[serde(default)]
+    pub commands: bool,
+    /// Adaptive data rate (see `downlink_config.rs`); off by default.
+    #[serde(default)]
+    pub adr: AdrConfig,
+    /// How often devices are asked for battery and margin (DevStatusReq); never when absent.
+    #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    pub dev_status_interval: Option<Duration>,
 }
 
 /// Default `max_gateways`.
@@ -124,6 +134,9 @@ pub struct DeviceConfig {
     pub codec: CodecConfig,
     #[serde(default)]
     pub mac_version: MacVersion,
+    /// What commands may send to the device; nothing without it.
+    #[serde(default)]
+    pub downlink: Option<DownlinkAllow>,
 }
 
 /// Activation by personalization: fixed address and session keys.
@@ -365,7 +378,14 @@ impl LorawanUdpConfig {
             if let CodecConfig::Declarative { ports } = &d.codec {
                 issues.extend(declarative::validate(ports, &format!("{p}.codec")));
             }
+            if let Some(allow) = &d.downlink {
+                issues.extend(allow.validate(&format!("{p}.downlink")));
+            }
         }
+        issues.extend(self.adr.validate());
+        issues.extend(super::downlink_config::validate_dev_status_interval(
+            self.dev_status_interval,
+        ));
         issues
     }
 

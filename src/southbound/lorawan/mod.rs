@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod config;
 pub mod decode;
+pub mod downlink_config;
 mod environment;
 pub mod lns_adapter;
 pub mod network;

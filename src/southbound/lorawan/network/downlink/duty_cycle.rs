@@ -21,11 +21,36 @@ pub struct SubBand {
 /// EU868 sub-bands. g1 holds the three default channels (1 %), g3 the RX2 channel 869.525 MHz
 /// (10 %).
 pub const EU868_SUB_BANDS: [SubBand; 5] = [
-    SubBand { name: "g (863.0-868.0 MHz, 1 %)", low_hz: 863_000_000, high_hz: 868_000_000, limit: 0.01 },
-    SubBand { name: "g1 (868.0-868.6 MHz, 1 %)", low_hz: 868_000_000, high_hz: 868_600_000, limit: 0.01 },
-    SubBand { name: "g2 (868.7-869.2 MHz, 0.1 %)", low_hz: 868_700_000, high_hz: 869_200_000, limit: 0.001 },
-    SubBand { name: "g3 (869.4-869.65 MHz, 10 %)", low_hz: 869_400_000, high_hz: 869_650_000, limit: 0.1 },
-    SubBand { name: "g4 (869.7-870.0 MHz, 1 %)", low_hz: 869_700_000, high_hz: 870_000_000, limit: 0.01 },
+    SubBand {
+        name: "g (863.0-868.0 MHz, 1 %)",
+        low_hz: 863_000_000,
+        high_hz: 868_000_000,
+        limit: 0.01,
+    },
+    SubBand {
+        name: "g1 (868.0-868.6 MHz, 1 %)",
+        low_hz: 868_000_000,
+        high_hz: 868_600_000,
+        limit: 0.01,
+    },
+    SubBand {
+        name: "g2 (868.7-869.2 MHz, 0.1 %)",
+        low_hz: 868_700_000,
+        high_hz: 869_200_000,
+        limit: 0.001,
+    },
+    SubBand {
+        name: "g3 (869.4-869.65 MHz, 10 %)",
+        low_hz: 869_400_000,
+        high_hz: 869_650_000,
+        limit: 0.1,
+    },
+    SubBand {
+        name: "g4 (869.7-870.0 MHz, 1 %)",
+        low_hz: 869_700_000,
+        high_hz: 870_000_000,
+        limit: 0.01,
+    },
 ];
 
 /// Why a transmission is not allowed now.
@@ -99,7 +124,12 @@ impl DutyCycle {
     }
 
     /// Whether `airtime_us` more on `freq_hz` now stays within the sub-band's limit.
-    pub fn check(&mut self, freq_hz: u32, airtime_us: u64, now: Instant) -> Result<(), DutyCycleError> {
+    pub fn check(
+        &mut self,
+        freq_hz: u32,
+        airtime_us: u64,
+        now: Instant,
+    ) -> Result<(), DutyCycleError> {
         let window_us = self.window.as_micros() as u64;
         let Some(b) = self.band(freq_hz, now)? else {
             return Ok(());
@@ -143,7 +173,8 @@ mod tests {
         // The RX2 channel is in g3 (10 %): still free.
         dc.check(869_525_000, 250_000, t0).unwrap();
         // After the window the airtime is forgotten.
-        dc.check(868_100_000, 250_000, t0 + Duration::from_secs(101)).unwrap();
+        dc.check(868_100_000, 250_000, t0 + Duration::from_secs(101))
+            .unwrap();
         assert_eq!(
             dc.check(870_500_000, 1, t0),
             Err(DutyCycleError::NoSubBand(870_500_000))

@@ -78,7 +78,10 @@ impl DeviceQueue {
     /// Takes a job; answers at once when it is already past `deadline_ms` or the queue is full.
     pub fn push(&mut self, job: CommandJob, deadline_ms: i64, now_ms: i64) {
         if now_ms > deadline_ms {
-            return answer(job, expired("the command expired before it reached the device's queue"));
+            return answer(
+                job,
+                expired("the command expired before it reached the device's queue"),
+            );
         }
         if self.queue.len() >= MAX_QUEUED {
             return answer(
@@ -112,7 +115,10 @@ impl DeviceQueue {
             .partition(|q| q.deadline_ms >= now_ms);
         self.queue = keep;
         for q in late {
-            answer(q.job, expired("no uplink of the device opened a receive window before the deadline"));
+            answer(
+                q.job,
+                expired("no uplink of the device opened a receive window before the deadline"),
+            );
         }
         if let Some(Active {
             stage: Stage::Sent { at, .. },
@@ -121,9 +127,13 @@ impl DeviceQueue {
         {
             if now.saturating_duration_since(*at) > TX_ACK_TIMEOUT {
                 if let Some(a) = self.active.take() {
-                    answer(a.q.job, Outcome::Unknown {
-                        reason: "the gateway never confirmed the transmission (no TX_ACK)".into(),
-                    });
+                    answer(
+                        a.q.job,
+                        Outcome::Unknown {
+                            reason: "the gateway never confirmed the transmission (no TX_ACK)"
+                                .into(),
+                        },
+                    );
                 }
             }
         }
@@ -159,11 +169,18 @@ impl DeviceQueue {
     /// The front job cannot go in any window now (`reason`): it stays for the next uplink,
     /// or fails once it has had [`MAX_ATTEMPTS`] chances.
     pub fn missed(&mut self, reason: &str) {
-        let Some(q) = self.queue.front_mut() else { return };
+        let Some(q) = self.queue.front_mut() else {
+            return;
+        };
         q.attempts += 1;
         if q.attempts >= MAX_ATTEMPTS {
             if let Some(q) = self.queue.pop_front() {
-                answer(q.job, Outcome::failed(format!("no receive window after {MAX_ATTEMPTS} uplinks: {reason}")));
+                answer(
+                    q.job,
+                    Outcome::failed(format!(
+                        "no receive window after {MAX_ATTEMPTS} uplinks: {reason}"
+                    )),
+                );
             }
         }
     }
@@ -176,7 +193,9 @@ impl DeviceQueue {
     /// The gateway's TX_ACK for the in-flight job: `None` = transmitted. Also used right
     /// after sending to a GWMP v1 forwarder, which has no TX_ACK.
     pub fn tx_ack(&mut self, error: Option<&str>) {
-        let Some(mut a) = self.active.take() else { return };
+        let Some(mut a) = self.active.take() else {
+            return;
+        };
         match error {
             None if a.q.job.command_confirmed() => {
                 a.stage = Stage::AwaitingAck { uplinks: 0 };
@@ -187,9 +206,14 @@ impl DeviceQueue {
                 TxAckClass::Retry if a.q.attempts < MAX_ATTEMPTS => self.queue.push_front(a.q),
                 TxAckClass::Retry => answer(
                     a.q.job,
-                    Outcome::failed(format!("the gateway refused the downlink {MAX_ATTEMPTS} times, last with {e}")),
+                    Outcome::failed(format!(
+                        "the gateway refused the downlink {MAX_ATTEMPTS} times, last with {e}"
+                    )),
                 ),
-                TxAckClass::Fatal => answer(a.q.job, Outcome::failed(format!("the gateway cannot transmit it: {e}"))),
+                TxAckClass::Fatal => answer(
+                    a.q.job,
+                    Outcome::failed(format!("the gateway cannot transmit it: {e}")),
+                ),
             },
         }
     }

@@ -121,7 +121,10 @@ fn deadlines_missing_tx_ack_and_a_full_queue() {
         q.push(j, 10_000, 0);
         rxs.push(rx);
     }
-    assert!(matches!(outcome(&mut rxs[MAX_QUEUED]), Some(Outcome::Rejected { .. })));
+    assert!(matches!(
+        outcome(&mut rxs[MAX_QUEUED]),
+        Some(Outcome::Rejected { .. })
+    ));
     assert_eq!(q.len(), MAX_QUEUED);
 }
 

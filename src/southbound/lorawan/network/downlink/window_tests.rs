@@ -24,7 +24,10 @@ fn rx1_on_time_rx2_when_late_none_when_later() {
     let mut dc = DutyCycle::for_region(Region::Eu868);
     let u = up(t0, 868.3, "SF9BW125");
     let w = choose(&eu(), &u, 20, &mut dc, t0 + Duration::from_millis(100)).unwrap();
-    assert_eq!((w.rx, w.tmst, w.freq_mhz, w.dr), (Rx::Rx1, 5_000_000, 868.3, 3));
+    assert_eq!(
+        (w.rx, w.tmst, w.freq_mhz, w.dr),
+        (Rx::Rx1, 5_000_000, 868.3, 3)
+    );
     assert_eq!(w.datr, "SF9BW125");
     let w = choose(&eu(), &u, 20, &mut dc, t0 + Duration::from_millis(700)).unwrap();
     assert_eq!((w.rx, w.tmst, w.freq_mhz), (Rx::Rx2, 6_000_000, 869.525));
@@ -61,7 +64,9 @@ fn duty_cycle_moves_to_rx2_then_refuses() {
     // g3 (10 %) of 60 s is 6 s: use it up too.
     dc.record(869_525_000, 6_000_000, t0);
     let e = choose(&eu(), &up(t0, 868.1, "SF7BW125"), 20, &mut dc, t0).unwrap_err();
-    assert!(matches!(e, NoWindow::DutyCycle(DutyCycleError::Exceeded { band, .. }) if band.starts_with("g3")));
+    assert!(
+        matches!(e, NoWindow::DutyCycle(DutyCycleError::Exceeded { band, .. }) if band.starts_with("g3"))
+    );
     assert_eq!(e.label(), "downlink_duty_cycle");
 }
 
@@ -78,6 +83,9 @@ fn us915_rx1_follows_rp002() {
     };
     // Channel 9 (sub-band 2) = 902.3 + 0.2 × 9 = 904.1 MHz → downlink channel 1 = 923.9 MHz.
     let w = choose(&s, &up(t0, 904.1, "SF7BW125"), 20, &mut dc, t0).unwrap();
-    assert_eq!((w.rx, w.dr, w.datr.as_str(), w.power_dbm), (Rx::Rx1, 13, "SF7BW500", 20));
+    assert_eq!(
+        (w.rx, w.dr, w.datr.as_str(), w.power_dbm),
+        (Rx::Rx1, 13, "SF7BW500", 20)
+    );
     assert!((w.freq_mhz - 923.9).abs() < 1e-6, "{}", w.freq_mhz);
 }
