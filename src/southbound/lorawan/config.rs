@@ -474,6 +474,14 @@ pub struct LnsMqttConfig {
     /// Only these DevEUIs are recorded when the list is not empty.
     #[serde(default)]
     pub devices: Vec<LnsDeviceConfig>,
+    /// Accept commands (downlinks queued at the network server) for devices with a
+    /// `downlink` allow-list; off by default.
+    #[serde(default)]
+    pub commands: bool,
+    /// ChirpStack application id (UUID) or TTS application id with tenant (`app@tenant`),
+    /// for the downlink topic.
+    #[serde(default)]
+    pub application_id: Option<String>,
 }
 
 fn default_keep_alive() -> Duration {
@@ -504,6 +512,12 @@ pub struct LnsDeviceConfig {
     pub dev_eui: String,
     #[serde(default)]
     pub codec: Option<CodecConfig>,
+    /// What commands may send to the device; nothing without it.
+    #[serde(default)]
+    pub downlink: Option<DownlinkAllow>,
+    /// TTS end-device id (the downlink topic names the device by it, not by DevEUI).
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
 
 impl LnsMqttConfig {
@@ -573,7 +587,11 @@ impl LnsMqttConfig {
             if let Some(CodecConfig::Declarative { ports }) = &d.codec {
                 issues.extend(declarative::validate(ports, &format!("devices.{i}.codec")));
             }
+            if let Some(allow) = &d.downlink {
+                issues.extend(allow.validate(&format!("devices.{i}.downlink")));
+            }
         }
+        issues.extend(super::lns_downlink::config_issues(self));
         issues
     }
 

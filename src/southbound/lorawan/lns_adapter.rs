@@ -39,6 +39,7 @@ pub struct LnsMqttAdapter {
     counters: Arc<LorawanMetrics>,
     /// Warnings quoting broker payloads.
     log_limit: LogLimiter,
+    downlinks: super::lns_downlink::LnsDownlinks,
 }
 
 impl LnsMqttAdapter {
@@ -66,7 +67,15 @@ impl LnsMqttAdapter {
             seen_order: VecDeque::new(),
             counters: Arc::new(counters),
             log_limit: LogLimiter::default(),
+            downlinks: super::lns_downlink::LnsDownlinks::new(cfg),
         })
+    }
+
+    /// Registers the devices with a `downlink` allow-list as command targets (when the
+    /// config says `commands = true`).
+    pub fn with_commands(self, registry: &Arc<crate::commands::CommandRegistry>) -> Self {
+        self.downlinks.register(&self.id, registry);
+        self
     }
 
     pub fn counters(&self) -> Arc<LorawanMetrics> {
@@ -232,16 +241,32 @@ impl Adapter for LnsMqttAdapter {
             Flavour::Ttn => QoS::AtMostOnce, // TTS MQTT server supports QoS 0 only
         };
         let mut reconnect = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut jobs = self.downlinks.jobs_rx.take();
         loop {
+            let next_job = async {
+                match jobs.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let ev = tokio::select! {
                 _ = shutdown.cancelled() => {
                     // Best effort: the broker drops the connection on its own anyway.
                     let _ = client.try_disconnect();
+                    self.downlinks.jobs_rx = jobs;
                     return Ok(());
+                }
+                Some(job) = next_job => {
+                    self.downlinks.take(job, &client);
+                    continue;
                 }
                 ev = events.poll() => ev,
             };
             match ev {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => {
+                    self.downlinks.outgoing_publish(pkid);
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => self.downlinks.puback(ack.pkid),
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     reconnect.reset();
                     for t in &topics {
@@ -255,6 +280,7 @@ impl Adapter for LnsMqttAdapter {
                     if let Some(record) = self.to_record(&p.payload) {
                         if let Err(e) = out.send(vec![record]).await {
                             // No ack: the broker redelivers after reconnect.
+                            self.downlinks.jobs_rx = jobs;
                             return Err(AdapterError::buffer("storing a record")(e));
                         }
                     }
@@ -267,7 +293,10 @@ impl Adapter for LnsMqttAdapter {
                     let delay = reconnect.next_delay();
                     tracing::warn!(adapter = %self.id, error = %e, retry_in = ?delay, "MQTT connection error; retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = shutdown.cancelled() => {
+                            self.downlinks.jobs_rx = jobs;
+                            return Ok(());
+                        }
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
