@@ -325,3 +325,66 @@ async fn us915_rx1_frequency_and_data_rate_and_adr() {
     drop(buffer);
     thread.close();
 }
+
+/// A burst of confirmed SF12 uplinks on 868.1 MHz: every ACK is a downlink of about 1 s. The
+/// gateway never uses more than 1 % of the hour in g1 (RX1, 36 s) or 10 % in g3 (RX2 at
+/// 869.525 MHz, 360 s); what could not go out is counted as `downlink_duty_cycle`.
+#[tokio::test]
+async fn eu868_duty_cycle_is_never_exceeded_by_a_burst_of_confirmed_uplinks() {
+    use citygate::southbound::lorawan::network::downlink::airtime::lora_airtime_us;
+    use citygate::southbound::lorawan::network::region::parse_datr;
+    let dir = tempfile::tempdir().unwrap();
+    let (buffer, thread) = common::open(&dir.path().join("b.sqlite"), &common::quick_config());
+    let cfg = config("", "region = \"EU868\"");
+    let registry = CommandRegistry::new();
+    let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached())
+        .unwrap()
+        .with_commands(&registry);
+    let counters = adapter.counters();
+    let mut bound = adapter.bound_addr();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (shutdown, out) = (shutdown.clone(), buffer.sender());
+        tokio::spawn(async move { adapter.run(&out, &shutdown).await.unwrap() })
+    };
+    let server = common::within(5, bound.wait_for(|a| a.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut fwd = Forwarder::new(server).await;
+    fwd.pull().await;
+    let (nwk, app) = keys();
+    let (mut g1_us, mut g3_us) = (0u64, 0u64);
+    for fcnt in 0..420u32 {
+        let mut rx = rxpk(
+            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            fcnt * 10,
+        );
+        rx.datr = Datr::Lora("SF12BW125".into());
+        fwd.push(rx).await;
+        if let Some((_, txpk)) = fwd.pull_resp(0.2).await {
+            let dr = parse_datr(&txpk.datr.to_string()).unwrap();
+            let us = lora_airtime_us(dr.sf, dr.bw_khz, txpk.size as usize, false);
+            if (868.0..=868.6).contains(&txpk.freq) {
+                g1_us += us;
+            } else {
+                assert_eq!(txpk.freq, 869.525, "RX2 channel");
+                g3_us += us;
+            }
+        }
+    }
+    assert!(g1_us <= 36_000_000, "g1 used {g1_us} µs");
+    assert!(g3_us <= 360_000_000, "g3 used {g3_us} µs");
+    assert!(
+        g1_us > 30_000_000,
+        "RX1 was used up to its budget first: {g1_us}"
+    );
+    assert!(
+        counters.downlink_duty_cycle.get() > 0,
+        "refusals are counted"
+    );
+    shutdown.cancel();
+    common::within(5, task).await.unwrap();
+    drop(buffer);
+    thread.close();
+}
