@@ -241,7 +241,8 @@ async fn adapter(rounds: u32) -> Vec<f64> {
     for n in 0..rounds {
         let (job, _o) = command(n);
         target.submit(job).unwrap();
-        tokio::task::yield_now().await;
+        // The adapter takes the job before the uplink arrives (as a command queued earlier).
+        tokio::time::sleep(Duration::from_millis(2)).await;
         let push = Packet::PushData {
             version: 2,
             token: [1, n as u8],
@@ -254,7 +255,13 @@ async fn adapter(rounds: u32) -> Vec<f64> {
         let t0 = Instant::now();
         sock.send_to(&gwmp::encode(&push), server).await.unwrap();
         loop {
-            let (len, _) = sock.recv_from(&mut buf).await.unwrap();
+            let Ok(r) =
+                tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf)).await
+            else {
+                eprintln!("uplink {n}: no PULL_RESP within 3 s");
+                break;
+            };
+            let (len, _) = r.unwrap();
             if let Ok(Packet::PullResp { token, .. }) = gwmp::parse(&buf[..len]) {
                 lat.push(t0.elapsed().as_secs_f64() * 1e3);
                 let ack = Packet::TxAck {
@@ -280,7 +287,7 @@ async fn main() {
     let without = pure(false);
     let with = pure(true);
     println!("scheduling, one core: {without:.2} µs/uplink with nothing queued, {with:.2} µs/uplink with a downlink queued (+{:.2} µs)", with - without);
-    let mut lat = adapter(800).await;
+    let mut lat = adapter(300).await;
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let p = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
     println!(
