@@ -46,7 +46,8 @@ pub fn rxpk(phy: &[u8], tmst: u32) -> RxPk {
     }
 }
 
-/// A data uplink with any FCtrl bits and FOpts, on FPort 2 unless `fopts` only.
+/// A data uplink with any FCtrl bits and FOpts, on FPort 2.
+#[allow(clippy::too_many_arguments)]
 pub fn uplink_with(
     confirmed: bool,
     fctrl_bits: u8,

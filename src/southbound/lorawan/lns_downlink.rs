@@ -54,7 +54,7 @@ pub fn message(flavour: Flavour, topic: &str, dev_eui: &str, d: &Downlink) -> (S
 pub fn config_issues(cfg: &LnsMqttConfig) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
     let with_downlink = cfg.devices.iter().any(|d| d.downlink.is_some());
-    if cfg.commands && with_downlink && cfg.application_id.as_deref().is_none_or(str::is_empty) {
+    if cfg.commands && with_downlink && cfg.application_id.as_deref().map_or(true, str::is_empty) {
         issues.push(
             ConfigIssue::new(
                 "application_id",

@@ -106,7 +106,7 @@ pub enum Outcome {
         device: usize,
         record: Option<Record>,
         ack: Option<PendingAck>,
-        heard: Heard,
+        heard: Box<Heard>,
     },
     /// A retransmission: nothing to record; re-ACK if it was confirmed.
     Retransmission {
@@ -277,7 +277,7 @@ impl NetworkServer {
                     c.malformed.inc();
                     tracing::debug!(device = %format!("{:016x}", dev.dev_eui), error = %e, "MAC commands cut short");
                 }
-                let heard = Heard {
+                let heard = Box::new(Heard {
                     rx: PendingAck {
                         device: i,
                         tmst: rx.tmst,
@@ -290,7 +290,7 @@ impl NetworkServer {
                     adr_ack_req: f.adr_ack_req(),
                     snr: rx.lsnr,
                     mac: parsed.commands,
-                };
+                });
                 let record = f.fport.filter(|p| *p > 0).map(|port| {
                     let mut r = Record::now(self.adapter.clone(), format!("{:016x}", dev.dev_eui));
                     if let Some(ts) = rx.time.as_deref().and_then(parse_ts) {
