@@ -41,7 +41,10 @@ commands = true
 [[devices]]
 dev_eui = "{DEV_EUI}"
 abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
-downlink = {{ fports = [10], max_bytes = 20, confirmed = true }}
+downlink = {{ fports = [10], max_bytes = 20, confirmed = true, encoder = {{ fport = 10, fields = [
+  {{ name = "valve", byte_offset = 0, type = "u8" }},
+  {{ name = "setpoint", byte_offset = 1, type = "i16", scale = 0.1 }},
+] }} }}
 "#
     ))
     .unwrap();
@@ -89,15 +92,19 @@ impl Running {
 
     /// Checks and submits a downlink command as the dispatcher does; the receiver of its outcome.
     fn command(&self, hex_payload: &str, confirmed: bool) -> oneshot::Receiver<Outcome> {
+        self.submit(Action::Downlink(Downlink {
+            fport: 10,
+            payload: hex::decode(hex_payload).unwrap(),
+            confirmed,
+        }))
+    }
+
+    fn submit(&self, action: Action) -> oneshot::Receiver<Outcome> {
         let command = Command {
-            key: format!("cin-{hex_payload}"),
+            key: "cin".into(),
             id: "valve".into(),
             device: DEV_EUI.into(),
-            action: Action::Downlink(Downlink {
-                fport: 10,
-                payload: hex::decode(hex_payload).unwrap(),
-                confirmed,
-            }),
+            action,
             created_ms: citygate::record::now_ms(),
             not_after_ms: Some(citygate::record::now_ms() + 60_000),
             creator: "Cplatform".into(),
@@ -290,9 +297,25 @@ async fn us915_rx1_frequency_and_data_rate_and_adr() {
     fwd.tx_ack(token, None).await;
     assert_eq!(fcnt_down(&common::within(5, &mut done).await.unwrap()), 0);
 
+    // A `set` through the device's encoder: valve u8, setpoint i16 big-endian × 0.1.
+    let mut values = citygate::record::Values::new();
+    values.insert("valve".into(), Value::I64(1));
+    values.insert("setpoint".into(), Value::F64(21.5));
+    let mut done = run.submit(Action::Set(values));
+    let mut rx = up(1, 2_500_000, 0, &[]);
+    rx.freq = 904.1;
+    fwd.push(rx).await;
+    let Some((token, txpk)) = fwd.pull_resp(5.0).await else {
+        panic!("no downlink for the set command: {:?}", done.try_recv());
+    };
+    let (_, port, payload, _, _) = open(&txpk, 1);
+    assert_eq!((port, payload), (Some(10), vec![0x01, 0x00, 0xd7]));
+    fwd.tx_ack(token, None).await;
+    assert_eq!(fcnt_down(&common::within(5, &mut done).await.unwrap()), 1);
+
     // ADR on, the device at DR0 (SF10BW125) with 9.5 dB SNR: 9.5 + 15 - 10 = 14.5 dB, four
     // 3 dB steps: DR0 → DR3 (max_dr), then one TX power step; channel mask = sub-band 2.
-    let mut rx = up(1, 3_000_000, 0x80, &[]);
+    let mut rx = up(2, 3_000_000, 0x80, &[]);
     rx.freq = 904.1;
     rx.datr = Datr::Lora("SF10BW125".into());
     fwd.push(rx).await;
@@ -302,7 +325,7 @@ async fn us915_rx1_frequency_and_data_rate_and_adr() {
         Datr::Lora("SF10BW500".into()),
         "RX1 DR10 for DR0"
     );
-    let (_, _, _, _, fopts) = open(&txpk, 1);
+    let (_, _, _, _, fopts) = open(&txpk, 2);
     let cmds = mac::parse_downlink(&fopts).commands;
     let DownlinkCommand::LinkAdrReq(req) = cmds[0] else {
         panic!("{cmds:?}")
@@ -312,11 +335,11 @@ async fn us915_rx1_frequency_and_data_rate_and_adr() {
 
     // ADRACKReq with nothing else due: a downlink still answers it (here the unanswered
     // LinkADRReq is re-sent with it).
-    let mut rx = up(2, 5_000_000, 0xc0, &[]);
+    let mut rx = up(3, 5_000_000, 0xc0, &[]);
     rx.freq = 904.1;
     fwd.push(rx).await;
     let (_, txpk) = fwd.pull_resp(5.0).await.expect("answer to ADRACKReq");
-    let (_, _, _, _, fopts) = open(&txpk, 2);
+    let (_, _, _, _, fopts) = open(&txpk, 3);
     assert!(matches!(
         mac::parse_downlink(&fopts).commands[..],
         [DownlinkCommand::LinkAdrReq(_)]

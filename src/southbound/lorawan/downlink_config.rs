@@ -4,13 +4,14 @@
 //! devices with a `downlink` allow-list, only on its FPorts, up to its size, and confirmed
 //! only where allowed. ADR and DevStatus polling are off unless switched on.
 
-use crate::commands::{Action, Command, Safety};
+use super::codec::declarative::PortSpec;
+use crate::commands::{Action, Command, Downlink, Safety};
 use crate::config::issue::ConfigIssue;
 use serde::Deserialize;
 use std::time::Duration;
 
 /// `downlink = { fports = [10], max_bytes = 51, confirmed = true }` on a device.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DownlinkAllow {
     /// Application ports commands may use (1..=223).
@@ -21,6 +22,10 @@ pub struct DownlinkAllow {
     /// Whether confirmed downlinks are allowed.
     #[serde(default)]
     pub confirmed: bool,
+    /// Encoder for `set` commands: the fields of one FPort, laid out as the declarative
+    /// codec reads them (`{ fport = 10, fields = [...] }`). Without it only raw downlinks.
+    #[serde(default)]
+    pub encoder: Option<PortSpec>,
 }
 
 /// 51 bytes: the largest payload every region accepts at its slowest downlink data rate.
@@ -32,10 +37,12 @@ impl DownlinkAllow {
     /// The command check for a device with this allow-list (no I/O): `Err` is the
     /// `rejected` reason. A downlink is never idempotent: it is sent once or reported.
     pub fn check(&self, command: &Command) -> Result<Safety, String> {
+        let encoded;
         let d = match &command.action {
             Action::Downlink(d) => d,
             Action::Set(_) => {
-                return Err("this device has no encoder; send a raw downlink".into());
+                encoded = self.downlink_of(&command.action)?;
+                &encoded
             }
         };
         if !self.fports.contains(&d.fport) {
@@ -57,6 +64,23 @@ impl DownlinkAllow {
         Ok(Safety::Once)
     }
 
+    /// The downlink a command sends: a raw one as given, a `set` through the encoder.
+    pub fn downlink_of(&self, action: &Action) -> Result<Downlink, String> {
+        match action {
+            Action::Downlink(d) => Ok(d.clone()),
+            Action::Set(values) => {
+                let Some(port) = &self.encoder else {
+                    return Err("this device has no encoder; send a raw downlink".into());
+                };
+                Ok(Downlink {
+                    fport: port.fport,
+                    payload: super::codec::encoder::encode(port, values)?,
+                    confirmed: false,
+                })
+            }
+        }
+    }
+
     /// Problems of the allow-list at `path`.
     pub fn validate(&self, path: &str) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
@@ -71,6 +95,18 @@ impl DownlinkAllow {
                 format!("{path}.fports"),
                 format!("FPort {p} is not an application port (1..=223)."),
             ));
+        }
+        if let Some(port) = &self.encoder {
+            issues.extend(super::codec::declarative::validate(
+                std::slice::from_ref(port),
+                &format!("{path}.encoder"),
+            ));
+            if !self.fports.contains(&port.fport) {
+                issues.push(ConfigIssue::new(
+                    format!("{path}.encoder.fport"),
+                    format!("The encoder's FPort {} is not in `fports`.", port.fport),
+                ));
+            }
         }
         if !(1..=crate::commands::command::MAX_DOWNLINK_BYTES).contains(&self.max_bytes) {
             issues.push(ConfigIssue::new(
@@ -202,6 +238,37 @@ mod tests {
         );
         let bad: DownlinkAllow = toml::from_str("fports = [0, 224]\nmax_bytes = 0").unwrap();
         assert_eq!(bad.validate("devices.0.downlink").len(), 2);
+    }
+
+    #[test]
+    fn set_commands_go_through_the_encoder() {
+        let a: DownlinkAllow = toml::from_str(
+            "fports = [10]\nencoder = { fport = 10, fields = [{ name = \"valve\", byte_offset = 0, type = \"u8\" }] }",
+        )
+        .unwrap();
+        assert!(a.validate("d").is_empty());
+        let mut v = crate::record::Values::new();
+        v.insert("valve".into(), crate::record::Value::I64(3));
+        let set = cmd(Action::Set(v.clone()));
+        assert_eq!(a.check(&set), Ok(Safety::Once));
+        assert_eq!(
+            a.downlink_of(&set.action),
+            Ok(Downlink {
+                fport: 10,
+                payload: vec![3],
+                confirmed: false
+            })
+        );
+        v.insert("valve".into(), crate::record::Value::I64(300));
+        assert!(a
+            .check(&cmd(Action::Set(v)))
+            .unwrap_err()
+            .contains("out of range"));
+        let bad: DownlinkAllow = toml::from_str(
+            "fports = [11]\nencoder = { fport = 10, fields = [{ name = \"valve\", byte_offset = 0, type = \"u8\" }] }",
+        )
+        .unwrap();
+        assert_eq!(bad.validate("d").len(), 1, "encoder port not allowed");
     }
 
     #[test]

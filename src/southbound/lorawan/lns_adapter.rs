@@ -250,6 +250,7 @@ impl Adapter for LnsMqttAdapter {
                 }
             };
             let ev = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => {
                     // Best effort: the broker drops the connection on its own anyway.
                     let _ = client.try_disconnect();

@@ -150,13 +150,25 @@ impl LnsDownlinks {
     }
 
     /// Publishes the job's downlink (QoS 1) or answers it at once.
-    pub fn take(&mut self, job: CommandJob, client: &rumqttc::AsyncClient) {
+    pub fn take(&mut self, mut job: CommandJob, client: &rumqttc::AsyncClient) {
         if now_ms() > job.command.deadline_ms(DEFAULT_EXPIRY) {
             let _ = job.done.send(Outcome::Expired {
                 reason: "the command expired before it could be queued at the network server"
                     .into(),
             });
             return;
+        }
+        // A `set` goes out as the payload the device's encoder builds.
+        let encoded = match self.allow.get(&job.command.device) {
+            Some(a) => a.downlink_of(&job.command.action),
+            None => Err("the device takes no downlinks through this adapter".into()),
+        };
+        match encoded {
+            Ok(d) => job.command.action = Action::Downlink(d),
+            Err(reason) => {
+                let _ = job.done.send(Outcome::rejected(reason));
+                return;
+            }
         }
         let (Some(route), Action::Downlink(d)) =
             (self.routes.get(&job.command.device), &job.command.action)

@@ -432,7 +432,10 @@ impl LorawanUdpAdapter {
                     None => std::future::pending().await,
                 }
             };
+            // Biased: a command queued before an uplink arrived is taken first, so that
+            // uplink's windows can carry it.
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => return Ok(()),
                 Some(job) = next_job => self.downlinks.take(job),
                 _ = sweep.tick() => self.downlinks.sweep(),

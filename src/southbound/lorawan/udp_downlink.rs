@@ -64,13 +64,28 @@ impl Downlinks {
     }
 
     /// Queues `job` for its device (answers at once if it is unknown or already late).
-    pub fn take(&mut self, job: CommandJob) {
+    pub fn take(&mut self, mut job: CommandJob) {
         let Some(&i) = self.by_id.get(&job.command.device) else {
             let _ = job.done.send(Outcome::rejected(
                 "the device is not served by this adapter",
             ));
             return;
         };
+        // A `set` goes out as the payload the device's encoder builds.
+        let allow = self.allow.get(i).and_then(Option::as_ref);
+        match allow.map(|a| a.downlink_of(&job.command.action)) {
+            Some(Ok(d)) => job.command.action = crate::commands::Action::Downlink(d),
+            Some(Err(reason)) => {
+                let _ = job.done.send(Outcome::rejected(reason));
+                return;
+            }
+            None => {
+                let _ = job
+                    .done
+                    .send(Outcome::rejected("the device takes no downlinks"));
+                return;
+            }
+        }
         let deadline = job.command.deadline_ms(DEFAULT_EXPIRY);
         if let Some(q) = self.queues.get_mut(i) {
             q.push(job, deadline, now_ms());
