@@ -21,8 +21,36 @@ async fn chirpstack_downlink_topic_and_json_at_the_broker() {
     let Some(broker) = mosquitto::require() else {
         return;
     };
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    downlink_through(&url, broker.port, "").await;
+}
+
+/// The same over `mqtts://` with the CA from `ca_file` (the broker's certificate is signed by a
+/// test CA made with openssl).
+#[tokio::test]
+#[ignore = "needs mosquitto and openssl (tests/run.sh installs them)"]
+async fn chirpstack_downlink_over_mqtts() {
+    if mosquitto::binary().is_none() {
+        assert!(
+            std::env::var_os("CITYGATE_REQUIRE_PEERS").is_none(),
+            "mosquitto missing"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::northbound::acme::Pki::new(dir.path()).unwrap();
+    let (cert, key) = pki.leaf("broker", "serverAuth").unwrap();
+    let broker = mosquitto::Mosquitto::start_tls(cert, key).unwrap();
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let extra = format!("ca_file = {:?}\n", pki.ca_cert);
+    downlink_through(&url, broker.plain_port, &extra).await;
+}
+
+/// Sends one command through an adapter connected to `url`; checks what a subscriber on the
+/// broker's plain port `ns_port` receives, and the outcome.
+async fn downlink_through(url: &str, ns_port: u16, extra: &str) {
     // The network server's side: subscribed to the command topic.
-    let mut opts = MqttOptions::new("test-chirpstack", "127.0.0.1", broker.port);
+    let mut opts = MqttOptions::new("test-chirpstack", "127.0.0.1", ns_port);
     opts.set_keep_alive(Duration::from_secs(5));
     let (ns, mut ns_events) = AsyncClient::new(opts, 10);
     ns.subscribe("application/+/device/+/command/down", QoS::AtLeastOnce)
@@ -38,10 +66,9 @@ async fn chirpstack_downlink_topic_and_json_at_the_broker() {
     .await;
 
     let cfg: LnsMqttConfig = toml::from_str(&format!(
-        "broker = \"mqtt://127.0.0.1:{}\"\nflavour = \"chirpstack\"\ncommands = true\n\
+        "broker = \"{url}\"\nflavour = \"chirpstack\"\ncommands = true\n{extra}\
          application_id = \"{APP_ID}\"\n[[devices]]\ndev_eui = \"0004A30B001C0530\"\n\
-         downlink = {{ fports = [10], confirmed = true }}\n",
-        broker.port
+         downlink = {{ fports = [10], confirmed = true }}\n"
     ))
     .unwrap();
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());

@@ -482,6 +482,14 @@ pub struct LnsMqttConfig {
     /// for the downlink topic.
     #[serde(default)]
     pub application_id: Option<String>,
+    /// `mqtts://`: PEM CA bundle trusted (default: the system bundle), and an optional client
+    /// certificate with its key for mutual TLS.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
 }
 
 fn default_keep_alive() -> Duration {
@@ -590,6 +598,23 @@ impl LnsMqttConfig {
             if let Some(allow) = &d.downlink {
                 issues.extend(allow.validate(&format!("devices.{i}.downlink")));
             }
+        }
+        if self.client_cert_file.is_some() != self.client_key_file.is_some() {
+            issues.push(ConfigIssue::new(
+                "client_cert_file",
+                "A client certificate needs its key (client_cert_file and client_key_file).",
+            ));
+        }
+        let tls_files = self.ca_file.is_some() || self.client_cert_file.is_some();
+        if tls_files && !(self.broker.starts_with("mqtts://") || self.broker.starts_with("ssl://"))
+        {
+            issues.push(
+                ConfigIssue::new(
+                    "ca_file",
+                    "TLS files are set but the broker is not mqtts://.",
+                )
+                .hint("use an mqtts:// broker or remove ca_file / client_cert_file"),
+            );
         }
         issues.extend(super::lns_downlink::config_issues(self));
         issues

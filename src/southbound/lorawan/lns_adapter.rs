@@ -187,22 +187,29 @@ impl LnsMqttAdapter {
 
     fn options(&self) -> Result<MqttOptions, AdapterError> {
         let url = &self.cfg.broker;
-        let rest = url
+        let (tls, rest) = if let Some(r) = url
+            .strip_prefix("mqtts://")
+            .or_else(|| url.strip_prefix("ssl://"))
+        {
+            (true, r)
+        } else if let Some(r) = url
             .strip_prefix("mqtt://")
             .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| {
-                AdapterError::Config(format!(
-                    "{}: only mqtt:// brokers are supported so far",
-                    self.id
-                ))
-            })?;
+        {
+            (false, r)
+        } else {
+            return Err(AdapterError::Config(format!(
+                "{}: the broker must be mqtt:// or mqtts://",
+                self.id
+            )));
+        };
         let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
             Some((h, p)) => (
                 h,
                 p.parse()
                     .map_err(|_| AdapterError::Config(format!("bad port in {url}")))?,
             ),
-            None => (rest, 1883),
+            None => (rest, if tls { 8883 } else { 1883 }),
         };
         let client_id = self
             .cfg
@@ -215,6 +222,11 @@ impl LnsMqttAdapter {
         o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
         // Keep the broker session so QoS 1 messages survive our restarts.
         o.set_clean_session(false);
+        if tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(Arc::new(self.tls()?)),
+            ));
+        }
         if let Some(user) = &self.cfg.username {
             let pass = self
                 .cfg
@@ -224,6 +236,18 @@ impl LnsMqttAdapter {
             o.set_credentials(user.clone(), pass.unwrap_or_default());
         }
         Ok(o)
+    }
+}
+
+impl LnsMqttAdapter {
+    /// rustls client config, built the one way the northbound MQTT binding builds it.
+    fn tls(&self) -> Result<rustls::ClientConfig, AdapterError> {
+        let mut m = crate::northbound::mqtt_config::MqttConfig::new(self.cfg.broker.clone());
+        m.ca_file = self.cfg.ca_file.clone();
+        m.client_cert_file = self.cfg.client_cert_file.clone();
+        m.client_key_file = self.cfg.client_key_file.clone();
+        crate::northbound::mqtt::tls_config(&m)
+            .map_err(|e| AdapterError::Config(format!("{}: {e}", self.id)))
     }
 }
 
