@@ -15,6 +15,7 @@ pub mod decode;
 pub mod downlink_config;
 mod environment;
 pub mod lns_adapter;
+pub mod lns_config;
 pub mod lns_downlink;
 pub mod network;
 pub mod transport;
