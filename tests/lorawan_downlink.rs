@@ -265,6 +265,14 @@ async fn eu868_rx1_decrypts_tx_ack_errors_retry_and_fcnt_down_survives_restart()
             gw_cnt: 1
         })]
     );
+
+    // ADRACKReq right after the restart, with nothing else due: answered all the same (an
+    // empty downlink resets the device's ADR_ACK_CNT).
+    fwd.push(up(7, 19_000_000, 0x40, &[])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("answer to ADRACKReq");
+    assert_eq!(txpk.tmst, Some(20_000_000));
+    let (f16, port, _, _, fopts) = open(&txpk, 6);
+    assert_eq!((f16, port, fopts.len()), (6, None, 0));
     run.stop().await;
     drop(buffer);
     thread.close();
