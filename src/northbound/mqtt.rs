@@ -468,7 +468,7 @@ pub fn parse_response(payload: &[u8]) -> Result<Response, (Option<String>, Bindi
 
 /// rustls client config: the CA bundle (`ca_file` or the system's) and an optional client
 /// certificate, with the ring provider.
-fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, BindingError> {
+pub(crate) fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, BindingError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let ca_path = m.ca_file.clone().unwrap_or_else(|| SYSTEM_CA_BUNDLE.into());

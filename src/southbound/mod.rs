@@ -231,16 +231,14 @@ impl AdapterConfig {
                 c.clone(),
                 ReplayMetrics::new(metrics, id),
             ))),
-            AdapterConfig::LorawanUdp(c) => Ok(Box::new(lorawan::LorawanUdpAdapter::new(
-                id,
-                c,
-                LorawanMetrics::new(metrics, id),
-            )?)),
-            AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(lorawan::LnsMqttAdapter::new(
-                id,
-                c,
-                LorawanMetrics::new(metrics, id),
-            )?)),
+            AdapterConfig::LorawanUdp(c) => Ok(Box::new(
+                lorawan::LorawanUdpAdapter::new(id, c, LorawanMetrics::new(metrics, id))?
+                    .with_commands(commands),
+            )),
+            AdapterConfig::LorawanLnsMqtt(c) => Ok(Box::new(
+                lorawan::LnsMqttAdapter::new(id, c, LorawanMetrics::new(metrics, id))?
+                    .with_commands(commands),
+            )),
             AdapterConfig::Ble(c) => {
                 ble::BleAdapter::new(id, c.clone(), BleMetrics::new(metrics, id))
                     .map(|a| Box::new(a) as Box<dyn Adapter>)

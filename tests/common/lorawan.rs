@@ -45,3 +45,131 @@ pub fn rxpk(phy: &[u8], tmst: u32) -> RxPk {
         data: base64::engine::general_purpose::STANDARD.encode(phy),
     }
 }
+
+/// A data uplink with any FCtrl bits and FOpts, on FPort 2.
+#[allow(clippy::too_many_arguments)]
+pub fn uplink_with(
+    confirmed: bool,
+    fctrl_bits: u8,
+    fopts: &[u8],
+    dev_addr: u32,
+    fcnt32: u32,
+    nwk: &AesKey,
+    app: &AesKey,
+    pl: &[u8],
+) -> Vec<u8> {
+    let mut raw = vec![if confirmed { 0x80 } else { 0x40 }];
+    raw.extend_from_slice(&dev_addr.to_le_bytes());
+    raw.push((fctrl_bits & 0xf0) | fopts.len() as u8);
+    raw.extend_from_slice(&(fcnt32 as u16).to_le_bytes());
+    raw.extend_from_slice(fopts);
+    raw.push(2);
+    let mut enc = pl.to_vec();
+    crypt_frm_payload(app, true, dev_addr, fcnt32, &mut enc);
+    raw.extend_from_slice(&enc);
+    let mic = data_mic(nwk, true, dev_addr, fcnt32, &raw);
+    raw.extend_from_slice(&mic);
+    raw
+}
+
+/// A packet forwarder on 127.0.0.1 speaking GWMP v2 to a `lorawan_udp` adapter.
+pub struct Forwarder {
+    pub sock: tokio::net::UdpSocket,
+    pub server: std::net::SocketAddr,
+    pub gateway: gwmp::GatewayEui,
+    token: u16,
+}
+
+impl Forwarder {
+    pub async fn new(server: std::net::SocketAddr) -> Forwarder {
+        Forwarder {
+            sock: tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            server,
+            gateway: gwmp::GatewayEui([0xaa, 0x55, 0x5a, 0, 0, 0, 0, 7]),
+            token: 0x2000,
+        }
+    }
+
+    fn next_token(&mut self) -> [u8; 2] {
+        self.token = self.token.wrapping_add(1);
+        self.token.to_be_bytes()
+    }
+
+    async fn send(&self, p: &gwmp::Packet) {
+        self.sock
+            .send_to(&gwmp::encode(p), self.server)
+            .await
+            .unwrap();
+    }
+
+    /// The next datagram from the server, if one comes within `secs`.
+    pub async fn recv_within(&self, secs: f64) -> Option<gwmp::Packet> {
+        let mut buf = vec![0u8; 4096];
+        let d = std::time::Duration::from_secs_f64(secs);
+        let (n, _) = tokio::time::timeout(d, self.sock.recv_from(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        Some(gwmp::parse(&buf[..n]).unwrap())
+    }
+
+    /// PULL_DATA (opens the downlink path); waits for PULL_ACK.
+    pub async fn pull(&mut self) {
+        let token = self.next_token();
+        let gateway = self.gateway;
+        self.send(&gwmp::Packet::PullData {
+            version: 2,
+            token,
+            gateway,
+        })
+        .await;
+        match self.recv_within(5.0).await {
+            Some(gwmp::Packet::PullAck { .. }) => {}
+            other => panic!("expected PULL_ACK, got {other:?}"),
+        }
+    }
+
+    /// PUSH_DATA with `rx`; waits for the PUSH_ACK.
+    pub async fn push(&mut self, rx: RxPk) {
+        let token = self.next_token();
+        let p = gwmp::Packet::PushData {
+            version: 2,
+            token,
+            gateway: self.gateway,
+            payload: gwmp::PushPayload {
+                rxpk: vec![rx],
+                stat: None,
+            },
+        };
+        self.send(&p).await;
+        match self.recv_within(5.0).await {
+            Some(gwmp::Packet::PushAck { token: t, .. }) => assert_eq!(t, token),
+            other => panic!("expected PUSH_ACK, got {other:?}"),
+        }
+    }
+
+    /// The next PULL_RESP within `secs`: its token and txpk.
+    pub async fn pull_resp(&self, secs: f64) -> Option<([u8; 2], gwmp::TxPk)> {
+        match self.recv_within(secs).await? {
+            gwmp::Packet::PullResp { token, payload, .. } => Some((token, payload.txpk)),
+            other => panic!("expected PULL_RESP, got {other:?}"),
+        }
+    }
+
+    /// TX_ACK for `token`, with an error name or none.
+    pub async fn tx_ack(&self, token: [u8; 2], error: Option<&str>) {
+        let payload = error.map(|e| gwmp::TxAckPayload {
+            txpk_ack: gwmp::TxAckInfo {
+                error: Some(e.into()),
+                warn: None,
+            },
+        });
+        self.send(&gwmp::Packet::TxAck {
+            version: 2,
+            token,
+            gateway: self.gateway,
+            payload,
+        })
+        .await;
+    }
+}

@@ -8,6 +8,10 @@ pub struct Mosquitto {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// TLS listener on `port`: (certificate, key) PEM files, plus a plain listener on
+    /// `plain_port` for test clients.
+    tls: Option<(PathBuf, PathBuf)>,
+    pub plain_port: u16,
 }
 
 /// The broker binary, or `None` (then the test panics under `CITYGATE_REQUIRE_PEERS`).
@@ -29,6 +33,30 @@ impl Mosquitto {
             port,
             child: None,
             dir: tempfile::tempdir().ok()?,
+            tls: None,
+            plain_port: port,
+        };
+        m.restart();
+        Some(m)
+    }
+
+    /// A broker with a TLS listener on `port` (this server certificate and key) and a plain
+    /// one on `plain_port`.
+    pub fn start_tls(cert: PathBuf, key: PathBuf) -> Option<Mosquitto> {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()
+                .map(|a| a.port())
+        };
+        let (port, plain_port) = (free()?, free()?);
+        let mut m = Mosquitto {
+            port,
+            child: None,
+            dir: tempfile::tempdir().ok()?,
+            tls: Some((cert, key)),
+            plain_port,
         };
         m.restart();
         Some(m)
@@ -38,10 +66,21 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         self.stop();
         let conf = self.dir.path().join("mosquitto.conf");
+        let tls = match &self.tls {
+            Some((cert, key)) => format!(
+                // Started as root, mosquitto drops to its own user, which cannot read the
+                // test's key in a private temporary directory.
+                "certfile {}\nkeyfile {}\nlistener {} 127.0.0.1\nuser root\n",
+                cert.display(),
+                key.display(),
+                self.plain_port
+            ),
+            None => String::new(),
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n",
+                "listener {} 127.0.0.1\n{tls}allow_anonymous true\npersistence false\nset_tcp_nodelay true\n",
                 self.port
             ),
         )

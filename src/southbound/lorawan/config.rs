@@ -1,10 +1,13 @@
-//! Config of the two LoRaWAN adapters: `type = "lorawan_udp"` (Semtech UDP forwarder + edge
-//! join/network server) and `type = "lorawan_lns_mqtt"` (uplinks from ChirpStack or TTS).
+//! Config of `type = "lorawan_udp"` (Semtech UDP forwarder + edge join/network server) and the
+//! helpers both LoRaWAN adapters share; `type = "lorawan_lns_mqtt"` (uplinks from ChirpStack or
+//! TTS) is in `lns_config.rs`, commands, ADR and DevStatus in `downlink_config.rs`.
 //!
 //! Validation is pure (no file or environment access); secrets are read by [`load_key`]
 //! when the adapter is built, so `citygate check` can run where the key files are not.
 
 use super::codec::{declarative, CodecConfig};
+use super::downlink_config::{AdrConfig, DownlinkAllow};
+pub use super::lns_config::{Flavour, LnsDeviceConfig, LnsMqttConfig};
 use super::network::crypto::{parse_hex_array, AesKey};
 use super::network::region::Region;
 use super::transport::gwmp::GatewayEui;
@@ -63,6 +66,15 @@ pub struct LorawanUdpConfig {
     /// Datagrams of other gateways are dropped and counted.
     #[serde(default)]
     pub gateways: Vec<String>,
+    /// Accept commands (downlinks) for devices with a `downlink` allow-list; off by default.
+    #[serde(default)]
+    pub commands: bool,
+    /// Adaptive data rate (see `downlink_config.rs`); off by default.
+    #[serde(default)]
+    pub adr: AdrConfig,
+    /// How often devices are asked for battery and margin (DevStatusReq); never when absent.
+    #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    pub dev_status_interval: Option<Duration>,
 }
 
 /// Default `max_gateways`.
@@ -124,6 +136,9 @@ pub struct DeviceConfig {
     pub codec: CodecConfig,
     #[serde(default)]
     pub mac_version: MacVersion,
+    /// What commands may send to the device; nothing without it.
+    #[serde(default)]
+    pub downlink: Option<DownlinkAllow>,
 }
 
 /// Activation by personalization: fixed address and session keys.
@@ -365,7 +380,14 @@ impl LorawanUdpConfig {
             if let CodecConfig::Declarative { ports } = &d.codec {
                 issues.extend(declarative::validate(ports, &format!("{p}.codec")));
             }
+            if let Some(allow) = &d.downlink {
+                issues.extend(allow.validate(&format!("{p}.downlink")));
+            }
         }
+        issues.extend(self.adr.validate());
+        issues.extend(super::downlink_config::validate_dev_status_interval(
+            self.dev_status_interval,
+        ));
         issues
     }
 
@@ -420,146 +442,6 @@ impl LorawanUdpConfig {
     /// The UDP port this adapter owns.
     pub fn resources(&self) -> Vec<Resource> {
         vec![Resource::UdpPort(self.bind)]
-    }
-}
-
-/// `[southbound.<id>] type = "lorawan_lns_mqtt"`: uplinks already decrypted by an LNS.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LnsMqttConfig {
-    /// `mqtt://host:1883` or `mqtts://host:8883`.
-    pub broker: String,
-    pub flavour: Flavour,
-    /// Subscriptions; the flavour's uplink topic when empty.
-    #[serde(default)]
-    pub topics: Vec<String>,
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    #[serde(default)]
-    pub password_env: Option<String>,
-    #[serde(
-        default = "default_keep_alive",
-        deserialize_with = "crate::config::units::duration"
-    )]
-    pub keep_alive: Duration,
-    /// Codec for devices without their own entry, used when the LNS sent no decoded object.
-    #[serde(default)]
-    pub codec: CodecConfig,
-    /// Only these DevEUIs are recorded when the list is not empty.
-    #[serde(default)]
-    pub devices: Vec<LnsDeviceConfig>,
-}
-
-fn default_keep_alive() -> Duration {
-    Duration::from_secs(30)
-}
-
-/// Which LNS publishes the uplinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavour {
-    Chirpstack,
-    Ttn,
-}
-
-impl Flavour {
-    pub fn default_topic(self) -> &'static str {
-        match self {
-            Flavour::Chirpstack => "application/+/device/+/event/up",
-            Flavour::Ttn => "v3/+/devices/+/up",
-        }
-    }
-}
-
-/// Per-device codec for the LNS adapter.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LnsDeviceConfig {
-    pub dev_eui: String,
-    #[serde(default)]
-    pub codec: Option<CodecConfig>,
-}
-
-impl LnsMqttConfig {
-    pub fn topics(&self) -> Vec<String> {
-        if self.topics.is_empty() {
-            vec![self.flavour.default_topic().to_owned()]
-        } else {
-            self.topics.clone()
-        }
-    }
-
-    /// The broker password's config fields (optional; the one secret rule).
-    pub fn password(&self) -> SecretFields<'_> {
-        SecretFields::with_inline(
-            "password",
-            self.password.as_deref(),
-            self.password_file.as_ref(),
-            self.password_env.as_deref(),
-        )
-    }
-
-    pub fn validate(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
-        let scheme_ok = ["mqtt://", "mqtts://", "tcp://", "ssl://"]
-            .iter()
-            .any(|s| self.broker.starts_with(s));
-        if !scheme_ok {
-            issues.push(
-                ConfigIssue::new(
-                    "broker",
-                    format!("Broker URL {:?} has no MQTT scheme.", self.broker),
-                )
-                .hint("mqtt://host:1883 or mqtts://host:8883"),
-            );
-        }
-        issues.extend(self.password().issues("", false));
-        if self.password().given() && self.username.is_none() {
-            issues.push(ConfigIssue::new(
-                "username",
-                "A broker password is given without a username.",
-            ));
-        }
-        for (i, t) in self.topics.iter().enumerate() {
-            if t.is_empty() || t.contains('#') && !t.ends_with('#') {
-                issues.push(ConfigIssue::new(
-                    format!("topics.{i}"),
-                    format!("Topic filter {t:?} is invalid."),
-                ));
-            }
-        }
-        if let CodecConfig::Declarative { ports } = &self.codec {
-            issues.extend(declarative::validate(ports, "codec"));
-        }
-        let mut euis: Vec<u64> = Vec::new();
-        for (i, d) in self.devices.iter().enumerate() {
-            match parse_eui(&d.dev_eui) {
-                None => issues.push(ConfigIssue::new(
-                    format!("devices.{i}.dev_eui"),
-                    format!("DevEUI {:?} is not 16 hex digits.", d.dev_eui),
-                )),
-                Some(e) if euis.contains(&e) => issues.push(ConfigIssue::new(
-                    format!("devices.{i}.dev_eui"),
-                    format!("DevEUI {e:016x} is listed twice."),
-                )),
-                Some(e) => euis.push(e),
-            }
-            if let Some(CodecConfig::Declarative { ports }) = &d.codec {
-                issues.extend(declarative::validate(ports, &format!("devices.{i}.codec")));
-            }
-        }
-        issues
-    }
-
-    /// An MQTT client owns nothing exclusive on the box.
-    pub fn resources(&self) -> Vec<Resource> {
-        Vec::new()
     }
 }
 

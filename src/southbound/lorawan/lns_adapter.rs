@@ -39,6 +39,7 @@ pub struct LnsMqttAdapter {
     counters: Arc<LorawanMetrics>,
     /// Warnings quoting broker payloads.
     log_limit: LogLimiter,
+    downlinks: super::lns_downlink::LnsDownlinks,
 }
 
 impl LnsMqttAdapter {
@@ -66,7 +67,15 @@ impl LnsMqttAdapter {
             seen_order: VecDeque::new(),
             counters: Arc::new(counters),
             log_limit: LogLimiter::default(),
+            downlinks: super::lns_downlink::LnsDownlinks::new(cfg),
         })
+    }
+
+    /// Registers the devices with a `downlink` allow-list as command targets (when the
+    /// config says `commands = true`).
+    pub fn with_commands(self, registry: &Arc<crate::commands::CommandRegistry>) -> Self {
+        self.downlinks.register(&self.id, registry);
+        self
     }
 
     pub fn counters(&self) -> Arc<LorawanMetrics> {
@@ -178,22 +187,29 @@ impl LnsMqttAdapter {
 
     fn options(&self) -> Result<MqttOptions, AdapterError> {
         let url = &self.cfg.broker;
-        let rest = url
+        let (tls, rest) = if let Some(r) = url
+            .strip_prefix("mqtts://")
+            .or_else(|| url.strip_prefix("ssl://"))
+        {
+            (true, r)
+        } else if let Some(r) = url
             .strip_prefix("mqtt://")
             .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| {
-                AdapterError::Config(format!(
-                    "{}: only mqtt:// brokers are supported so far",
-                    self.id
-                ))
-            })?;
+        {
+            (false, r)
+        } else {
+            return Err(AdapterError::Config(format!(
+                "{}: the broker must be mqtt:// or mqtts://",
+                self.id
+            )));
+        };
         let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
             Some((h, p)) => (
                 h,
                 p.parse()
                     .map_err(|_| AdapterError::Config(format!("bad port in {url}")))?,
             ),
-            None => (rest, 1883),
+            None => (rest, if tls { 8883 } else { 1883 }),
         };
         let client_id = self
             .cfg
@@ -206,6 +222,11 @@ impl LnsMqttAdapter {
         o.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
         // Keep the broker session so QoS 1 messages survive our restarts.
         o.set_clean_session(false);
+        if tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(Arc::new(self.tls()?)),
+            ));
+        }
         if let Some(user) = &self.cfg.username {
             let pass = self
                 .cfg
@@ -215,6 +236,18 @@ impl LnsMqttAdapter {
             o.set_credentials(user.clone(), pass.unwrap_or_default());
         }
         Ok(o)
+    }
+}
+
+impl LnsMqttAdapter {
+    /// rustls client config, built the one way the northbound MQTT binding builds it.
+    fn tls(&self) -> Result<rustls::ClientConfig, AdapterError> {
+        let mut m = crate::northbound::mqtt_config::MqttConfig::new(self.cfg.broker.clone());
+        m.ca_file = self.cfg.ca_file.clone();
+        m.client_cert_file = self.cfg.client_cert_file.clone();
+        m.client_key_file = self.cfg.client_key_file.clone();
+        crate::northbound::mqtt::tls_config(&m)
+            .map_err(|e| AdapterError::Config(format!("{}: {e}", self.id)))
     }
 }
 
@@ -232,16 +265,33 @@ impl Adapter for LnsMqttAdapter {
             Flavour::Ttn => QoS::AtMostOnce, // TTS MQTT server supports QoS 0 only
         };
         let mut reconnect = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut jobs = self.downlinks.jobs_rx.take();
         loop {
+            let next_job = async {
+                match jobs.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let ev = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => {
                     // Best effort: the broker drops the connection on its own anyway.
                     let _ = client.try_disconnect();
+                    self.downlinks.jobs_rx = jobs;
                     return Ok(());
+                }
+                Some(job) = next_job => {
+                    self.downlinks.take(job, &client);
+                    continue;
                 }
                 ev = events.poll() => ev,
             };
             match ev {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => {
+                    self.downlinks.outgoing_publish(pkid);
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => self.downlinks.puback(ack.pkid),
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     reconnect.reset();
                     for t in &topics {
@@ -255,6 +305,7 @@ impl Adapter for LnsMqttAdapter {
                     if let Some(record) = self.to_record(&p.payload) {
                         if let Err(e) = out.send(vec![record]).await {
                             // No ack: the broker redelivers after reconnect.
+                            self.downlinks.jobs_rx = jobs;
                             return Err(AdapterError::buffer("storing a record")(e));
                         }
                     }
@@ -267,7 +318,10 @@ impl Adapter for LnsMqttAdapter {
                     let delay = reconnect.next_delay();
                     tracing::warn!(adapter = %self.id, error = %e, retry_in = ?delay, "MQTT connection error; retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = shutdown.cancelled() => {
+                            self.downlinks.jobs_rx = jobs;
+                            return Ok(());
+                        }
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }

@@ -12,8 +12,11 @@
 pub mod codec;
 pub mod config;
 pub mod decode;
+pub mod downlink_config;
 mod environment;
 pub mod lns_adapter;
+pub mod lns_config;
+pub mod lns_downlink;
 pub mod network;
 pub mod transport;
 pub mod udp_adapter;

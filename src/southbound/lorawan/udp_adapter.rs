@@ -5,7 +5,8 @@
 //! error ends `run` (the supervisor restarts it; sessions and counters stay in `self`).
 
 use super::config::{parse_eui, parse_net_id, LorawanUdpConfig};
-use super::network::server::{Device, NetworkServer, OtaaKeys, Outcome, PendingAck, RadioSettings};
+use super::network::downlink::WindowSettings;
+use super::network::server::{Device, NetworkServer, OtaaKeys, Outcome, RadioSettings};
 use super::network::session::{state_key, DeviceState, Session};
 use super::transport::gateway_table::GatewayTable;
 use super::transport::gwmp::{self, GatewayEui, Packet, PullRespPayload, TxPk};
@@ -21,9 +22,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// A confirmed uplink is answered in RX1 only if its record was committed this fast;
-/// otherwise in RX2 (the forwarder needs the PULL_RESP some 100 ms before TX time).
-const RX1_BUDGET: Duration = Duration::from_millis(600);
+#[path = "udp_downlink.rs"]
+mod downlink;
+#[path = "udp_mac.rs"]
+mod mac;
+
+/// How often queued commands are checked for their deadline.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LorawanUdpAdapter {
     bind: SocketAddr,
@@ -38,6 +43,8 @@ pub struct LorawanUdpAdapter {
     state_loaded: bool,
     bound: watch::Sender<Option<SocketAddr>>,
     version: u8,
+    downlinks: downlink::Downlinks,
+    mac: mac::MacSettings,
 }
 
 impl LorawanUdpAdapter {
@@ -50,6 +57,7 @@ impl LorawanUdpAdapter {
     ) -> Result<Self, AdapterError> {
         let err = |m: String| AdapterError::Config(format!("lorawan_udp {id}: {m}"));
         let mut devices = Vec::new();
+        let mut downlink_allow = Vec::new();
         for (i, d) in cfg.devices.iter().enumerate() {
             let dev_eui =
                 parse_eui(&d.dev_eui).ok_or_else(|| err(format!("devices.{i}.dev_eui invalid")))?;
@@ -76,6 +84,7 @@ impl LorawanUdpAdapter {
                     .ok_or_else(|| err(format!("devices.{i}.otaa.join_eui invalid")))?;
                 otaa = Some(OtaaKeys { join_eui, app_key });
             }
+            downlink_allow.push((dev_eui, d.downlink.clone()));
             devices.push(Device {
                 dev_eui,
                 otaa,
@@ -98,7 +107,15 @@ impl LorawanUdpAdapter {
         let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
             .map_err(|i| err(format!("gateways.{i} invalid")))?;
         let counters = Arc::new(counters);
+        let settings = WindowSettings {
+            region: radio.region,
+            rx1_dr_offset: radio.rx1_dr_offset,
+            rx_delay_s: radio.rx_delay_s,
+            power_dbm: radio.power_dbm,
+        };
         Ok(LorawanUdpAdapter {
+            downlinks: downlink::Downlinks::new(settings, cfg.commands, downlink_allow),
+            mac: mac::MacSettings::new(cfg),
             bind: cfg.bind,
             ns: NetworkServer::new(id, radio, devices, Arc::clone(&counters)),
             counters,
@@ -155,19 +172,39 @@ impl LorawanUdpAdapter {
     }
 
     async fn persist(&self, out: &RecordSender, device: usize) {
-        if let Some((key, json)) = self.ns.state_of(device) {
-            if let Err(e) = out.put_state(&key, json).await {
+        self.persist_checked(out, device).await;
+    }
+
+    /// Persists the state of `device`; false (logged) if the buffer refused it.
+    async fn persist_checked(&self, out: &RecordSender, device: usize) -> bool {
+        let Some((key, json)) = self.ns.state_of(device) else {
+            return false;
+        };
+        match out.put_state(&key, json).await {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::error!(key = %key, error = %e, "cannot persist LoRaWAN state");
+                false
             }
         }
     }
 
-    async fn send_down(&mut self, sock: &UdpSocket, gateway: GatewayEui, txpk: TxPk, dev_eui: u64) {
-        let Some(addr) = self.gateways.addr(&gateway, Instant::now()) else {
+    /// Sends `txpk` to `gateway` in a PULL_RESP; the token its TX_ACK will carry, or `None`
+    /// when the gateway has no known address.
+    async fn send_down(
+        &mut self,
+        sock: &UdpSocket,
+        gateway: GatewayEui,
+        txpk: TxPk,
+        dev_eui: u64,
+    ) -> Option<[u8; 2]> {
+        let now = Instant::now();
+        let Some(addr) = self.gateways.addr(&gateway, now) else {
             self.counters.downlink_no_route.inc();
             tracing::warn!(gateway = %gateway, "no PULL_DATA from the gateway within gateway_idle_timeout; downlink dropped");
-            return;
+            return None;
         };
+        self.downlinks.record_airtime(&txpk, now);
         let token: [u8; 2] = rand::random();
         let pkt = Packet::PullResp {
             version: self.version,
@@ -182,6 +219,7 @@ impl LorawanUdpAdapter {
             Ok(_) => self.counters.downlink_sent.inc(),
             Err(e) => tracing::warn!(gateway = %gateway, error = %e, "PULL_RESP send failed"),
         }
+        Some(token)
     }
 
     async fn handle_datagram(
@@ -258,7 +296,13 @@ impl LorawanUdpAdapter {
                 ..
             } => {
                 let device = self.pending_tx.remove(&token);
-                match payload.as_ref().and_then(|p| p.txpk_ack.error()) {
+                let error = payload.as_ref().and_then(|p| p.txpk_ack.error());
+                if let Some(d) =
+                    device.and_then(|eui| self.ns.devices().iter().position(|x| x.dev_eui == eui))
+                {
+                    self.downlink_tx_ack(d, token, error);
+                }
+                match error {
                     Some(err) => {
                         c.tx_ack_error.inc();
                         if let Some(suppressed) = self.log_limit.allow(&gateway.to_string()) {
@@ -307,12 +351,16 @@ impl LorawanUdpAdapter {
                 self.send_down(sock, gw, txpk, eui).await;
             }
             Outcome::Retransmission { device, ack } => {
-                self.ack(sock, out, gw, device, ack, received).await
+                if let Some(a) = ack {
+                    self.reply(sock, out, gw, device, &a, true, None, received)
+                        .await;
+                }
             }
             Outcome::Uplink {
                 device,
                 record,
                 ack,
+                heard,
             } => {
                 if let Some(r) = record {
                     // Acknowledged (ACK downlink, state) only once the record is durable.
@@ -321,28 +369,19 @@ impl LorawanUdpAdapter {
                         return;
                     }
                 }
-                self.persist(out, device).await;
-                self.ack(sock, out, gw, device, ack, received).await;
+                let rx = heard.rx.clone();
+                self.reply(
+                    sock,
+                    out,
+                    gw,
+                    device,
+                    &rx,
+                    ack.is_some(),
+                    Some(&heard),
+                    received,
+                )
+                .await;
             }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn ack(
-        &mut self,
-        sock: &UdpSocket,
-        out: &RecordSender,
-        gw: GatewayEui,
-        device: usize,
-        ack: Option<PendingAck>,
-        received: Instant,
-    ) {
-        let Some(ack) = ack else { return };
-        let rx2 = received.elapsed() > RX1_BUDGET;
-        if let Some(txpk) = self.ns.build_ack(&ack, rx2) {
-            self.persist(out, device).await;
-            let eui = self.ns.devices()[device].dev_eui;
-            self.send_down(sock, gw, txpk, eui).await;
         }
     }
 }
@@ -366,15 +405,44 @@ impl Adapter for LorawanUdpAdapter {
             .map_err(AdapterError::io("reading the bound UDP address"))?;
         self.bound.send_replace(Some(local));
         tracing::info!(addr = %local, "GWMP server listening");
+        let mut jobs = self.downlinks.jobs_rx.take();
+        let result = self.serve(&sock, out, shutdown, &mut jobs).await;
+        self.downlinks.jobs_rx = jobs;
+        result
+    }
+}
+
+impl LorawanUdpAdapter {
+    /// The receive loop: datagrams, commands for the device queues, deadline sweeps.
+    async fn serve(
+        &mut self,
+        sock: &UdpSocket,
+        out: &RecordSender,
+        shutdown: &CancellationToken,
+        jobs: &mut Option<tokio::sync::mpsc::Receiver<crate::commands::CommandJob>>,
+    ) -> Result<(), AdapterError> {
         // Max UDP payload; PUSH_DATA with several rxpk stays far below.
         let mut buf = vec![0u8; 65_535];
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let next_job = async {
+                match jobs.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            // Biased: a command queued before an uplink arrived is taken first, so that
+            // uplink's windows can carry it.
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => return Ok(()),
+                Some(job) = next_job => self.downlinks.take(job),
+                _ = sweep.tick() => self.downlinks.sweep(),
                 r = sock.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
                         let d = buf[..n].to_vec();
-                        self.handle_datagram(&sock, out, &d, from).await;
+                        self.handle_datagram(sock, out, &d, from).await;
                     }
                     // ICMP port-unreachable from a vanished forwarder surfaces here on some
                     // systems; it is not fatal for the socket.

@@ -44,6 +44,15 @@ pub struct LorawanMetrics {
     pub gateway_table_evicted: IntCounter,
     pub gateway_table_expired: IntCounter,
     pub gateway_table_refused: IntCounter,
+    /// Downlinks that could not go in the uplink's receive windows, by reason (the RX windows
+    /// had passed; the duty cycle of the sub-band was used up; the frame was too large for
+    /// the window's data rate; no RX parameters for the uplink's channel).
+    pub downlink_too_late: IntCounter,
+    pub downlink_duty_cycle: IntCounter,
+    pub downlink_too_large: IntCounter,
+    pub downlink_no_window: IntCounter,
+    /// Downlinks not sent because their FCntDown could not be saved first.
+    pub downlink_state_not_saved: IntCounter,
     /// `citygate_lorawan_gateways{adapter}`: gateways in the table now (a level).
     pub gateways: IntGauge,
 }
@@ -84,6 +93,11 @@ impl LorawanMetrics {
             gateway_rx_ok_total: packet("gateway_rx_ok_total"),
             gateway_tx_total: packet("gateway_tx_total"),
             gateway_stat_reports: packet("gateway_stat_reports"),
+            downlink_too_late: packet("downlink_too_late"),
+            downlink_duty_cycle: packet("downlink_duty_cycle"),
+            downlink_too_large: packet("downlink_too_large"),
+            downlink_no_window: packet("downlink_no_window"),
+            downlink_state_not_saved: packet("downlink_state_not_saved"),
             gateway_table_evicted: table("evicted"),
             gateway_table_expired: table("expired"),
             gateway_table_refused: table("refused"),

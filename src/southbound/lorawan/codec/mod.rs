@@ -5,6 +5,7 @@
 
 pub mod cayenne_lpp;
 pub mod declarative;
+pub mod encoder;
 pub mod raw;
 
 use crate::record::Values;

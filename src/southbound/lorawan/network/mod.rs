@@ -3,12 +3,15 @@
 //! together (MIC and FCnt checks, dedupe, decryption, join-accepts, ACK downlinks). Pure code:
 //! no sockets and no tasks, so it is unit-tested against the shared vectors.
 
+pub mod adr;
 pub mod crypto;
+pub mod downlink;
 pub mod fcnt;
 pub mod frame;
 mod frame_error;
 pub mod join;
 pub mod mac;
+pub mod mac_state;
 pub mod region;
 pub mod server;
 pub mod session;

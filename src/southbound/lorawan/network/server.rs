@@ -8,6 +8,7 @@ use super::crypto::AesKey;
 use super::fcnt::{older_fcnt_candidates, FcntError, FcntVerdict};
 use super::frame::{self, build_data_down, DataDown, DataFrame, PhyPayload};
 use super::join::{derive_session_keys, JoinAccept, JoinRequest};
+use super::mac::{self, UplinkCommand};
 use super::region::{Region, JOIN_ACCEPT_DELAY1_US};
 use super::session::{state_key, DeviceState, Session};
 use crate::record::{now_ms, parse_ts, Record, Value};
@@ -58,16 +59,54 @@ pub struct PendingAck {
     pub datr: String,
 }
 
+/// What a new uplink tells the downlink side: where its receive windows are, its FCtrl bits,
+/// its signal quality and the MAC commands it carried (FOpts or FPort 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    pub rx: PendingAck,
+    pub fcnt: u32,
+    /// The device acknowledges the last confirmed downlink.
+    pub ack_bit: bool,
+    pub adr: bool,
+    pub adr_ack_req: bool,
+    pub snr: Option<f64>,
+    pub mac: Vec<UplinkCommand>,
+}
+
+/// What one data downlink carries besides its counter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DownContent {
+    pub ack: bool,
+    pub adr: bool,
+    /// MAC commands, encoded (at most 15 bytes go in FOpts).
+    pub fopts: Vec<u8>,
+    /// Application payload: FPort, plaintext, confirmed.
+    pub app: Option<(u8, Vec<u8>, bool)>,
+}
+
+impl DownContent {
+    pub fn is_empty(&self) -> bool {
+        !self.ack && self.fopts.is_empty() && self.app.is_none()
+    }
+
+    /// PHYPayload length: MHDR 1 + FHDR 7 + FOpts + (FPort 1 + payload) + MIC 4.
+    pub fn phy_len(&self) -> usize {
+        12 + self.fopts.len().min(15) + self.app.as_ref().map_or(0, |(_, p, _)| 1 + p.len())
+    }
+}
+
 /// What the caller must do after [`NetworkServer::handle_rxpk`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Nothing to do (the reason is counted).
     Dropped,
-    /// A new uplink: send the record (if any), persist `device`'s state, then ACK if asked.
+    /// A new uplink: send the record (if any), persist `device`'s state, then answer in its
+    /// receive windows (ACK if asked, MAC answers, a queued downlink).
     Uplink {
         device: usize,
         record: Option<Record>,
         ack: Option<PendingAck>,
+        heard: Box<Heard>,
     },
     /// A retransmission: nothing to record; re-ACK if it was confirmed.
     Retransmission {
@@ -228,6 +267,30 @@ impl NetworkServer {
                 s.fcnt_up.accept(fcnt32);
                 let plain = f.decrypt(&s.nwk_s_key, &s.app_s_key, fcnt32);
                 c.ok.inc();
+                let mac_bytes = if f.fport == Some(0) {
+                    &plain[..]
+                } else {
+                    f.fopts
+                };
+                let parsed = mac::parse_uplink(mac_bytes);
+                if let Some(e) = &parsed.error {
+                    c.malformed.inc();
+                    tracing::debug!(device = %format!("{:016x}", dev.dev_eui), error = %e, "MAC commands cut short");
+                }
+                let heard = Box::new(Heard {
+                    rx: PendingAck {
+                        device: i,
+                        tmst: rx.tmst,
+                        freq: rx.freq,
+                        datr: rx.datr.to_string(),
+                    },
+                    fcnt: fcnt32,
+                    ack_bit: f.ack(),
+                    adr: f.adr(),
+                    adr_ack_req: f.adr_ack_req(),
+                    snr: rx.lsnr,
+                    mac: parsed.commands,
+                });
                 let record = f.fport.filter(|p| *p > 0).map(|port| {
                     let mut r = Record::now(self.adapter.clone(), format!("{:016x}", dev.dev_eui));
                     if let Some(ts) = rx.time.as_deref().and_then(parse_ts) {
@@ -254,6 +317,7 @@ impl NetworkServer {
                     device: i,
                     record,
                     ack,
+                    heard,
                 }
             }
         }
@@ -390,6 +454,38 @@ impl NetworkServer {
         let phy = build_data_down(&down, &s.nwk_s_key, &s.app_s_key);
         s.fcnt_down = s.fcnt_down.wrapping_add(1);
         Some(txpk(tmst, freq, datr, radio.power_dbm, &phy))
+    }
+}
+
+impl NetworkServer {
+    /// Builds a data downlink for `device` with its next FCntDown and reserves that counter
+    /// (the caller persists the state before sending: a crash then leaves a gap, never a
+    /// reuse). Returns the PHYPayload and the FCntDown used; `None` without a session.
+    pub fn build_down(&mut self, device: usize, c: &DownContent) -> Option<(Vec<u8>, u32)> {
+        let s = self.devices.get_mut(device)?.state.session.as_mut()?;
+        let fcnt = s.fcnt_down;
+        let (fport, payload, confirmed) = match &c.app {
+            Some((port, p, confirmed)) => (Some(*port), &p[..], *confirmed),
+            None => (None, &[][..], false),
+        };
+        let down = DataDown {
+            confirmed,
+            dev_addr: s.dev_addr,
+            ack: c.ack,
+            adr: c.adr,
+            fpending: false,
+            fcnt32: fcnt,
+            fopts: &c.fopts,
+            fport,
+            payload,
+        };
+        let phy = build_data_down(&down, &s.nwk_s_key, &s.app_s_key);
+        s.fcnt_down = s.fcnt_down.wrapping_add(1);
+        Some((phy, fcnt))
+    }
+
+    pub fn radio(&self) -> &RadioSettings {
+        &self.radio
     }
 }
 

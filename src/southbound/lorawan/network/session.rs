@@ -7,6 +7,7 @@
 use super::crypto::AesKey;
 use super::fcnt::UplinkCounter;
 use super::join::DevNonceHistory;
+use super::mac_state::MacState;
 use serde::{Deserialize, Serialize};
 
 /// An activated session (ABP from config, OTAA from a join).
@@ -28,6 +29,8 @@ pub struct DeviceState {
     /// (the device may never have received the join-accept).
     pub pending: Option<Session>,
     pub dev_nonces: DevNonceHistory,
+    /// Pending MAC requests, ADR history (kept across restarts).
+    pub mac: MacState,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,6 +50,8 @@ struct StateJson {
     pending: Option<SessionJson>,
     #[serde(default)]
     dev_nonces: DevNonceHistory,
+    #[serde(default)]
+    mac: MacState,
 }
 
 impl SessionJson {
@@ -81,6 +86,7 @@ impl DeviceState {
             session: self.session.as_ref().map(SessionJson::from_session),
             pending: self.pending.as_ref().map(SessionJson::from_session),
             dev_nonces: self.dev_nonces.clone(),
+            mac: self.mac.clone(),
         };
         serde_json::to_string(&j).unwrap_or_default()
     }
@@ -98,6 +104,7 @@ impl DeviceState {
                 None => None,
             },
             dev_nonces: j.dev_nonces,
+            mac: j.mac,
         })
     }
 }

@@ -1,0 +1,165 @@
+//! The MAC layer of `lorawan_udp` against a device simulator that obeys it: ADR brings a
+//! device that starts at DR0 with good SNR to the highest data rate its margin allows and then
+//! lowers its power, without overshooting; at poor SNR it stays put. DevStatusReq is sent and
+//! the answer (battery, margin) becomes a record of the device.
+
+mod common;
+
+use base64::Engine;
+use citygate::record::Value;
+use citygate::southbound::lorawan::network::crypto::AesKey;
+use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
+use citygate::southbound::lorawan::network::mac::{self, DownlinkCommand};
+use citygate::southbound::lorawan::transport::gwmp::Datr;
+use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
+use citygate::southbound::Adapter;
+use citygate::telemetry::LorawanMetrics;
+use common::lorawan::{rxpk, uplink_with, Forwarder};
+use tokio_util::sync::CancellationToken;
+
+const DEV_ADDR: u32 = 0x2601_1bda;
+const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
+const APP: &str = "000102030405060708090a0b0c0d0e0f";
+
+/// An EU868 device that applies LinkADRReq and answers DevStatusReq. Its SNR at the gateway is
+/// `base_snr` at full power, 2 dB less per TXPower step.
+struct Device {
+    dr: u8,
+    tx_power: u8,
+    base_snr: f64,
+    fcnt: u32,
+    fopts: Vec<u8>,
+    max_dr_seen: u8,
+}
+
+impl Device {
+    /// Sends one uplink with the ADR bit; applies what the downlink (if any) asks.
+    async fn uplink(&mut self, fwd: &mut Forwarder) -> Vec<DownlinkCommand> {
+        let (nwk, app) = (
+            AesKey::from_hex(NWK).unwrap(),
+            AesKey::from_hex(APP).unwrap(),
+        );
+        let phy = uplink_with(
+            false,
+            0x80,
+            &self.fopts,
+            DEV_ADDR,
+            self.fcnt,
+            &nwk,
+            &app,
+            &[1],
+        );
+        let mut rx = rxpk(&phy, self.fcnt * 1000);
+        rx.datr = Datr::Lora(format!("SF{}BW125", 12 - self.dr));
+        rx.lsnr = Some(self.base_snr - 2.0 * f64::from(self.tx_power));
+        self.fcnt += 1;
+        self.fopts.clear();
+        fwd.push(rx).await;
+        let Some((token, txpk)) = fwd.pull_resp(0.3).await else {
+            return Vec::new();
+        };
+        fwd.tx_ack(token, None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&txpk.data)
+            .unwrap();
+        let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+            panic!("not a data frame")
+        };
+        let cmds = mac::parse_downlink(d.fopts).commands;
+        for c in &cmds {
+            match c {
+                DownlinkCommand::LinkAdrReq(r) => {
+                    self.dr = r.data_rate;
+                    self.tx_power = r.tx_power;
+                    self.max_dr_seen = self.max_dr_seen.max(r.data_rate);
+                    self.fopts.extend_from_slice(&[0x03, 0x07]);
+                }
+                DownlinkCommand::DevStatusReq => self.fopts.extend_from_slice(&[0x06, 200, 12]),
+                _ => {}
+            }
+        }
+        cmds
+    }
+}
+
+async fn run(base_snr: f64) -> (Device, Vec<citygate::record::Record>) {
+    let cfg: LorawanUdpConfig = toml::from_str(&format!(
+        r#"
+bind = "127.0.0.1:0"
+dedup_window = "1ms"
+adr = {{ enabled = true, margin_db = 10, max_dr = 5 }}
+dev_status_interval = "1h"
+[[devices]]
+dev_eui = "70b3d57ed0000001"
+abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
+"#
+    ))
+    .unwrap();
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
+    let mut bound = adapter.bound_addr();
+    let sink = common::Sink::new();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let (out, s) = (sink.sender(), shutdown.clone());
+        tokio::spawn(async move { adapter.run(&out, &s).await.unwrap() })
+    };
+    let server = common::within(5, bound.wait_for(|a| a.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut fwd = Forwarder::new(server).await;
+    fwd.pull().await;
+    let mut dev = Device {
+        dr: 0,
+        tx_power: 0,
+        base_snr,
+        fcnt: 0,
+        fopts: Vec::new(),
+        max_dr_seen: 0,
+    };
+    for _ in 0..25 {
+        dev.uplink(&mut fwd).await;
+    }
+    // Converged: five more uplinks bring no LinkADRReq.
+    for _ in 0..5 {
+        let cmds = dev.uplink(&mut fwd).await;
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, DownlinkCommand::LinkAdrReq(_))),
+            "still adapting after 25 uplinks: {cmds:?}"
+        );
+    }
+    shutdown.cancel();
+    common::within(5, task).await.unwrap();
+    let records = sink.records().await;
+    (dev, records)
+}
+
+#[tokio::test]
+async fn adr_converges_without_overshoot_and_dev_status_becomes_a_record() {
+    // 10 dB at full power: DR5 (SF7 needs -7.5 dB: 10 + 7.5 - 10 = 7.5 dB to spare), then
+    // power steps while the margin lasts: TXPower 3 leaves 4 + 7.5 - 10 = 1.5 dB.
+    let (dev, records) = run(10.0).await;
+    assert_eq!((dev.dr, dev.tx_power), (5, 3));
+    assert_eq!(dev.max_dr_seen, 5, "never above max_dr");
+    let margin = dev.base_snr - 2.0 * f64::from(dev.tx_power) + 7.5 - 10.0;
+    assert!(margin >= 0.0, "the installation margin is kept: {margin}");
+
+    let status: Vec<_> = records
+        .iter()
+        .filter(|r| r.meta.get("mac") == Some(&Value::Str("DevStatusAns".into())))
+        .collect();
+    assert_eq!(status.len(), 1, "asked once per dev_status_interval");
+    assert_eq!(status[0].device, "70b3d57ed0000001");
+    assert_eq!(status[0].values["battery_pct"], Value::F64(78.7));
+    assert_eq!(status[0].values["snr_margin_db"], Value::I64(12));
+}
+
+#[tokio::test]
+async fn adr_leaves_a_device_with_poor_snr_where_it_is() {
+    // -15 dB at SF12 (needs -20 dB): 5 dB above the floor is less than the 10 dB margin.
+    let (dev, _) = run(-15.0).await;
+    assert_eq!((dev.dr, dev.tx_power), (0, 0));
+}
