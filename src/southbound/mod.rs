@@ -224,7 +224,6 @@ impl AdapterConfig {
         metrics: &Metrics,
         commands: &Arc<CommandRegistry>,
     ) -> Result<Box<dyn Adapter>, AdapterError> {
-        let _ = commands;
         match self {
             AdapterConfig::Replay(c) => Ok(Box::new(replay::ReplayAdapter::new(
                 id,
