@@ -58,6 +58,8 @@ pub struct Metrics {
     pub device_series_overflow: IntCounterVec,
     pub lorawan_gateways: IntGaugeVec,
     pub lorawan_gateway_table: IntCounterVec,
+    // CoAP binding.
+    pub coap_messages: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -179,6 +181,7 @@ impl Metrics {
             device_series_overflow: counter_vec(&r, "citygate_device_series_overflow_total", "Records of runtime-discovered devices beyond [telemetry] max_device_series: stored and delivered, but without their own device series.", &["adapter"]),
             lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
+            coap_messages: counter_vec(&r, "citygate_coap_messages_total", "CoAP binding message events: retransmitted (a confirmable request sent again), duplicate (a response already seen, dropped), separate (a response that came after an empty ACK), reset (the CSE answered RST).", &["event"]),
             registry: r,
         }
     }

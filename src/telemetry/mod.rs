@@ -12,4 +12,5 @@ pub use config::TelemetryConfig;
 pub use handles::{
     BleMetrics, BufferMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics,
 };
+pub use handles::CoapMetrics;
 pub use metrics::Metrics;
