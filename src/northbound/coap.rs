@@ -212,3 +212,7 @@ impl Binding for CoapBinding {
             .map_err(|_| BindingError::Timeout(self.timeout))?
     }
 }
+
+#[cfg(test)]
+#[path = "coap_tests.rs"]
+mod tests;
