@@ -22,6 +22,8 @@ pub struct Faults {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub forwarded: AtomicU64,
+    /// UDP payload bytes forwarded (duplicates counted once).
+    pub bytes: AtomicU64,
     pub dropped: AtomicU64,
     pub duplicated: AtomicU64,
     pub reordered: AtomicU64,
@@ -81,6 +83,16 @@ impl LossyProxy {
         Ok(LossyProxy { port, stats, stop })
     }
 
+    /// A proxy that only counts (no faults).
+    pub async fn counting(server_port: u16) -> anyhow::Result<Self> {
+        let none = Faults {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+        };
+        LossyProxy::start(server_port, none, 0).await
+    }
+
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
         let s = &self.stats;
         (
@@ -126,6 +138,7 @@ impl Ctx {
             self.stats.duplicated.fetch_add(1, Ordering::Relaxed);
         }
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         let send = async move {
             for _ in 0..copies {
                 let _ = match to {
