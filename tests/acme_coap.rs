@@ -69,7 +69,10 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
     acme.kill();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let before: HashSet<u64> = store.delivered().into_iter().collect();
-    assert!(before.len() < 180, "not everything may be done before the kill");
+    assert!(
+        before.len() < 180,
+        "not everything may be done before the kill"
+    );
     for i in 60..70 {
         let record = record("dev-a", i);
         let seq = store.append(record.clone());
@@ -114,17 +117,30 @@ async fn loss_duplicates_and_reordering_lose_and_duplicate_nothing() -> anyhow::
     .await?;
     run.stop().await?;
     let (forwarded, dropped, duplicated, reordered) = proxy.snapshot();
-    assert!(dropped > 0 && duplicated > 0 && reordered > 0, "{:?}", proxy.snapshot());
+    assert!(
+        dropped > 0 && duplicated > 0 && reordered > 0,
+        "{:?}",
+        proxy.snapshot()
+    );
     assert_eq!(
         verify_at_cse(&acme.url, ORIGINATOR, EPOCH, &expected).await?,
         expected.len()
     );
     let delivered = store.delivered();
     assert_eq!(delivered.len(), expected.len());
-    assert_eq!(delivered.iter().collect::<HashSet<_>>().len(), expected.len());
+    assert_eq!(
+        delivered.iter().collect::<HashSet<_>>().len(),
+        expected.len()
+    );
     assert!(store.dead_letters().is_empty());
-    assert!(metrics.retransmitted.get() > 0, "lost datagrams were retransmitted");
-    assert!(metrics.duplicate.get() > 0, "duplicated responses were dropped");
+    assert!(
+        metrics.retransmitted.get() > 0,
+        "lost datagrams were retransmitted"
+    );
+    assert!(
+        metrics.duplicate.get() > 0,
+        "duplicated responses were dropped"
+    );
     eprintln!(
         "proxy: {forwarded} forwarded, {dropped} dropped, {duplicated} duplicated, \
          {reordered} reordered; binding: {} retransmissions, {} duplicates dropped",
@@ -165,16 +181,26 @@ async fn large_bodies_go_block_wise() -> anyhow::Result<()> {
     let binding = CoapBinding::new(&cfg, CoapMetrics::detached())?;
     let resp = binding.send(read.clone()).await?;
     assert_eq!(resp.rsc.0, 2000);
-    let (rsc, over_http) = acme::retrieve(&acme.url, &format!("{container}?rcn=4"), ORIGINATOR).await?;
+    let (rsc, over_http) =
+        acme::retrieve(&acme.url, &format!("{container}?rcn=4"), ORIGINATOR).await?;
     assert_eq!(rsc, 2000);
     let cins = |v: &serde_json::Value| v["m2m:cnt"]["m2m:cin"].clone();
-    assert_eq!(cins(resp.pc.as_ref().unwrap_or(&serde_json::Value::Null)), cins(&over_http));
+    assert_eq!(
+        cins(resp.pc.as_ref().unwrap_or(&serde_json::Value::Null)),
+        cins(&over_http)
+    );
     assert!(serde_json::to_vec(&over_http)?.len() > 6 * 1024);
 
     let mut tight = cfg.clone();
     tight.max_reply_bytes = 4096;
     let binding = CoapBinding::new(&tight, CoapMetrics::detached())?;
-    let err = binding.send(read).await.expect_err("larger than max_reply_bytes");
-    assert!(matches!(err, BindingError::ReplyTooLarge { limit: 4096, .. }), "{err}");
+    let err = binding
+        .send(read)
+        .await
+        .expect_err("larger than max_reply_bytes");
+    assert!(
+        matches!(err, BindingError::ReplyTooLarge { limit: 4096, .. }),
+        "{err}"
+    );
     Ok(())
 }

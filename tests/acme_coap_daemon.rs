@@ -94,7 +94,11 @@ rate = 0.0
         .args(["check", "-c"])
         .arg(&cfg)
         .output()?;
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     let mut first = daemon(&cfg);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -109,7 +113,10 @@ rate = 0.0
     first.start_kill()?; // SIGKILL
     first.wait().await?;
     let partial: usize = at_cse(&acme.url).await?.iter().map(Vec::len).sum();
-    assert!(partial < DEVICES * PER_DEVICE, "killed before the end: {partial}");
+    assert!(
+        partial < DEVICES * PER_DEVICE,
+        "killed before the end: {partial}"
+    );
 
     let mut second = daemon(&cfg);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -123,7 +130,10 @@ rate = 0.0
             }
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "not all delivered after the restart");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not all delivered after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     second.start_kill()?;

@@ -63,7 +63,10 @@ impl CoapBinding {
         };
         let stop = CancellationToken::new();
         Ok(CoapBinding {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port,
             timeout: cfg.request_timeout,
             max_reply_bytes: cfg.max_reply_bytes,
@@ -77,7 +80,12 @@ impl CoapBinding {
     async fn endpoint(&self) -> Result<&Arc<Endpoint>, BindingError> {
         self.endpoint
             .get_or_try_init(|| {
-                Endpoint::connect(&self.host, self.port, self.metrics.clone(), self.stop.clone())
+                Endpoint::connect(
+                    &self.host,
+                    self.port,
+                    self.metrics.clone(),
+                    self.stop.clone(),
+                )
             })
             .await
     }
@@ -109,7 +117,10 @@ impl CoapBinding {
         let limit = self.max_reply_bytes;
         let too_large = |detail: String| BindingError::ReplyTooLarge { limit, detail };
         if first.payload.len() as u64 > limit {
-            return Err(too_large(format!("{} bytes in one message", first.payload.len())));
+            return Err(too_large(format!(
+                "{} bytes in one message",
+                first.payload.len()
+            )));
         }
         let Some(mut block) = block_option(first, CoapOption::Block2)? else {
             return Ok(first.payload.clone());
@@ -159,7 +170,11 @@ impl CoapBinding {
 /// the next one only after 2.31 Continue; Size1 announces the total on the first. A smaller
 /// block size in the CSE's Continue is adopted. Any other answer ends the transfer and is
 /// the response (an error like 4.13 is then read like any response).
-async fn send_block1(ex: &mut Exchange, base: &Packet, body: &[u8]) -> Result<Packet, BindingError> {
+async fn send_block1(
+    ex: &mut Exchange,
+    base: &Packet,
+    body: &[u8],
+) -> Result<Packet, BindingError> {
     let mut size = BLOCK_SIZE;
     let mut offset = 0;
     loop {

@@ -96,7 +96,11 @@ impl Endpoint {
             .map_err(|e| BindingError::Connect(format!("{host}:{port}: {e}")))?
             .next()
             .ok_or_else(|| BindingError::Connect(format!("{host}: no address")))?;
-        let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let local = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
         let socket = UdpSocket::bind(local)
             .await
             .map_err(|e| BindingError::Connect(format!("UDP socket: {e}")))?;
@@ -117,7 +121,10 @@ impl Endpoint {
 
     /// Opens an exchange: a fresh token and the channel its responses arrive on.
     pub fn open_exchange(self: &Arc<Self>) -> Exchange {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+        let token = self
+            .next_token
+            .fetch_add(1, Ordering::Relaxed)
+            .to_be_bytes();
         let (tx, rx) = mpsc::unbounded_channel();
         self.routes().exchanges.insert(token, tx);
         Exchange {

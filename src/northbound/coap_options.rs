@@ -89,11 +89,11 @@ pub fn uri_path(to: &str) -> Vec<String> {
     prefix
         .map(String::from)
         .into_iter()
-        .chain(
-            rest.split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()),
-        )
+        .chain(rest.split('/').filter(|s| !s.is_empty()).map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        }))
         .collect()
 }
 
@@ -132,8 +132,14 @@ pub fn request_message(req: &Request) -> Result<(Packet, Vec<u8>), BindingError>
     if !req.fr.is_empty() {
         p.add_option(CoapOption::Unknown(number::FR), req.fr.as_bytes().to_vec());
     }
-    p.add_option(CoapOption::Unknown(number::RQI), req.rqi.as_bytes().to_vec());
-    p.add_option(CoapOption::Unknown(number::RVI), req.rvi.as_bytes().to_vec());
+    p.add_option(
+        CoapOption::Unknown(number::RQI),
+        req.rqi.as_bytes().to_vec(),
+    );
+    p.add_option(
+        CoapOption::Unknown(number::RVI),
+        req.rvi.as_bytes().to_vec(),
+    );
     if let (Operation::Create, Some(ty)) = (req.op, req.ty) {
         p.add_option(
             CoapOption::Unknown(number::TY),
@@ -169,7 +175,11 @@ pub fn code_text(code: MessageClass) -> String {
 
 /// Turns the final CoAP response (its options from `head`, the whole body reassembled from
 /// its blocks) into a response primitive; see the module doc for the rules.
-pub fn parse_response(head: &Packet, body: &[u8], sent_rqi: &str) -> Result<Response, BindingError> {
+pub fn parse_response(
+    head: &Packet,
+    body: &[u8],
+    sent_rqi: &str,
+) -> Result<Response, BindingError> {
     let status = code_number(head.header.code);
     let Some(raw) = head.get_first_option(CoapOption::Unknown(number::RSC)) else {
         if status == 401 || status == 403 {
@@ -215,7 +225,11 @@ pub fn parse_response(head: &Packet, body: &[u8], sent_rqi: &str) -> Result<Resp
         .and_then(|v| std::str::from_utf8(v).ok())
         .unwrap_or(sent_rqi);
     if rqi != sent_rqi {
-        tracing::debug!(sent = sent_rqi, got = rqi, "response oneM2M-RQI differs from request");
+        tracing::debug!(
+            sent = sent_rqi,
+            got = rqi,
+            "response oneM2M-RQI differs from request"
+        );
     }
     Ok(Response::from_parts(Rsc(rsc), rqi, body_value))
 }

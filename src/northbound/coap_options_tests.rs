@@ -36,7 +36,10 @@ fn create_cin() -> Request {
 fn create_maps_to_post_with_onem2m_options() {
     let (p, body) = request_message(&create_cin()).unwrap();
     assert_eq!(p.header.code, MessageClass::Request(RequestType::Post));
-    assert_eq!(all(&p, CoapOption::UriPath), ["cse-in", "citygate", "dev-1"]);
+    assert_eq!(
+        all(&p, CoapOption::UriPath),
+        ["cse-in", "citygate", "dev-1"]
+    );
     assert_eq!(all(&p, CoapOption::UriQuery), ["rcn=0"]);
     assert_eq!(option_str(&p, 279).as_deref(), Some("Ccitygate"));
     assert_eq!(option_str(&p, 283).as_deref(), Some("rq-7"));
@@ -86,7 +89,10 @@ fn operations_map_to_methods_and_notify_has_no_ty() {
 fn addresses_map_to_uri_path_like_http() {
     assert_eq!(uri_path("cse-in/a/b"), ["cse-in", "a", "b"]);
     assert_eq!(uri_path("/id-in/cnt-1"), ["~", "id-in", "cnt-1"]);
-    assert_eq!(uri_path("//sp.example/id-in/x"), ["_", "sp.example", "id-in", "x"]);
+    assert_eq!(
+        uri_path("//sp.example/id-in/x"),
+        ["_", "sp.example", "id-in", "x"]
+    );
     // Segments are decoded: the option holds the raw name.
     assert_eq!(uri_path("cse-in/a%2Fb/c%20d"), ["cse-in", "a/b", "c d"]);
 }
@@ -94,10 +100,15 @@ fn addresses_map_to_uri_path_like_http() {
 #[test]
 fn authority_of_coap_urls() {
     assert_eq!(parse_authority("10.0.0.5"), Ok(("10.0.0.5".into(), 5683)));
-    assert_eq!(parse_authority("cse.example:5690/"), Ok(("cse.example".into(), 5690)));
+    assert_eq!(
+        parse_authority("cse.example:5690/"),
+        Ok(("cse.example".into(), 5690))
+    );
     assert_eq!(parse_authority("[::1]:61616"), Ok(("::1".into(), 61616)));
     assert_eq!(parse_authority("[fe80::1]"), Ok(("fe80::1".into(), 5683)));
-    for bad in ["", ":5683", "h:0", "h:99999", "h:x", "h/cse-in", "h?a=1", "u@h", "[::1"] {
+    for bad in [
+        "", ":5683", "h:0", "h:99999", "h:x", "h/cse-in", "h?a=1", "u@h", "[::1",
+    ] {
         assert!(parse_authority(bad).is_err(), "{bad}");
     }
 }
@@ -137,47 +148,87 @@ fn outcome(code: ResponseType, rsc: Option<u32>, body: &str) -> Outcome {
 fn outcome_classes_follow_rsc_like_http() {
     use ResponseType::*;
     assert_eq!(outcome(Created, Some(2001), ""), Outcome::Delivered);
-    assert_eq!(outcome(Conflict, Some(4105), r#"{"m2m:dbg":"exists"}"#), Outcome::AlreadyThere);
+    assert_eq!(
+        outcome(Conflict, Some(4105), r#"{"m2m:dbg":"exists"}"#),
+        Outcome::AlreadyThere
+    );
     // 4.04 is 4004 (tree missing) or 5103-like; only the RSC tells.
-    assert!(matches!(outcome(NotFound, Some(4004), ""), Outcome::TreeMissing { .. }));
+    assert!(matches!(
+        outcome(NotFound, Some(4004), ""),
+        Outcome::TreeMissing { .. }
+    ));
     assert!(matches!(
         outcome(BadRequest, Some(4000), r#"{"m2m:dbg":"bad label"}"#),
-        Outcome::Permanent { rsc: Some(4000), .. }
+        Outcome::Permanent {
+            rsc: Some(4000),
+            ..
+        }
     ));
     assert!(matches!(
         outcome(NotAcceptable, Some(5207), ""),
-        Outcome::Permanent { rsc: Some(5207), .. }
+        Outcome::Permanent {
+            rsc: Some(5207),
+            ..
+        }
     ));
     assert!(matches!(
         outcome(Forbidden, Some(4103), ""),
-        Outcome::Refused { rsc: Some(4103), .. }
+        Outcome::Refused {
+            rsc: Some(4103),
+            ..
+        }
     ));
     assert!(matches!(
         outcome(InternalServerError, Some(5000), ""),
-        Outcome::Retry { reason: RetryReason::Server, .. }
+        Outcome::Retry {
+            reason: RetryReason::Server,
+            ..
+        }
     ));
     // Without RSC: 4.01/4.03 refuse the gateway, anything else is unusable (retried).
-    assert!(matches!(outcome(Unauthorized, None, ""), Outcome::Refused { rsc: None, .. }));
-    assert!(matches!(outcome(Forbidden, None, ""), Outcome::Refused { rsc: None, .. }));
+    assert!(matches!(
+        outcome(Unauthorized, None, ""),
+        Outcome::Refused { rsc: None, .. }
+    ));
+    assert!(matches!(
+        outcome(Forbidden, None, ""),
+        Outcome::Refused { rsc: None, .. }
+    ));
     assert!(matches!(
         outcome(BadGateway, None, "proxy"),
-        Outcome::Retry { reason: RetryReason::BadResponse, .. }
+        Outcome::Retry {
+            reason: RetryReason::BadResponse,
+            ..
+        }
     ));
     assert!(matches!(
         outcome(Content, Some(2000), "{not json"),
-        Outcome::Retry { reason: RetryReason::BadResponse, .. }
+        Outcome::Retry {
+            reason: RetryReason::BadResponse,
+            ..
+        }
     ));
 }
 
 #[test]
 fn response_body_and_dbg_are_lifted() {
-    let (p, b) = response(ResponseType::Content, Some(2000), r#"{"m2m:ae":{"aei":"Cx"}}"#);
+    let (p, b) = response(
+        ResponseType::Content,
+        Some(2000),
+        r#"{"m2m:ae":{"aei":"Cx"}}"#,
+    );
     let r = parse_response(&p, &b, "rq-7").unwrap();
     assert_eq!(r.rsc, Rsc(2000));
     assert_eq!(r.rqi, "rq-7");
     assert_eq!(r.pc, Some(json!({"m2m:ae":{"aei":"Cx"}})));
     let (p, b) = response(ResponseType::BadRequest, Some(4000), r#"{"m2m:dbg":"no"}"#);
-    assert_eq!(parse_response(&p, &b, "rq-7").unwrap().dbg.as_deref(), Some("no"));
+    assert_eq!(
+        parse_response(&p, &b, "rq-7").unwrap().dbg.as_deref(),
+        Some("no")
+    );
     assert_eq!(code_number(p.header.code), 400);
-    assert_eq!(code_text(MessageClass::Response(ResponseType::Continue)), "2.31");
+    assert_eq!(
+        code_text(MessageClass::Response(ResponseType::Continue)),
+        "2.31"
+    );
 }

@@ -63,7 +63,13 @@ async fn separate_response_is_acked_and_its_duplicate_dropped() {
     let req = Request::retrieve("cse-in", "Cx", "3");
     let resp = b.send(req).await.unwrap();
     assert_eq!(resp.rsc, Rsc::CREATED);
-    assert_eq!(tokio::time::timeout(Duration::from_secs(5), script).await.unwrap().unwrap(), 2);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), script)
+            .await
+            .unwrap()
+            .unwrap(),
+        2
+    );
     assert_eq!(metrics.separate.get(), 1);
     assert_eq!(metrics.duplicate.get(), 1);
     assert_eq!(metrics.retransmitted.get(), 0);
@@ -84,11 +90,19 @@ async fn lost_request_is_retransmitted_with_the_same_message_id() {
         let waited = t0.elapsed();
         assert_eq!(again.header.message_id, first.header.message_id);
         assert_eq!(again.get_token(), first.get_token());
-        let resp = answer(&again, MessageType::Acknowledgement, again.header.message_id, 2001);
+        let resp = answer(
+            &again,
+            MessageType::Acknowledgement,
+            again.header.message_id,
+            2001,
+        );
         srv.send_to(&resp, from).await.unwrap();
         waited
     });
-    let resp = b.send(Request::retrieve("cse-in", "Cx", "3")).await.unwrap();
+    let resp = b
+        .send(Request::retrieve("cse-in", "Cx", "3"))
+        .await
+        .unwrap();
     assert_eq!(resp.rsc, Rsc::CREATED);
     let waited = script.await.unwrap();
     assert!(
@@ -109,13 +123,24 @@ async fn foreign_token_is_ignored_and_reset_fails_the_exchange() {
         let (req, from) = recv(&srv).await;
         let mut foreign = req.clone();
         foreign.set_token(vec![1, 2, 3]);
-        let wrong = answer(&foreign, MessageType::Acknowledgement, req.header.message_id, 2001);
+        let wrong = answer(
+            &foreign,
+            MessageType::Acknowledgement,
+            req.header.message_id,
+            2001,
+        );
         srv.send_to(&wrong, from).await.unwrap();
         let mut rst = Packet::new();
         rst.header.set_type(MessageType::Reset);
         rst.header.message_id = req.header.message_id;
         srv.send_to(&rst.to_bytes().unwrap(), from).await.unwrap();
     });
-    let err = b.send(Request::retrieve("cse-in", "Cx", "3")).await.unwrap_err();
-    assert!(matches!(err, BindingError::Transport(ref m) if m.contains("RST")), "{err}");
+    let err = b
+        .send(Request::retrieve("cse-in", "Cx", "3"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BindingError::Transport(ref m) if m.contains("RST")),
+        "{err}"
+    );
 }

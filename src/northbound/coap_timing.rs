@@ -68,11 +68,17 @@ mod tests {
     #[test]
     fn initial_timeout_is_between_ack_timeout_and_its_random_factor() {
         assert_eq!(Retransmission::new(0.0).timeout(), Duration::from_secs(2));
-        assert_eq!(Retransmission::new(0.5).timeout(), Duration::from_millis(2500));
+        assert_eq!(
+            Retransmission::new(0.5).timeout(),
+            Duration::from_millis(2500)
+        );
         assert!(Retransmission::new(0.999_999).timeout() < Duration::from_secs(3));
         for _ in 0..1000 {
             let t = Retransmission::random().timeout();
-            assert!((Duration::from_secs(2)..Duration::from_secs(3)).contains(&t), "{t:?}");
+            assert!(
+                (Duration::from_secs(2)..Duration::from_secs(3)).contains(&t),
+                "{t:?}"
+            );
         }
     }
 
@@ -98,6 +104,9 @@ mod tests {
         assert!(span <= Duration::from_secs(45), "{span:?}");
         assert!(span > Duration::from_secs(44), "{span:?}");
         // MAX_TRANSMIT_WAIT = ACK_TIMEOUT × (2^(MAX_RETRANSMIT + 1) − 1) × ACK_RANDOM_FACTOR = 93 s.
-        assert!(total <= Duration::from_secs(93) && total > Duration::from_secs(92), "{total:?}");
+        assert!(
+            total <= Duration::from_secs(93) && total > Duration::from_secs(92),
+            "{total:?}"
+        );
     }
 }

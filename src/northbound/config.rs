@@ -495,14 +495,20 @@ fn coap_ignores_http_settings(cfg: &NorthboundConfig) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
     if cfg.tls != TlsConfig::default() {
         issues.push(
-            ConfigIssue::new("tls", "[northbound.tls] applies to HTTP; the CoAP binding ignores it.")
-                .hint("remove [northbound.tls]"),
+            ConfigIssue::new(
+                "tls",
+                "[northbound.tls] applies to HTTP; the CoAP binding ignores it.",
+            )
+            .hint("remove [northbound.tls]"),
         );
     }
     if cfg.auth != AuthConfig::default() {
         issues.push(
-            ConfigIssue::new("auth", "[northbound.auth] applies to HTTP; the CoAP binding has no credentials.")
-                .hint("remove [northbound.auth]"),
+            ConfigIssue::new(
+                "auth",
+                "[northbound.auth] applies to HTTP; the CoAP binding has no credentials.",
+            )
+            .hint("remove [northbound.auth]"),
         );
     }
     issues

@@ -309,11 +309,19 @@ fn coap_binding_takes_coap_urls_and_refuses_coaps() {
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     let c = parse("binding = \"coap\"\ncse_url = \"coap://[::1]:5690\"").unwrap();
     assert!(c.validate().is_empty(), "{:?}", c.validate());
-    for bad in ["coaps://10.0.0.5", "http://10.0.0.5", "coap://", "coap://h/cse-in", "coap://h:0"] {
+    for bad in [
+        "coaps://10.0.0.5",
+        "http://10.0.0.5",
+        "coap://",
+        "coap://h/cse-in",
+        "coap://h:0",
+    ] {
         let c = parse(&format!("binding = \"coap\"\ncse_url = \"{bad}\"")).unwrap();
         assert_eq!(paths(&c), vec!["cse_url"], "{bad}");
     }
-    let issues = parse("binding = \"coap\"\ncse_url = \"coaps://h\"").unwrap().validate();
+    let issues = parse("binding = \"coap\"\ncse_url = \"coaps://h\"")
+        .unwrap()
+        .validate();
     assert!(issues[0].message.contains("DTLS"), "{issues:?}");
     // HTTP-only settings are flagged, not silently ignored.
     let c = parse(

@@ -5,7 +5,8 @@
 use crate::buffer::Buffer;
 use crate::northbound::config::BindingKind;
 use crate::northbound::{
-    self, Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer,
+    self, Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot,
+    SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
 use crate::telemetry::{CoapMetrics, Metrics, SyncMetrics};

@@ -9,8 +9,8 @@ pub mod metrics;
 pub mod untrusted;
 
 pub use config::TelemetryConfig;
+pub use handles::CoapMetrics;
 pub use handles::{
     BleMetrics, BufferMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics,
 };
-pub use handles::CoapMetrics;
 pub use metrics::Metrics;

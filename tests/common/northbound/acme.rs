@@ -132,7 +132,9 @@ impl Acme {
             );
         }
         if let Some(udp) = coap {
-            ini.push_str(&format!("[coap]\nenable=true\nlistenIF=127.0.0.1\nport={udp}\n"));
+            ini.push_str(&format!(
+                "[coap]\nenable=true\nlistenIF=127.0.0.1\nport={udp}\n"
+            ));
         }
         if sec.tls || sec.basic.is_some() || sec.token.is_some() {
             ini.push_str(&security_ini(dir.path(), &venv, sec)?);

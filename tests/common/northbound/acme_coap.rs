@@ -91,7 +91,10 @@ impl PlainCoap {
             p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
         }
         p.add_option(CoapOption::Unknown(279), fr.as_bytes().to_vec());
-        p.add_option(CoapOption::Unknown(283), format!("plain-{}", self.mid).into_bytes());
+        p.add_option(
+            CoapOption::Unknown(283),
+            format!("plain-{}", self.mid).into_bytes(),
+        );
         p.add_option(CoapOption::Unknown(271), b"3".to_vec());
         if let Some(ty) = ty {
             p.add_option(CoapOption::Unknown(267), vec![ty]);
@@ -163,7 +166,14 @@ pub async fn wait_coap_ready(port: u16, timeout: Duration) -> anyhow::Result<()>
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
         match client
-            .request(RequestType::Get, "cse-in", ADMIN, None, None, Duration::from_secs(2))
+            .request(
+                RequestType::Get,
+                "cse-in",
+                ADMIN,
+                None,
+                None,
+                Duration::from_secs(2),
+            )
             .await
         {
             Ok(r) if r.rsc == Some(2000) => return Ok(()),

@@ -46,11 +46,20 @@ impl LossyProxy {
         let stop = CancellationToken::new();
         let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
-        let ctx = Ctx { faults, stats: stats.clone(), rng };
+        let ctx = Ctx {
+            faults,
+            stats: stats.clone(),
+            rng,
+        };
         // client → server
         {
-            let (front, back, client, ctx, stop) =
-                (front.clone(), back.clone(), client.clone(), ctx.clone(), stop.clone());
+            let (front, back, client, ctx, stop) = (
+                front.clone(),
+                back.clone(),
+                client.clone(),
+                ctx.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 loop {
@@ -138,7 +147,9 @@ impl Ctx {
             self.stats.duplicated.fetch_add(1, Ordering::Relaxed);
         }
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let send = async move {
             for _ in 0..copies {
                 let _ = match to {
