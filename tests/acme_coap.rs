@@ -177,7 +177,7 @@ async fn large_bodies_go_block_wise() -> anyhow::Result<()> {
     );
 
     let container = format!("cse-in/{AE_NAME}/dev-big");
-    let read = Request::retrieve(format!("{container}"), ORIGINATOR, "3").with_rcn(4);
+    let read = Request::retrieve(container.as_str(), ORIGINATOR, "3").with_rcn(4);
     let binding = CoapBinding::new(&cfg, CoapMetrics::detached())?;
     let resp = binding.send(read.clone()).await?;
     assert_eq!(resp.rsc.0, 2000);
