@@ -91,7 +91,8 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
 
 /// (d) Through a UDP proxy that loses 10 % of the datagrams in each direction, duplicates 5 %
 /// and holds back 10 % (so later ones overtake them): every record arrives exactly once, in
-/// order, and the binding had to retransmit and drop duplicates to get there.
+/// order, and the binding had to retransmit to get there (its duplicate detection is checked
+/// deterministically in `src/northbound/coap_tests.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn loss_duplicates_and_reordering_lose_and_duplicate_nothing() -> anyhow::Result<()> {
@@ -107,7 +108,9 @@ async fn loss_duplicates_and_reordering_lose_and_duplicate_nothing() -> anyhow::
     cfg.request_timeout = Duration::from_secs(10);
     cfg.max_in_flight = 8;
     let store = MemStore::new(EPOCH);
-    let expected = fill(&store, &["dev-a", "dev-b", "dev-c", "dev-d"], 40);
+    // Eight devices, eight in flight: a lost datagram holds up only its device for 2–3 s.
+    let devices = ["d-1", "d-2", "d-3", "d-4", "d-5", "d-6", "d-7", "d-8"];
+    let expected = fill(&store, &devices, 6);
     let metrics = CoapMetrics::detached();
     let binding = CoapBinding::new(&cfg, metrics.clone())?;
     let run = spawn_syncer_with(cfg, Arc::new(binding), store.clone());
@@ -136,10 +139,6 @@ async fn loss_duplicates_and_reordering_lose_and_duplicate_nothing() -> anyhow::
     assert!(
         metrics.retransmitted.get() > 0,
         "lost datagrams were retransmitted"
-    );
-    assert!(
-        metrics.duplicate.get() > 0,
-        "duplicated responses were dropped"
     );
     eprintln!(
         "proxy: {forwarded} forwarded, {dropped} dropped, {duplicated} duplicated, \
