@@ -28,8 +28,9 @@ use tokio_util::sync::CancellationToken;
 /// retransmits a separate response within about 45 s (MAX_TRANSMIT_SPAN); far more than the
 /// responses a gateway receives in that time.
 pub const SEEN_MIDS: usize = 4096;
-/// Largest datagram read (a 1024-byte block plus options fits with room to spare).
-const MAX_DATAGRAM: usize = 8192;
+/// Largest datagram read: the UDP maximum, so that a CSE answering without block-wise transfer
+/// is read whole (and then bounded by `max_reply_bytes`) instead of silently truncated.
+const MAX_DATAGRAM: usize = 65_536;
 
 pub type Token = [u8; 8];
 
