@@ -22,6 +22,8 @@ pub enum BindingKind {
     Http,
     /// TS-0010 MQTT binding through a broker (`[northbound.mqtt]`).
     Mqtt,
+    /// TS-0008 CoAP binding over UDP (`cse_url = "coap://HOST[:5683]"`).
+    Coap,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -273,12 +275,20 @@ impl NorthboundConfig {
                 )
                 .hint("set binding = \"mqtt\" or remove [northbound.mqtt]"),
             ),
-            (BindingKind::Http, None) => {}
+            (BindingKind::Http | BindingKind::Coap, None) => {}
+            (BindingKind::Coap, Some(_)) => issues.push(
+                ConfigIssue::new(
+                    "mqtt",
+                    "MQTT settings are given but binding is \"coap\" (they would be ignored).",
+                )
+                .hint("set binding = \"mqtt\" or remove [northbound.mqtt]"),
+            ),
         }
         let url = self.cse_url.trim();
         match url.split_once("://") {
             // MQTT does not use the URL; validated only when given.
             _ if self.binding == BindingKind::Mqtt && url.is_empty() => {}
+            _ if self.binding == BindingKind::Coap => issues.extend(validate_coap_url(url)),
             Some(("http" | "https", rest)) if !rest.is_empty() && !rest.starts_with('/') => {
                 if url.contains('?') || url.contains('#') {
                     issues.push(
@@ -301,7 +311,9 @@ impl NorthboundConfig {
                 .hint("e.g. \"http://10.0.0.5:8080\" or \"https://cse.city.example\""),
             ),
         }
-        if self.binding == BindingKind::Mqtt && self.tls != TlsConfig::default() {
+        if self.binding == BindingKind::Coap {
+            issues.extend(coap_ignores_http_settings(self));
+        } else if self.binding == BindingKind::Mqtt && self.tls != TlsConfig::default() {
             issues.push(
                 ConfigIssue::new(
                     "tls",
@@ -454,6 +466,52 @@ impl NorthboundConfig {
         }
         issues
     }
+}
+
+/// `coap://HOST[:PORT]` with nothing after the authority. `coaps://` (DTLS) is refused: no
+/// DTLS implementation is part of citygate yet (docs/coap.md).
+fn validate_coap_url(url: &str) -> Vec<ConfigIssue> {
+    let example = "e.g. \"coap://10.0.0.5:5683\"";
+    let issue = |msg: String| vec![ConfigIssue::new("cse_url", msg).hint(example)];
+    match url.split_once("://") {
+        Some(("coap", rest)) => match super::coap_options::parse_authority(rest) {
+            Ok(_) => Vec::new(),
+            Err(why) => issue(format!("\"{url}\" is not a coap:// URL: {why}.")),
+        },
+        Some(("coaps", _)) => vec![ConfigIssue::new(
+            "cse_url",
+            "coaps:// (CoAP over DTLS) is not supported yet.",
+        )
+        .hint("use coap:// on a protected link (VPN, private APN), or binding = \"http\" with https://")],
+        _ => issue(format!(
+            "\"{url}\" is not a coap:// URL with a host (binding = \"coap\")."
+        )),
+    }
+}
+
+/// HTTP's TLS and authentication settings have no meaning over CoAP: say so instead of
+/// ignoring them silently.
+fn coap_ignores_http_settings(cfg: &NorthboundConfig) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    if cfg.tls != TlsConfig::default() {
+        issues.push(
+            ConfigIssue::new(
+                "tls",
+                "[northbound.tls] applies to HTTP; the CoAP binding ignores it.",
+            )
+            .hint("remove [northbound.tls]"),
+        );
+    }
+    if cfg.auth != AuthConfig::default() {
+        issues.push(
+            ConfigIssue::new(
+                "auth",
+                "[northbound.auth] applies to HTTP; the CoAP binding has no credentials.",
+            )
+            .hint("remove [northbound.auth]"),
+        );
+    }
+    issues
 }
 
 fn default_cse_id() -> String {

@@ -64,8 +64,8 @@ fn unknown_keys_and_bad_durations_are_rejected() {
         parse("cse_url = \"http://x\"\nauth = { basic = { user = \"a\", pasword_env = \"X\" } }")
             .unwrap_err();
     assert!(e.to_string().contains("pasword_env"), "{e}");
-    let e = parse("cse_url = \"http://x\"\nbinding = \"coap\"").unwrap_err();
-    assert!(e.to_string().contains("coap"), "{e}");
+    let e = parse("cse_url = \"http://x\"\nbinding = \"amqp\"").unwrap_err();
+    assert!(e.to_string().contains("amqp"), "{e}");
 }
 
 #[test]
@@ -300,4 +300,33 @@ fn max_reply_bytes_has_a_default_takes_sizes_and_is_bounded() {
     assert!(paths(&c).is_empty(), "{:?}", paths(&c));
     let c = parse("cse_url = \"http://x\"\nmax_reply_bytes = 10").unwrap();
     assert_eq!(paths(&c), ["max_reply_bytes"]);
+}
+
+#[test]
+fn coap_binding_takes_coap_urls_and_refuses_coaps() {
+    let c = parse("binding = \"coap\"\ncse_url = \"coap://10.0.0.5\"").unwrap();
+    assert_eq!(c.binding, BindingKind::Coap);
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    let c = parse("binding = \"coap\"\ncse_url = \"coap://[::1]:5690\"").unwrap();
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    for bad in [
+        "coaps://10.0.0.5",
+        "http://10.0.0.5",
+        "coap://",
+        "coap://h/cse-in",
+        "coap://h:0",
+    ] {
+        let c = parse(&format!("binding = \"coap\"\ncse_url = \"{bad}\"")).unwrap();
+        assert_eq!(paths(&c), vec!["cse_url"], "{bad}");
+    }
+    let issues = parse("binding = \"coap\"\ncse_url = \"coaps://h\"")
+        .unwrap()
+        .validate();
+    assert!(issues[0].message.contains("DTLS"), "{issues:?}");
+    // HTTP-only settings are flagged, not silently ignored.
+    let c = parse(
+        "binding = \"coap\"\ncse_url = \"coap://h\"\nauth = { bearer = { token_env = \"T\" } }",
+    )
+    .unwrap();
+    assert_eq!(paths(&c), vec!["auth"]);
 }

@@ -3,7 +3,7 @@
 //! - [`config`]: the `[northbound]` table and its validation;
 //! - [`onem2m`]: primitives, resource bodies, the AE/container tree;
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
-//!   TS-0010;
+//!   TS-0010, [`coap`] TS-0008;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
 //! - [`state`]: health and counters for `/readyz`, STATUS and `citygate status`; [`store`]: what the syncer needs from the
 //!   buffer ([`SyncStore`]).
@@ -14,6 +14,10 @@
 //! `syncer.state()` for health and spawn `syncer.run(cancel)`. Metrics are counted by the
 //! syncer itself through its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
 pub mod binding;
+pub mod coap;
+mod coap_endpoint;
+pub mod coap_options;
+pub mod coap_timing;
 pub mod config;
 mod environment;
 pub mod http;
@@ -26,6 +30,7 @@ pub mod store;
 pub mod sync;
 
 pub use binding::{Binding, BindingError};
+pub use coap::CoapBinding;
 pub use config::NorthboundConfig;
 pub use http::{install_crypto_provider, HttpBinding};
 pub use mqtt::MqttBinding;

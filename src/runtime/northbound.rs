@@ -6,10 +6,11 @@
 use crate::buffer::Buffer;
 use crate::northbound::config::BindingKind;
 use crate::northbound::{
-    self, Binding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer,
+    self, Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot,
+    SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::telemetry::{Metrics, SyncMetrics};
+use crate::telemetry::{CoapMetrics, Metrics, SyncMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,10 @@ pub fn start(
         BindingKind::Mqtt => (
             Arc::new(MqttBinding::new(cfg)?),
             cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+        ),
+        BindingKind::Coap => (
+            Arc::new(CoapBinding::new(cfg, CoapMetrics::new(metrics))?),
+            &cfg.cse_url,
         ),
     };
     let syncer = Syncer::new(

@@ -13,6 +13,7 @@ pub mod problem_log;
 pub mod untrusted;
 
 pub use config::TelemetryConfig;
+pub use handles::CoapMetrics;
 pub use handles::{
     BleMetrics, BufferMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics,
 };

@@ -11,6 +11,7 @@
 
 mod ble;
 mod buffer;
+mod coap;
 mod lorawan;
 mod management;
 mod modbus;
@@ -20,6 +21,7 @@ mod sync;
 
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
+pub use coap::CoapMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot, WRITE_RESULTS};
 pub use records::RecordMetrics;

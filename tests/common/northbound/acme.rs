@@ -20,6 +20,8 @@ pub struct Acme {
     pub url: String,
     /// The broker port of an instance with the MQTT binding enabled.
     pub mqtt_port: Option<u16>,
+    /// The UDP port of an instance with the CoAP binding enabled ([`Acme::start_coap`]).
+    pub coap_port: Option<u16>,
     child: Option<Child>,
     dir: tempfile::TempDir,
 }
@@ -61,7 +63,7 @@ impl Acme {
 
     /// Starts ACME on `port` (e.g. again on the port of a killed instance).
     pub async fn start_on(port: u16) -> anyhow::Result<Acme> {
-        Acme::launch(port, &Security::default(), None).await
+        Acme::launch(port, &Security::default(), None, None).await
     }
 
     /// Starts ACME with its MQTT binding (TS-0010) enabled towards the broker on 127.0.0.1:
@@ -73,7 +75,7 @@ impl Acme {
 
     /// [`Acme::start_mqtt`] on a given HTTP port (a restart).
     pub async fn start_mqtt_on(port: u16, broker_port: u16) -> anyhow::Result<Acme> {
-        let mut acme = Acme::launch(port, &Security::default(), Some(broker_port)).await?;
+        let mut acme = Acme::launch(port, &Security::default(), Some(broker_port), None).await?;
         if let Err(e) = wait_mqtt_ready(broker_port, Duration::from_secs(60)).await {
             let out =
                 std::fs::read_to_string(acme.dir.path().join("stdout.log")).unwrap_or_default();
@@ -86,7 +88,7 @@ impl Acme {
     /// Starts ACME with TLS (self-signed cert for IP 127.0.0.1, see [`Acme::cert_file`])
     /// and/or basic/bearer authentication.
     pub async fn start_secure(sec: &Security) -> anyhow::Result<Acme> {
-        Acme::launch(free_port(), sec, None).await
+        Acme::launch(free_port(), sec, None, None).await
     }
 
     /// The CA (PEM) that signed a TLS instance's certificate: what clients must trust.
@@ -104,12 +106,22 @@ impl Acme {
         }
     }
 
+    /// The instance's log (what ACME printed), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
     /// The instance's base directory (e.g. to put client key material next to it).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
-    async fn launch(port: u16, sec: &Security, mqtt: Option<u16>) -> anyhow::Result<Acme> {
+    pub(super) async fn launch(
+        port: u16,
+        sec: &Security,
+        mqtt: Option<u16>,
+        coap: Option<u16>,
+    ) -> anyhow::Result<Acme> {
         let venv = venv()?;
         let dir = tempfile::tempdir()?;
         let mut ini = acme_ini(port, dir.path(), sec.tls);
@@ -118,6 +130,11 @@ impl Acme {
                 "[mqtt]\nenable=false\naddress=127.0.0.1\nport=1883\n",
                 &format!("[mqtt]\nenable=true\naddress=127.0.0.1\nport={broker}\n"),
             );
+        }
+        if let Some(udp) = coap {
+            ini.push_str(&format!(
+                "[coap]\nenable=true\nlistenIF=127.0.0.1\nport={udp}\n"
+            ));
         }
         if sec.tls || sec.basic.is_some() || sec.token.is_some() {
             ini.push_str(&security_ini(dir.path(), &venv, sec)?);
@@ -147,6 +164,7 @@ impl Acme {
             port,
             url: format!("{scheme}://127.0.0.1:{port}"),
             mqtt_port: mqtt,
+            coap_port: coap,
             child: Some(child),
             dir,
         };

@@ -2,6 +2,8 @@
 //! generators, a running syncer, and checks made at the CSE with a plain HTTP client.
 #![allow(dead_code)]
 pub mod acme;
+pub mod acme_coap;
+pub mod lossy_udp;
 pub mod mem_store;
 pub mod scenarios;
 
