@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::commands_config::CommandsConfig;
 pub use super::mqtt_config::MqttConfig;
 
 /// Which oneM2M protocol binding carries the primitives.
@@ -86,6 +87,9 @@ pub struct NorthboundConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub backoff: BackoffConfig,
+    /// Commands from the platform (`[northbound.commands]`, off by default).
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// Container limits. Caveats measured on ACME 2026.5.3 (docs: acme-cse.md §5, §7):
@@ -249,6 +253,7 @@ impl NorthboundConfig {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             backoff: BackoffConfig::default(),
+            commands: CommandsConfig::default(),
         }
     }
 
@@ -259,7 +264,7 @@ impl NorthboundConfig {
 
     /// All problems at once; paths are relative to the `[northbound]` table.
     pub fn validate(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
+        let mut issues = self.commands.validate();
         match (self.binding, &self.mqtt) {
             (BindingKind::Mqtt, Some(m)) => issues.extend(m.validate()),
             (BindingKind::Mqtt, None) => issues.push(
