@@ -73,7 +73,7 @@ impl CommandsConfig {
             if !ok {
                 issues.push(
                     ConfigIssue::new(
-                        format!("commands.originators[{i}]"),
+                        format!("commands.originators.{i}"),
                         format!("\"{o}\" is not an AE-ID."),
                     )
                     .hint("an AE-ID starts with C or S, e.g. \"Cplatform\""),
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(paths, ["commands.originators"]);
         let c = parse("enabled = true\noriginators = [\"Cplatform\", \"platform\"]\ndefault_expiry = \"2m\"");
         let paths: Vec<String> = c.validate().into_iter().map(|i| i.path).collect();
-        assert_eq!(paths, ["commands.originators[1]"]);
+        assert_eq!(paths, ["commands.originators.1"]);
         assert_eq!(c.default_expiry, Duration::from_secs(120));
     }
 }
