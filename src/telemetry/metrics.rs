@@ -57,6 +57,9 @@ pub struct Metrics {
     pub device_series_overflow: IntCounterVec,
     pub lorawan_gateways: IntGaugeVec,
     pub lorawan_gateway_table: IntCounterVec,
+    // Commands from the platform.
+    pub commands: IntCounterVec,
+    pub command_latency: HistogramVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -177,6 +180,17 @@ impl Metrics {
             device_series_overflow: counter_vec(&r, "citygate_device_series_overflow_total", "Records of runtime-discovered devices beyond [telemetry] max_device_series: stored and delivered, but without their own device series.", &["adapter"]),
             lorawan_gateways: gauge_vec(&r, "citygate_lorawan_gateways", "Gateways in the GWMP gateway table (those downlinks can be routed to).", &["adapter"]),
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
+            commands: counter_vec(&r, "citygate_commands_total", "Commands from the platform by the adapter that owns the device and how they ended (done, rejected, expired, failed, unknown).", &["adapter", "outcome"]),
+            command_latency: {
+                let m = HistogramVec::new(
+                    HistogramOpts::new("citygate_command_latency_seconds", "Seconds from a command's creation at the CSE to its execution at the device (the adapter's answer).")
+                        .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+                    &["adapter"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
             registry: r,
         }
     }

@@ -11,6 +11,7 @@
 
 mod ble;
 mod buffer;
+mod commands;
 mod lorawan;
 mod modbus;
 mod records;
@@ -19,6 +20,7 @@ mod sync;
 
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
+pub use commands::CommandMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot};
 pub use records::RecordMetrics;
