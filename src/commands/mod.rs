@@ -22,11 +22,16 @@
 //! when its config enables them, only for points marked writable, within their limits, and
 //! not after the command's expiry.
 pub mod command;
+pub mod dispatcher;
+pub mod journal;
 pub mod outcome;
+pub mod recording;
 pub mod registry;
 pub mod rule;
 
 pub use command::{Action, Command, CommandParseError, Downlink};
+pub use dispatcher::{DispatchConfig, Dispatcher, Offered};
+pub use journal::{Instance, Journal};
 pub use outcome::Outcome;
 pub use registry::{CommandJob, CommandRegistry, CommandTarget, QueuedTarget, Safety};
 pub use rule::{ValueKind, WriteRule};
