@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "u16", try_from = "u16")]
 pub enum ResourceType {
+    AccessControlPolicy = 1,
     Ae = 2,
     Container = 3,
     ContentInstance = 4,
     CseBase = 5,
+    PollingChannel = 15,
+    Subscription = 23,
 }
 
 impl From<ResourceType> for u16 {
@@ -26,10 +29,13 @@ impl TryFrom<u16> for ResourceType {
     type Error = String;
     fn try_from(v: u16) -> Result<Self, String> {
         Ok(match v {
+            1 => ResourceType::AccessControlPolicy,
             2 => ResourceType::Ae,
             3 => ResourceType::Container,
             4 => ResourceType::ContentInstance,
             5 => ResourceType::CseBase,
+            15 => ResourceType::PollingChannel,
+            23 => ResourceType::Subscription,
             _ => return Err(format!("unsupported resource type {v}")),
         })
     }
