@@ -14,6 +14,7 @@
 //! `syncer.state()` for health and spawn `syncer.run(cancel)`. Metrics are counted by the
 //! syncer itself through its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
 pub mod binding;
+pub mod commands;
 pub mod commands_config;
 pub mod config;
 mod environment;
