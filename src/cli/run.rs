@@ -67,7 +67,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         // them up when a command arrives.
         let commands = crate::commands::CommandRegistry::new();
         if let Some(nb) = &cfg.northbound {
-            crate::runtime::northbound::start(nb, &buffer, &metrics, &health, &token, &tracker)
+            crate::runtime::northbound::start(nb, &buffer, &metrics, &health, &commands, &token, &tracker)
                 .context("starting the northbound binding ([northbound])")?;
         }
         let mut adapters = AdapterSet::new(

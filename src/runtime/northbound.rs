@@ -8,36 +8,70 @@ use crate::northbound::{
     self, Binding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::telemetry::{Metrics, SyncMetrics};
+use crate::commands::{CommandRegistry, DispatchConfig, Dispatcher};
+use crate::northbound::commands::{CommandSide, Route};
+use crate::telemetry::{CommandMetrics, Metrics, SyncMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Builds the binding and spawns the syncer and its observer on `tracker` (inside the runtime:
-/// the MQTT binding spawns its connection task).
+/// the MQTT binding spawns its connection task); with `[northbound.commands] enabled`, also
+/// the command side (dispatcher, command containers, notifications, catch-up).
 pub fn start(
     cfg: &NorthboundConfig,
     buffer: &Buffer,
     metrics: &Metrics,
     health: &Health,
+    commands: &Arc<CommandRegistry>,
     token: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), northbound::BindingError> {
     northbound::install_crypto_provider();
-    let (binding, target): (Arc<dyn Binding>, &str) = match cfg.binding {
-        BindingKind::Http => (Arc::new(HttpBinding::new(cfg)?), &cfg.cse_url),
-        BindingKind::Mqtt => (
-            Arc::new(MqttBinding::new(cfg)?),
-            cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+    let (binding, target, route): (Arc<dyn Binding>, &str, Route) = match cfg.binding {
+        BindingKind::Http => (
+            Arc::new(HttpBinding::new(cfg)?),
+            &cfg.cse_url,
+            Route::PollingChannel,
         ),
+        BindingKind::Mqtt => {
+            let mqtt = Arc::new(MqttBinding::new(cfg)?);
+            (
+                mqtt.clone(),
+                cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+                Route::Mqtt(mqtt),
+            )
+        }
     };
     let syncer = Syncer::new(
         cfg.clone(),
-        binding,
+        binding.clone(),
         Arc::new(buffer.clone()),
         SyncMetrics::new(metrics),
     );
+    if cfg.commands.enabled {
+        let dispatcher = Dispatcher::new(
+            buffer.clone(),
+            commands.clone(),
+            DispatchConfig {
+                originators: cfg.commands.originators.clone(),
+                default_expiry: cfg.commands.default_expiry,
+            },
+            CommandMetrics::new(metrics),
+            token.clone(),
+        );
+        let side = CommandSide::new(
+            cfg.commands.clone(),
+            binding,
+            syncer.tree(),
+            commands.clone(),
+            dispatcher,
+            route,
+        );
+        tracker.spawn(side.run(token.clone()));
+        tracing::info!(originators = ?cfg.commands.originators, "commands from the platform enabled");
+    }
     let state = syncer.state();
     health.set_northbound(NorthboundState::Connecting);
     tracker.spawn(syncer.run(token.clone()));
