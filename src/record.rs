@@ -169,11 +169,15 @@ pub fn format_onem2m_ts(ts_ms: i64) -> Option<String> {
 /// UTC milliseconds.
 pub fn parse_onem2m_ts(s: &str) -> Option<i64> {
     use chrono::NaiveDateTime;
-    let s = s.trim();
-    let t = NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S,%f")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%S"))
+    let (whole, fraction) = s.trim().split_once(',').unwrap_or((s.trim(), ""));
+    let t = NaiveDateTime::parse_from_str(whole, "%Y%m%dT%H%M%S").ok()?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ms: i64 = format!("{:0<3}", fraction.get(..3).unwrap_or(fraction))
+        .parse()
         .ok()?;
-    Some(t.and_utc().timestamp_millis())
+    Some(t.and_utc().timestamp_millis() + ms)
 }
 
 /// Parses an RFC 3339 timestamp into UTC milliseconds.

@@ -69,7 +69,15 @@ pub async fn build(
     match cfg.binding {
         BindingKind::Http => {
             let pch = Request::create_raw(&ae, &ae_id, rvi, ResourceType::PollingChannel, json!({"m2m:pch": {"rn": PCH}}));
-            expect_ok_or_exists(send(binding, pch).await?, "creating the polling channel")?;
+            let created = send(binding, pch).await?;
+            if !created.rsc.is_success() {
+                // An AE has one polling channel; ACME answers 4000 (not 4105) when it exists.
+                let path = name::address(&[&cfg.cse_name, &cfg.ae_name, PCH]);
+                let found = send(binding, Request::retrieve(path, &ae_id, rvi)).await?;
+                if !found.rsc.is_success() {
+                    expect_ok(created, "creating the polling channel")?;
+                }
+            }
         }
         BindingKind::Mqtt => {
             let broker = cfg.mqtt.as_ref().map(|m| m.broker.clone()).unwrap_or_default();
