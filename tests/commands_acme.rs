@@ -24,10 +24,10 @@ async fn commands_flow(url: &str, cfg: citygate::northbound::NorthboundConfig) -
     let gw = Gateway::start(&cfg, dir.path(), target());
     wait_commands_ready(url, WAIT).await?;
     for level in [10, 20, 30] {
-        let (rsc, _) = create_command(url, PLATFORM, json!({"id": format!("dim-{level}"), "set": {"dim_level": level}}), true).await?;
+        let (rsc, _, _) = create_command(url, PLATFORM, json!({"id": format!("dim-{level}"), "set": {"dim_level": level}}), true).await?;
         assert_eq!(rsc, 2001);
     }
-    let (rsc, _) = create_command(url, "Cintruder", json!({"id": "evil", "set": {"dim_level": 100}}), true).await?;
+    let (rsc, _, _) = create_command(url, "Cintruder", json!({"id": "evil", "set": {"dim_level": 100}}), true).await?;
     assert_eq!(rsc, 4103, "the ACP lets only the platform create commands");
     create_command(url, PLATFORM, json!({"id": "anon", "set": {"dim_level": 1}}), false).await?;
     create_command(url, PLATFORM, json!({"id": "ro", "set": {"status": 1}}), true).await?;

@@ -152,13 +152,13 @@ pub async fn wait_commands_ready(url: &str, timeout: Duration) -> anyhow::Result
 }
 
 /// The platform creates a command instance (with `"cr": null` so the CSE records the
-/// creator, unless `record_creator` is false): (rsc, ri).
+/// creator, unless `record_creator` is false): (rsc, ri, ct in UTC ms).
 pub async fn create_command(
     url: &str,
     originator: &str,
     con: Value,
     record_creator: bool,
-) -> anyhow::Result<(u16, Option<String>)> {
+) -> anyhow::Result<(u16, Option<String>, Option<i64>)> {
     let mut cin = json!({"con": con.to_string()});
     if record_creator {
         cin["cr"] = Value::Null;
@@ -173,7 +173,10 @@ pub async fn create_command(
     )
     .await?;
     let ri = body["m2m:cin"]["ri"].as_str().map(String::from);
-    Ok((rsc, ri))
+    let ct = body["m2m:cin"]["ct"]
+        .as_str()
+        .and_then(citygate::record::parse_onem2m_ts);
+    Ok((rsc, ri, ct))
 }
 
 /// The results at the CSE: `con` of each result instance, parsed, in creation order.
