@@ -181,11 +181,12 @@ pub async fn create_command(
 
 /// The results at the CSE: `con` of each result instance, parsed, in creation order.
 pub async fn results(url: &str) -> anyhow::Result<Vec<Value>> {
-    let (rsc, _) = acme::retrieve(url, &device_child("results"), ORIGINATOR).await?;
+    // Read as the platform: the results ACP lets it.
+    let (rsc, _) = acme::retrieve(url, &device_child("results"), PLATFORM).await?;
     if rsc == 4004 {
         return Ok(Vec::new());
     }
-    acme::cins_of(url, &device_child("results"), ORIGINATOR)
+    acme::cins_of(url, &device_child("results"), PLATFORM)
         .await?
         .into_iter()
         .map(|cin| match &cin["con"] {

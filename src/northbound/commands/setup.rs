@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! cse-in/<ae>/commands-acp                 <accessControlPolicy>: originators CREATE+RETRIEVE, the AE everything
+//! cse-in/<ae>/results-acp                  <accessControlPolicy>: originators RETRIEVE, the AE everything
 //! cse-in/<ae>/pch                          <pollingChannel> (HTTP binding only)
 //! cse-in/<ae>/<device container>/commands  <container>, acpi = commands-acp
 //! cse-in/<ae>/<device container>/commands/citygate   <subscription>, net = [3], nu = [AE-ID]
-//! cse-in/<ae>/<device container>/results   <container> (created by the syncer with the first result)
+//! cse-in/<ae>/<device container>/results   <container>, acpi = results-acp (created by the syncer with the first result)
 //! ```
 //!
 //! Every step is create-or-reuse: a resource that exists (4105) is kept, the ACP is updated to
@@ -22,6 +23,7 @@ use serde_json::json;
 
 /// Resource name of the access control policy of the command containers.
 pub const ACP: &str = "commands-acp";
+pub use crate::northbound::onem2m::tree::RESULTS_ACP;
 /// Resource name of the polling channel under the AE.
 pub const PCH: &str = "pch";
 /// Resource name of the gateway's subscription on each command container.
@@ -29,8 +31,10 @@ pub const SUB: &str = "citygate";
 /// Instances kept in a command container (`mni`): bounds what catch-up reads.
 pub const COMMANDS_MNI: u64 = 100;
 
-/// ACP operations: CREATE (1) + RETRIEVE (2) for the platform, all (63) for the AE.
+/// ACP operations: CREATE (1) + RETRIEVE (2) for the platform in `commands`, RETRIEVE in
+/// `results`, all (63) for the AE.
 const PLATFORM_OPS: u64 = 1 | 2;
+const RETRIEVE: u64 = 2;
 const ALL_OPS: u64 = 63;
 
 /// Why setting up failed, for the log (retried on the next catch-up tick).
@@ -47,24 +51,8 @@ pub async fn build(
     let ae_id = tree.ae_id().ok_or("the AE is not registered yet")?;
     let rvi = cfg.release.as_str();
     let ae = tree.ae_path();
-    let acp_body = json!({"pv": {"acr": [
-        {"acor": originators, "acop": PLATFORM_OPS},
-        {"acor": [ae_id], "acop": ALL_OPS},
-    ]}, "pvs": {"acr": [{"acor": [ae_id], "acop": ALL_OPS}]}});
-    let mut acp = acp_body.clone();
-    acp["rn"] = ACP.into();
-    let created = send(binding, Request::create_raw(&ae, &ae_id, rvi, ResourceType::AccessControlPolicy, json!({"m2m:acp": acp}))).await?;
-    if created.rsc == Rsc::CONFLICT {
-        // Exists: make it say what the config says now.
-        let update = Request {
-            op: Operation::Update,
-            pc: Some(json!({"m2m:acp": {"pv": acp_body["pv"]}})),
-            ..Request::retrieve(name::address(&[&cfg.cse_name, &cfg.ae_name, ACP]), &ae_id, rvi)
-        };
-        expect_ok(send(binding, update).await?, "updating the command ACP")?;
-    } else {
-        expect_ok(created, "creating the command ACP")?;
-    }
+    ensure_acp(tree, binding, &ae_id, ACP, originators, PLATFORM_OPS).await?;
+    ensure_acp(tree, binding, &ae_id, RESULTS_ACP, originators, RETRIEVE).await?;
     let acp_path = name::address(&[&cfg.cse_name, &cfg.ae_name, ACP]);
     match cfg.binding {
         BindingKind::Http => {
@@ -112,6 +100,37 @@ pub async fn build(
         containers.insert(ri, device.clone());
     }
     Ok(containers)
+}
+
+/// Creates the ACP `rn` under the AE (the originators get `ops`, the AE everything), or
+/// updates it to the configured originators when it exists.
+async fn ensure_acp(
+    tree: &Tree,
+    binding: &dyn Binding,
+    ae_id: &str,
+    rn: &str,
+    originators: &[String],
+    ops: u64,
+) -> Result<(), SetupError> {
+    let cfg = tree.config();
+    let rvi = cfg.release.as_str();
+    let pv = json!({"acr": [
+        {"acor": originators, "acop": ops},
+        {"acor": [ae_id], "acop": ALL_OPS},
+    ]});
+    let body = json!({"m2m:acp": {"rn": rn, "pv": pv,
+        "pvs": {"acr": [{"acor": [ae_id], "acop": ALL_OPS}]}}});
+    let req = Request::create_raw(tree.ae_path(), ae_id, rvi, ResourceType::AccessControlPolicy, body);
+    let created = send(binding, req).await?;
+    if created.rsc != Rsc::CONFLICT {
+        return expect_ok(created, &format!("creating the ACP {rn}")).map(|_| ());
+    }
+    let update = Request {
+        op: Operation::Update,
+        pc: Some(json!({"m2m:acp": {"pv": pv}})),
+        ..Request::retrieve(name::address(&[&cfg.cse_name, &cfg.ae_name, rn]), ae_id, rvi)
+    };
+    expect_ok(send(binding, update).await?, &format!("updating the ACP {rn}")).map(|_| ())
 }
 
 async fn send(binding: &dyn Binding, req: Request) -> Result<Response, SetupError> {

@@ -96,6 +96,9 @@ pub struct Container {
     pub cni: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbs: Option<u64>,
+    /// Access control policies (`acpi`) of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acpi: Option<Vec<String>>,
     #[serde(flatten)]
     pub common: Common,
 }

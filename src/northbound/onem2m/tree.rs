@@ -294,16 +294,35 @@ impl Tree {
                 detail: "AE not registered".into(),
             });
         };
+        // With commands on, the platform may read (only read) the results.
+        let acpi = self.cfg.commands.enabled.then(|| {
+            vec![name::address(&[&self.cfg.cse_name, &self.cfg.ae_name, RESULTS_ACP])]
+        });
         let cnt = Resource::Container(Container {
             rn: Some(RESULTS.into()),
+            acpi,
             mni: self.cfg.container.mni,
             mbs: self.cfg.container.mbs,
             mia: self.cfg.container.mia,
             ..Default::default()
         });
         let parent = self.container_path(device);
-        let req = Request::create(parent, &ae_id, &self.cfg.release, &cnt).with_rcn(0);
-        match classify(&self.binding.send(req).await) {
+        let req = Request::create(&parent, &ae_id, &self.cfg.release, &cnt).with_rcn(0);
+        let mut outcome = classify(&self.binding.send(req).await);
+        if let (Outcome::Permanent { detail, .. }, Resource::Container(c)) = (&outcome, &cnt) {
+            if c.acpi.is_some() {
+                // The results ACP is not there (yet): a result must not be dead-lettered for
+                // that; the container is created with the CSE's default access instead.
+                tracing::warn!(device = %name::loggable_id(device), error = %detail, "results container refused with the results ACP; creating it without");
+                let plain = Resource::Container(Container {
+                    acpi: None,
+                    ..c.clone()
+                });
+                let req = Request::create(&parent, &ae_id, &self.cfg.release, &plain).with_rcn(0);
+                outcome = classify(&self.binding.send(req).await);
+            }
+        }
+        match outcome {
             Outcome::Delivered | Outcome::AlreadyThere => {
                 lock(&self.results).insert(device.to_string());
                 Ok(())
@@ -317,6 +336,8 @@ impl Tree {
     }
 }
 
+/// Name of the ACP under the AE that lets the platform read the result containers.
+pub const RESULTS_ACP: &str = "results-acp";
 /// Name of the container under a device's container that receives command results.
 pub const RESULTS: &str = "results";
 /// Name of the container under a device's container that receives commands.
