@@ -11,7 +11,7 @@
 //! bus's. Creation time is the instance's `ct` at the CSE; execution time is the target's
 //! wall clock (same machine). `cargo test --all-targets` runs this file without `--bench`:
 //! then it does nothing.
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 

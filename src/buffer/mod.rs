@@ -40,9 +40,9 @@ use crate::telemetry::handles::RecordMetrics;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+pub use store::journal::{state as journal_state, JournalRow};
 use tokio::sync::{oneshot, watch};
 use writer::{Command, JournalOp};
-pub use store::journal::{state as journal_state, JournalRow};
 
 /// What the buffer says after a batch was committed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

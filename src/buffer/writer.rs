@@ -284,8 +284,7 @@ fn commit(
         return;
     }
     let states: Vec<(String, String)> = group.iter().filter_map(|a| a.state.clone()).collect();
-    let finished: Vec<(String, String)> =
-        group.iter().filter_map(|a| a.finish.clone()).collect();
+    let finished: Vec<(String, String)> = group.iter().filter_map(|a| a.finish.clone()).collect();
     let (batches, replies): (Vec<Vec<Record>>, Vec<_>) =
         group.into_iter().map(|a| (a.records, a.reply)).unzip();
     let n: u64 = batches.iter().map(|b| b.len() as u64).sum();

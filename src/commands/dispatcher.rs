@@ -110,7 +110,10 @@ impl Dispatcher {
         let open = self.inner.journal.open().await?;
         let n = open.len();
         if n > 0 {
-            tracing::info!(commands = n, "resuming commands left unfinished by the last run");
+            tracing::info!(
+                commands = n,
+                "resuming commands left unfinished by the last run"
+            );
         }
         for (stage, instance) in open {
             self.admit(instance, stage).await;
@@ -165,7 +168,9 @@ impl Dispatcher {
                 ),
             };
             let command = stub(&instance);
-            return self.finish_now(NO_ADAPTER, &command, Outcome::rejected(reason)).await;
+            return self
+                .finish_now(NO_ADAPTER, &command, Outcome::rejected(reason))
+                .await;
         }
         let origin = Origin {
             key: instance.key.clone(),
@@ -187,7 +192,9 @@ impl Dispatcher {
                 "no adapter accepts commands for device {:?} (no adapter with commands = true lists it)",
                 command.device
             );
-            return self.finish_now(NO_ADAPTER, &command, Outcome::rejected(reason)).await;
+            return self
+                .finish_now(NO_ADAPTER, &command, Outcome::rejected(reason))
+                .await;
         };
         let adapter = target.adapter().to_string();
         let safety = match target.check(&command) {

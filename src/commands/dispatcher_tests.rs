@@ -132,7 +132,11 @@ fn instance(key: &str, creator: Option<&str>, con: serde_json::Value) -> Instanc
 #[tokio::test]
 async fn an_allowed_command_is_executed_once_and_reported_done() {
     let f = fixture();
-    let i = instance("cin1", Some("Cplatform"), json!({"id": "c1", "set": {"dim_level": 40}}));
+    let i = instance(
+        "cin1",
+        Some("Cplatform"),
+        json!({"id": "c1", "set": {"dim_level": 40}}),
+    );
     assert_eq!(f.dispatcher.offer(i.clone()).await.unwrap(), Offered::New);
     assert_eq!(f.dispatcher.offer(i).await.unwrap(), Offered::Known);
     let results = f.wait_results(1).await;
@@ -141,7 +145,10 @@ async fn an_allowed_command_is_executed_once_and_reported_done() {
     assert_eq!(results[0].3["dim_level"], Value::I64(40));
     let executed = f.target.executed();
     assert_eq!(executed.len(), 1);
-    assert!(executed[0].command.not_after_ms.is_some(), "deadline set before submit");
+    assert!(
+        executed[0].command.not_after_ms.is_some(),
+        "deadline set before submit"
+    );
     f.close();
 }
 
@@ -149,17 +156,72 @@ async fn an_allowed_command_is_executed_once_and_reported_done() {
 async fn every_rejection_class_is_reported_with_a_reason_and_nothing_is_written() {
     let f = fixture();
     let cases = [
-        (instance("r1", Some("Cintruder"), json!({"id": "a", "set": {"dim_level": 1}})), "may not send commands"),
-        (instance("r2", None, json!({"id": "a", "set": {"dim_level": 1}})), "names no creator (cr)"),
-        (instance("r3", Some("Cplatform"), json!("{not json")), "not JSON of the documented form"),
-        (instance("r4", Some("Cplatform"), json!({"id": "a"})), "exactly one of \"set\" and \"downlink\""),
-        (instance("r5", Some("Cplatform"), json!({"id": "a", "set": {"nope": 1}})), "has no point \"nope\""),
-        (instance("r6", Some("Cplatform"), json!({"id": "a", "set": {"status": 1}})), "is not writable"),
-        (instance("r7", Some("Cplatform"), json!({"id": "a", "set": {"dim_level": 101}})), "above the maximum 100"),
-        (instance("r8", Some("Cplatform"), json!({"id": "a", "set": {"dim_level": true}})), "takes a number"),
-        (instance("r9", Some("Cplatform"), json!({"id": "a", "downlink": {"fport": 1, "hex": "00"}})), "takes no downlinks"),
+        (
+            instance(
+                "r1",
+                Some("Cintruder"),
+                json!({"id": "a", "set": {"dim_level": 1}}),
+            ),
+            "may not send commands",
+        ),
+        (
+            instance("r2", None, json!({"id": "a", "set": {"dim_level": 1}})),
+            "names no creator (cr)",
+        ),
+        (
+            instance("r3", Some("Cplatform"), json!("{not json")),
+            "not JSON of the documented form",
+        ),
+        (
+            instance("r4", Some("Cplatform"), json!({"id": "a"})),
+            "exactly one of \"set\" and \"downlink\"",
+        ),
+        (
+            instance(
+                "r5",
+                Some("Cplatform"),
+                json!({"id": "a", "set": {"nope": 1}}),
+            ),
+            "has no point \"nope\"",
+        ),
+        (
+            instance(
+                "r6",
+                Some("Cplatform"),
+                json!({"id": "a", "set": {"status": 1}}),
+            ),
+            "is not writable",
+        ),
+        (
+            instance(
+                "r7",
+                Some("Cplatform"),
+                json!({"id": "a", "set": {"dim_level": 101}}),
+            ),
+            "above the maximum 100",
+        ),
+        (
+            instance(
+                "r8",
+                Some("Cplatform"),
+                json!({"id": "a", "set": {"dim_level": true}}),
+            ),
+            "takes a number",
+        ),
+        (
+            instance(
+                "r9",
+                Some("Cplatform"),
+                json!({"id": "a", "downlink": {"fport": 1, "hex": "00"}}),
+            ),
+            "takes no downlinks",
+        ),
     ];
-    let mut unknown_device = instance("r10", Some("Cplatform"), json!({"id": "a", "set": {"x": 1}}));
+    let mut unknown_device = instance(
+        "r10",
+        Some("Cplatform"),
+        json!({"id": "a", "set": {"x": 1}}),
+    );
     unknown_device.device = "lamp-9".into();
     let n = cases.len() + 1;
     for (i, _) in &cases {
@@ -171,9 +233,20 @@ async fn every_rejection_class_is_reported_with_a_reason_and_nothing_is_written(
     for ((i, want), got) in cases.iter().zip(&results) {
         assert_eq!(got.0, i.key);
         assert_eq!(got.1, "rejected", "{got:?}");
-        assert!(got.2.contains(want), "{}: {:?} lacks {want:?}", i.key, got.2);
+        assert!(
+            got.2.contains(want),
+            "{}: {:?} lacks {want:?}",
+            i.key,
+            got.2
+        );
     }
-    assert!(results[n - 1].2.contains("no adapter accepts commands for device \"lamp-9\""), "{:?}", results[n - 1]);
+    assert!(
+        results[n - 1]
+            .2
+            .contains("no adapter accepts commands for device \"lamp-9\""),
+        "{:?}",
+        results[n - 1]
+    );
     assert!(f.target.executed().is_empty(), "nothing may be written");
     f.close();
 }
@@ -181,7 +254,11 @@ async fn every_rejection_class_is_reported_with_a_reason_and_nothing_is_written(
 #[tokio::test]
 async fn a_command_past_its_deadline_expires_without_being_written() {
     let f = fixture();
-    let mut late = instance("e1", Some("Cplatform"), json!({"id": "a", "set": {"dim_level": 1}}));
+    let mut late = instance(
+        "e1",
+        Some("Cplatform"),
+        json!({"id": "a", "set": {"dim_level": 1}}),
+    );
     late.created_ms -= 301_000;
     let past = instance(
         "e2",
@@ -192,7 +269,11 @@ async fn a_command_past_its_deadline_expires_without_being_written() {
     f.dispatcher.offer(past).await.unwrap();
     let results = f.wait_results(2).await;
     assert!(results.iter().all(|r| r.1 == "expired"), "{results:?}");
-    assert!(results[1].2.contains("2020-01-01T00:00:00.000Z"), "{:?}", results[1]);
+    assert!(
+        results[1].2.contains("2020-01-01T00:00:00.000Z"),
+        "{:?}",
+        results[1]
+    );
     assert!(f.target.executed().is_empty());
     f.close();
 }
@@ -202,15 +283,28 @@ async fn commands_of_one_device_run_in_order() {
     let f = fixture();
     let mut batch = Vec::new();
     for n in 0..20 {
-        let mut i = instance(&format!("o{n:02}"), Some("Cplatform"), json!({"id": format!("c{n}"), "set": {"dim_level": n}}));
+        let mut i = instance(
+            &format!("o{n:02}"),
+            Some("Cplatform"),
+            json!({"id": format!("c{n}"), "set": {"dim_level": n}}),
+        );
         i.created_ms += n;
         batch.push(i);
     }
     batch.reverse();
     assert_eq!(f.dispatcher.offer_all(batch.clone()).await.unwrap(), 20);
-    assert_eq!(f.dispatcher.offer_all(batch).await.unwrap(), 0, "known instances are skipped");
+    assert_eq!(
+        f.dispatcher.offer_all(batch).await.unwrap(),
+        0,
+        "known instances are skipped"
+    );
     assert!(f.target.wait_for(20, Duration::from_secs(5)).await);
-    let ids: Vec<String> = f.target.executed().iter().map(|e| e.command.id.clone()).collect();
+    let ids: Vec<String> = f
+        .target
+        .executed()
+        .iter()
+        .map(|e| e.command.id.clone())
+        .collect();
     let want: Vec<String> = (0..20).map(|n| format!("c{n}")).collect();
     assert_eq!(ids, want);
     f.close();
@@ -223,9 +317,21 @@ async fn after_a_crash_only_idempotent_commands_are_executed_again() {
     let f = fixture();
     // What a killed run leaves: journaled, two of them marked executing, no answer.
     let journal = f.dispatcher.journal().clone();
-    let set = instance("k1", Some("Cplatform"), json!({"id": "set", "set": {"dim_level": 7}}));
-    let pulse = instance("k2", Some("Cplatform"), json!({"id": "pulse", "set": {"pulse": 1}}));
-    let fresh = instance("k3", Some("Cplatform"), json!({"id": "fresh", "set": {"pulse": 1}}));
+    let set = instance(
+        "k1",
+        Some("Cplatform"),
+        json!({"id": "set", "set": {"dim_level": 7}}),
+    );
+    let pulse = instance(
+        "k2",
+        Some("Cplatform"),
+        json!({"id": "pulse", "set": {"pulse": 1}}),
+    );
+    let fresh = instance(
+        "k3",
+        Some("Cplatform"),
+        json!({"id": "fresh", "set": {"pulse": 1}}),
+    );
     for i in [&set, &pulse, &fresh] {
         assert!(journal.receive(i).await.unwrap());
     }
@@ -236,11 +342,30 @@ async fn after_a_crash_only_idempotent_commands_are_executed_again() {
     let by_key: HashMap<_, _> = results.iter().map(|r| (r.0.as_str(), r)).collect();
     assert_eq!(by_key["k1"].1, "done");
     assert_eq!(by_key["k2"].1, "unknown");
-    assert!(by_key["k2"].2.contains("not declared idempotent"), "{:?}", by_key["k2"]);
-    assert_eq!(by_key["k3"].1, "done", "a received command was never started: executed");
-    let ids: Vec<String> = f.target.executed().iter().map(|e| e.command.id.clone()).collect();
-    assert_eq!(ids, ["set", "fresh"], "the non-idempotent one is never repeated");
-    assert!(f.dispatcher.recover().await.unwrap() == 0, "everything finished");
+    assert!(
+        by_key["k2"].2.contains("not declared idempotent"),
+        "{:?}",
+        by_key["k2"]
+    );
+    assert_eq!(
+        by_key["k3"].1, "done",
+        "a received command was never started: executed"
+    );
+    let ids: Vec<String> = f
+        .target
+        .executed()
+        .iter()
+        .map(|e| e.command.id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        ["set", "fresh"],
+        "the non-idempotent one is never repeated"
+    );
+    assert!(
+        f.dispatcher.recover().await.unwrap() == 0,
+        "everything finished"
+    );
     f.close();
 }
 
@@ -270,13 +395,21 @@ async fn a_dropped_answer_counts_as_a_crash_mid_write() {
         Arc::new(Dropping(f.target.clone(), Default::default())),
     );
     f.dispatcher
-        .offer(instance("d1", Some("Cplatform"), json!({"id": "set", "set": {"dim_level": 3}})))
+        .offer(instance(
+            "d1",
+            Some("Cplatform"),
+            json!({"id": "set", "set": {"dim_level": 3}}),
+        ))
         .await
         .unwrap();
     let results = f.wait_results(1).await;
     assert_eq!(results[0].1, "done", "idempotent: submitted again");
     f.dispatcher
-        .offer(instance("d2", Some("Cplatform"), json!({"id": "pulse", "set": {"pulse": 1}})))
+        .offer(instance(
+            "d2",
+            Some("Cplatform"),
+            json!({"id": "pulse", "set": {"pulse": 1}}),
+        ))
         .await
         .unwrap();
     let results = f.wait_results(2).await;

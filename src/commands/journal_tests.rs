@@ -76,12 +76,18 @@ async fn states_move_forward_and_finish_commits_the_result_with_the_state() {
         con: serde_json::json!({"id": "c", "set": {"dim_level": 1}}),
     };
     assert!(journal.receive(&instance).await.unwrap());
-    assert!(!journal.receive(&instance).await.unwrap(), "a key is taken once");
+    assert!(
+        !journal.receive(&instance).await.unwrap(),
+        "a key is taken once"
+    );
     let open = journal.open().await.unwrap();
     assert_eq!(open, vec![(Stage::Received, instance.clone())]);
     journal.executing("cin1").await.unwrap();
     assert_eq!(journal.open().await.unwrap()[0].0, Stage::Executing);
-    assert_eq!(journal.outcome_of("cin1").await.unwrap().as_deref(), Some(""));
+    assert_eq!(
+        journal.outcome_of("cin1").await.unwrap().as_deref(),
+        Some("")
+    );
     let outcome = Outcome::Done {
         read_back: Default::default(),
     };
@@ -90,17 +96,23 @@ async fn states_move_forward_and_finish_commits_the_result_with_the_state() {
         .await
         .unwrap();
     assert!(journal.open().await.unwrap().is_empty());
-    assert_eq!(journal.outcome_of("cin1").await.unwrap().as_deref(), Some("done"));
-    let pending = buffer
-        .fetch_pending(Default::default(), 10)
-        .await
-        .unwrap();
+    assert_eq!(
+        journal.outcome_of("cin1").await.unwrap().as_deref(),
+        Some("done")
+    );
+    let pending = buffer.fetch_pending(Default::default(), 10).await.unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].record.kind, crate::record::RecordKind::CommandResult);
+    assert_eq!(
+        pending[0].record.kind,
+        crate::record::RecordKind::CommandResult
+    );
     // Pruning keeps recent rows and removes old finished ones.
     assert_eq!(journal.prune(1_000).await.unwrap(), 0);
     assert_eq!(
-        journal.prune(10 + RETENTION.as_millis() as i64).await.unwrap(),
+        journal
+            .prune(10 + RETENTION.as_millis() as i64)
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(journal.outcome_of("cin1").await.unwrap(), None);

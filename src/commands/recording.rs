@@ -44,7 +44,10 @@ impl RecordingTarget {
 
     /// Every command executed so far, in order.
     pub fn executed(&self) -> Vec<Executed> {
-        self.executed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.executed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Waits until at least `n` commands were executed, or `timeout` passed.
@@ -74,7 +77,10 @@ impl CommandTarget for RecordingTarget {
         let mut safety = Safety::Idempotent;
         for (point, value) in values {
             let Some((kind, rule)) = self.rules.get(point) else {
-                return Err(format!("device {:?} has no point {point:?}", command.device));
+                return Err(format!(
+                    "device {:?} has no point {point:?}",
+                    command.device
+                ));
             };
             rule.check(point, *kind, value)?;
             if !rule.idempotent {

@@ -67,9 +67,7 @@ impl CommandsConfig {
             );
         }
         for (i, o) in self.originators.iter().enumerate() {
-            let ok = (o.starts_with('C') || o.starts_with('S'))
-                && o.len() > 1
-                && is_plain_name(o);
+            let ok = (o.starts_with('C') || o.starts_with('S')) && o.len() > 1 && is_plain_name(o);
             if !ok {
                 issues.push(
                     ConfigIssue::new(
@@ -98,7 +96,8 @@ impl CommandsConfig {
                 .hint("e.g. \"60s\""),
             );
         }
-        if self.poll_timeout < Duration::from_secs(1) || self.poll_timeout > Duration::from_secs(600)
+        if self.poll_timeout < Duration::from_secs(1)
+            || self.poll_timeout > Duration::from_secs(600)
         {
             issues.push(
                 ConfigIssue::new(
@@ -150,7 +149,9 @@ mod tests {
             .map(|i| i.path)
             .collect();
         assert_eq!(paths, ["commands.originators"]);
-        let c = parse("enabled = true\noriginators = [\"Cplatform\", \"platform\"]\ndefault_expiry = \"2m\"");
+        let c = parse(
+            "enabled = true\noriginators = [\"Cplatform\", \"platform\"]\ndefault_expiry = \"2m\"",
+        );
         let paths: Vec<String> = c.validate().into_iter().map(|i| i.path).collect();
         assert_eq!(paths, ["commands.originators.1"]);
         assert_eq!(c.default_expiry, Duration::from_secs(120));

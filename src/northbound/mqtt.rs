@@ -235,7 +235,11 @@ impl MqttBinding {
 
     /// Publishes the response to a request from the CSE on the matching response topic
     /// (`/oneM2M/req/<o>/<r>/<ser>` → `/oneM2M/resp/<o>/<r>/<ser>`).
-    pub fn respond(&self, request_topic: &str, response: &serde_json::Value) -> Result<(), BindingError> {
+    pub fn respond(
+        &self,
+        request_topic: &str,
+        response: &serde_json::Value,
+    ) -> Result<(), BindingError> {
         let rest = request_topic.strip_prefix("/oneM2M/req/").ok_or_else(|| {
             BindingError::Transport(format!("{request_topic} is not a request topic"))
         })?;
@@ -486,7 +490,9 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
         };
         match incoming.map(|tx| tx.try_send(request)) {
             Some(Ok(())) => {}
-            _ => tracing::warn!(topic = %topic, "request from the CSE dropped (no listener or queue full)"),
+            _ => {
+                tracing::warn!(topic = %topic, "request from the CSE dropped (no listener or queue full)")
+            }
         }
         return;
     }

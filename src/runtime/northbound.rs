@@ -3,13 +3,13 @@
 //! itself).
 
 use crate::buffer::Buffer;
+use crate::commands::{CommandRegistry, DispatchConfig, Dispatcher};
+use crate::northbound::commands::{CommandSide, Route};
 use crate::northbound::config::BindingKind;
 use crate::northbound::{
     self, Binding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot, SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::commands::{CommandRegistry, DispatchConfig, Dispatcher};
-use crate::northbound::commands::{CommandSide, Route};
 use crate::telemetry::{CommandMetrics, Metrics, SyncMetrics};
 use std::sync::Arc;
 use std::time::Duration;

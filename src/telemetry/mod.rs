@@ -10,6 +10,7 @@ pub mod untrusted;
 
 pub use config::TelemetryConfig;
 pub use handles::{
-    BleMetrics, BufferMetrics, CommandMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics,
+    BleMetrics, BufferMetrics, CommandMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics,
+    SyncMetrics,
 };
 pub use metrics::Metrics;

@@ -48,7 +48,11 @@ pub fn target() -> Arc<RecordingTarget> {
                     ..Default::default()
                 },
             ),
-            ("status".to_string(), ValueKind::Number, WriteRule::default()),
+            (
+                "status".to_string(),
+                ValueKind::Number,
+                WriteRule::default(),
+            ),
         ],
     )
 }
@@ -138,9 +142,12 @@ pub async fn register_platform(url: &str) -> anyhow::Result<()> {
 pub async fn wait_commands_ready(url: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (rsc, _) =
-            acme::retrieve(url, &format!("{}/citygate", device_child("commands")), ORIGINATOR)
-                .await?;
+        let (rsc, _) = acme::retrieve(
+            url,
+            &format!("{}/citygate", device_child("commands")),
+            ORIGINATOR,
+        )
+        .await?;
         if rsc == 2000 {
             return Ok(());
         }

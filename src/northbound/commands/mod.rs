@@ -141,9 +141,19 @@ impl CommandSide {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             let devices = self.registry.devices();
-            match setup::build(&self.tree, self.binding.as_ref(), &self.cfg.originators, &devices).await {
+            match setup::build(
+                &self.tree,
+                self.binding.as_ref(),
+                &self.cfg.originators,
+                &devices,
+            )
+            .await
+            {
                 Ok(containers) => {
-                    tracing::info!(devices = devices.len(), "command containers ready at the CSE");
+                    tracing::info!(
+                        devices = devices.len(),
+                        "command containers ready at the CSE"
+                    );
                     *lock(&self.containers) = containers;
                     *lock(&self.ready_devices) = devices;
                     return true;
@@ -179,7 +189,9 @@ impl CommandSide {
                         match i {
                             Ok(i) if i.created_ms >= oldest => instances.push(i),
                             Ok(_) => {}
-                            Err(e) => tracing::warn!(device = %device, error = %e, "command instance ignored"),
+                            Err(e) => {
+                                tracing::warn!(device = %device, error = %e, "command instance ignored")
+                            }
                         }
                     }
                 }

@@ -182,7 +182,10 @@ mod tests {
         let i = instance("lamp-1", cin).unwrap();
         assert_eq!(i.key, "cin9ZY2OXvs9U");
         assert_eq!(i.creator.as_deref(), Some("Cplatform"));
-        assert_eq!(i.created_ms, parse_onem2m_ts("20261130T220048,125279").unwrap());
+        assert_eq!(
+            i.created_ms,
+            parse_onem2m_ts("20261130T220048,125279").unwrap()
+        );
         assert_eq!(i.con, json!("{\"id\":\"c2\",\"set\":{\"x\":1}}"));
         let r = response(&n, "Cgw01", 2000);
         assert_eq!(r["rqi"], "YwUQUGMZDH");
@@ -196,13 +199,20 @@ mod tests {
         let n = parse_request(&v).unwrap();
         assert_eq!(n.notification, Notification::Verification);
         assert_eq!(n.rvi, "5");
-        let v = json!({"op": 5, "rqi": "v2", "pc": {"m2m:sgn": {"sud": true, "sur": "/id-in/sub1"}}});
+        let v =
+            json!({"op": 5, "rqi": "v2", "pc": {"m2m:sgn": {"sud": true, "sur": "/id-in/sub1"}}});
         assert_eq!(parse_request(&v).unwrap().notification, Notification::Other);
     }
 
     #[test]
     fn junk_is_an_error_not_a_panic() {
-        for v in [json!(null), json!({"op": 2}), json!({"op": 5}), json!({"op": 5, "rqi": "x"}), json!([1])] {
+        for v in [
+            json!(null),
+            json!({"op": 2}),
+            json!({"op": 5}),
+            json!({"op": 5, "rqi": "x"}),
+            json!([1]),
+        ] {
             assert!(parse_request(&v).is_err(), "{v}");
         }
         assert!(instance("d", &json!({"con": 1})).is_err());

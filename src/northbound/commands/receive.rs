@@ -123,7 +123,9 @@ async fn answer_on_pcu(
     };
     match side.binding.send(req).await {
         Ok(resp) if resp.rsc.is_success() => {}
-        Ok(resp) => tracing::debug!(rsc = %resp.rsc, dbg = ?resp.dbg, "the CSE did not take our answer to a notification"),
+        Ok(resp) => {
+            tracing::debug!(rsc = %resp.rsc, dbg = ?resp.dbg, "the CSE did not take our answer to a notification")
+        }
         Err(e) => tracing::debug!(error = %e, "cannot answer a notification"),
     }
 }

@@ -56,7 +56,13 @@ pub async fn build(
     let acp_path = name::address(&[&cfg.cse_name, &cfg.ae_name, ACP]);
     match cfg.binding {
         BindingKind::Http => {
-            let pch = Request::create_raw(&ae, &ae_id, rvi, ResourceType::PollingChannel, json!({"m2m:pch": {"rn": PCH}}));
+            let pch = Request::create_raw(
+                &ae,
+                &ae_id,
+                rvi,
+                ResourceType::PollingChannel,
+                json!({"m2m:pch": {"rn": PCH}}),
+            );
             let created = send(binding, pch).await?;
             if !created.rsc.is_success() {
                 // An AE has one polling channel; ACME answers 4000 (not 4105) when it exists.
@@ -68,13 +74,20 @@ pub async fn build(
             }
         }
         BindingKind::Mqtt => {
-            let broker = cfg.mqtt.as_ref().map(|m| m.broker.clone()).unwrap_or_default();
+            let broker = cfg
+                .mqtt
+                .as_ref()
+                .map(|m| m.broker.clone())
+                .unwrap_or_default();
             let update = Request {
                 op: Operation::Update,
                 pc: Some(json!({"m2m:ae": {"rr": true, "poa": [broker]}})),
                 ..Request::retrieve(&ae, &ae_id, rvi)
             };
-            expect_ok(send(binding, update).await?, "making the AE reachable over MQTT")?;
+            expect_ok(
+                send(binding, update).await?,
+                "making the AE reachable over MQTT",
+            )?;
         }
     }
     let mut containers = Containers::default();
@@ -84,18 +97,32 @@ pub async fn build(
             .map_err(|o| format!("device container of {device}: {}", o.describe()))?;
         let parent = tree.container_path(device);
         let cnt = json!({"m2m:cnt": {"rn": COMMANDS, "acpi": [acp_path], "mni": COMMANDS_MNI}});
-        let created = send(binding, Request::create_raw(&parent, &ae_id, rvi, ResourceType::Container, cnt)).await?;
+        let created = send(
+            binding,
+            Request::create_raw(&parent, &ae_id, rvi, ResourceType::Container, cnt),
+        )
+        .await?;
         let ri = if created.rsc == Rsc::CONFLICT {
             let path = tree.device_child_path(device, COMMANDS);
-            let got = expect_ok(send(binding, Request::retrieve(path, &ae_id, rvi)).await?, "reading the command container")?;
+            let got = expect_ok(
+                send(binding, Request::retrieve(path, &ae_id, rvi)).await?,
+                "reading the command container",
+            )?;
             ri_of(&got, "m2m:cnt")
         } else {
-            ri_of(&expect_ok(created, "creating the command container")?, "m2m:cnt")
+            ri_of(
+                &expect_ok(created, "creating the command container")?,
+                "m2m:cnt",
+            )
         }
         .ok_or_else(|| format!("the command container of {device} has no resource id"))?;
         let sub = json!({"m2m:sub": {"rn": SUB, "nu": [ae_id], "enc": {"net": [3]}, "nct": 1}});
         let path = tree.device_child_path(device, COMMANDS);
-        let created = send(binding, Request::create_raw(&path, &ae_id, rvi, ResourceType::Subscription, sub)).await?;
+        let created = send(
+            binding,
+            Request::create_raw(&path, &ae_id, rvi, ResourceType::Subscription, sub),
+        )
+        .await?;
         expect_ok_or_exists(created, "subscribing to the command container")?;
         containers.insert(ri, device.clone());
     }
@@ -120,7 +147,13 @@ async fn ensure_acp(
     ]});
     let body = json!({"m2m:acp": {"rn": rn, "pv": pv,
         "pvs": {"acr": [{"acor": [ae_id], "acop": ALL_OPS}]}}});
-    let req = Request::create_raw(tree.ae_path(), ae_id, rvi, ResourceType::AccessControlPolicy, body);
+    let req = Request::create_raw(
+        tree.ae_path(),
+        ae_id,
+        rvi,
+        ResourceType::AccessControlPolicy,
+        body,
+    );
     let created = send(binding, req).await?;
     if created.rsc != Rsc::CONFLICT {
         return expect_ok(created, &format!("creating the ACP {rn}")).map(|_| ());
@@ -128,9 +161,17 @@ async fn ensure_acp(
     let update = Request {
         op: Operation::Update,
         pc: Some(json!({"m2m:acp": {"pv": pv}})),
-        ..Request::retrieve(name::address(&[&cfg.cse_name, &cfg.ae_name, rn]), ae_id, rvi)
+        ..Request::retrieve(
+            name::address(&[&cfg.cse_name, &cfg.ae_name, rn]),
+            ae_id,
+            rvi,
+        )
     };
-    expect_ok(send(binding, update).await?, &format!("updating the ACP {rn}")).map(|_| ())
+    expect_ok(
+        send(binding, update).await?,
+        &format!("updating the ACP {rn}"),
+    )
+    .map(|_| ())
 }
 
 async fn send(binding: &dyn Binding, req: Request) -> Result<Response, SetupError> {
@@ -142,7 +183,11 @@ fn expect_ok(resp: Response, what: &str) -> Result<Response, SetupError> {
     if resp.rsc.is_success() {
         Ok(resp)
     } else {
-        Err(format!("{what}: {} {}", resp.rsc, resp.dbg.unwrap_or_default()))
+        Err(format!(
+            "{what}: {} {}",
+            resp.rsc,
+            resp.dbg.unwrap_or_default()
+        ))
     }
 }
 

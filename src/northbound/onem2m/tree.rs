@@ -296,7 +296,11 @@ impl Tree {
         };
         // With commands on, the platform may read (only read) the results.
         let acpi = self.cfg.commands.enabled.then(|| {
-            vec![name::address(&[&self.cfg.cse_name, &self.cfg.ae_name, RESULTS_ACP])]
+            vec![name::address(&[
+                &self.cfg.cse_name,
+                &self.cfg.ae_name,
+                RESULTS_ACP,
+            ])]
         });
         let cnt = Resource::Container(Container {
             rn: Some(RESULTS.into()),
