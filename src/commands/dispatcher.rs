@@ -187,6 +187,20 @@ impl Dispatcher {
                     .await;
             }
         };
+        if stage == Stage::Executing {
+            // It may have been written: the crash rule decides, never a rejection.
+            if let Err(outcome) = recovery(&command, &inner.registry) {
+                tracing::warn!(instance = %command.key, device = %command.device, "command was being written when citygate stopped; not repeated");
+                let adapter = inner
+                    .registry
+                    .get(&command.device)
+                    .map(|t| t.adapter().to_string());
+                return self
+                    .finish_now(adapter.as_deref().unwrap_or(NO_ADAPTER), &command, outcome)
+                    .await;
+            }
+            tracing::info!(instance = %command.key, device = %command.device, "command was being written when citygate stopped; repeating it (idempotent)");
+        }
         let Some(target) = inner.registry.get(&command.device) else {
             let reason = format!(
                 "no adapter accepts commands for device {:?} (no adapter with commands = true lists it)",
@@ -205,13 +219,6 @@ impl Dispatcher {
                     .await
             }
         };
-        if stage == Stage::Executing {
-            if let Err(outcome) = recovery(&command, &inner.registry) {
-                tracing::warn!(instance = %command.key, device = %command.device, "command was being written when citygate stopped; not repeated");
-                return self.finish_now(&adapter, &command, outcome).await;
-            }
-            tracing::info!(instance = %command.key, device = %command.device, "command was being written when citygate stopped; repeating it (idempotent)");
-        }
         let pending = Pending {
             command,
             safety,
@@ -264,6 +271,14 @@ impl Dispatcher {
         }
         loop {
             if let Some(outcome) = expired(&command, deadline) {
+                // One that was being written when citygate stopped may have been written.
+                let outcome = match stage {
+                    Stage::Received => outcome,
+                    Stage::Executing => Outcome::Unknown {
+                        reason: "citygate stopped while writing this command and its deadline                                  passed before it could be repeated: it may or may not have been                                  written; check the device"
+                            .into(),
+                    },
+                };
                 return self.finish_now(&adapter, &command, outcome).await;
             }
             let Some(target) = inner.registry.get(&command.device) else {

@@ -417,3 +417,23 @@ async fn a_dropped_answer_counts_as_a_crash_mid_write() {
     assert_eq!(f.target.executed().len(), 1);
     f.close();
 }
+
+/// A command found `executing` whose point the config no longer allows may still have been
+/// written: `unknown`, never `rejected` (which would claim nothing was written).
+#[tokio::test]
+async fn an_interrupted_command_the_config_no_longer_allows_is_unknown() {
+    let f = fixture();
+    let journal = f.dispatcher.journal().clone();
+    let i = instance(
+        "x1",
+        Some("Cplatform"),
+        json!({"id": "was-writable", "set": {"status": 1}}),
+    );
+    journal.receive(&i).await.unwrap();
+    journal.executing("x1").await.unwrap();
+    f.dispatcher.recover().await.unwrap();
+    let results = f.wait_results(1).await;
+    assert_eq!(results[0].1, "unknown", "{results:?}");
+    assert!(f.target.executed().is_empty());
+    f.close();
+}

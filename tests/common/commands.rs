@@ -77,12 +77,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts on the buffer in `dir` (reused across restarts).
+    /// Starts on the buffer in `dir` (reused across restarts), with `target` as the command
+    /// target of [`DEVICE`].
     pub fn start(cfg: &NorthboundConfig, dir: &Path, target: Arc<RecordingTarget>) -> Gateway {
-        let (buffer, thread) =
-            Buffer::open(&dir.join("buffer.sqlite"), &BufferConfig::default()).expect("buffer");
         let registry = CommandRegistry::new();
         registry.register(DEVICE, target.clone());
+        Gateway::start_with_registry(cfg, dir, registry, target)
+    }
+
+    /// Starts with a registry filled elsewhere, e.g. by real adapters built with
+    /// `AdapterConfig::build(id, &metrics, &registry)` (their `commands = true` devices);
+    /// `target` is only kept for the test's inspection.
+    pub fn start_with_registry(
+        cfg: &NorthboundConfig,
+        dir: &Path,
+        registry: Arc<CommandRegistry>,
+        target: Arc<RecordingTarget>,
+    ) -> Gateway {
+        let (buffer, thread) =
+            Buffer::open(&dir.join("buffer.sqlite"), &BufferConfig::default()).expect("buffer");
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         citygate::runtime::northbound::start(
@@ -102,6 +115,11 @@ impl Gateway {
             token,
             tracker,
         }
+    }
+
+    /// The gateway's buffer (e.g. to run adapters on it).
+    pub fn buffer(&self) -> &Buffer {
+        self.buffer.as_ref().expect("running")
     }
 
     /// Stops everything and closes the buffer (a clean stop).
