@@ -36,15 +36,22 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let acme = Acme::start().await?;
-        run("HTTP pollingChannel", &acme.url, enable(config(&acme.url))).await?;
+        run("HTTP pollingChannel", &acme.url, quiet(enable(config(&acme.url)))).await?;
         drop(acme);
         let broker = common::mosquitto::Mosquitto::start().expect("mosquitto");
         let acme = Acme::start_mqtt(broker.port).await?;
         let mut cfg = config("");
         cfg.binding = BindingKind::Mqtt;
         cfg.mqtt = Some(MqttConfig::new(format!("mqtt://127.0.0.1:{}", broker.port)));
-        run("MQTT", &acme.url, enable(cfg)).await
+        run("MQTT", &acme.url, quiet(enable(cfg))).await
     })
+}
+
+/// The default catch-up interval and poll timeout (the tests shorten them).
+fn quiet(mut cfg: NorthboundConfig) -> NorthboundConfig {
+    cfg.commands.catch_up_interval = Duration::from_secs(60);
+    cfg.commands.poll_timeout = Duration::from_secs(30);
+    cfg
 }
 
 async fn run(name: &str, url: &str, cfg: NorthboundConfig) -> anyhow::Result<()> {

@@ -84,8 +84,9 @@ async fn commands_flow(
         "{}",
         results[4]
     );
-    // Nothing more arrives: each instance was executed once (catch-up saw them too).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing more arrives: each instance was executed once, though catch-up (every second)
+    // saw every one of them too.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let levels: Vec<_> = gw
         .target
         .executed()

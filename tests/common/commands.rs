@@ -57,12 +57,13 @@ pub fn target() -> Arc<RecordingTarget> {
     )
 }
 
-/// `cfg` with commands enabled for [`PLATFORM`] and short intervals.
+/// `cfg` with commands enabled for [`PLATFORM`] and short intervals: catch-up every second,
+/// so every instance also reaches the dispatcher by that second route.
 pub fn enable(mut cfg: NorthboundConfig) -> NorthboundConfig {
     cfg.commands.enabled = true;
     cfg.commands.originators = vec![PLATFORM.into()];
     cfg.commands.poll_timeout = Duration::from_secs(5);
-    cfg.commands.catch_up_interval = Duration::from_secs(60);
+    cfg.commands.catch_up_interval = Duration::from_secs(1);
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
     cfg
 }
