@@ -10,7 +10,8 @@
 //!    ([`WriteRule`] per writable point, [`CommandTarget::check`]); anything not allowed is
 //!    `rejected` without touching the device;
 //! 3. the journal in the buffer DB remembers it (received → executing → finished), so it is
-//!    never executed twice by accident, even across a crash;
+//!    never executed twice by accident, even across a crash ([`journal`]); the
+//!    [`dispatcher`] runs steps 2–5;
 //! 4. the adapter that owns the device executes it ([`CommandRegistry`] finds it by device id,
 //!    the job travels on the adapter's own queue, so writes share the bus with polling and go
 //!    first);

@@ -5,6 +5,9 @@
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
 //!   TS-0010;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
+//! - [`commands`]: the command side (command containers, ACPs, subscriptions, polling
+//!   channel, notifications, catch-up) feeding the [`crate::commands::Dispatcher`], configured
+//!   by [`commands_config`];
 //! - [`state`]: health and counters for `/readyz`, STATUS and `citygate status`; [`store`]: what the syncer needs from the
 //!   buffer ([`SyncStore`]).
 //!
