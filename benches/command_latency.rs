@@ -36,7 +36,12 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let acme = Acme::start().await?;
-        run("HTTP pollingChannel", &acme.url, quiet(enable(config(&acme.url)))).await?;
+        run(
+            "HTTP pollingChannel",
+            &acme.url,
+            quiet(enable(config(&acme.url))),
+        )
+        .await?;
         drop(acme);
         let broker = common::mosquitto::Mosquitto::start().expect("mosquitto");
         let acme = Acme::start_mqtt(broker.port).await?;

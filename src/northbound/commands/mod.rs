@@ -121,14 +121,21 @@ impl CommandSide {
         }
     }
 
-    /// Adapters register their devices as they are built, right after start.
+    /// Adapters register their devices as they are built, right after start: wait until the
+    /// set is there and has not changed for a moment (the journal's unfinished commands are
+    /// judged against it), at most [`DEVICES_SETTLE`].
     async fn wait_for_devices(&self, cancel: &CancellationToken) {
         let deadline = tokio::time::Instant::now() + DEVICES_SETTLE;
-        while self.registry.devices().is_empty() && tokio::time::Instant::now() < deadline {
+        let mut last = self.registry.devices();
+        let mut stable = 0;
+        while tokio::time::Instant::now() < deadline && (last.is_empty() || stable < 4) {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
+            let now = self.registry.devices();
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
         }
     }
 
