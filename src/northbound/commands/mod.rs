@@ -86,9 +86,24 @@ impl CommandSide {
             id = self.wait_for_ae() => id,
         };
         self.wait_for_devices(&cancel).await;
-        // Start listening before building: a CSE may verify the subscription at once.
-        let receiver = tokio::spawn(receive::run(self.clone(), ae_id, cancel.clone()));
+        // MQTT: listen before building (a CSE may verify the subscription at once). HTTP:
+        // poll once the polling channel exists.
+        let mut receiver = None;
+        if matches!(self.route, Route::Mqtt(_)) {
+            receiver = Some(tokio::spawn(receive::run(
+                self.clone(),
+                ae_id.clone(),
+                cancel.clone(),
+            )));
+        }
         let mut built = self.build(&cancel).await;
+        if receiver.is_none() {
+            receiver = Some(tokio::spawn(receive::run(
+                self.clone(),
+                ae_id,
+                cancel.clone(),
+            )));
+        }
         match self.dispatcher.recover().await {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot read the command journal"),
@@ -109,7 +124,9 @@ impl CommandSide {
                 built = self.build(&cancel).await;
             }
         }
-        let _ = receiver.await;
+        if let Some(receiver) = receiver {
+            let _ = receiver.await;
+        }
     }
 
     async fn wait_for_ae(&self) -> String {
