@@ -68,6 +68,9 @@ struct Inner {
     cfg: DispatchConfig,
     metrics: CommandMetrics,
     queues: Mutex<HashMap<String, mpsc::UnboundedSender<Pending>>>,
+    /// One offer at a time from journal to queue: an instance reaching the dispatcher by two
+    /// routes at once (notification and catch-up) cannot overtake an older one.
+    offering: tokio::sync::Mutex<()>,
     cancel: CancellationToken,
 }
 
@@ -95,6 +98,7 @@ impl Dispatcher {
                 cfg,
                 metrics,
                 queues: Mutex::new(HashMap::new()),
+                offering: tokio::sync::Mutex::new(()),
                 cancel,
             }),
         }
@@ -107,6 +111,7 @@ impl Dispatcher {
     /// Applies the crash rule to the commands left unfinished by the previous run (call once,
     /// after the adapters registered their devices and before new instances are offered).
     pub async fn recover(&self) -> Result<usize, BufferError> {
+        let _one_at_a_time = self.inner.offering.lock().await;
         let open = self.inner.journal.open().await?;
         let n = open.len();
         if n > 0 {
@@ -123,6 +128,7 @@ impl Dispatcher {
 
     /// Offers an instance (from a notification or catch-up). Returns once it is journaled.
     pub async fn offer(&self, instance: Instance) -> Result<Offered, BufferError> {
+        let _one_at_a_time = self.inner.offering.lock().await;
         if !self.inner.journal.receive(&instance).await? {
             tracing::debug!(instance = %instance.key, "command instance already handled");
             return Ok(Offered::Known);

@@ -4,8 +4,8 @@
 //! was lost, handing every instance to the [`Dispatcher`]. Whatever the route, the journal
 //! key (the instance's `ri`) makes sure an instance is handled once.
 //!
-//! The loop: wait for the syncer to register the AE → build the resources ([`setup`]) →
-//! resume the journal's unfinished commands → catch up → then, concurrently, receive
+//! The loop: wait for the syncer to register the AE → resume the journal's unfinished
+//! commands → build the resources ([`setup`]) → catch up → then, concurrently, receive
 //! notifications and catch up again every `catch_up_interval`, after every reconnection, and
 //! whenever the resources had to be rebuilt (the CSE lost them).
 pub mod notification;
@@ -86,6 +86,10 @@ impl CommandSide {
             id = self.wait_for_ae() => id,
         };
         self.wait_for_devices(&cancel).await;
+        // Unfinished commands of the last run go first: they are older than anything new.
+        if let Err(e) = self.dispatcher.recover().await {
+            tracing::error!(error = %e, "cannot read the command journal");
+        }
         // MQTT: listen before building (a CSE may verify the subscription at once). HTTP:
         // poll once the polling channel exists.
         let mut receiver = None;
@@ -103,10 +107,6 @@ impl CommandSide {
                 ae_id,
                 cancel.clone(),
             )));
-        }
-        match self.dispatcher.recover().await {
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the command journal"),
         }
         let mut tick = tokio::time::interval(self.cfg.catch_up_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
