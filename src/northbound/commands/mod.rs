@@ -54,6 +54,10 @@ pub struct CommandSide {
     catch_up: Notify,
     /// Asks the main loop to rebuild the resources (the CSE answered 4004).
     rebuild: Notify,
+    /// `true` once the first catch-up was made: notified instances wait for it, so the
+    /// instances created while the gateway was away are queued first, in creation order (the
+    /// polling channel does not hand out its backlog in that order).
+    caught_up: tokio::sync::watch::Sender<bool>,
 }
 
 impl CommandSide {
@@ -76,6 +80,7 @@ impl CommandSide {
             ready_devices: Mutex::new(Vec::new()),
             catch_up: Notify::new(),
             rebuild: Notify::new(),
+            caught_up: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -113,6 +118,7 @@ impl CommandSide {
         loop {
             if built {
                 self.catch_up_now().await;
+                self.caught_up.send_replace(true);
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,

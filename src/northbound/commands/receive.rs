@@ -147,6 +147,8 @@ async fn handle(side: &CommandSide, n: &IncomingNotify) -> u16 {
                     return 2000;
                 }
             };
+            // The backlog first (see `CommandSide::caught_up`).
+            let _ = side.caught_up.subscribe().wait_for(|done| *done).await;
             match side.dispatcher.offer(instance).await {
                 Ok(Offered::New | Offered::Known) => 2000,
                 Err(e) => {
