@@ -165,6 +165,21 @@ pub fn format_onem2m_ts(ts_ms: i64) -> Option<String> {
     Some(t.format("%Y%m%dT%H%M%S,%6f").to_string())
 }
 
+/// Parses a oneM2M basic-format time (`YYYYMMDDTHHMMSS`, optionally `,ffffff`, as UTC) into
+/// UTC milliseconds.
+pub fn parse_onem2m_ts(s: &str) -> Option<i64> {
+    use chrono::NaiveDateTime;
+    let (whole, fraction) = s.trim().split_once(',').unwrap_or((s.trim(), ""));
+    let t = NaiveDateTime::parse_from_str(whole, "%Y%m%dT%H%M%S").ok()?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ms: i64 = format!("{:0<3}", fraction.get(..3).unwrap_or(fraction))
+        .parse()
+        .ok()?;
+    Some(t.and_utc().timestamp_millis() + ms)
+}
+
 /// Parses an RFC 3339 timestamp into UTC milliseconds.
 pub fn parse_ts(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s)
@@ -209,5 +224,9 @@ mod tests {
             format_onem2m_ts(ms).unwrap(),
             "20261123T100000,000000".to_string()
         );
+        assert_eq!(parse_onem2m_ts("20261123T100000,000000"), Some(ms));
+        assert_eq!(parse_onem2m_ts("20261123T100000,250000"), Some(ms + 250));
+        assert_eq!(parse_onem2m_ts("20261123T100000"), Some(ms));
+        assert_eq!(parse_onem2m_ts("yesterday"), None);
     }
 }

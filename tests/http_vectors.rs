@@ -141,6 +141,7 @@ fn as_request(req: &Value) -> Option<Request> {
         ty,
         rcn: None,
         pc,
+        rqet: None,
     })
 }
 

@@ -41,8 +41,9 @@ use crate::telemetry::handles::RecordMetrics;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+pub use store::journal::{state as journal_state, JournalRow};
 use tokio::sync::{oneshot, watch};
-use writer::Command;
+use writer::{Command, JournalOp};
 
 /// What the buffer says after a batch was committed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,6 +138,7 @@ impl Buffer {
         self.call(|reply| Command::Append {
             records,
             state: None,
+            finish: None,
             reply,
         })
         .await
@@ -156,6 +158,7 @@ impl Buffer {
         self.call(|reply| Command::Append {
             records,
             state,
+            finish: None,
             reply,
         })
         .await
@@ -172,6 +175,7 @@ impl Buffer {
             .send_async(Command::Append {
                 records,
                 state: None,
+                finish: None,
                 reply,
             })
             .await
@@ -226,6 +230,65 @@ impl Buffer {
     pub async fn put_state(&self, key: &str, value: String) -> Result<(), BufferError> {
         let key = key.to_owned();
         self.call(|reply| Command::PutState { key, value, reply })
+            .await
+    }
+
+    /// Commits a command's result record and marks its journal row `key` finished with
+    /// `outcome`, in one transaction (see `crate::commands::journal`).
+    pub async fn finish_command(
+        &self,
+        result: Record,
+        key: &str,
+        outcome: &str,
+    ) -> Result<AppendReceipt, BufferError> {
+        let finish = Some((key.to_owned(), outcome.to_owned()));
+        self.call(|reply| Command::Append {
+            records: vec![result],
+            state: None,
+            finish,
+            reply,
+        })
+        .await
+    }
+
+    /// Records a received command instance; `false` if its key is already journaled.
+    pub async fn journal_receive(&self, row: JournalRow) -> Result<bool, BufferError> {
+        self.call(|reply| Command::Journal(JournalOp::Receive { row, reply }))
+            .await
+    }
+
+    /// Marks a received command `executing`.
+    pub async fn journal_executing(&self, key: &str) -> Result<(), BufferError> {
+        let key = key.to_owned();
+        self.call(|reply| Command::Journal(JournalOp::Executing { key, reply }))
+            .await
+    }
+
+    /// Every command not finished, oldest first.
+    pub async fn journal_open(&self) -> Result<Vec<JournalRow>, BufferError> {
+        self.call(|reply| Command::Journal(JournalOp::Open { reply }))
+            .await
+    }
+
+    /// Which of `keys` are journaled already.
+    pub async fn journal_known(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<std::collections::BTreeSet<String>, BufferError> {
+        self.call(|reply| Command::Journal(JournalOp::Known { keys, reply }))
+            .await
+    }
+
+    /// The journal row of `key`.
+    pub async fn journal_get(&self, key: &str) -> Result<Option<JournalRow>, BufferError> {
+        let key = key.to_owned();
+        self.call(|reply| Command::Journal(JournalOp::Get { key, reply }))
+            .await
+    }
+
+    /// Deletes finished rows of instances created before `before_ms`.
+    pub async fn journal_prune(&self, before_ms: i64) -> Result<u64, BufferError> {
+        self.call(|reply| Command::Journal(JournalOp::Prune { before_ms, reply }))
             .await
     }
 

@@ -38,6 +38,18 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
     // v2: records found unreadable (a damaged page), so they are counted once and skipped.
     "CREATE TABLE damaged (seq INTEGER PRIMARY KEY, device TEXT NOT NULL, found_ms INTEGER NOT NULL);",
+    // v3: the command journal (received → executing → finished), keyed by the instance's
+    // resource id at the CSE; `body` is the instance as received (see commands::journal).
+    "CREATE TABLE command_journal (
+         key TEXT PRIMARY KEY,
+         device TEXT NOT NULL,
+         state TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         body TEXT NOT NULL,
+         outcome TEXT,
+         updated_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX command_journal_by_state ON command_journal (state, created_ms);",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

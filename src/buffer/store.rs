@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::reason;
 
 mod faults;
+pub mod journal;
 
 /// Free pages returned per maintenance tick (8 MiB with 4 KiB pages).
 const VACUUM_PAGES_PER_RUN: i64 = 2048;
@@ -166,20 +167,23 @@ impl Store {
 
     /// Commits a group of appends in one transaction and returns one receipt per append.
     /// `states` (key, value) are written in that same transaction, in order (an adapter's
-    /// position then never disagrees with the records it stands for).
+    /// position then never disagrees with the records it stands for). `finished` (command
+    /// instance key, outcome) are journal rows marked finished in that same transaction (a
+    /// command's result record and its journal state never disagree, even under kill -9).
     pub fn commit_group(
         &mut self,
         group: &[Vec<Record>],
         states: &[(String, String)],
+        finished: &[(String, String)],
     ) -> Result<Vec<AppendReceipt>, BufferError> {
-        let tx_result = self.try_commit_group(group, states);
+        let tx_result = self.try_commit_group(group, states, finished);
         if matches!(tx_result, Err(BufferError::DiskFull))
             && self.cfg.when_full == WhenFull::DropOldest
         {
             // Make room by evicting the oldest records, then try once more.
             let n: u64 = group.iter().map(|g| g.len() as u64).sum::<u64>().max(100);
             if self.evict_oldest(n, reason::DISK_FULL).is_ok() {
-                return self.try_commit_group(group, states);
+                return self.try_commit_group(group, states, finished);
             }
         }
         tx_result
@@ -189,6 +193,7 @@ impl Store {
         &mut self,
         group: &[Vec<Record>],
         states: &[(String, String)],
+        finished: &[(String, String)],
     ) -> Result<Vec<AppendReceipt>, BufferError> {
         let q = sql("appending records");
         let now = now_ms();
@@ -250,6 +255,9 @@ impl Store {
         }
         for (key, value) in states {
             write_state(&tx, key, value).map_err(&q)?;
+        }
+        for (key, outcome) in finished {
+            journal::finish_in(&tx, key, outcome).map_err(&q)?;
         }
         tx.commit().map_err(&q)?;
         self.pending += inserted;

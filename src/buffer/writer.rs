@@ -10,11 +10,12 @@ use super::error::BufferError;
 use super::health::{BufferHealth, WriteGate};
 use super::reason;
 use super::stats::{BufferStats, DeadLetter};
+use super::store::journal::JournalRow;
 use super::store::Store;
 use super::AppendReceipt;
 use crate::record::{Record, StoredRecord};
 use crate::telemetry::BufferMetrics;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
@@ -25,6 +26,8 @@ pub(super) enum Command {
         records: Vec<Record>,
         /// A state entry (key, value) written in the transaction that inserts `records`.
         state: Option<(String, String)>,
+        /// A command journal row (key, outcome) marked finished in that same transaction.
+        finish: Option<(String, String)>,
         reply: Reply<AppendReceipt>,
     },
     Fetch {
@@ -58,6 +61,8 @@ pub(super) enum Command {
     Stats {
         reply: Reply<BufferStats>,
     },
+    /// Command journal operations (see `crate::commands::journal`).
+    Journal(JournalOp),
     /// From now on, keep these metrics up to date (replies once they are set).
     Publish {
         metrics: BufferMetrics,
@@ -69,7 +74,35 @@ pub(super) enum Command {
 struct Append {
     records: Vec<Record>,
     state: Option<(String, String)>,
+    finish: Option<(String, String)>,
     reply: Reply<AppendReceipt>,
+}
+
+/// A command journal operation; `finished` goes with an append instead (one transaction).
+pub(super) enum JournalOp {
+    Receive {
+        row: JournalRow,
+        reply: Reply<bool>,
+    },
+    Executing {
+        key: String,
+        reply: Reply<()>,
+    },
+    Open {
+        reply: Reply<Vec<JournalRow>>,
+    },
+    Known {
+        keys: Vec<String>,
+        reply: Reply<BTreeSet<String>>,
+    },
+    Get {
+        key: String,
+        reply: Reply<Option<JournalRow>>,
+    },
+    Prune {
+        before_ms: i64,
+        reply: Reply<u64>,
+    },
 }
 
 /// How often expiry and vacuum run when the writer is otherwise idle.
@@ -173,12 +206,14 @@ pub(super) fn run(
             Command::Append {
                 records,
                 state,
+                finish,
                 reply,
             } => commit(
                 &mut store,
                 vec![Append {
                     records,
                     state,
+                    finish,
                     reply,
                 }],
                 &commits,
@@ -206,12 +241,14 @@ fn sort(
         Command::Append {
             records,
             state,
+            finish,
             reply,
         } => {
             *group_len += records.len();
             group.push(Append {
                 records,
                 state,
+                finish,
                 reply,
             });
         }
@@ -248,6 +285,7 @@ fn commit(
         return;
     }
     let states: Vec<(String, String)> = group.iter().filter_map(|a| a.state.clone()).collect();
+    let finished: Vec<(String, String)> = group.iter().filter_map(|a| a.finish.clone()).collect();
     let (batches, replies): (Vec<Vec<Record>>, Vec<_>) =
         group.into_iter().map(|a| (a.records, a.reply)).unzip();
     let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
@@ -263,7 +301,7 @@ fn commit(
         }
         return;
     }
-    match store.commit_group(&batches, &states) {
+    match store.commit_group(&batches, &states, &finished) {
         Ok(receipts) => {
             for (reply, r) in replies.into_iter().zip(receipts) {
                 let _ = reply.send(Ok(r));
@@ -352,7 +390,37 @@ fn handle(store: &mut Store, cmd: Command, gate: &mut WriteGate) {
             let health = gate.current(store.is_damaged());
             let _ = reply.send(store.stats().map(|s| BufferStats { health, ..s }));
         }
+        Command::Journal(op) => journal(store, op, gate),
         Command::Append { .. } | Command::Publish { .. } | Command::Shutdown => {}
+    }
+}
+
+fn journal(store: &mut Store, op: JournalOp, gate: &mut WriteGate) {
+    match op {
+        JournalOp::Receive { row, reply } => {
+            let r = store.journal_receive(&row);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
+        }
+        JournalOp::Executing { key, reply } => {
+            let r = store.journal_executing(&key);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
+        }
+        JournalOp::Open { reply } => {
+            let _ = reply.send(store.journal_open());
+        }
+        JournalOp::Known { keys, reply } => {
+            let _ = reply.send(store.journal_known(&keys));
+        }
+        JournalOp::Get { key, reply } => {
+            let _ = reply.send(store.journal_get(&key));
+        }
+        JournalOp::Prune { before_ms, reply } => {
+            let r = store.journal_prune(before_ms);
+            note_write(store, gate, r.as_ref().err());
+            let _ = reply.send(r);
+        }
     }
 }
 

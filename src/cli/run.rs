@@ -67,8 +67,19 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         // them up when a command arrives.
         let commands = crate::commands::CommandRegistry::new();
         if let Some(nb) = &cfg.northbound {
-            crate::runtime::northbound::start(nb, &cfg.management, &buffer, &metrics, &health, &token, &tracker)
-                .context("starting the northbound binding ([northbound])")?;
+            crate::runtime::northbound::start(
+                nb,
+                &cfg.management,
+                &crate::runtime::northbound::Daemon {
+                    buffer: &buffer,
+                    metrics: &metrics,
+                    health: &health,
+                    commands: &commands,
+                    token: &token,
+                    tracker: &tracker,
+                },
+            )
+            .context("starting the northbound binding ([northbound])")?;
         }
         let mut adapters = AdapterSet::new(
             buffer.clone(),

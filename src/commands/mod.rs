@@ -10,7 +10,8 @@
 //!    ([`WriteRule`] per writable point, [`CommandTarget::check`]); anything not allowed is
 //!    `rejected` without touching the device;
 //! 3. the journal in the buffer DB remembers it (received → executing → finished), so it is
-//!    never executed twice by accident, even across a crash;
+//!    never executed twice by accident, even across a crash ([`journal`]); the
+//!    [`dispatcher`] runs steps 2–5;
 //! 4. the adapter that owns the device executes it ([`CommandRegistry`] finds it by device id,
 //!    the job travels on the adapter's own queue, so writes share the bus with polling and go
 //!    first);
@@ -22,11 +23,16 @@
 //! when its config enables them, only for points marked writable, within their limits, and
 //! not after the command's expiry.
 pub mod command;
+pub mod dispatcher;
+pub mod journal;
 pub mod outcome;
+pub mod recording;
 pub mod registry;
 pub mod rule;
 
 pub use command::{Action, Command, CommandParseError, Downlink};
+pub use dispatcher::{DispatchConfig, Dispatcher, Offered};
+pub use journal::{Instance, Journal};
 pub use outcome::Outcome;
 pub use registry::{CommandJob, CommandRegistry, CommandTarget, QueuedTarget, Safety};
 pub use rule::{ValueKind, WriteRule};

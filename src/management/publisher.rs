@@ -350,6 +350,7 @@ impl Run {
             rvi: self.m.nb.release.clone(),
             ty,
             rcn: None,
+            rqet: None,
             pc: Some(Value::Object(pc)),
         };
         let target = req.to.clone();

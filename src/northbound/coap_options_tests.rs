@@ -28,6 +28,7 @@ fn create_cin() -> Request {
         rvi: "3".into(),
         ty: Some(ResourceType::ContentInstance),
         rcn: Some(0),
+        rqet: None,
         pc: Some(json!({"m2m:cin": {"con": "x"}})),
     }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::commands_config::CommandsConfig;
 pub use super::mqtt_config::MqttConfig;
 
 /// Which oneM2M protocol binding carries the primitives.
@@ -88,6 +89,9 @@ pub struct NorthboundConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub backoff: BackoffConfig,
+    /// Commands from the platform (`[northbound.commands]`, off by default).
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 /// Container limits. Caveats measured on ACME 2026.5.3 (docs: acme-cse.md §5, §7):
@@ -251,6 +255,7 @@ impl NorthboundConfig {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             backoff: BackoffConfig::default(),
+            commands: CommandsConfig::default(),
         }
     }
 
@@ -261,7 +266,16 @@ impl NorthboundConfig {
 
     /// All problems at once; paths are relative to the `[northbound]` table.
     pub fn validate(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
+        let mut issues = self.commands.validate();
+        if self.commands.enabled && self.binding == BindingKind::Coap {
+            issues.push(
+                ConfigIssue::new(
+                    "commands.enabled",
+                    "commands from the platform are not available over the CoAP binding yet.",
+                )
+                .hint("use binding = \"http\" (polling channel) or \"mqtt\" for a gateway that takes commands"),
+            );
+        }
         match (self.binding, &self.mqtt) {
             (BindingKind::Mqtt, Some(m)) => issues.extend(m.validate()),
             (BindingKind::Mqtt, None) => issues.push(

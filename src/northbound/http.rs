@@ -142,6 +142,14 @@ impl Binding for HttpBinding {
             .header("X-M2M-RI", &req.rqi)
             .header("X-M2M-RVI", &req.rvi)
             .header("Accept", "application/json");
+        if let Some(rqet) = &req.rqet {
+            // A long poll: the CSE holds the request until `rqet`; allow for that.
+            rb = rb.header("X-M2M-RET", rqet);
+            if let Some(until) = crate::record::parse_onem2m_ts(rqet) {
+                let wait = (until - crate::record::now_ms()).max(0) as u64;
+                rb = rb.timeout(self.timeout + Duration::from_millis(wait));
+            }
+        }
         // An AE create may go without originator; every other request needs one.
         if !req.fr.is_empty() {
             rb = rb.header("X-M2M-Origin", &req.fr);

@@ -5,6 +5,9 @@
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
 //!   TS-0010, [`coap`] TS-0008;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
+//! - [`commands`]: the command side (command containers, ACPs, subscriptions, polling
+//!   channel, notifications, catch-up) feeding the [`crate::commands::Dispatcher`], configured
+//!   by [`commands_config`];
 //! - [`state`]: health and counters for `/readyz`, STATUS and `citygate status`; [`store`]: what the syncer needs from the
 //!   buffer ([`SyncStore`]).
 //!
@@ -18,6 +21,8 @@ pub mod coap;
 mod coap_endpoint;
 pub mod coap_options;
 pub mod coap_timing;
+pub mod commands;
+pub mod commands_config;
 pub mod config;
 mod environment;
 pub mod http;

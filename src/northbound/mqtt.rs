@@ -23,7 +23,7 @@ use rumqttc::{
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Trusted for `mqtts://` when no `ca_file` is configured (Debian's bundle).
@@ -50,12 +50,29 @@ struct State {
     subscribed: BTreeSet<String>,
     /// Requests waiting for their response, by `rqi`.
     pending: HashMap<String, Reply>,
+    /// Where requests from the CSE to the AE go (notifications), once someone listens.
+    incoming: Option<mpsc::Sender<IncomingRequest>>,
 }
+
+/// A request the CSE published on the AE's request topic (a notification): answered with
+/// [`MqttBinding::respond`].
+#[derive(Debug, Clone)]
+pub struct IncomingRequest {
+    /// `/oneM2M/req/<originator>/<AE-ID>/json`.
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// Requests from the CSE waiting to be handled; beyond this they are dropped (logged) and the
+/// CSE's catch-up path picks their instances up.
+const INCOMING_QUEUE: usize = 256;
 
 struct Shared {
     state: Mutex<State>,
     /// `false` until the first connection attempt has finished, either way.
     first_attempt: watch::Sender<bool>,
+    /// Counts (re)connections: a listener catches up on what it missed while offline.
+    connects: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -174,6 +191,7 @@ impl MqttBinding {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             first_attempt,
+            connects: watch::channel(0).0,
         });
         let cancel = CancellationToken::new();
         runtime.spawn(event_loop(
@@ -197,6 +215,45 @@ impl MqttBinding {
             timeout: cfg.request_timeout,
             cancel,
         })
+    }
+
+    /// Subscribes to the requests the CSE sends to `ae_id` (`/oneM2M/req/+/<AE-ID>/#`, kept
+    /// across reconnects) and returns them. A second call replaces the first listener.
+    pub fn listen(&self, ae_id: &str) -> mpsc::Receiver<IncomingRequest> {
+        let (tx, rx) = mpsc::channel(INCOMING_QUEUE);
+        let filter = format!("/oneM2M/req/+/{}/#", topic_id(ae_id));
+        let mut st = self.shared.lock();
+        st.incoming = Some(tx);
+        if st.subscribed.insert(filter.clone()) && st.connected {
+            if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                tracing::warn!(filter = %filter, error = %e, "MQTT subscribe not queued (retried on reconnect)");
+            }
+        }
+        tracing::debug!(filter = %filter, "listening for requests from the CSE");
+        rx
+    }
+
+    /// Publishes the response to a request from the CSE on the matching response topic
+    /// (`/oneM2M/req/<o>/<r>/<ser>` → `/oneM2M/resp/<o>/<r>/<ser>`).
+    pub fn respond(
+        &self,
+        request_topic: &str,
+        response: &serde_json::Value,
+    ) -> Result<(), BindingError> {
+        let rest = request_topic.strip_prefix("/oneM2M/req/").ok_or_else(|| {
+            BindingError::Transport(format!("{request_topic} is not a request topic"))
+        })?;
+        let topic = format!("/oneM2M/resp/{rest}");
+        let payload = serde_json::to_vec(response)
+            .map_err(|e| BindingError::Transport(format!("cannot encode response: {e}")))?;
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))
+    }
+
+    /// Changes on every (re)connection to the broker.
+    pub fn connections(&self) -> watch::Receiver<u64> {
+        self.shared.connects.subscribe()
     }
 
     /// True while the broker connection is up.
@@ -354,6 +411,7 @@ async fn event_loop(
                 st.last_error = None;
                 drop(st);
                 shared.first_attempt.send_replace(true);
+                shared.connects.send_modify(|n| *n += 1);
                 backoff.reset();
                 tracing::info!(broker = %broker, "connected to the MQTT broker");
             }
@@ -421,8 +479,23 @@ fn fail_all(shared: &Shared, why: &str) {
     }
 }
 
-/// Routes a message from a response topic to the request with its `rqi`.
+/// Routes a message from a response topic to the request with its `rqi`, and a request from
+/// the CSE to the listener.
 fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
+    if topic.starts_with("/oneM2M/req/") {
+        let incoming = shared.lock().incoming.clone();
+        let request = IncomingRequest {
+            topic: topic.to_string(),
+            payload: payload.to_vec(),
+        };
+        match incoming.map(|tx| tx.try_send(request)) {
+            Some(Ok(())) => {}
+            _ => {
+                tracing::warn!(topic = %topic, "request from the CSE dropped (no listener or queue full)")
+            }
+        }
+        return;
+    }
     let (rqi, result) = match parse_response(payload) {
         Ok(resp) => (resp.rqi.clone(), Ok(resp)),
         Err((Some(rqi), e)) => (rqi, Err(e)),

@@ -17,12 +17,12 @@ use super::binding::{Binding, BindingError};
 use super::config::NorthboundConfig;
 use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_cin, Resource};
-use super::onem2m::tree::Tree;
+use super::onem2m::tree::{Tree, RESULTS};
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
 use super::store::SyncStore;
 use crate::backoff::Backoff;
-use crate::record::StoredRecord;
+use crate::record::{RecordKind, StoredRecord};
 use crate::telemetry::SyncMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -80,8 +80,9 @@ impl Syncer {
         self.state.clone()
     }
 
-    /// The AE and its tree: device management finds the AE-ID there and re-registers the AE
-    /// through it when the CSE lost it.
+    /// The AE and its container tree, shared with the command side (which builds the command
+    /// containers under the same device containers) and device management (which finds the
+    /// AE-ID there and re-registers the AE through it when the CSE lost it).
     pub fn tree(&self) -> Arc<Tree> {
         self.tree.clone()
     }
@@ -494,8 +495,14 @@ async fn deliver(
 ) -> Outcome {
     let device = &rec.record.device;
     let cin = Resource::ContentInstance(record_cin(epoch, rec));
+    let result = rec.record.kind == RecordKind::CommandResult;
     for _ in 0..3 {
-        if let Err(outcome) = tree.ensure_container(device).await {
+        let ensured = if result {
+            tree.ensure_results_container(device).await
+        } else {
+            tree.ensure_container(device).await
+        };
+        if let Err(outcome) = ensured {
             return match outcome {
                 Outcome::Permanent { rsc, detail } => Outcome::Permanent {
                     rsc,
@@ -507,8 +514,12 @@ async fn deliver(
         let Some(ae_id) = tree.ae_id() else {
             continue;
         };
-        let req =
-            Request::create(tree.container_path(device), ae_id, &cfg.release, &cin).with_rcn(0);
+        let path = if result {
+            tree.device_child_path(device, RESULTS)
+        } else {
+            tree.container_path(device)
+        };
+        let req = Request::create(path, ae_id, &cfg.release, &cin).with_rcn(0);
         match classify(&binding.send(req).await) {
             Outcome::TreeMissing { detail } => {
                 tracing::info!(device = %device, error = %detail, "container vanished, recreating");

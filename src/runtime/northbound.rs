@@ -4,40 +4,70 @@
 //! itself).
 
 use crate::buffer::Buffer;
+use crate::commands::{CommandRegistry, DispatchConfig, Dispatcher};
+use crate::northbound::commands::{CommandSide, Route};
 use crate::northbound::config::BindingKind;
 use crate::northbound::{
     self, Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig, SyncSnapshot,
     SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::telemetry::{CoapMetrics, Metrics, SyncMetrics};
+use crate::telemetry::{CoapMetrics, CommandMetrics, Metrics, SyncMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// What the northbound side shares with the rest of the daemon.
+#[derive(Clone, Copy)]
+pub struct Daemon<'a> {
+    pub buffer: &'a Buffer,
+    pub metrics: &'a Metrics,
+    pub health: &'a Health,
+    /// The devices adapters accept commands for.
+    pub commands: &'a Arc<CommandRegistry>,
+    pub token: &'a CancellationToken,
+    /// Every task of the northbound side runs on the daemon's one tracker.
+    pub tracker: &'a TaskTracker,
+}
+
 /// Builds the binding and spawns the syncer and its observer on `tracker` (inside the runtime:
-/// the MQTT binding spawns its connection task).
+/// the MQTT binding spawns its connection task); with `[northbound.commands] enabled`, also
+/// the command side (dispatcher, command containers, notifications, catch-up).
 pub fn start(
     cfg: &NorthboundConfig,
     management: &crate::management::ManagementConfig,
-    buffer: &Buffer,
-    metrics: &Metrics,
-    health: &Health,
-    token: &CancellationToken,
-    tracker: &TaskTracker,
+    daemon: &Daemon<'_>,
 ) -> Result<(), northbound::BindingError> {
+    let Daemon {
+        buffer,
+        metrics,
+        health,
+        commands,
+        token,
+        tracker,
+    } = *daemon;
     northbound::install_crypto_provider();
-    let (binding, target): (Arc<dyn Binding>, &str) = match cfg.binding {
-        BindingKind::Http => (Arc::new(HttpBinding::new(cfg)?), &cfg.cse_url),
-        BindingKind::Mqtt => (
-            Arc::new(MqttBinding::new(cfg)?),
-            cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+    let (binding, target, route): (Arc<dyn Binding>, &str, Route) = match cfg.binding {
+        BindingKind::Http => (
+            Arc::new(HttpBinding::new(cfg)?),
+            &cfg.cse_url,
+            Route::PollingChannel,
         ),
+        // Commands over CoAP are refused by `check` ([northbound.commands] needs http or mqtt).
         BindingKind::Coap => (
             Arc::new(CoapBinding::new(cfg, CoapMetrics::new(metrics))?),
             &cfg.cse_url,
+            Route::PollingChannel,
         ),
+        BindingKind::Mqtt => {
+            let mqtt = Arc::new(MqttBinding::new(cfg)?);
+            (
+                mqtt.clone(),
+                cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
+                Route::Mqtt(mqtt),
+            )
+        }
     };
     let syncer = Syncer::new(
         cfg.clone(),
@@ -49,12 +79,34 @@ pub fn start(
         let publisher = crate::management::Management::new(
             management.clone(),
             Arc::new(cfg.clone()),
-            binding,
+            binding.clone(),
             syncer.tree(),
             metrics,
         );
         tracker.spawn(publisher.run(token.clone()));
         tracing::info!(update_interval = ?management.update_interval, "device management started");
+    }
+    if cfg.commands.enabled {
+        let dispatcher = Dispatcher::new(
+            buffer.clone(),
+            commands.clone(),
+            DispatchConfig {
+                originators: cfg.commands.originators.clone(),
+                default_expiry: cfg.commands.default_expiry,
+            },
+            CommandMetrics::new(metrics),
+            token.clone(),
+        );
+        let side = CommandSide::new(
+            cfg.commands.clone(),
+            binding,
+            syncer.tree(),
+            commands.clone(),
+            dispatcher,
+            route,
+        );
+        tracker.spawn(side.run(token.clone()));
+        tracing::info!(originators = ?cfg.commands.originators, "commands from the platform enabled");
     }
     let state = syncer.state();
     health.set_northbound(NorthboundState::Connecting);

@@ -67,6 +67,9 @@ pub struct Metrics {
     pub management_requests: IntCounterVec,
     // CoAP binding.
     pub coap_messages: IntCounterVec,
+    // Commands from the platform.
+    pub commands: IntCounterVec,
+    pub command_latency: HistogramVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -193,6 +196,17 @@ impl Metrics {
             device_roster: Default::default(),
             management_requests: counter_vec(&r, "citygate_management_requests_total", "Device management requests to the CSE (node and mgmtObj creates and updates) by result (ok, not_found, refused, failed).", &["result"]),
             coap_messages: counter_vec(&r, "citygate_coap_messages_total", "CoAP binding message events: retransmitted (a confirmable request sent again), duplicate (a response already seen, dropped), separate (a response that came after an empty ACK), reset (the CSE answered RST).", &["event"]),
+            commands: counter_vec(&r, "citygate_commands_total", "Commands from the platform by the adapter that owns the device and how they ended (done, rejected, expired, failed, unknown).", &["adapter", "outcome"]),
+            command_latency: {
+                let m = HistogramVec::new(
+                    HistogramOpts::new("citygate_command_latency_seconds", "Seconds from a command's creation at the CSE to its execution at the device (the adapter's answer).")
+                        .buckets(vec![0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+                    &["adapter"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(m.clone())).expect("unique metric");
+                m
+            },
             registry: r,
         }
     }

@@ -15,6 +15,7 @@ pub mod untrusted;
 pub use config::TelemetryConfig;
 pub use handles::CoapMetrics;
 pub use handles::{
-    BleMetrics, BufferMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics, SyncMetrics,
+    BleMetrics, BufferMetrics, CommandMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics,
+    SyncMetrics,
 };
 pub use metrics::Metrics;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod bluez;
+pub mod commands;
 pub mod daemon;
 pub mod lorawan;
 pub mod modbus;

@@ -59,6 +59,10 @@ pub struct Request {
     pub rcn: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pc: Option<serde_json::Value>,
+    /// Request expiration timestamp (`rqet`, `X-M2M-RET`), oneM2M basic format: a long poll
+    /// waits at the CSE until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rqet: Option<String>,
 }
 
 impl Request {
@@ -78,6 +82,7 @@ impl Request {
             ty: Some(resource.ty()),
             rcn: None,
             pc: Some(resource.to_pc()),
+            rqet: None,
         }
     }
 
@@ -92,7 +97,38 @@ impl Request {
             ty: None,
             rcn: None,
             pc: None,
+            rqet: None,
         }
+    }
+
+    /// CREATE a resource of type `ty` given as its JSON body (`{"m2m:sub": {…}}`): for the
+    /// resource types the gateway creates only for commands (ACP, subscription, polling
+    /// channel).
+    pub fn create_raw(
+        parent: impl Into<String>,
+        fr: impl Into<String>,
+        rvi: &str,
+        ty: ResourceType,
+        pc: serde_json::Value,
+    ) -> Self {
+        Request {
+            op: Operation::Create,
+            to: parent.into(),
+            fr: fr.into(),
+            rqi: next_request_id(),
+            rvi: rvi.to_string(),
+            ty: Some(ty),
+            rcn: None,
+            pc: Some(pc),
+            rqet: None,
+        }
+    }
+
+    /// Builder: the request expires at the CSE `wait` from now (`rqet`).
+    pub fn expiring_in(mut self, wait: std::time::Duration) -> Self {
+        let at = crate::record::now_ms() + wait.as_millis() as i64;
+        self.rqet = crate::record::format_onem2m_ts(at);
+        self
     }
 
     /// Builder: set the result content (`rcn=0` keeps create responses empty).

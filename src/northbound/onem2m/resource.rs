@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "u16", try_from = "u16")]
 pub enum ResourceType {
+    AccessControlPolicy = 1,
     Ae = 2,
     Container = 3,
     ContentInstance = 4,
@@ -17,6 +18,8 @@ pub enum ResourceType {
     /// Device management objects (deviceInfo, memory, …) under a node.
     MgmtObj = 13,
     Node = 14,
+    PollingChannel = 15,
+    Subscription = 23,
 }
 
 impl From<ResourceType> for u16 {
@@ -29,12 +32,15 @@ impl TryFrom<u16> for ResourceType {
     type Error = String;
     fn try_from(v: u16) -> Result<Self, String> {
         Ok(match v {
+            1 => ResourceType::AccessControlPolicy,
             2 => ResourceType::Ae,
             3 => ResourceType::Container,
             4 => ResourceType::ContentInstance,
             5 => ResourceType::CseBase,
             13 => ResourceType::MgmtObj,
             14 => ResourceType::Node,
+            15 => ResourceType::PollingChannel,
+            23 => ResourceType::Subscription,
             _ => return Err(format!("unsupported resource type {v}")),
         })
     }
@@ -95,6 +101,9 @@ pub struct Container {
     pub cni: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cbs: Option<u64>,
+    /// Access control policies (`acpi`) of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acpi: Option<Vec<String>>,
     #[serde(flatten)]
     pub common: Common,
 }

@@ -34,6 +34,8 @@ pub struct Tree {
     /// vanish re-register it once, not once each.
     generation: AtomicU64,
     containers: Mutex<HashSet<String>>,
+    /// Devices whose `results` container exists (commands, see `docs/commands.md`).
+    results: Mutex<HashSet<String>>,
     register_lock: tokio::sync::Mutex<()>,
 }
 
@@ -50,6 +52,7 @@ impl Tree {
             ae_id: Mutex::new(None),
             generation: AtomicU64::new(0),
             containers: Mutex::new(HashSet::new()),
+            results: Mutex::new(HashSet::new()),
             register_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -74,6 +77,21 @@ impl Tree {
     }
 
     /// The AE-ID to use as originator, once registered.
+    /// `<device container>/<child>` (the `commands` and `results` containers).
+    pub fn device_child_path(&self, device: &str, child: &str) -> String {
+        name::address(&[
+            &self.cfg.cse_name,
+            &self.cfg.ae_name,
+            &name::container_name(device),
+            child,
+        ])
+    }
+
+    /// The gateway's northbound config.
+    pub fn config(&self) -> &NorthboundConfig {
+        &self.cfg
+    }
+
     pub fn ae_id(&self) -> Option<String> {
         lock(&self.ae_id).clone()
     }
@@ -85,6 +103,7 @@ impl Tree {
     /// Forgets a device's container (after a 4004 on a record create).
     pub fn forget_container(&self, device: &str) {
         lock(&self.containers).remove(device);
+        lock(&self.results).remove(device);
     }
 
     /// Registers (or finds) the AE. Errors are classified outcomes (never delivered).
@@ -202,6 +221,7 @@ impl Tree {
     fn registered(&self, aei: String) -> String {
         *lock(&self.ae_id) = Some(aei.clone());
         lock(&self.containers).clear();
+        lock(&self.results).clear();
         self.generation.fetch_add(1, Ordering::SeqCst);
         aei
     }
@@ -261,6 +281,72 @@ impl Tree {
 }
 
 /// The AE-ID in a RETRIEVE/CREATE answer (`aei`, else `ri`).
+impl Tree {
+    /// Makes sure `<device container>/results` exists (the device container first): where
+    /// command results are delivered. Created like the device container, with its limits.
+    pub async fn ensure_results_container(&self, device: &str) -> Result<(), Outcome> {
+        self.ensure_container(device).await?;
+        if lock(&self.results).contains(device) {
+            return Ok(());
+        }
+        let Some(ae_id) = self.ae_id() else {
+            return Err(Outcome::TreeMissing {
+                detail: "AE not registered".into(),
+            });
+        };
+        // With commands on, the platform may read (only read) the results.
+        let acpi = self.cfg.commands.enabled.then(|| {
+            vec![name::address(&[
+                &self.cfg.cse_name,
+                &self.cfg.ae_name,
+                RESULTS_ACP,
+            ])]
+        });
+        let cnt = Resource::Container(Container {
+            rn: Some(RESULTS.into()),
+            acpi,
+            mni: self.cfg.container.mni,
+            mbs: self.cfg.container.mbs,
+            mia: self.cfg.container.mia,
+            ..Default::default()
+        });
+        let parent = self.container_path(device);
+        let req = Request::create(&parent, &ae_id, &self.cfg.release, &cnt).with_rcn(0);
+        let mut outcome = classify(&self.binding.send(req).await);
+        if let (Outcome::Permanent { detail, .. }, Resource::Container(c)) = (&outcome, &cnt) {
+            if c.acpi.is_some() {
+                // The results ACP is not there (yet): a result must not be dead-lettered for
+                // that; the container is created with the CSE's default access instead.
+                tracing::warn!(device = %name::loggable_id(device), error = %detail, "results container refused with the results ACP; creating it without");
+                let plain = Resource::Container(Container {
+                    acpi: None,
+                    ..c.clone()
+                });
+                let req = Request::create(&parent, &ae_id, &self.cfg.release, &plain).with_rcn(0);
+                outcome = classify(&self.binding.send(req).await);
+            }
+        }
+        match outcome {
+            Outcome::Delivered | Outcome::AlreadyThere => {
+                lock(&self.results).insert(device.to_string());
+                Ok(())
+            }
+            Outcome::TreeMissing { detail } => {
+                self.forget_container(device);
+                Err(Outcome::TreeMissing { detail })
+            }
+            other => Err(other),
+        }
+    }
+}
+
+/// Name of the ACP under the AE that lets the platform read the result containers.
+pub const RESULTS_ACP: &str = "results-acp";
+/// Name of the container under a device's container that receives command results.
+pub const RESULTS: &str = "results";
+/// Name of the container under a device's container that receives commands.
+pub const COMMANDS: &str = "commands";
+
 fn ae_id_of(resp: &Response) -> Option<String> {
     match resp.resource()? {
         Resource::Ae(ae) => ae.aei.or(ae.common.ri),

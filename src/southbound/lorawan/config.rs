@@ -7,7 +7,6 @@
 
 use super::codec::{declarative, CodecConfig};
 use super::downlink_config::{AdrConfig, DownlinkAllow};
-pub use super::lns_config::{Flavour, LnsDeviceConfig, LnsMqttConfig};
 use super::network::crypto::{parse_hex_array, AesKey};
 use super::network::region::Region;
 use super::transport::gwmp::GatewayEui;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::southbound::lorawan::LnsMqttConfig;
 
 const GOOD: &str = r#"
 bind = "127.0.0.1:1700"

@@ -1,7 +1,8 @@
 //! `citygate check` against this machine: every key file and environment variable the LoRaWAN
 //! config points at must exist and hold a valid key.
 
-use super::config::{LnsMqttConfig, LorawanUdpConfig};
+use super::config::LorawanUdpConfig;
+use super::lns_config::LnsMqttConfig;
 use super::network::crypto::AesKey;
 use crate::config::issue::ConfigIssue;
 use crate::config::secret::SecretFields;

@@ -6,7 +6,8 @@
 //! uplink's dedup key (ChirpStack `deduplicationId`).
 
 use super::codec::CodecConfig;
-use super::config::{parse_eui, Flavour, LnsMqttConfig};
+use super::config::parse_eui;
+use super::lns_config::{Flavour, LnsMqttConfig};
 use super::transport::lns_uplink::{flatten_object, parse_chirpstack, parse_ttn, LnsUplink};
 use crate::backoff::Backoff;
 use crate::buffer::RecordSender;

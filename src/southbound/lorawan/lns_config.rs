@@ -183,7 +183,7 @@ impl LnsMqttConfig {
                 .hint("use an mqtts:// broker or remove ca_file / client_cert_file"),
             );
         }
-        issues.extend(super::lns_downlink::config_issues(self));
+        issues.extend(downlink_issues(self));
         issues
     }
 
@@ -191,4 +191,33 @@ impl LnsMqttConfig {
     pub fn resources(&self) -> Vec<Resource> {
         Vec::new()
     }
+}
+
+/// Config problems of the command settings.
+pub(super) fn downlink_issues(cfg: &LnsMqttConfig) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let with_downlink = cfg.devices.iter().any(|d| d.downlink.is_some());
+    if cfg.commands && with_downlink && cfg.application_id.as_deref().map_or(true, str::is_empty) {
+        issues.push(
+            ConfigIssue::new(
+                "application_id",
+                "Commands need the application id for the downlink topic.",
+            )
+            .hint("ChirpStack: the application's UUID; TTS: \"my-app@my-tenant\""),
+        );
+    }
+    if cfg.flavour == Flavour::Ttn {
+        for (i, d) in cfg.devices.iter().enumerate() {
+            if d.downlink.is_some() && d.device_id.is_none() {
+                issues.push(
+                    ConfigIssue::new(
+                        format!("devices.{i}.device_id"),
+                        "TTS names the device by its end-device id in the downlink topic.",
+                    )
+                    .hint("the id shown in the TTS console, e.g. \"valve-7\""),
+                );
+            }
+        }
+    }
+    issues
 }

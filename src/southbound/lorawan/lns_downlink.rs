@@ -8,9 +8,9 @@
 //! | ChirpStack v4 | `application/<application_id>/device/<dev_eui>/command/down` | `{"devEui", "confirmed", "fPort", "data" (base64)}` |
 //! | TTS v3 | `v3/<app>@<tenant>/devices/<device_id>/down/push` | `{"downlinks": [{"f_port", "frm_payload" (base64), "confirmed", "priority"}]}` |
 
-use super::config::{parse_eui, Flavour, LnsMqttConfig};
+use super::config::parse_eui;
+use super::lns_config::{Flavour, LnsMqttConfig};
 use crate::commands::{Action, CommandJob, CommandRegistry, Downlink, Outcome, QueuedTarget};
-use crate::config::issue::ConfigIssue;
 use crate::record::{now_ms, Value, Values};
 use base64::Engine;
 use std::collections::{HashMap, VecDeque};
@@ -48,35 +48,6 @@ pub fn message(flavour: Flavour, topic: &str, dev_eui: &str, d: &Downlink) -> (S
         }),
     };
     (topic.to_owned(), json.to_string().into_bytes())
-}
-
-/// Config problems of the command settings.
-pub fn config_issues(cfg: &LnsMqttConfig) -> Vec<ConfigIssue> {
-    let mut issues = Vec::new();
-    let with_downlink = cfg.devices.iter().any(|d| d.downlink.is_some());
-    if cfg.commands && with_downlink && cfg.application_id.as_deref().map_or(true, str::is_empty) {
-        issues.push(
-            ConfigIssue::new(
-                "application_id",
-                "Commands need the application id for the downlink topic.",
-            )
-            .hint("ChirpStack: the application's UUID; TTS: \"my-app@my-tenant\""),
-        );
-    }
-    if cfg.flavour == Flavour::Ttn {
-        for (i, d) in cfg.devices.iter().enumerate() {
-            if d.downlink.is_some() && d.device_id.is_none() {
-                issues.push(
-                    ConfigIssue::new(
-                        format!("devices.{i}.device_id"),
-                        "TTS names the device by its end-device id in the downlink topic.",
-                    )
-                    .hint("the id shown in the TTS console, e.g. \"valve-7\""),
-                );
-            }
-        }
-    }
-    issues
 }
 
 /// One publish waiting for its PUBACK.
@@ -213,6 +184,7 @@ impl LnsDownlinks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::southbound::lorawan::lns_config::downlink_issues as config_issues;
 
     fn down() -> Downlink {
         Downlink {

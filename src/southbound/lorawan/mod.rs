@@ -21,7 +21,8 @@ pub mod network;
 pub mod transport;
 pub mod udp_adapter;
 
-pub use config::{LnsMqttConfig, LorawanUdpConfig};
+pub use config::LorawanUdpConfig;
 pub use decode::{decode_cli, DecodeKeys};
 pub use lns_adapter::LnsMqttAdapter;
+pub use lns_config::LnsMqttConfig;
 pub use udp_adapter::LorawanUdpAdapter;

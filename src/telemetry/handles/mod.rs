@@ -12,6 +12,7 @@
 mod ble;
 mod buffer;
 mod coap;
+mod commands;
 mod lorawan;
 mod management;
 mod modbus;
@@ -22,6 +23,7 @@ mod sync;
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
 pub use coap::CoapMetrics;
+pub use commands::CommandMetrics;
 pub use lorawan::LorawanMetrics;
 pub use modbus::{ModbusMetrics, ModbusSnapshot, WRITE_RESULTS};
 pub use records::RecordMetrics;
