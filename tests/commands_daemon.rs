@@ -43,7 +43,7 @@ fn set_write_answers(sim: &Sim, answer: bool) {
     sim.units.lock().unwrap().get_mut(&1).unwrap().silent_writes = !answer;
 }
 
-fn daemon_config(dir: &Path, cse: &str, modbus: std::net::SocketAddr) -> std::path::PathBuf {
+fn daemon_config(dir: &Path, cse: &str, modbus: &str) -> std::path::PathBuf {
     let cfg = dir.join("citygate.toml");
     std::fs::write(
         &cfg,
@@ -109,7 +109,7 @@ async fn modbus_commands_survive_sigkill_and_end_with_one_result_each() {
     let sim = Sim::with([(1, unit)]);
     let (modbus, _server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = daemon_config(dir.path(), &acme.url, modbus);
+    let cfg = daemon_config(dir.path(), &acme.url, &modbus.to_string());
 
     // A first command, executed while nothing goes wrong: done, read back from the device.
     let daemon = start_daemon(&cfg);
@@ -257,4 +257,39 @@ async fn modbus_commands_survive_sigkill_and_end_with_one_result_each() {
         "{RANDOM_ROUNDS} random SIGKILL rounds: pulse outcomes {pulse_outcomes:?}, {random_writes} pulse writes; \
          {MID_WRITE_ROUNDS} mid-write kills; unknown reason: {unknown_reason}"
     );
+}
+
+/// The same path against pymodbus, an independent Modbus implementation: the platform sets a
+/// dimming level, pymodbus holds the scaled register, the result says done with the value read
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ACME and pymodbus (tests/run.sh installs them)"]
+async fn a_command_reaches_pymodbus_and_its_read_back_reaches_the_cse() {
+    use tokio_modbus::client::Reader;
+    let acme = Acme::start().await.expect("ACME");
+    register_platform(&acme.url).await.unwrap();
+    let (modbus, _peer) = common::pymodbus::peer().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = daemon_config(dir.path(), &acme.url, &modbus);
+    let _daemon = start_daemon(&cfg);
+    wait_commands_ready(&acme.url, Duration::from_secs(20))
+        .await
+        .unwrap();
+    command(&acme.url, "dim-40", "dim_level", json!(40)).await;
+    let results = wait_results(&acme.url, 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(meta(&results[0], "outcome"), "done", "{results:?}");
+    assert_eq!(results[0]["values"]["dim_level"], 40.0, "{results:?}");
+    // Read pymodbus directly: the register holds 40 / 0.1.
+    let mut ctx =
+        tokio_modbus::client::tcp::connect_slave(modbus.parse().unwrap(), tokio_modbus::Slave(1))
+            .await
+            .unwrap();
+    let regs = ctx
+        .read_holding_registers(DIM_ADDR, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(regs, vec![400]);
 }

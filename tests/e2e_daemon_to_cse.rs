@@ -9,7 +9,6 @@ use common::daemon::free_udp_port;
 use citygate::southbound::lorawan::network::crypto::AesKey;
 use citygate::southbound::lorawan::transport::gwmp::{self, GatewayEui, Packet, PushPayload};
 use common::northbound::acme::{cins_of, Acme};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,41 +16,6 @@ const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const APP: &str = "000102030405060708090a0b0c0d0e0f";
 const DEV_ADDR: u32 = 0x2601_1bda;
 const ORIGINATOR: &str = "Ce2e-gw";
-
-async fn pymodbus() -> (String, tokio::process::Child) {
-    let venv = std::env::var("CITYGATE_PY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("target/peers/venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no pymodbus venv at {} (tests/run.sh installs it)",
-        venv.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/pymodbus_server.py"
-        ))
-        .arg(port.to_string())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start pymodbus");
-    let addr = format!("127.0.0.1:{port}");
-    for _ in 0..150 {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            return (addr, child);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("pymodbus did not start");
-}
 
 /// An unconfirmed ABP uplink on FPort 2 with a Cayenne LPP temperature.
 fn uplink(fcnt: u32, tenth_celsius: i16) -> Vec<u8> {
@@ -99,7 +63,7 @@ fn con(cin: &serde_json::Value) -> serde_json::Value {
 #[ignore = "needs ACME and pymodbus (tests/run.sh installs them)"]
 async fn modbus_lorawan_and_replay_reach_the_cse_through_the_daemon() {
     let acme = Acme::start().await.expect("start ACME");
-    let (modbus, _pymodbus) = pymodbus().await;
+    let (modbus, _pymodbus) = common::pymodbus::peer().await;
     let dir = tempfile::tempdir().unwrap();
     let udp = free_udp_port();
     let capture = dir.path().join("capture.jsonl");

@@ -1,8 +1,5 @@
-//! The adapter against pymodbus, an independent implementation (run with `--ignored`).
-//!
-//! Either start `tests/peers/pymodbus_server.py PORT` yourself and set
-//! `CITYGATE_PYMODBUS_PORT=PORT`, or set `CITYGATE_PY_VENV` to a venv with pymodbus 3.x
-//! (default `<crate>/.venv`) and the test starts the script on a free port.
+//! The adapter against pymodbus, an independent implementation (run with `--ignored`; how
+//! the peer is found or started: `tests/common/pymodbus.rs`).
 mod common;
 
 use citygate::record::Value;
@@ -13,52 +10,12 @@ use citygate::southbound::modbus::probe::probe;
 use citygate::southbound::modbus::ModbusAdapter;
 use citygate::telemetry::ModbusMetrics;
 use common::modbus::*;
-use std::path::PathBuf;
+use common::pymodbus::peer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_modbus::ExceptionCode;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// The peer's address, and the child process when we started it (killed on drop).
-async fn peer() -> (String, Option<tokio::process::Child>) {
-    if let Ok(port) = std::env::var("CITYGATE_PYMODBUS_PORT") {
-        return (format!("127.0.0.1:{port}"), None);
-    }
-    let venv = std::env::var("CITYGATE_PY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv")));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no python at {} (set CITYGATE_PY_VENV or CITYGATE_PYMODBUS_PORT)",
-        python.display()
-    );
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = tokio::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/pymodbus_server.py"
-        ))
-        .arg(port.to_string())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start pymodbus");
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(&addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pymodbus did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (addr, Some(child))
-}
 
 #[tokio::test]
 #[ignore = "needs pymodbus (CITYGATE_PYMODBUS_PORT or CITYGATE_PY_VENV)"]

@@ -8,6 +8,7 @@ pub mod lorawan;
 pub mod modbus;
 pub mod mosquitto;
 pub mod northbound;
+pub mod pymodbus;
 
 use citygate::buffer::{Buffer, BufferConfig, BufferThread, RecordSender};
 use citygate::record::{Record, Value};
