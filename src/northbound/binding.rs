@@ -43,3 +43,22 @@ pub trait Binding: Send + Sync + 'static {
 pub(super) fn read_config_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
     std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
 }
+
+/// A response body as JSON: `None` when it is empty (or whitespace only), `BadBody` with a
+/// bounded, escaped snippet when it is not JSON.
+pub(super) fn json_body(rsc: u16, body: &[u8]) -> Result<Option<serde_json::Value>, BindingError> {
+    if is_blank(body) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| BindingError::BadBody {
+            rsc,
+            detail: format!("{e}; body: {}", crate::telemetry::untrusted::snippet(body)),
+        })
+}
+
+/// Nothing but whitespace.
+pub(super) fn is_blank(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+}

@@ -12,7 +12,7 @@
 //! Response: the outcome is the oneM2M-RSC option (307, uint), never the CoAP code alone,
 //! exactly as the HTTP binding reads `X-M2M-RSC`. Without it, 4.01/4.03 are an auth refusal
 //! and anything else an unusable answer (retried).
-use super::binding::BindingError;
+use super::binding::{is_blank, json_body, BindingError};
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
 use crate::telemetry::untrusted::snippet;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
@@ -203,23 +203,13 @@ pub fn parse_response(
     let content_format = head
         .get_first_option(CoapOption::ContentFormat)
         .and_then(|v| decode_uint(v));
-    let body_value = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else if content_format == Some(u32::from(CONTENT_FORMAT_CBOR)) {
+    if content_format == Some(u32::from(CONTENT_FORMAT_CBOR)) && !is_blank(body) {
         return Err(BindingError::BadBody {
             rsc,
             detail: "CBOR body (Content-Format 60) while citygate asked for JSON".into(),
         });
-    } else {
-        Some(
-            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| {
-                BindingError::BadBody {
-                    rsc,
-                    detail: format!("{e}; body: {}", snippet(body)),
-                }
-            })?,
-        )
-    };
+    }
+    let body_value = json_body(rsc, body)?;
     let rqi = head
         .get_first_option(CoapOption::Unknown(number::RQI))
         .and_then(|v| std::str::from_utf8(v).ok())

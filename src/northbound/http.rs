@@ -11,7 +11,7 @@
 //! A reply body is read in chunks up to `max_reply_bytes` and refused beyond it
 //! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
 //! buffer an arbitrarily large body.
-use super::binding::{read_config_file, Binding, BindingError};
+use super::binding::{json_body, read_config_file, Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
@@ -226,18 +226,7 @@ pub fn parse_response(
             status,
             detail: format!("X-M2M-RSC {raw:?} is not a number"),
         })?;
-    let body_value = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(
-            serde_json::from_slice::<serde_json::Value>(body).map_err(|e| {
-                BindingError::BadBody {
-                    rsc,
-                    detail: format!("{e}; body: {}", snippet(body)),
-                }
-            })?,
-        )
-    };
+    let body_value = json_body(rsc, body)?;
     let rqi = headers
         .get("x-m2m-ri")
         .and_then(|v| v.to_str().ok())
