@@ -185,16 +185,29 @@ pub async fn probe(url: &str, unit: u8, read: &str) -> Result<String, ProbeError
     Ok(out)
 }
 
-/// One cell; f32 values print in their own shortest form (123.456, not 123.45600128173828).
+/// One cell; f32 values print in their own shortest form (123.456, not 123.45600128173828),
+/// and a float far from a meter's range in scientific notation (`1.4e-40`, not forty digits of
+/// zeros: the wrong word order usually looks like that).
 fn raw_text(kind: PointType, r: Result<Raw, impl std::fmt::Display>) -> String {
     match r {
         Ok(Raw::Unsigned(u)) => u.to_string(),
         Ok(Raw::Signed(i)) => i.to_string(),
-        Ok(Raw::Float(f)) if kind == PointType::F32 => format!("{}", f as f32),
-        Ok(Raw::Float(f)) => f.to_string(),
+        Ok(Raw::Float(f)) if kind == PointType::F32 => float_text(f64::from(f as f32), f as f32),
+        Ok(Raw::Float(f)) => float_text(f, f),
         Ok(Raw::Bool(b)) => b.to_string(),
         Ok(Raw::Text(s)) => format!("{s:?}"),
         Err(e) => format!("({e})"),
+    }
+}
+
+/// `shortest` printed plainly when its magnitude is between 1e-4 and 1e9 (or zero), otherwise
+/// in scientific notation.
+fn float_text<T: std::fmt::Display + std::fmt::LowerExp>(magnitude: f64, shortest: T) -> String {
+    let a = magnitude.abs();
+    if a == 0.0 || !a.is_finite() || (1e-4..1e9).contains(&a) {
+        format!("{shortest}")
+    } else {
+        format!("{shortest:e}")
     }
 }
 
@@ -272,6 +285,15 @@ pub fn render(address: u16, data: &ReadData) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_print_readably() {
+        assert_eq!(float_text(230.1, 230.1f32), "230.1");
+        assert_eq!(float_text(0.0, 0.0f32), "0");
+        assert_eq!(float_text(1.4e-40, 1.4e-40f32), "1.4e-40");
+        assert_eq!(float_text(-4.2e27, -4.2e27f64), "-4.2e27");
+        assert_eq!(float_text(123456.7, 123456.7f64), "123456.7");
+    }
 
     #[test]
     fn urls_and_read_specs() {
