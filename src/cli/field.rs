@@ -1,5 +1,6 @@
-//! Field tools for Modbus: `citygate plan` (what will be read, and how long it takes) and
-//! `citygate probe modbus` (read a few registers and show every interpretation).
+//! Field tools for Modbus: `citygate plan` (what will be read, and how long it takes),
+//! `citygate probe modbus` (read a few registers and show every interpretation) and
+//! `citygate scan modbus` (which unit ids answer).
 
 use crate::config::Config;
 use crate::southbound::{modbus, AdapterConfig};
@@ -50,6 +51,67 @@ pub fn probe(cmd: &ProbeCommand) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("citygate: probe failed: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Find the unit ids that answer on a Modbus bus (one small read per unit, in turn).
+    Modbus {
+        /// `tcp://HOST:PORT`, `rtu+tcp://HOST:PORT` or `rtu:///dev/ttyUSB0?baud=9600&parity=even`.
+        url: String,
+        /// Unit ids to try: `FIRST-LAST` or one id.
+        #[arg(long, default_value = "1-247")]
+        units: String,
+        /// The read each unit gets, `TABLE:ADDRESS:COUNT` (an exception also proves a device).
+        #[arg(long, default_value = "holding:0:1")]
+        read: String,
+        /// How long to wait for each unit, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        timeout_ms: u64,
+    },
+}
+
+pub fn scan(cmd: &ScanCommand) -> anyhow::Result<ExitCode> {
+    let ScanCommand::Modbus {
+        url,
+        units,
+        read,
+        timeout_ms,
+    } = cmd;
+    let (target, req, units) = match (
+        modbus::probe::parse_url(url),
+        modbus::probe::parse_read(read),
+        modbus::scan::parse_units(units),
+    ) {
+        (Ok(t), Ok(r), Ok(u)) => (t, r, u),
+        (t, r, u) => {
+            for e in [
+                t.err().map(|e| e.to_string()),
+                r.err().map(|e| e.to_string()),
+                u.err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                eprintln!("citygate: scan: {e}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let timeout = std::time::Duration::from_millis(*timeout_ms);
+    match rt.block_on(modbus::scan::scan(&target, units.clone(), &req, timeout)) {
+        Ok(found) => {
+            print!("{}", modbus::scan::render(&target, &units, &found));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("citygate: scan failed: {e}");
             Ok(ExitCode::FAILURE)
         }
     }

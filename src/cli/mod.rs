@@ -76,6 +76,9 @@ pub enum Command {
     /// Write one value to a device and read it back (field tool; does not need a config).
     #[command(subcommand)]
     Write(write::WriteCommand),
+    /// Find devices on a bus (field tool; does not need a config).
+    #[command(subcommand)]
+    Scan(field::ScanCommand),
     /// Decode captured radio payloads (field tool, works offline).
     #[command(subcommand)]
     Decode(decode::DecodeCommand),
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check::check(&cli.config)),
         Command::Decode(cmd) => Ok(decode::run(cmd)),
         Command::Probe(cmd) => field::probe(cmd),
+        Command::Scan(cmd) => field::scan(cmd),
         Command::Write(cmd) => write::run(cmd),
         Command::Status { json } => {
             let Some(cfg) = load_or_report(&cli.config) else {

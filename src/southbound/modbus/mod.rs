@@ -33,6 +33,7 @@ pub mod plan;
 pub mod poller;
 pub mod probe;
 pub mod profile;
+pub mod scan;
 pub mod timing;
 pub mod validate;
 pub mod writable;
