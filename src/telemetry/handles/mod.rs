@@ -15,6 +15,7 @@ mod coap;
 mod commands;
 mod lorawan;
 mod management;
+mod reboot;
 mod modbus;
 mod records;
 mod replay;
@@ -32,6 +33,7 @@ pub use sync::SyncMetrics;
 
 // Device management (src/management/).
 pub use management::ManagementMetrics;
+pub use reboot::RebootMetrics;
 
 use super::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};

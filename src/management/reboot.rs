@@ -1,0 +1,153 @@
+//! The reboot mgmtObj (mgd 1009): how the platform asks the gateway to restart.
+//!
+//! The publisher creates `<ae>-node/reboot` (`rbo` and `far` false) and a `<subscription>` on
+//! it (`enc.net = [1]`: an update of the resource, `nu` = the AE-ID), so an UPDATE with
+//! `rbo = true` reaches the gateway as a notification, over the same route as commands (the
+//! polling channel over HTTP, the AE's request topic over MQTT). That is why it needs
+//! `[northbound.commands] enabled`.
+//!
+//! [`Reboot::handle`] decides: `rbo = true` with `[management] allow_restart = true` cancels
+//! the daemon's restart token (the run loop then drains like on SIGTERM and exits with
+//! [`EXIT_RESTART`], which systemd restarts); otherwise the request is refused (warning, which
+//! also lands in the eventLog mgmtObj, and `citygate_management_reboot_requests_total`). A
+//! factory reset (`far = true`) is always refused: a gateway's config and buffer are not wiped
+//! remotely. Either way `rbo`/`far` are set back to false at the CSE first, so the platform
+//! sees the request was taken and a later `rbo = true` is a new request.
+use super::resources::{gateway_node_name, Class, Desired};
+use crate::northbound::binding::Binding;
+use crate::northbound::onem2m::name;
+use crate::northbound::onem2m::primitive::{Operation, Request, ResourceType};
+use crate::northbound::onem2m::tree::Tree;
+use crate::telemetry::handles::RebootMetrics;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::runtime::shutdown::EXIT_RESTART;
+
+/// `mgd` of the reboot mgmtObj (TS-0004).
+pub const MGD_REBOOT: u32 = 1009;
+/// Resource name of the reboot mgmtObj under the gateway node.
+pub const REBOOT: &str = "reboot";
+/// Resource name of the gateway's subscription on it (the name it uses on command containers).
+pub const SUB: &str = crate::northbound::commands::setup::SUB;
+
+/// The reboot mgmtObj and the gateway's subscription on it, parent first.
+pub fn resources(ae_name: &str, ae_id: &str) -> Vec<Desired> {
+    let gw = gateway_node_name(ae_name);
+    let attrs = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    vec![
+        Desired {
+            names: vec![gw.clone(), REBOOT.into()],
+            ty: ResourceType::MgmtObj,
+            key: "m2m:rbo",
+            attrs: attrs(json!({"mgd": MGD_REBOOT, "rbo": false, "far": false})),
+            class: Class::Immediate,
+        },
+        Desired {
+            names: vec![gw, REBOOT.into(), SUB.into()],
+            ty: ResourceType::Subscription,
+            key: "m2m:sub",
+            // net 1: update of the subscribed resource; nct 1: the whole resource.
+            attrs: attrs(json!({"nu": [ae_id], "enc": {"net": [1]}, "nct": 1})),
+            class: Class::Immediate,
+        },
+    ]
+}
+
+/// What a reboot notification asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing (`rbo` and `far` false: e.g. the notification of our own reset).
+    Nothing,
+    /// Restart: the restart token was cancelled.
+    Restart,
+    /// `rbo = true` but `allow_restart = false`.
+    Refused,
+    /// `far = true`: never done.
+    FactoryResetRefused,
+}
+
+/// Decides on reboot notifications; shared with the command side's notification receiver.
+pub struct Reboot {
+    allow: bool,
+    binding: Arc<dyn Binding>,
+    tree: Arc<Tree>,
+    restart: CancellationToken,
+    metrics: RebootMetrics,
+}
+
+impl Reboot {
+    /// `restart` is the daemon's restart token: cancelling it makes `citygate run` drain and
+    /// exit with [`EXIT_RESTART`].
+    pub fn new(
+        allow: bool,
+        binding: Arc<dyn Binding>,
+        tree: Arc<Tree>,
+        restart: CancellationToken,
+        metrics: RebootMetrics,
+    ) -> Self {
+        Reboot {
+            allow,
+            binding,
+            tree,
+            restart,
+            metrics,
+        }
+    }
+
+    /// Handles the `m2m:rbo` carried by a notification; `notified_by` is the notification's
+    /// originator (the CSE: oneM2M does not say which platform originator made the update).
+    pub async fn handle(&self, rbo: &Value, notified_by: &str) -> Decision {
+        let flag = |k: &str| rbo.get(k).and_then(Value::as_bool) == Some(true);
+        let (reboot, factory_reset) = (flag("rbo"), flag("far"));
+        if !reboot && !factory_reset {
+            return Decision::Nothing;
+        }
+        self.reset().await;
+        if factory_reset {
+            self.metrics.factory_reset_refused.inc();
+            tracing::warn!(notified_by, "factory reset requested through the reboot mgmtObj: refused (citygate never resets itself remotely)");
+            return Decision::FactoryResetRefused;
+        }
+        if !self.allow {
+            self.metrics.refused.inc();
+            tracing::warn!(notified_by, hint = "set [management] allow_restart = true to allow it",
+                "restart requested through the reboot mgmtObj: refused");
+            return Decision::Refused;
+        }
+        self.metrics.restarting.inc();
+        tracing::info!(
+            notified_by,
+            exit_code = EXIT_RESTART,
+            "restart requested through the reboot mgmtObj: draining, then exiting for systemd to restart citygate"
+        );
+        self.restart.cancel();
+        Decision::Restart
+    }
+
+    /// Sets `rbo` and `far` back to false at the CSE (a failure is logged: the decision stands).
+    async fn reset(&self) {
+        let cfg = self.tree.config();
+        let Some(ae_id) = self.tree.ae_id() else {
+            return;
+        };
+        let gw = gateway_node_name(&cfg.ae_name);
+        let path = name::address(&[&cfg.cse_name, &gw, REBOOT]);
+        let req = Request {
+            op: Operation::Update,
+            pc: Some(json!({"m2m:rbo": {"rbo": false, "far": false}})),
+            ..Request::retrieve(&path, &ae_id, &cfg.release)
+        };
+        match self.binding.send(req).await {
+            Ok(resp) if resp.rsc.is_success() => {}
+            Ok(resp) => {
+                tracing::warn!(to = %path, rsc = %resp.rsc, detail = %resp.dbg.unwrap_or_default(), "cannot reset the reboot mgmtObj")
+            }
+            Err(e) => tracing::warn!(to = %path, error = %e, "cannot reset the reboot mgmtObj"),
+        }
+    }
+}
