@@ -12,7 +12,7 @@ use citygate::southbound::Adapter;
 use citygate::telemetry::problem_log::ProblemLog;
 use citygate::telemetry::{Metrics, ModbusMetrics, ReplayMetrics, SyncMetrics};
 use common::modbus::{sdm630_unit, start_tcp, Sim};
-use common::northbound::acme::{self, Acme, ADMIN};
+use common::northbound::acme::{self, grant_node_creation, Acme, ADMIN};
 use common::northbound::mem_store::MemStore;
 use common::northbound::{config, AE_NAME, ORIGINATOR};
 use serde_json::{json, Value};
@@ -33,37 +33,6 @@ impl Binding for Counting {
         self.sent.fetch_add(1, Ordering::SeqCst);
         self.inner.send(req).await
     }
-}
-
-/// The platform grants the gateway's originator CREATE of `<node>` (ty 14) on the CSEBase:
-/// a rule added to the CSEBase's ACP (docs/management.md).
-async fn grant_node_creation(url: &str) -> anyhow::Result<()> {
-    let (rsc, acp) = acme::retrieve(url, "cse-in/acpCreateRootResources", ADMIN).await?;
-    anyhow::ensure!(rsc == 2000, "ACP: {rsc} {acp}");
-    let mut acr = acp["m2m:acp"]["pv"]["acr"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    acr.push(json!({"acor": [ORIGINATOR], "acod": [{"chty": [14]}], "acop": 1}));
-    let r = reqwest::Client::new()
-        .put(format!("{url}/cse-in/acpCreateRootResources"))
-        .header("X-M2M-Origin", ADMIN)
-        .header("X-M2M-RI", "grant")
-        .header("X-M2M-RVI", "3")
-        .header("Content-Type", "application/json")
-        .json(&json!({"m2m:acp": {"pv": {"acr": acr}}}))
-        .send()
-        .await?;
-    let rsc = r
-        .headers()
-        .get("x-m2m-rsc")
-        .map(|v| v.to_str().unwrap_or("").to_string());
-    anyhow::ensure!(
-        rsc.as_deref() == Some("2004"),
-        "grant: {rsc:?} {}",
-        r.text().await?
-    );
-    Ok(())
 }
 
 struct Gateway {
@@ -137,6 +106,7 @@ fn mcfg(update_interval: Duration) -> ManagementConfig {
         model: "SC-2".into(),
         update_interval,
         debounce: Duration::from_millis(300),
+        allow_restart: false,
     }
 }
 
