@@ -59,11 +59,16 @@ rate = 0.0
         .args(["run", "-c"])
         .arg(&cfg_path)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     (daemon, port, state)
+}
+
+/// The daemon's log (shown when a test fails).
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
 }
 
 /// Retrieves `path` as the platform until `pred` holds (bounded).
@@ -102,7 +107,7 @@ async fn request_reboot(url: &str) {
         .header("X-M2M-Origin", ADMIN)
         .header("X-M2M-RI", "reboot")
         .header("X-M2M-RVI", "3")
-        .header("Content-Type", "application/json;ty=13")
+        .header("Content-Type", "application/json")
         .json(&json!({"m2m:rbo": {"rbo": true}}))
         .send()
         .await
@@ -127,7 +132,7 @@ async fn an_allowed_reboot_drains_and_exits_with_the_restart_code() {
     request_reboot(&acme.url).await;
     let status = tokio::time::timeout(Duration::from_secs(15), daemon.wait())
         .await
-        .expect("the daemon exits after the reboot request")
+        .unwrap_or_else(|_| panic!("no exit after the reboot request; log:\n{}\nACME:\n{}", log(dir.path()), acme.log()))
         .unwrap();
     assert_eq!(status.code(), Some(i32::from(EXIT_RESTART)));
     // rbo was reset before the exit: a restarted gateway does not see an old request.
@@ -160,7 +165,7 @@ async fn a_reboot_not_allowed_is_refused_and_the_daemon_keeps_running() {
         let m = http_get(port, "/metrics").unwrap_or_default();
         match metric_sample(&m, series) {
             Some(n) if n >= 1.0 => break n,
-            _ if Instant::now() > deadline => panic!("no refusal counted: {m}"),
+            _ if Instant::now() > deadline => panic!("no refusal counted; log:\n{}", log(dir.path())),
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };

@@ -12,7 +12,8 @@
 //! also lands in the eventLog mgmtObj, and `citygate_management_reboot_requests_total`). A
 //! factory reset (`far = true`) is always refused: a gateway's config and buffer are not wiped
 //! remotely. Either way `rbo`/`far` are set back to false at the CSE first, so the platform
-//! sees the request was taken and a later `rbo = true` is a new request.
+//! sees the request was taken and a later `rbo = true` is a new request (ACME does
+//! that itself).
 use super::resources::{gateway_node_name, Class, Desired};
 use crate::northbound::binding::Binding;
 use crate::northbound::onem2m::name;
@@ -20,6 +21,7 @@ use crate::northbound::onem2m::primitive::{Operation, Request, ResourceType};
 use crate::northbound::onem2m::tree::Tree;
 use crate::telemetry::handles::RebootMetrics;
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +31,9 @@ pub use crate::runtime::shutdown::EXIT_RESTART;
 pub const MGD_REBOOT: u32 = 1009;
 /// Resource name of the reboot mgmtObj under the gateway node.
 pub const REBOOT: &str = "reboot";
+/// `dc` of the reboot mgmtObj: what the platform can expect.
+pub const DESCRIPTION: &str =
+    "rbo = true restarts citygate if [management] allow_restart = true; far (factory reset) is refused";
 /// Resource name of the gateway's subscription on it (the name it uses on command containers).
 pub const SUB: &str = crate::northbound::commands::setup::SUB;
 
@@ -44,15 +49,19 @@ pub fn resources(ae_name: &str, ae_id: &str) -> Vec<Desired> {
             names: vec![gw.clone(), REBOOT.into()],
             ty: ResourceType::MgmtObj,
             key: "m2m:rbo",
-            attrs: attrs(json!({"mgd": MGD_REBOOT, "rbo": false, "far": false})),
+            // Never `rbo`/`far`: an update carrying them is a request (see [`Reboot::handle`]),
+            // so the gateway's own creates and updates leave them to the CSE (false).
+            attrs: attrs(json!({"mgd": MGD_REBOOT, "dc": DESCRIPTION})),
             class: Class::Immediate,
         },
         Desired {
             names: vec![gw, REBOOT.into(), SUB.into()],
             ty: ResourceType::Subscription,
             key: "m2m:sub",
-            // net 1: update of the subscribed resource; nct 1: the whole resource.
-            attrs: attrs(json!({"nu": [ae_id], "enc": {"net": [1]}, "nct": 1})),
+            // net 1: update of the subscribed resource; nct 2: the modified attributes only
+            // (a CSE such as ACME sets `rbo` back to false at once: what says "requested" is
+            // that the update wrote it).
+            attrs: attrs(json!({"nu": [ae_id], "enc": {"net": [1]}, "nct": 2})),
             class: Class::Immediate,
         },
     ]
@@ -78,6 +87,9 @@ pub struct Reboot {
     tree: Arc<Tree>,
     restart: CancellationToken,
     metrics: RebootMetrics,
+    /// The gateway set `rbo`/`far` back to false itself: the notification of that update is
+    /// its own, not a request.
+    echo_expected: AtomicBool,
 }
 
 impl Reboot {
@@ -96,18 +108,36 @@ impl Reboot {
             tree,
             restart,
             metrics,
+            echo_expected: AtomicBool::new(false),
         }
     }
 
-    /// Handles the `m2m:rbo` carried by a notification; `notified_by` is the notification's
-    /// originator (the CSE: oneM2M does not say which platform originator made the update).
+    /// Handles the `m2m:rbo` carried by a notification (its modified attributes);
+    /// `notified_by` is the notification's originator (the CSE: oneM2M does not say which
+    /// platform originator made the update, the ACP on the mgmtObj decides who may).
+    ///
+    /// An update that wrote `rbo` (or `far`) is a request, whatever the value the CSE reports:
+    /// ACME, following the trigger semantics of TS-0001, sets both back to false before it
+    /// notifies. A CSE that keeps `true` gets them set back to false by the gateway.
     pub async fn handle(&self, rbo: &Value, notified_by: &str) -> Decision {
-        let flag = |k: &str| rbo.get(k).and_then(Value::as_bool) == Some(true);
-        let (reboot, factory_reset) = (flag("rbo"), flag("far"));
-        if !reboot && !factory_reset {
+        let written = |k: &str| rbo.get(k).map(|v| v.as_bool() == Some(true));
+        let (reboot, factory_reset) = match (written("rbo"), written("far")) {
+            (None, None) => {
+                tracing::debug!(notified_by, "reboot mgmtObj updated without a request");
+                return Decision::Nothing;
+            }
+            (r, f) => (r, f),
+        };
+        let kept_true = reboot == Some(true) || factory_reset == Some(true);
+        if !kept_true && self.echo_expected.swap(false, Ordering::SeqCst) {
+            // The notification of our own reset.
             return Decision::Nothing;
         }
-        self.reset().await;
+        if kept_true {
+            self.echo_expected.store(true, Ordering::SeqCst);
+            self.reset().await;
+        }
+        let factory_reset = factory_reset.is_some();
         if factory_reset {
             self.metrics.factory_reset_refused.inc();
             tracing::warn!(notified_by, "factory reset requested through the reboot mgmtObj: refused (citygate never resets itself remotely)");
