@@ -165,7 +165,12 @@ async fn a_reboot_not_allowed_is_refused_and_the_daemon_keeps_running() {
         let m = http_get(port, "/metrics").unwrap_or_default();
         match metric_sample(&m, series) {
             Some(n) if n >= 1.0 => break n,
-            _ if Instant::now() > deadline => panic!("no refusal counted; log:\n{}", log(dir.path())),
+            _ if Instant::now() > deadline => panic!(
+                "no refusal counted; log:\n{}\nsub: {:?}\nrbo: {:?}",
+                log(dir.path()),
+                acme::retrieve(&acme.url, &format!("{REBOOT}/citygate"), ADMIN).await,
+                acme::retrieve(&acme.url, REBOOT, ADMIN).await,
+            ),
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
