@@ -181,3 +181,51 @@ impl Reboot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::northbound::commands::notification::{parse_sgn, Notification};
+    use serde_json::json;
+    use std::path::Path;
+
+    const BASE: &str = r#"
+[northbound]
+cse_url = "http://127.0.0.1:8080"
+originator = "Cgw"
+ae_name = "gw"
+"#;
+
+    fn load(extra: &str) -> Result<crate::config::Config, String> {
+        crate::config::load_str(&format!("{BASE}{extra}"), Path::new("citygate.toml"))
+            .map_err(|r| r.to_string())
+    }
+
+    #[test]
+    fn allow_restart_needs_commands() {
+        let err = load("[management]\nenabled = true\nallow_restart = true\n").unwrap_err();
+        assert!(
+            err.contains("allow_restart = true needs [northbound.commands] enabled = true"),
+            "{err}"
+        );
+        assert!(err.contains("citygate.toml:"), "{err}");
+        let ok = load(
+            "[northbound.commands]\nenabled = true\noriginators = [\"Cplatform\"]\n\
+             [management]\nenabled = true\nallow_restart = true\n",
+        )
+        .unwrap();
+        assert!(ok.management.allow_restart);
+        assert!(!load("[management]\nenabled = true\n").unwrap().management.allow_restart);
+    }
+
+    #[test]
+    fn a_reboot_notification_is_routed_with_its_modified_attributes() {
+        let sgn = json!({"nev": {"net": 1, "rep": {"m2m:rbo": {"rbo": false, "lt": "x"}}},
+            "sur": "/id-in/sub1"});
+        assert_eq!(
+            parse_sgn(&sgn),
+            Notification::Reboot {
+                rbo: json!({"rbo": false, "lt": "x"})
+            }
+        );
+    }
+}
