@@ -132,7 +132,13 @@ async fn an_allowed_reboot_drains_and_exits_with_the_restart_code() {
     request_reboot(&acme.url).await;
     let status = tokio::time::timeout(Duration::from_secs(15), daemon.wait())
         .await
-        .unwrap_or_else(|_| panic!("no exit after the reboot request; log:\n{}\nACME:\n{}", log(dir.path()), acme.log()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no exit after the reboot request; log:\n{}\nACME:\n{}",
+                log(dir.path()),
+                acme.log()
+            )
+        })
         .unwrap();
     assert_eq!(status.code(), Some(i32::from(EXIT_RESTART)));
     // rbo was reset before the exit: a restarted gateway does not see an old request.
@@ -180,6 +186,9 @@ async fn a_reboot_not_allowed_is_refused_and_the_daemon_keeps_running() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(daemon.try_wait().unwrap().is_none(), "the daemon still runs");
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon still runs"
+    );
     daemon.kill().await.unwrap();
 }

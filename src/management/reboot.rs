@@ -145,8 +145,11 @@ impl Reboot {
         }
         if !self.allow {
             self.metrics.refused.inc();
-            tracing::warn!(notified_by, hint = "set [management] allow_restart = true to allow it",
-                "restart requested through the reboot mgmtObj: refused");
+            tracing::warn!(
+                notified_by,
+                hint = "set [management] allow_restart = true to allow it",
+                "restart requested through the reboot mgmtObj: refused"
+            );
             return Decision::Refused;
         }
         self.metrics.restarting.inc();
@@ -214,7 +217,12 @@ ae_name = "gw"
         )
         .unwrap();
         assert!(ok.management.allow_restart);
-        assert!(!load("[management]\nenabled = true\n").unwrap().management.allow_restart);
+        assert!(
+            !load("[management]\nenabled = true\n")
+                .unwrap()
+                .management
+                .allow_restart
+        );
     }
 
     #[test]
