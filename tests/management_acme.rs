@@ -148,7 +148,7 @@ fn meminfo_kb(key: &str) -> u64 {
 #[ignore = "needs ACME"]
 async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let metrics = Metrics::new();
     metrics
         .device_roster
@@ -279,7 +279,7 @@ async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<
 #[ignore = "needs ACME"]
 async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let (unit, _) = sdm630_unit();
     let sim = Sim::with([(1, unit)]);
     let (addr, server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
@@ -357,7 +357,7 @@ async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result
 #[ignore = "needs ACME"]
 async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> anyhow::Result<()> {
     let mut acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let metrics = Metrics::new();
     metrics.device_roster.configure("replay", "replay", []);
     let gw = Gateway::start(
@@ -417,7 +417,7 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     let port = acme.port;
     acme.kill();
     let acme = Acme::start_on(port).await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let node = until(
         &acme.url,
         &format!("cse-in/{AE_NAME}-node?rcn=4"),
@@ -461,7 +461,7 @@ async fn over_mqtt_the_platform_sees_the_node_and_a_device() -> anyhow::Result<(
         return Ok(());
     };
     let acme = Acme::start_mqtt(broker.port).await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let mut cfg = config("");
     cfg.binding = citygate::northbound::config::BindingKind::Mqtt;
     cfg.request_timeout = Duration::from_secs(3);

@@ -125,7 +125,7 @@ async fn request_reboot(url: &str) {
 #[ignore = "needs ACME"]
 async fn an_allowed_reboot_drains_and_exits_with_the_restart_code() {
     let acme = Acme::start().await.expect("start ACME");
-    grant_node_creation(&acme.url).await.unwrap();
+    grant_node_creation(&acme.url, ORIGINATOR).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (mut daemon, _port, state) = start(&acme.url, dir.path(), true);
     ready(&acme.url).await;
@@ -160,7 +160,7 @@ async fn an_allowed_reboot_drains_and_exits_with_the_restart_code() {
 #[ignore = "needs ACME"]
 async fn a_reboot_not_allowed_is_refused_and_the_daemon_keeps_running() {
     let acme = Acme::start().await.expect("start ACME");
-    grant_node_creation(&acme.url).await.unwrap();
+    grant_node_creation(&acme.url, ORIGINATOR).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (mut daemon, port, _state) = start(&acme.url, dir.path(), false);
     ready(&acme.url).await;
