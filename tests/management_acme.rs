@@ -12,7 +12,7 @@ use citygate::southbound::Adapter;
 use citygate::telemetry::problem_log::ProblemLog;
 use citygate::telemetry::{Metrics, ModbusMetrics, ReplayMetrics, SyncMetrics};
 use common::modbus::{sdm630_unit, start_tcp, Sim};
-use common::northbound::acme::{self, Acme, ADMIN};
+use common::northbound::acme::{self, grant_node_creation, Acme, ADMIN};
 use common::northbound::mem_store::MemStore;
 use common::northbound::{config, AE_NAME, ORIGINATOR};
 use serde_json::{json, Value};
@@ -33,37 +33,6 @@ impl Binding for Counting {
         self.sent.fetch_add(1, Ordering::SeqCst);
         self.inner.send(req).await
     }
-}
-
-/// The platform grants the gateway's originator CREATE of `<node>` (ty 14) on the CSEBase:
-/// a rule added to the CSEBase's ACP (docs/management.md).
-async fn grant_node_creation(url: &str) -> anyhow::Result<()> {
-    let (rsc, acp) = acme::retrieve(url, "cse-in/acpCreateRootResources", ADMIN).await?;
-    anyhow::ensure!(rsc == 2000, "ACP: {rsc} {acp}");
-    let mut acr = acp["m2m:acp"]["pv"]["acr"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    acr.push(json!({"acor": [ORIGINATOR], "acod": [{"chty": [14]}], "acop": 1}));
-    let r = reqwest::Client::new()
-        .put(format!("{url}/cse-in/acpCreateRootResources"))
-        .header("X-M2M-Origin", ADMIN)
-        .header("X-M2M-RI", "grant")
-        .header("X-M2M-RVI", "3")
-        .header("Content-Type", "application/json")
-        .json(&json!({"m2m:acp": {"pv": {"acr": acr}}}))
-        .send()
-        .await?;
-    let rsc = r
-        .headers()
-        .get("x-m2m-rsc")
-        .map(|v| v.to_str().unwrap_or("").to_string());
-    anyhow::ensure!(
-        rsc.as_deref() == Some("2004"),
-        "grant: {rsc:?} {}",
-        r.text().await?
-    );
-    Ok(())
 }
 
 struct Gateway {
@@ -137,6 +106,7 @@ fn mcfg(update_interval: Duration) -> ManagementConfig {
         model: "SC-2".into(),
         update_interval,
         debounce: Duration::from_millis(300),
+        allow_restart: false,
     }
 }
 
@@ -178,7 +148,7 @@ fn meminfo_kb(key: &str) -> u64 {
 #[ignore = "needs ACME"]
 async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let metrics = Metrics::new();
     metrics
         .device_roster
@@ -309,7 +279,7 @@ async fn platform_reads_the_gateway_node_and_every_mgmt_obj() -> anyhow::Result<
 #[ignore = "needs ACME"]
 async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result<()> {
     let acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let (unit, _) = sdm630_unit();
     let sim = Sim::with([(1, unit)]);
     let (addr, server) = start_tcp(sim.clone(), "127.0.0.1:0".parse().unwrap()).await;
@@ -387,7 +357,7 @@ async fn modbus_device_goes_down_and_up_and_the_budget_holds() -> anyhow::Result
 #[ignore = "needs ACME"]
 async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> anyhow::Result<()> {
     let mut acme = Acme::start().await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let metrics = Metrics::new();
     metrics.device_roster.configure("replay", "replay", []);
     let gw = Gateway::start(
@@ -447,7 +417,7 @@ async fn a_new_device_appears_and_a_restarted_cse_gets_everything_again() -> any
     let port = acme.port;
     acme.kill();
     let acme = Acme::start_on(port).await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let node = until(
         &acme.url,
         &format!("cse-in/{AE_NAME}-node?rcn=4"),
@@ -491,7 +461,7 @@ async fn over_mqtt_the_platform_sees_the_node_and_a_device() -> anyhow::Result<(
         return Ok(());
     };
     let acme = Acme::start_mqtt(broker.port).await?;
-    grant_node_creation(&acme.url).await?;
+    grant_node_creation(&acme.url, ORIGINATOR).await?;
     let mut cfg = config("");
     cfg.binding = citygate::northbound::config::BindingKind::Mqtt;
     cfg.request_timeout = Duration::from_secs(3);

@@ -30,6 +30,8 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     let (buffer, buffer_thread) = Buffer::open(&path, &cfg.buffer)
         .with_context(|| format!("opening the buffer {}", path.display()))?;
     let token = CancellationToken::new();
+    // Cancelled when the platform asks for a restart (reboot mgmtObj).
+    let restart = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Metrics::new();
     metrics
@@ -77,6 +79,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                     commands: &commands,
                     token: &token,
                     tracker: &tracker,
+                    restart: &restart,
                 },
             )
             .context("starting the northbound binding ([northbound])")?;
@@ -103,7 +106,11 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         );
         let mut current = cfg.clone();
         let signal = loop {
-            match signals.next().await {
+            let signal = tokio::select! {
+                s = signals.next() => s,
+                _ = restart.cancelled() => Signal::Stop("restart requested by the platform"),
+            };
+            match signal {
                 Signal::Stop(name) => break name,
                 Signal::Reload => {
                     systemd::reloading();
@@ -130,6 +137,11 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     buffer_thread.close();
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     let clean = result?;
+    if restart.is_cancelled() {
+        let code = shutdown::EXIT_RESTART;
+        tracing::info!(clean, exit_code = code, "citygate stopped for a restart");
+        return Ok(ExitCode::from(code));
+    }
     tracing::info!(clean, "citygate stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -104,6 +104,13 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
                             Some("the node and its mgmtObjs go to the CSE of [northbound]".into()),
                         );
                     }
+                    if v.allow_restart && !commands_enabled(root.get_ref()) {
+                        cx.push(
+                            Some(span_of(value, "allow_restart")),
+                            "[management] allow_restart = true needs [northbound.commands] enabled = true.".into(),
+                            Some("the reboot request reaches the gateway as a notification, the way commands do (docs/management.md)".into()),
+                        );
+                    }
                     config.management = v;
                 }
             }
@@ -135,6 +142,20 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
     } else {
         Err(report.finish())
     }
+}
+
+/// `[northbound.commands] enabled = true` in the parse tree (other sections may need it).
+fn commands_enabled(root: &DeTable<'_>) -> bool {
+    let Some(DeValue::Table(nb)) = root.get("northbound").map(Spanned::get_ref) else {
+        return false;
+    };
+    let Some(DeValue::Table(commands)) = nb.get("commands").map(Spanned::get_ref) else {
+        return false;
+    };
+    matches!(
+        commands.get("enabled").map(Spanned::get_ref),
+        Some(DeValue::Boolean(true))
+    )
 }
 
 /// The toml parser says "invalid …"; keep its words but make the first letter consistent.

@@ -29,6 +29,11 @@ pub struct ManagementConfig {
     /// (a bus that fails with all its devices) is one pass, not one per device.
     #[serde(deserialize_with = "crate::config::units::duration")]
     pub debounce: Duration,
+    /// The platform may make the gateway restart through the reboot mgmtObj (`rbo = true`):
+    /// drain, exit with [`crate::runtime::shutdown::EXIT_RESTART`], systemd starts it again.
+    /// Off: the request is refused (reset, logged, counted). Needs `[northbound.commands]
+    /// enabled` (the notification arrives the way commands do).
+    pub allow_restart: bool,
 }
 
 impl Default for ManagementConfig {
@@ -40,6 +45,7 @@ impl Default for ManagementConfig {
             model: "citygate gateway".into(),
             update_interval: Duration::from_secs(300),
             debounce: Duration::from_secs(1),
+            allow_restart: false,
         }
     }
 }
@@ -106,6 +112,7 @@ mod tests {
         .unwrap();
         let paths: Vec<_> = c.validate().into_iter().map(|i| i.path).collect();
         assert_eq!(paths, ["update_interval", "debounce", "location"]);
-        assert!(toml::from_str::<ManagementConfig>("allow_restart = true").is_err());
+        assert!(!c.allow_restart);
+        assert!(toml::from_str::<ManagementConfig>("allow_reboot = true").is_err());
     }
 }

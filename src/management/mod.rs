@@ -7,6 +7,7 @@
 //! - [`resources`]: the node and mgmtObj bodies built from what the gateway knows (the device
 //!   roster of telemetry, the last logged problems);
 //! - [`plan`]: which requests bring the CSE up to date (nothing when nothing changed);
+//! - [`reboot`]: the reboot mgmtObj and what a restart request from the platform does;
 //! - [`publisher`]: the task that sends them over the northbound binding, with the AE-ID of
 //!   the syncer's tree.
 //!
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod plan;
 pub mod publisher;
+pub mod reboot;
 pub mod resources;
 pub mod system;
 

@@ -47,6 +47,8 @@ pub struct Management {
     roster: DeviceRoster,
     problems: ProblemLog,
     metrics: ManagementMetrics,
+    /// Also publish the reboot mgmtObj and the subscription on it ([`super::reboot`]).
+    reboot: bool,
 }
 
 /// Why a pass stopped early.
@@ -75,12 +77,20 @@ impl Management {
             roster: metrics.device_roster.clone(),
             problems: ProblemLog::global().clone(),
             metrics: ManagementMetrics::new(metrics),
+            reboot: false,
         }
     }
 
     /// Reads problems from `problems` instead of the process log (tests).
     pub fn with_problems(mut self, problems: ProblemLog) -> Self {
         self.problems = problems;
+        self
+    }
+
+    /// Also publishes the reboot mgmtObj and a subscription on it (only when notifications
+    /// reach the gateway: `[northbound.commands] enabled`).
+    pub fn with_reboot(mut self) -> Self {
+        self.reboot = true;
         self
     }
 
@@ -178,7 +188,7 @@ impl Run {
         let (problems, _) = self.m.problems.snapshot();
         let adapters = self.m.roster.adapters();
         let devices = self.m.roster.devices();
-        let desired = resources::desired(&Inputs {
+        let mut desired = resources::desired(&Inputs {
             ae_name: &self.m.nb.ae_name,
             ae_id: &ae_id,
             manufacturer: &self.m.cfg.manufacturer,
@@ -191,6 +201,9 @@ impl Run {
             adapters: &adapters,
             devices: &devices,
         });
+        if self.m.reboot {
+            desired.extend(super::reboot::resources(&self.m.nb.ae_name, &ae_id));
+        }
         for op in plan::plan(&desired, &self.published, counters_due) {
             self.execute(op, &desired, &ae_id).await?;
         }

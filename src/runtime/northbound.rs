@@ -29,6 +29,8 @@ pub struct Daemon<'a> {
     pub token: &'a CancellationToken,
     /// Every task of the northbound side runs on the daemon's one tracker.
     pub tracker: &'a TaskTracker,
+    /// Cancelled when the platform asks for a restart (reboot mgmtObj, `allow_restart`).
+    pub restart: &'a CancellationToken,
 }
 
 /// Builds the binding and spawns the syncer and its observer on `tracker` (inside the runtime:
@@ -46,6 +48,7 @@ pub fn start(
         commands,
         token,
         tracker,
+        restart,
     } = *daemon;
     northbound::install_crypto_provider();
     let (binding, target, route): (Arc<dyn Binding>, &str, Route) = match cfg.binding {
@@ -75,14 +78,27 @@ pub fn start(
         Arc::new(buffer.clone()),
         SyncMetrics::new(metrics),
     );
+    // The reboot mgmtObj needs the notification route of commands.
+    let reboot = (management.enabled && cfg.commands.enabled).then(|| {
+        Arc::new(crate::management::reboot::Reboot::new(
+            management.allow_restart,
+            binding.clone(),
+            syncer.tree(),
+            restart.clone(),
+            crate::telemetry::handles::RebootMetrics::new(metrics),
+        ))
+    });
     if management.enabled {
-        let publisher = crate::management::Management::new(
+        let mut publisher = crate::management::Management::new(
             management.clone(),
             Arc::new(cfg.clone()),
             binding.clone(),
             syncer.tree(),
             metrics,
         );
+        if reboot.is_some() {
+            publisher = publisher.with_reboot();
+        }
         tracker.spawn(publisher.run(token.clone()));
         tracing::info!(update_interval = ?management.update_interval, "device management started");
     }
@@ -105,6 +121,9 @@ pub fn start(
             dispatcher,
             route,
         );
+        if let Some(reboot) = reboot {
+            side.set_reboot(reboot);
+        }
         tracker.spawn(side.run(token.clone()));
         tracing::info!(originators = ?cfg.commands.originators, "commands from the platform enabled");
     }

@@ -8,6 +8,11 @@ use tokio_util::task::TaskTracker;
 /// How long tasks get to finish after SIGTERM before the buffer is closed anyway.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Exit code after a restart the platform asked for (reboot mgmtObj, docs/management.md):
+/// EX_TEMPFAIL, "try again". Not 0, so `Restart=on-failure` restarts the service; the unit
+/// also lists it in `RestartForceExitStatus=` and `SuccessExitStatus=` (restarted, not failed).
+pub const EXIT_RESTART: u8 = 75;
+
 /// What the main loop waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

@@ -65,6 +65,7 @@ pub struct Metrics {
     /// The devices and their liveness, as the management view reads them.
     pub device_roster: super::device_roster::DeviceRoster,
     pub management_requests: IntCounterVec,
+    pub management_reboots: IntCounterVec,
     // CoAP binding.
     pub coap_messages: IntCounterVec,
     // Commands from the platform.
@@ -195,6 +196,7 @@ impl Metrics {
             lorawan_gateway_table: counter_vec(&r, "citygate_lorawan_gateway_table_total", "Gateway table events: evicted (table full, least recently heard dropped), expired (idle), refused (not in the gateways allow-list).", &["adapter", "event"]),
             device_roster: Default::default(),
             management_requests: counter_vec(&r, "citygate_management_requests_total", "Device management requests to the CSE (node and mgmtObj creates and updates) by result (ok, not_found, refused, failed).", &["result"]),
+            management_reboots: counter_vec(&r, "citygate_management_reboot_requests_total", "Reboot requests from the platform (reboot mgmtObj) by outcome: restarting, refused (allow_restart = false), factory_reset_refused (always).", &["outcome"]),
             coap_messages: counter_vec(&r, "citygate_coap_messages_total", "CoAP binding message events: retransmitted (a confirmable request sent again), duplicate (a response already seen, dropped), separate (a response that came after an empty ACK), reset (the CSE answered RST).", &["event"]),
             commands: counter_vec(&r, "citygate_commands_total", "Commands from the platform by the adapter that owns the device and how they ended (done, rejected, expired, failed, unknown).", &["adapter", "outcome"]),
             command_latency: {

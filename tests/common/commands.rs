@@ -109,6 +109,7 @@ impl Gateway {
                 commands: &registry,
                 token: &token,
                 tracker: &tracker,
+                restart: &CancellationToken::new(),
             },
         )
         .expect("northbound starts");

@@ -58,6 +58,8 @@ pub struct CommandSide {
     /// instances created while the gateway was away are queued first, in creation order (the
     /// polling channel does not hand out its backlog in that order).
     caught_up: tokio::sync::watch::Sender<bool>,
+    /// Decides on notifications about the reboot mgmtObj (set when management publishes it).
+    reboot: std::sync::OnceLock<Arc<crate::management::reboot::Reboot>>,
 }
 
 impl CommandSide {
@@ -81,7 +83,14 @@ impl CommandSide {
             catch_up: Notify::new(),
             rebuild: Notify::new(),
             caught_up: tokio::sync::watch::channel(false).0,
+            reboot: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Routes notifications about the reboot mgmtObj to `reboot` (the same receiver as
+    /// commands: one polling channel or request topic per AE).
+    pub fn set_reboot(&self, reboot: Arc<crate::management::reboot::Reboot>) {
+        let _ = self.reboot.set(reboot);
     }
 
     /// Runs until `cancel`.

@@ -14,6 +14,8 @@ pub enum Notification {
     Verification,
     /// A new instance in the command container with resource id `container` (`pi`).
     Instance { container: String, cin: Value },
+    /// An update of the reboot mgmtObj: its `m2m:rbo` representation (`rbo`, `far`).
+    Reboot { rbo: Value },
     /// Anything else about a subscription (deletion notice, a child that is not an instance):
     /// answered OK and otherwise ignored.
     Other,
@@ -71,6 +73,13 @@ pub fn parse_request(v: &Value) -> Result<IncomingNotify, String> {
 pub fn parse_sgn(sgn: &Value) -> Notification {
     if sgn.get("vrq").and_then(Value::as_bool) == Some(true) {
         return Notification::Verification;
+    }
+    if let Some(rbo) = sgn
+        .get("nev")
+        .and_then(|nev| nev.get("rep"))
+        .and_then(|rep| rep.get("m2m:rbo"))
+    {
+        return Notification::Reboot { rbo: rbo.clone() };
     }
     let Some(cin) = sgn
         .get("nev")

@@ -134,6 +134,15 @@ async fn answer_on_pcu(
 async fn handle(side: &CommandSide, n: &IncomingNotify) -> u16 {
     match &n.notification {
         Notification::Verification | Notification::Other => 2000,
+        Notification::Reboot { rbo } => {
+            match side.reboot.get() {
+                Some(reboot) => {
+                    reboot.handle(rbo, &n.from).await;
+                }
+                None => tracing::warn!("reboot notification without [management] enabled; ignored"),
+            }
+            2000
+        }
         Notification::Instance { container, cin } => {
             let Some(device) = side.device_of(container) else {
                 tracing::warn!(container = %container, "notification about an unknown command container; catching up");

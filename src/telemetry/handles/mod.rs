@@ -16,6 +16,7 @@ mod commands;
 mod lorawan;
 mod management;
 mod modbus;
+mod reboot;
 mod records;
 mod replay;
 mod sync;
@@ -32,6 +33,7 @@ pub use sync::SyncMetrics;
 
 // Device management (src/management/).
 pub use management::ManagementMetrics;
+pub use reboot::RebootMetrics;
 
 use super::metrics::Metrics;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec};

@@ -592,3 +592,34 @@ pub async fn discover_cins(
         })
         .unwrap_or_default())
 }
+
+/// The platform grants the gateway's originator CREATE of `<node>` (ty 14) on the CSEBase:
+/// a rule added to the CSEBase's ACP (docs/management.md).
+pub async fn grant_node_creation(url: &str, originator: &str) -> anyhow::Result<()> {
+    let (rsc, acp) = retrieve(url, "cse-in/acpCreateRootResources", ADMIN).await?;
+    anyhow::ensure!(rsc == 2000, "ACP: {rsc} {acp}");
+    let mut acr = acp["m2m:acp"]["pv"]["acr"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    acr.push(serde_json::json!({"acor": [originator], "acod": [{"chty": [14]}], "acop": 1}));
+    let r = reqwest::Client::new()
+        .put(format!("{url}/cse-in/acpCreateRootResources"))
+        .header("X-M2M-Origin", ADMIN)
+        .header("X-M2M-RI", "grant")
+        .header("X-M2M-RVI", "3")
+        .header("Content-Type", "application/json")
+        .json(&serde_json::json!({"m2m:acp": {"pv": {"acr": acr}}}))
+        .send()
+        .await?;
+    let rsc = r
+        .headers()
+        .get("x-m2m-rsc")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    anyhow::ensure!(
+        rsc.as_deref() == Some("2004"),
+        "grant: {rsc:?} {}",
+        r.text().await?
+    );
+    Ok(())
+}
