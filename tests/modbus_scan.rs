@@ -43,7 +43,11 @@ async fn scan_finds_exactly_the_live_units() {
     assert!(out.contains("unit   3  answers with exception 02"), "{out}");
     assert!(out.contains("unit   7  answers\n"), "{out}");
     assert!(out.ends_with("answering units: 1, 3, 7\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("unit ")).count(), 3, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("unit ")).count(),
+        3,
+        "{out}"
+    );
 }
 
 #[test]
