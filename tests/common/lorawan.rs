@@ -78,6 +78,9 @@ pub struct Forwarder {
     pub server: std::net::SocketAddr,
     pub gateway: gwmp::GatewayEui,
     token: u16,
+    /// PULL_RESPs that arrived while waiting for a PUSH_ACK (UDP does not keep the order of
+    /// the server's answers), handed out by `pull_resp` first.
+    held: std::sync::Mutex<std::collections::VecDeque<([u8; 2], gwmp::TxPk)>>,
 }
 
 impl Forwarder {
@@ -87,6 +90,7 @@ impl Forwarder {
             server,
             gateway: gwmp::GatewayEui([0xaa, 0x55, 0x5a, 0, 0, 0, 0, 7]),
             token: 0x2000,
+            held: Default::default(),
         }
     }
 
@@ -142,14 +146,26 @@ impl Forwarder {
             },
         };
         self.send(&p).await;
-        match self.recv_within(5.0).await {
-            Some(gwmp::Packet::PushAck { token: t, .. }) => assert_eq!(t, token),
-            other => panic!("expected PUSH_ACK, got {other:?}"),
+        loop {
+            match self.recv_within(5.0).await {
+                Some(gwmp::Packet::PushAck { token: t, .. }) => {
+                    assert_eq!(t, token);
+                    return;
+                }
+                // A downlink for an earlier uplink, overtaking this PUSH_ACK.
+                Some(gwmp::Packet::PullResp { token, payload, .. }) => {
+                    self.held.lock().unwrap().push_back((token, payload.txpk))
+                }
+                other => panic!("expected PUSH_ACK, got {other:?}"),
+            }
         }
     }
 
     /// The next PULL_RESP within `secs`: its token and txpk.
     pub async fn pull_resp(&self, secs: f64) -> Option<([u8; 2], gwmp::TxPk)> {
+        if let Some(held) = self.held.lock().unwrap().pop_front() {
+            return Some(held);
+        }
         match self.recv_within(secs).await? {
             gwmp::Packet::PullResp { token, payload, .. } => Some((token, payload.txpk)),
             other => panic!("expected PULL_RESP, got {other:?}"),
