@@ -19,7 +19,13 @@ for arg in "$@"; do
   esac
 done
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step() {
+  printf '\n\033[1m==> %s\033[0m\n' "$*"
+  # Disk is the scarce thing on small CI machines: say what is left at every step.
+  df -h --output=avail,target . 2>/dev/null | tail -n 1 | awk '{print "    (disk: " $1 " free)"}' || true
+}
+# A run of the whole suite builds everything once: incremental state would only take disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 started=$(date +%s)
 
 step "cargo fmt --check"
