@@ -55,22 +55,20 @@ async fn permanent_rejections_are_dead_lettered() -> anyhow::Result<()> {
 /// (c) The CSE is killed mid-sync (its UDP port closes) and restarts empty on the same ports:
 /// the gateway re-registers, rebuilds its containers and delivers the rest, each exactly once.
 ///
-/// Known issue, open: on a loaded machine this fails about one run in three, either with a
-/// record marked delivered that the new CSE does not hold or with a record dead-lettered after
-/// the restart (docs/coap.md, "Known issues"). Until it is fixed it runs only when
-/// `CITYGATE_COAP_RESTART=1` is set, so the required suite stays green without hiding it.
+/// A restarting ACME answers before its resources and attribute policies are loaded (4004 for
+/// its own base, 4000 "validation for attribute … not defined", sometimes with request id
+/// `None`): none of that may dead-letter a record or stop syncing for `auth_retry`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
 async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
-    if std::env::var_os("CITYGATE_COAP_RESTART").is_none() {
-        eprintln!("SKIP: known issue (docs/coap.md); set CITYGATE_COAP_RESTART=1 to run it");
-        return Ok(());
-    }
     let mut acme = Acme::start_coap().await?;
     let (port, udp) = (acme.port, acme.coap_port.unwrap_or(0));
     let store = MemStore::new(EPOCH);
     let mut all = fill(&store, &["dev-a", "dev-b", "dev-c"], 60);
-    let run = spawn_coap(coap_config(&acme.coap_url()), store.clone());
+    let mut cfg = coap_config(&acme.coap_url());
+    // A refusal would now stall syncing far beyond the test's patience.
+    cfg.backoff.auth_retry = Duration::from_secs(600);
+    let run = spawn_coap(cfg, store.clone());
     wait_for("some delivered", Duration::from_secs(60), || {
         store.delivered().len() >= 40
     })

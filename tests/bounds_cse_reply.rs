@@ -39,16 +39,22 @@ fn serve(reply: Reply) -> String {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             let mut reader = BufReader::new(conn.try_clone().unwrap());
-            // Read the request head (a GET: no body).
+            // Read the request head (a GET: no body); the answer echoes its request id.
             let mut line = String::new();
+            let mut rqi = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
                 if line == "\r\n" {
                     break;
                 }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("x-m2m-ri") {
+                        rqi = value.trim().to_string();
+                    }
+                }
                 line.clear();
             }
             let block = vec![b'x'; BLOCK];
-            let head = "HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nX-M2M-RI: r1\r\nContent-Type: application/json\r\n";
+            let head = format!("HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nX-M2M-RI: {rqi}\r\nContent-Type: application/json\r\n");
             let _ = match reply {
                 Reply::Small => {
                     conn.write_all(format!("{head}Content-Length: 2\r\n\r\n{{}}").as_bytes())

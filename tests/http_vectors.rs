@@ -79,13 +79,8 @@ fn every_recorded_response_parses_and_classifies() {
         let rqi = resp["X-M2M-RI"].as_str().unwrap();
         headers.insert("x-m2m-ri", HeaderValue::from_str(rqi).unwrap());
         let status = resp["http_status"].as_u64().unwrap() as u16;
-        let parsed = parse_response(
-            status,
-            &headers,
-            &response_body_bytes(&resp["body"]),
-            "sent",
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let parsed = parse_response(status, &headers, &response_body_bytes(&resp["body"]), rqi)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(parsed.rsc, Rsc(rsc), "{name}");
         assert_eq!(parsed.rqi, rqi, "{name}");
         assert_eq!(

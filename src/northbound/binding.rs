@@ -1,7 +1,7 @@
 //! The transport seam: a [`Binding`] carries one request primitive to the CSE and brings back
 //! its response. HTTP (TS-0009) and MQTT (TS-0010, responses correlated by `rqi`) implement it;
 //! registration, the tree and the syncer are the same over both.
-use super::onem2m::primitive::{Request, Response};
+use super::onem2m::primitive::{Request, Response, Rsc};
 
 /// Why no oneM2M response came back. An error is never a oneM2M outcome: a response with an
 /// error `rsc` (4004, 5000 …) is an `Ok(Response)`.
@@ -31,12 +31,36 @@ pub enum BindingError {
     /// A response whose body is not the JSON it claims to be.
     #[error("unreadable response body (rsc {rsc}): {detail}")]
     BadBody { rsc: u16, detail: String },
+    /// A response that names another request id than the one sent: no verdict on this request.
+    #[error("response (rsc {rsc}) names request id {got:?}, not {sent:?}")]
+    ForeignResponse { rsc: u16, sent: String, got: String },
 }
 
 #[async_trait::async_trait]
 pub trait Binding: Send + Sync + 'static {
     /// Sends one request and waits for its response (bounded by the binding's timeout).
     async fn send(&self, req: Request) -> Result<Response, BindingError>;
+}
+
+/// The response primitive for the request `sent_rqi`. A response whose request id names
+/// another request is refused: it is no verdict on this one. A CSE that is still starting
+/// answers like that (ACME sends `4000` with request id `None` before it can read requests),
+/// and taking such an answer as a rejection would dead-letter a good record. Without a request
+/// id the response is taken as ours (the binding matched it to the request already).
+pub(super) fn response_for(
+    rsc: u16,
+    got_rqi: Option<&str>,
+    sent_rqi: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Response, BindingError> {
+    match got_rqi {
+        Some(got) if got != sent_rqi => Err(BindingError::ForeignResponse {
+            rsc,
+            sent: sent_rqi.to_string(),
+            got: crate::telemetry::untrusted::snippet(got.as_bytes()),
+        }),
+        _ => Ok(Response::from_parts(Rsc(rsc), sent_rqi, body)),
+    }
 }
 
 /// Reads a certificate, key or CA file named in the config; a failure is a config error.

@@ -12,8 +12,8 @@
 //! Response: the outcome is the oneM2M-RSC option (307, uint), never the CoAP code alone,
 //! exactly as the HTTP binding reads `X-M2M-RSC`. Without it, 4.01/4.03 are an auth refusal
 //! and anything else an unusable answer (retried).
-use super::binding::{is_blank, json_body, BindingError};
-use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use super::binding::{is_blank, json_body, response_for, BindingError};
+use super::onem2m::primitive::{Operation, Request, Response};
 use crate::telemetry::untrusted::snippet;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
@@ -212,16 +212,8 @@ pub fn parse_response(
     let body_value = json_body(rsc, body)?;
     let rqi = head
         .get_first_option(CoapOption::Unknown(number::RQI))
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .unwrap_or(sent_rqi);
-    if rqi != sent_rqi {
-        tracing::debug!(
-            sent = sent_rqi,
-            got = rqi,
-            "response oneM2M-RQI differs from request"
-        );
-    }
-    Ok(Response::from_parts(Rsc(rsc), rqi, body_value))
+        .and_then(|v| std::str::from_utf8(v).ok());
+    response_for(rsc, rqi, sent_rqi, body_value)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::northbound::onem2m::primitive::ResourceType;
+use crate::northbound::onem2m::primitive::Rsc;
 use crate::northbound::retry::{classify, Outcome, RetryReason};
 use coap_lite::{MessageType, ResponseType};
 use serde_json::json;
@@ -232,4 +233,39 @@ fn response_body_and_dbg_are_lifted() {
         code_text(MessageClass::Response(ResponseType::Continue)),
         "2.31"
     );
+}
+
+/// A CSE that is still starting answers `4000` with request id `None` (ACME reads the request
+/// only once its attribute policies are loaded): that is no verdict on the record, so it is
+/// retried instead of dead-lettered. Recorded from ACME restarting under a backlog.
+#[test]
+fn an_answer_naming_another_request_is_retried_not_dead_lettered() {
+    let mut p = Packet::new();
+    p.header.set_type(MessageType::Acknowledgement);
+    p.header.code = MessageClass::Response(ResponseType::BadRequest);
+    p.add_option(CoapOption::Unknown(307), encode_uint(4000));
+    p.add_option(CoapOption::Unknown(283), b"None".to_vec());
+    p.add_option(CoapOption::ContentFormat, encode_uint(50));
+    let body = br#"{"m2m:dbg":"invalid arguments/attributes: attribute: fr, value: Ccitygate-test : validation for attribute fr not defined"}"#;
+    let result = parse_response(&p, body, "cg2e5c0c-65");
+    assert!(
+        matches!(&result, Err(BindingError::ForeignResponse { rsc: 4000, got, .. }) if got == "None"),
+        "{result:?}"
+    );
+    assert!(matches!(
+        classify(&result),
+        Outcome::Retry {
+            reason: RetryReason::BadResponse,
+            ..
+        }
+    ));
+    // Without a request id the answer is taken as ours (the token matched it).
+    p.clear_option(CoapOption::Unknown(283));
+    assert!(matches!(
+        classify(&parse_response(&p, body, "cg2e5c0c-65")),
+        Outcome::Permanent {
+            rsc: Some(4000),
+            ..
+        }
+    ));
 }

@@ -11,10 +11,10 @@
 //! A reply body is read in chunks up to `max_reply_bytes` and refused beyond it
 //! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
 //! buffer an arbitrarily large body.
-use super::binding::{json_body, read_config_file, Binding, BindingError};
+use super::binding::{json_body, read_config_file, response_for, Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
-use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use super::onem2m::primitive::{Operation, Request, Response};
 use crate::telemetry::untrusted::snippet;
 use reqwest::header::HeaderMap;
 use std::time::Duration;
@@ -227,18 +227,8 @@ pub fn parse_response(
             detail: format!("X-M2M-RSC {raw:?} is not a number"),
         })?;
     let body_value = json_body(rsc, body)?;
-    let rqi = headers
-        .get("x-m2m-ri")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(sent_rqi);
-    if rqi != sent_rqi {
-        tracing::debug!(
-            sent = sent_rqi,
-            got = rqi,
-            "response X-M2M-RI differs from request"
-        );
-    }
-    Ok(Response::from_parts(Rsc(rsc), rqi, body_value))
+    let rqi = headers.get("x-m2m-ri").and_then(|v| v.to_str().ok());
+    response_for(rsc, rqi, sent_rqi, body_value)
 }
 
 /// `error: cause: cause` — reqwest hides the useful part (refused, TLS) in its sources.

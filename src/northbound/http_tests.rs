@@ -2,6 +2,7 @@
 //! with canned bytes (header case, missing RSC, garbage), which a real CSE cannot be made to do.
 use super::*;
 use crate::northbound::config::{AuthConfig, BasicAuth};
+use crate::northbound::onem2m::primitive::Rsc;
 use crate::northbound::onem2m::resource::{ContentInstance, Resource};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -114,7 +115,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn create_sends_exact_headers_and_reads_mixed_case_rsc() {
     let srv = raw_server(
-        Some("HTTP/1.1 201 Created\r\nX-M2m-Rsc: 2001\r\nX-M2m-Ri: whatever\r\nContent-Type: application/json\r\n"),
+        Some("HTTP/1.1 201 Created\r\nX-M2m-Rsc: 2001\r\nContent-Type: application/json\r\n"),
         r#"{"m2m:cin":{"rn":"e1-7","ri":"cin1"}}"#,
     )
     .await;
@@ -300,4 +301,22 @@ fn bad_config_is_a_config_error() {
         HttpBinding::new(&NorthboundConfig::new("ftp://x")),
         Err(BindingError::Config(_))
     ));
+}
+
+/// An answer that names another request id is no verdict on this request (a CSE still starting
+/// answers `4000` with request id `None`): an error the syncer retries, never a rejection.
+#[tokio::test]
+async fn an_answer_naming_another_request_is_no_verdict() {
+    let srv = raw_server(
+        Some("HTTP/1.1 400 Bad Request\r\nX-M2M-RSC: 4000\r\nX-M2M-RI: None\r\n"),
+        r#"{"m2m:dbg":"validation for attribute fr not defined"}"#,
+    )
+    .await;
+    let result = timeout(T, binding(&srv.url).send(cin_request()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&result, Err(BindingError::ForeignResponse { rsc: 4000, got, .. }) if got == "None"),
+        "{result:?}"
+    );
 }

@@ -86,6 +86,7 @@ fn classify_error(e: &BindingError) -> Outcome {
         },
         BindingError::MissingRsc { .. }
         | BindingError::BadBody { .. }
+        | BindingError::ForeignResponse { .. }
         | BindingError::ReplyTooLarge { .. } => Outcome::Retry {
             reason: RetryReason::BadResponse,
             detail,

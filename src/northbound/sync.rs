@@ -424,6 +424,11 @@ impl Run {
                 }
                 .inc();
                 state.count_retry_reason(*reason);
+                if *reason == RetryReason::Transport {
+                    // The CSE was unreachable: it may come back restarted and half ready,
+                    // so the registration is checked again before records go out.
+                    self.registered = false;
+                }
                 self.pause_for(&outcome);
             }
             Outcome::TreeMissing { .. } => {

@@ -190,6 +190,11 @@ impl Tree {
                     self.ae_path()
                 ),
             }),
+            Outcome::Permanent { detail, .. } | Outcome::TreeMissing { detail }
+                if self.generation() > 0 =>
+            {
+                Err(self.restarting(detail))
+            }
             // Registration problems are the gateway's, never a record's: refuse, don't drop.
             Outcome::Permanent { detail, .. } | Outcome::TreeMissing { detail } => {
                 Err(Outcome::Refused {
@@ -213,8 +218,22 @@ impl Tree {
                     .unwrap_or_else(|| originator.to_string()),
             )),
             Outcome::TreeMissing { .. } => Ok(None),
+            Outcome::Permanent { detail, .. } if self.generation() > 0 => {
+                Err(self.restarting(detail))
+            }
             Outcome::Permanent { rsc, detail } => Err(Outcome::Refused { rsc, detail }),
             other => Err(other),
+        }
+    }
+
+    /// A rejection of the registration by a CSE that accepted it before: the CSE is
+    /// restarting. ACME answers before its resources and attribute policies are loaded (4004
+    /// for its own base, 4000 "validation for attribute … not defined"). Retried with the
+    /// normal backoff; only on a first registration do such answers mean a wrong config.
+    fn restarting(&self, detail: String) -> Outcome {
+        Outcome::Retry {
+            reason: RetryReason::Server,
+            detail: format!("CSE not ready (restarting?): {detail}"),
         }
     }
 

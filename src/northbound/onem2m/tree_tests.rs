@@ -264,3 +264,33 @@ async fn odd_device_ids_get_a_mapped_labelled_container() {
     assert_eq!(t.container_path("a/b"), "cse-in/citygate/a_b~c14cddc033f6");
     assert_eq!(t.container_path(".."), format!("cse-in/citygate/{dots}"));
 }
+
+/// A CSE that knew the gateway and answers 4004 for its own base is restarting (ACME answers
+/// before its resources exist): that is retried with the normal backoff. On a first
+/// registration the same answer means a wrong `cse` path, and syncing stops loudly.
+#[tokio::test]
+async fn missing_cse_base_after_a_registration_is_retried_not_refused() {
+    let (t, _, _) = tree(
+        "Cgw",
+        Box::new(|_, n| match n {
+            0 => resp(2000, ae_body("Cgw")),
+            _ => resp(4004, None),
+        }),
+    );
+    assert_eq!(t.register().await.unwrap(), "Cgw");
+    assert!(matches!(
+        t.register().await,
+        Err(Outcome::Retry {
+            reason: RetryReason::Server,
+            ..
+        })
+    ));
+    let (first, _, _) = tree("Cgw", Box::new(|_, _| resp(4004, None)));
+    assert!(matches!(
+        first.register().await,
+        Err(Outcome::Refused {
+            rsc: Some(4004),
+            ..
+        })
+    ));
+}
