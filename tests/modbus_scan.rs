@@ -64,3 +64,62 @@ fn scan_says_what_is_wrong_with_a_bad_endpoint_or_argument() {
     assert!(err.contains("unknown scheme"), "{err}");
     assert!(err.contains("\"0\" is not a unit id 1..247"), "{err}");
 }
+
+/// `--serial-search` over a pty whose device speaks only 19200 baud with odd parity: every
+/// other setting is silent or garbled, the search names the right one and then finds exactly
+/// the live units with it. Host only: under qemu-user the line check would read the pty's
+/// termios2 through the emulator's ioctl translation instead of the kernel.
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "reads a pty's termios2; run on the host"
+)]
+fn serial_search_finds_the_line_settings_and_the_units() {
+    use common::modbus_pty::start_line_bound;
+    let with_registers = || Unit {
+        holding: (0..4).map(|a| (a, a)).collect(),
+        ..Default::default()
+    };
+    let sim = Sim::with([(2, with_registers()), (5, with_registers())]);
+    let device = start_line_bound(sim, 19200, true);
+    let url = format!("rtu://{}?baud=9600&parity=even", device.path);
+    let (ok, out, err) = scan(&[
+        &url,
+        "--serial-search",
+        "--units",
+        "1-6",
+        "--timeout-ms",
+        "60",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("19200 baud, parity even, 1 stop bit") && out.contains("garbled answer"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line settings: 19200 baud, parity odd, 1 stop bit"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  9600 baud, parity even, 1 stop bit"),
+        "{out}"
+    );
+    assert!(out.ends_with("answering units: 2, 5\n"), "{out}");
+    // Nothing answers on a line without that device: the search says so and fails.
+    let silent = start_line_bound(Sim::with([]), 19200, true);
+    let url = format!("rtu://{}", silent.path);
+    let (ok, out, _) = scan(&[
+        &url,
+        "--serial-search",
+        "--units",
+        "1",
+        "--timeout-ms",
+        "20",
+    ]);
+    assert!(!ok);
+    assert!(out.contains("no setting worked"), "{out}");
+    // A TCP endpoint has no line settings.
+    let (ok, _, err) = scan(&["tcp://127.0.0.1:502", "--serial-search"]);
+    assert!(!ok);
+    assert!(err.contains("--serial-search needs a serial line"), "{err}");
+}

@@ -71,6 +71,11 @@ pub enum ScanCommand {
         /// How long to wait for each unit, in milliseconds.
         #[arg(long, default_value_t = 200)]
         timeout_ms: u64,
+        /// Serial lines only: find the baud rate and parity first, trying the URL's setting,
+        /// then 9600..115200 baud with even, none and odd parity (keep --units narrow: each
+        /// setting waits --timeout-ms for every silent unit).
+        #[arg(long)]
+        serial_search: bool,
     },
 }
 
@@ -80,6 +85,7 @@ pub fn scan(cmd: &ScanCommand) -> anyhow::Result<ExitCode> {
         units,
         read,
         timeout_ms,
+        serial_search,
     } = cmd;
     let (target, req, units) = match (
         modbus::probe::parse_url(url),
@@ -105,6 +111,43 @@ pub fn scan(cmd: &ScanCommand) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let timeout = std::time::Duration::from_millis(*timeout_ms);
+    if *serial_search {
+        let base = match modbus::probe::parse_rtu(url) {
+            Ok(base) => base,
+            Err(e) => {
+                eprintln!("citygate: scan: --serial-search needs a serial line: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        println!(
+            "{}: searching the line settings with units {}..={}",
+            base.port,
+            units.start(),
+            units.end()
+        );
+        let search = rt.block_on(modbus::serial_search::search(
+            &base,
+            units.clone(),
+            &req,
+            timeout,
+        ));
+        return match search {
+            Ok(search) => {
+                print!("{}", modbus::serial_search::render(&search));
+                if let Some((settings, found)) = &search.found {
+                    let target = modbus::probe::rtu_target(settings.clone());
+                    print!("{}", modbus::scan::render(&target, &units, found));
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+            Err(e) => {
+                eprintln!("citygate: scan failed: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
     match rt.block_on(modbus::scan::scan(&target, units.clone(), &req, timeout)) {
         Ok(found) => {
             print!("{}", modbus::scan::render(&target, &units, &found));

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod daemon;
 pub mod lorawan;
 pub mod modbus;
+pub mod modbus_pty;
 pub mod mosquitto;
 pub mod northbound;
 pub mod pymodbus;

@@ -299,7 +299,7 @@ pub use citygate::southbound::modbus::error::crc16;
 
 /// The RTU frame of `sim`'s answer to an 8-byte read request (FC 01..04), `None` when the
 /// unit stays silent.
-fn rtu_answer(sim: &Sim, req: &[u8; 8]) -> Option<Vec<u8>> {
+pub fn rtu_answer(sim: &Sim, req: &[u8; 8]) -> Option<Vec<u8>> {
     let (unit, fc) = (req[0], req[1]);
     let addr = u16::from_be_bytes([req[2], req[3]]);
     let cnt = u16::from_be_bytes([req[4], req[5]]);

@@ -34,6 +34,7 @@ pub mod poller;
 pub mod probe;
 pub mod profile;
 pub mod scan;
+pub mod serial_search;
 pub mod timing;
 pub mod validate;
 pub mod writable;

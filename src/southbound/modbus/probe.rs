@@ -62,8 +62,21 @@ pub fn parse_url(url: &str) -> Result<Target, ProbeError> {
             gap: Duration::ZERO,
         });
     }
-    let Some(rest) = url.strip_prefix("rtu://") else {
+    if !url.starts_with("rtu://") {
         return Err(err("unknown scheme"));
+    }
+    parse_rtu(url).map(rtu_target)
+}
+
+/// The serial line settings of `rtu:///dev/X?baud=9600&parity=even&stop_bits=1` (defaults:
+/// 9600 baud, even parity, 1 stop bit: the Modbus over Serial Line defaults).
+pub fn parse_rtu(url: &str) -> Result<SerialSettings, ProbeError> {
+    let err = |why: &str| ProbeError::Url {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
+    let Some(rest) = url.strip_prefix("rtu://") else {
+        return Err(err("expected rtu:///dev/…"));
     };
     let (port, query) = rest.split_once('?').unwrap_or((rest, ""));
     if !port.starts_with('/') {
@@ -103,12 +116,17 @@ pub fn parse_url(url: &str) -> Result<Target, ProbeError> {
     if s.baud == 0 {
         return Err(err("baud must be positive"));
     }
-    let gap = inter_frame_gap(s.baud);
-    Ok(Target {
-        connector: Arc::new(SerialConnector(s)),
+    Ok(s)
+}
+
+/// A serial RTU target with the inter-frame gap of its baud rate.
+pub fn rtu_target(settings: SerialSettings) -> Target {
+    let gap = inter_frame_gap(settings.baud);
+    Target {
+        connector: Arc::new(SerialConnector(settings)),
         framing: Framing::Rtu,
         gap,
-    })
+    }
 }
 
 /// Parses `TABLE:ADDRESS[:COUNT]`; address and count accept `0x` hex; count defaults to 2.

@@ -42,6 +42,17 @@ pub async fn scan(
     read: &ReadRequest,
     timeout: Duration,
 ) -> Result<Vec<Found>, ProbeError> {
+    scan_until(target, units, read, timeout, |_| false).await
+}
+
+/// Like [`scan`], but stops after the first reply for which `stop` is true.
+pub async fn scan_until(
+    target: &Target,
+    units: RangeInclusive<u8>,
+    read: &ReadRequest,
+    timeout: Duration,
+    stop: impl Fn(&Reply) -> bool,
+) -> Result<Vec<Found>, ProbeError> {
     let mut bus = Bus::new(
         Arc::clone(&target.connector),
         target.framing,
@@ -62,7 +73,11 @@ pub async fn scan(
             Err(TxError::Closed | TxError::Transport(_)) => continue,
             Err(e @ TxError::NotConnected(_)) => return Err(ProbeError::Transaction(e)),
         };
+        let done = stop(&reply);
         found.push(Found { unit, reply });
+        if done {
+            break;
+        }
     }
     Ok(found)
 }
