@@ -161,3 +161,77 @@ format = "ruuvi"
     assert!(res.is_ok());
     drop(mock);
 }
+
+/// `citygate scan ble` against the mocked BlueZ: a BTHome sensor advertising shows up decoded
+/// with its RSSI, and the closing table counts it. A missing adapter is a clear error.
+#[test]
+#[ignore = "needs dbus-daemon and python3-dbusmock (tests/run.sh installs them)"]
+fn scan_ble_shows_advertisements_decoded_with_rssi() {
+    if !require_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, addr) = start_bus(dir.path());
+    let _mock = start_mock(&addr);
+    assert!(ctl(
+        &addr,
+        &["add-device", "hci0", "A4:C1:38:8D:18:B2", "ATC_8D18B2"]
+    ));
+    let citygate = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["scan", "ble"])
+            .args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &addr)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let scan = citygate(&["--duration-s", "4"]);
+    let started = Instant::now();
+    assert!(
+        ctl(&addr, &["wait-discovering", "hci0"]),
+        "scan ble did not start discovery"
+    );
+    while started.elapsed() < Duration::from_secs(3) {
+        ctl(
+            &addr,
+            &[
+                "adv",
+                "hci0",
+                "A4:C1:38:8D:18:B2",
+                "-58",
+                "svc",
+                BTHOME,
+                "4002ca0903bf13",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = scan.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("A4:C1:38:8D:18:B2   -58 dBm  bthome"))
+        .unwrap_or_else(|| panic!("no decoded line in:\n{stdout}"));
+    assert!(
+        line.contains("temperature=25.06") && line.contains("humidity=50.55"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("1 device(s) heard\n  A4:C1:38:8D:18:B2   -58 dBm  bthome"),
+        "{stdout}"
+    );
+
+    let missing = citygate(&["--adapter", "hci7", "--duration-s", "1"])
+        .wait_with_output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("citygate: scan failed: BlueZ:"), "{err}");
+}

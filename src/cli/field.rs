@@ -77,16 +77,35 @@ pub enum ScanCommand {
         #[arg(long)]
         serial_search: bool,
     },
+    /// Show nearby BLE advertisements decoded live, with RSSI (through BlueZ).
+    Ble {
+        /// The Bluetooth adapter.
+        #[arg(long, default_value = "hci0")]
+        adapter: String,
+        /// How long to listen, in seconds.
+        #[arg(long, default_value_t = 10)]
+        duration_s: u64,
+        /// `MAC=KEY` (32 hex digits) to decrypt a BTHome sensor's data; may be repeated.
+        #[arg(long = "bindkey")]
+        bindkeys: Vec<String>,
+    },
 }
 
 pub fn scan(cmd: &ScanCommand) -> anyhow::Result<ExitCode> {
-    let ScanCommand::Modbus {
-        url,
-        units,
-        read,
-        timeout_ms,
-        serial_search,
-    } = cmd;
+    let (url, units, read, timeout_ms, serial_search) = match cmd {
+        ScanCommand::Modbus {
+            url,
+            units,
+            read,
+            timeout_ms,
+            serial_search,
+        } => (url, units, read, timeout_ms, serial_search),
+        ScanCommand::Ble {
+            adapter,
+            duration_s,
+            bindkeys,
+        } => return scan_ble(adapter, *duration_s, bindkeys),
+    };
     let (target, req, units) = match (
         modbus::probe::parse_url(url),
         modbus::probe::parse_read(read),
@@ -151,6 +170,42 @@ pub fn scan(cmd: &ScanCommand) -> anyhow::Result<ExitCode> {
     match rt.block_on(modbus::scan::scan(&target, units.clone(), &req, timeout)) {
         Ok(found) => {
             print!("{}", modbus::scan::render(&target, &units, &found));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("citygate: scan failed: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn scan_ble(adapter: &str, duration_s: u64, bindkeys: &[String]) -> anyhow::Result<ExitCode> {
+    use crate::southbound::ble::{config::parse_bindkey, decoders::Mac, scan_tool};
+    let mut keys = std::collections::HashMap::new();
+    for spec in bindkeys {
+        let parsed = spec.split_once('=').and_then(|(mac, key)| {
+            Some((mac.trim().parse::<Mac>().ok()?, parse_bindkey(key.trim())?))
+        });
+        match parsed {
+            Some((mac, key)) => {
+                keys.insert(mac, key);
+            }
+            None => {
+                eprintln!("citygate: scan: --bindkey {spec:?} is not MAC=KEY (KEY: 32 hex digits)");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!("listening on {adapter} for {duration_s} s (MAC, RSSI, format, values)");
+    let duration = std::time::Duration::from_secs(duration_s);
+    match rt.block_on(scan_tool::scan(adapter, duration, &keys, |line| {
+        println!("{line}");
+    })) {
+        Ok(heard) => {
+            print!("{}", scan_tool::render_summary(&heard));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

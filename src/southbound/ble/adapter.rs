@@ -143,7 +143,7 @@ impl BleAdapter {
 
 /// Reads what BlueZ knows about a device. Properties that cannot be read are left empty
 /// (a device may vanish between the event and the read).
-async fn read_advertisement(adapter: &bluer::Adapter, addr: Address) -> Advertisement {
+pub(super) async fn read_advertisement(adapter: &bluer::Adapter, addr: Address) -> Advertisement {
     let mut adv = Advertisement {
         address: Some(Mac(addr.0)),
         ..Default::default()

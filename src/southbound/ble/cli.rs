@@ -125,7 +125,7 @@ fn payload_advert(bytes: &[u8], format: Format) -> Advertisement {
     adv
 }
 
-fn show(v: &Value) -> String {
+pub(super) fn show(v: &Value) -> String {
     match v {
         Value::Bytes(b) => format!("0x{}", hex::encode(b)),
         Value::Str(s) => format!("{s:?}"),

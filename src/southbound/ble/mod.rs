@@ -4,6 +4,7 @@
 //! Layers, each usable on its own: `decoders` (pure, bytes → values), `rate` (per-device
 //! dedupe, report-on-change and heartbeat), `config` (the `[southbound.<id>]` table),
 //! `pipeline` (advertisement → record, no I/O), `cli` (the `citygate decode ble` field tool),
+//! `scan_tool` (`citygate scan ble`: live advertisements with RSSI),
 //! `sources` + `adapter` (BlueZ over D-Bus with `bluer`; implements `Adapter`). Counters:
 //! [`crate::telemetry::BleMetrics`].
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod decoders;
 pub mod pipeline;
 pub mod rate;
+pub mod scan_tool;
 pub mod sources;
 
 pub use adapter::BleAdapter;
