@@ -34,8 +34,7 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random_range(0..=nanos))
+        full_jitter(ceiling)
     }
 
     /// Consecutive failures so far.
@@ -47,6 +46,13 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
+}
+
+/// A delay uniform in `[0, window]`: one full-jitter draw, for waits that are not a growing
+/// retry (the first registration after start, a spread on top of a server's `Retry-After`).
+pub fn full_jitter(window: Duration) -> Duration {
+    let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::random_range(0..=nanos))
 }
 
 #[cfg(test)]

@@ -273,10 +273,10 @@ impl Tree {
                 other => return Err(other),
             }
         }
-        Err(Outcome::Retry {
-            reason: RetryReason::Server,
-            detail: format!("AE {} keeps vanishing", self.ae_path()),
-        })
+        Err(Outcome::retry(
+            RetryReason::Server,
+            format!("AE {} keeps vanishing", self.ae_path()),
+        ))
     }
 }
 
@@ -355,10 +355,7 @@ fn ae_id_of(resp: &Response) -> Option<String> {
 }
 
 fn store_outcome(e: &crate::northbound::store::StoreError) -> Outcome {
-    Outcome::Retry {
-        reason: RetryReason::Transport,
-        detail: format!("buffer: {e}"),
-    }
+    Outcome::retry(RetryReason::Transport, format!("buffer: {e}"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

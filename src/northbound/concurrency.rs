@@ -1,0 +1,346 @@
+//! The adaptive in-flight limit of the syncer: AIMD (additive increase, multiplicative
+//! decrease) under `max_in_flight`, steered by what concurrency buys at this CSE.
+//!
+//! Why: a fleet of gateways shares one CSE. When it struggles (requests time out, 5xxx,
+//! 429/503, answers slow down), a gateway that keeps its full in-flight count only deepens the
+//! queue there. And some CSEs get *slower* with more requests in flight (ACME's MQTT binding
+//! handles each request in a new Python thread: 4 in flight deliver about half of what 1 does).
+//!
+//! The rules, applied per answer and per window of answers (`max(4 × limit, 32)`):
+//! - **decrease**: halve (never below 1) on a timeout, 4008, 5xxx, overload answer or broken
+//!   connection, and on a window whose mean latency exceeds `latency_factor` × the best recent
+//!   window mean (and `latency_floor`). After a cut, the answers of requests already in flight
+//!   (sent under the old limit) are not signals again: one cut per event;
+//! - **cost per request** of a window = its mean latency / its mean number in flight (Little's
+//!   law: the inverse of the throughput when the backlog keeps the limit busy). Each level's
+//!   cost is remembered;
+//! - **probe**: now and then one window runs at a neighbour level (one more, or one less, in
+//!   turn); the limit moves up when that makes a request at least 5 % cheaper, down unless it
+//!   makes one more than 2 % dearer (same throughput with fewer in flight is kinder to the
+//!   CSE), and otherwise returns,
+//!   with probes spaced out (1, 2, 4 … 32 windows) while they keep failing. After a cut, probes
+//!   go upwards every window: the additive increase, one step per window, while it pays.
+//!
+//! The controller is pure (no clock, no I/O): the syncer feeds it answers, latencies and the
+//! number in flight, so the tests below are deterministic.
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `[northbound] adaptive = { … }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveConfig {
+    /// Off: the limit stays at `max_in_flight`.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// A window whose mean latency exceeds this multiple of the best recent window mean is a
+    /// congestion sign (the CSE is struggling).
+    #[serde(default = "default_latency_factor")]
+    pub latency_factor: f64,
+    /// …and only if it is also slower than this.
+    #[serde(
+        default = "default_latency_floor",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub latency_floor: Duration,
+}
+
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        AdaptiveConfig {
+            enabled: default_enabled(),
+            latency_factor: default_latency_factor(),
+            latency_floor: default_latency_floor(),
+        }
+    }
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+fn default_latency_factor() -> f64 {
+    10.0
+}
+
+fn default_latency_floor() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// Answers per window: at least this many, and 4 per request in flight.
+const WINDOW_MIN: usize = 32;
+/// Probes that keep failing are spaced out up to this many windows.
+const PROBE_EVERY_MAX: u32 = 32;
+/// One more in flight is taken only when it makes a request at least 5 % cheaper…
+const PROBE_UP_GAIN: f64 = 0.95;
+/// …one less is taken unless it makes a request more than 2 % dearer: at (nearly) the same
+/// throughput, fewer requests in flight load the CSE less.
+const PROBE_DOWN_TOLERANCE: f64 = 1.02;
+/// Window means kept for the latency baseline (a CSE that became slower for good is the new
+/// normal after this many windows).
+const BASELINE_WINDOWS: usize = 64;
+
+/// The AIMD controller.
+#[derive(Debug, Clone)]
+pub struct InFlightLimit {
+    cfg: AdaptiveConfig,
+    max: usize,
+    limit: usize,
+    /// Answers still to come from requests sent before the last cut; not signals again.
+    hold: usize,
+    /// The current window: answers, sum of latencies (s), sum of in-flight counts.
+    n: usize,
+    latency_sum: f64,
+    in_flight_sum: usize,
+    /// Cost per request (s) measured at each level, by level (index 0 unused).
+    cost: Vec<Option<f64>>,
+    /// Recent window mean latencies (s), newest last.
+    means: std::collections::VecDeque<f64>,
+    /// The level a running probe came from.
+    probe_from: Option<usize>,
+    /// Windows between probes, and windows since the last one.
+    probe_every: u32,
+    since_probe: u32,
+    /// The direction of the next probe.
+    probe_up: bool,
+}
+
+impl InFlightLimit {
+    pub fn new(max_in_flight: usize, cfg: AdaptiveConfig) -> Self {
+        let max = max_in_flight.max(1);
+        InFlightLimit {
+            cfg,
+            max,
+            limit: max,
+            hold: 0,
+            n: 0,
+            latency_sum: 0.0,
+            in_flight_sum: 0,
+            cost: vec![None; max + 1],
+            means: Default::default(),
+            probe_from: None,
+            probe_every: 1,
+            since_probe: 0,
+            probe_up: false,
+        }
+    }
+
+    /// Requests allowed in flight now (1 ..= `max_in_flight`).
+    pub fn limit(&self) -> usize {
+        if self.cfg.enabled {
+            self.limit
+        } else {
+            self.max
+        }
+    }
+
+    /// A request was answered after `latency` (any answer that is not a congestion sign);
+    /// `in_flight`: requests in flight when it was answered, itself included.
+    pub fn on_answer(&mut self, latency: Duration, in_flight: usize) {
+        self.hold = self.hold.saturating_sub(1);
+        self.n += 1;
+        self.latency_sum += latency.as_secs_f64();
+        self.in_flight_sum += in_flight.max(1);
+        if self.n >= WINDOW_MIN.max(4 * self.limit) {
+            self.end_window();
+        }
+    }
+
+    /// A timeout, 4008, 5xxx, overload answer or broken connection.
+    pub fn on_congestion(&mut self) {
+        if self.hold > 0 {
+            self.hold -= 1;
+            return;
+        }
+        self.cut();
+    }
+
+    fn cut(&mut self) {
+        self.hold = self.limit.saturating_sub(1);
+        self.limit = (self.limit / 2).max(1);
+        self.probe_from = None;
+        // Recover upwards, one level per window while that pays.
+        self.probe_every = 1;
+        self.since_probe = 0;
+        self.probe_up = true;
+        self.reset_window();
+    }
+
+    fn reset_window(&mut self) {
+        self.n = 0;
+        self.latency_sum = 0.0;
+        self.in_flight_sum = 0;
+    }
+
+    fn end_window(&mut self) {
+        let mean = self.latency_sum / self.n as f64;
+        let cost = self.latency_sum / self.in_flight_sum as f64;
+        self.reset_window();
+        let best_mean = self.means.iter().copied().fold(f64::INFINITY, f64::min);
+        if self.means.len() == BASELINE_WINDOWS {
+            self.means.pop_front();
+        }
+        self.means.push_back(mean);
+        if mean > self.cfg.latency_floor.as_secs_f64() && mean > best_mean * self.cfg.latency_factor
+        {
+            self.cut();
+            return;
+        }
+        let level = self.limit;
+        self.cost[level] = Some(match self.cost[level] {
+            Some(old) if self.probe_from.is_none() => (old + cost) / 2.0,
+            _ => cost,
+        });
+        if let Some(from) = self.probe_from.take() {
+            let factor = if level > from {
+                PROBE_UP_GAIN
+            } else {
+                PROBE_DOWN_TOLERANCE
+            };
+            let better = self.cost[from].is_none_or(|c| cost <= c * factor);
+            if better {
+                self.probe_every = 1;
+                // Keep going the same way next window.
+                self.probe_up = level > from;
+            } else {
+                self.limit = from;
+                self.probe_every = (self.probe_every * 2).min(PROBE_EVERY_MAX);
+                self.probe_up = level < from;
+            }
+            self.since_probe = 0;
+            return;
+        }
+        self.since_probe += 1;
+        if self.since_probe >= self.probe_every {
+            let target = if self.probe_up {
+                (level < self.max).then_some(level + 1)
+            } else {
+                (level > 1).then_some(level - 1)
+            };
+            self.probe_up = !self.probe_up;
+            if let Some(target) = target {
+                self.probe_from = Some(level);
+                self.limit = target;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Feeds `answers` answers from a CSE whose latency depends on the requests in flight
+    /// (always `limit`: a backlog); returns the limit after each answer.
+    fn drive(
+        l: &mut InFlightLimit,
+        answers: usize,
+        latency: impl Fn(usize) -> Duration,
+    ) -> Vec<usize> {
+        (0..answers)
+            .map(|_| {
+                let k = l.limit();
+                l.on_answer(latency(k), k);
+                l.limit()
+            })
+            .collect()
+    }
+
+    fn share_at(limits: &[usize], level: usize) -> f64 {
+        limits.iter().filter(|l| **l == level).count() as f64 / limits.len() as f64
+    }
+
+    #[test]
+    fn halves_once_per_event_and_never_below_one() {
+        let mut l = InFlightLimit::new(16, AdaptiveConfig::default());
+        assert_eq!(l.limit(), 16);
+        // 16 requests in flight time out together: one cut, not sixteen.
+        for _ in 0..16 {
+            l.on_congestion();
+        }
+        assert_eq!(l.limit(), 8);
+        // The next failure after that cuts again.
+        l.on_congestion();
+        assert_eq!(l.limit(), 4);
+        for _ in 0..100 {
+            l.on_congestion();
+        }
+        assert_eq!(l.limit(), 1);
+    }
+
+    #[test]
+    fn recovers_one_level_per_window_where_concurrency_pays() {
+        // Latency independent of the number in flight: k in flight = k times the throughput.
+        let mut l = InFlightLimit::new(8, AdaptiveConfig::default());
+        for _ in 0..20 {
+            l.on_congestion();
+        }
+        assert_eq!(l.limit(), 1);
+        let limits = drive(&mut l, 3000, |_| 10 * MS);
+        let mut steps: Vec<usize> = limits.clone();
+        steps.dedup();
+        assert_eq!(&steps[..4], &[1, 2, 3, 4], "{steps:?}");
+        assert_eq!(*limits.last().unwrap(), 8);
+        // Once there, failed probes downwards are spaced out: almost all the time at max.
+        let tail = &limits[limits.len() - 1500..];
+        assert!(share_at(tail, 8) > 0.9, "{}", share_at(tail, 8));
+    }
+
+    #[test]
+    fn settles_at_one_where_concurrency_hurts() {
+        // Like ACME's MQTT binding: 1 in flight 5 ms; k in flight cost 1.6 times more per
+        // request than one at a time.
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default());
+        let limits = drive(&mut l, 6000, |k| {
+            let k = k as f64;
+            Duration::from_secs_f64(0.005 * k * if k > 1.0 { 1.6 } else { 1.0 })
+        });
+        let tail = &limits[3000..];
+        assert!(share_at(tail, 1) > 0.85, "{}", share_at(tail, 1));
+    }
+
+    #[test]
+    fn stays_at_max_where_concurrency_helps_a_little() {
+        // Like ACME over HTTP: 4 ms at 1 in flight, 9 ms at 4 (1.8x the throughput).
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default());
+        let limits = drive(&mut l, 4000, |k| {
+            Duration::from_secs_f64(0.004 + 0.005 * (k as f64 - 1.0) / 3.0)
+        });
+        assert!(
+            share_at(&limits[1000..], 4) > 0.85,
+            "{}",
+            share_at(&limits[1000..], 4)
+        );
+    }
+
+    #[test]
+    fn a_window_far_slower_than_the_baseline_is_a_cut() {
+        let mut l = InFlightLimit::new(8, AdaptiveConfig::default());
+        drive(&mut l, 400, |_| 20 * MS);
+        let before = l.limit();
+        // The CSE struggles: 2 s answers (over 10x the baseline and over the 500 ms floor).
+        drive(&mut l, WINDOW_MIN.max(4 * before), |_| 2000 * MS);
+        assert_eq!(l.limit(), (before / 2).max(1));
+        // 10x slower but under the floor: no cut.
+        let mut l = InFlightLimit::new(8, AdaptiveConfig::default());
+        drive(&mut l, 400, |_| MS);
+        let before = l.limit();
+        drive(&mut l, WINDOW_MIN.max(4 * before), |_| 40 * MS);
+        assert!(l.limit() >= before - 1, "{} < {before}", l.limit());
+    }
+
+    #[test]
+    fn disabled_stays_at_max() {
+        let cfg = AdaptiveConfig {
+            enabled: false,
+            ..AdaptiveConfig::default()
+        };
+        let mut l = InFlightLimit::new(6, cfg);
+        l.on_congestion();
+        l.on_congestion();
+        assert_eq!(l.limit(), 6);
+        assert_eq!(InFlightLimit::new(0, AdaptiveConfig::default()).limit(), 1);
+    }
+}
