@@ -7,8 +7,9 @@
 //!   flight, QoS 0 (what a paho loop does): ACME's MQTT ceiling;
 //! - `before`: the syncer over MQTT as it was (4 in flight, QoS 1, fixed in-flight limit);
 //! - `after`: the syncer over MQTT with the defaults (QoS 0, adaptive in-flight limit);
+//! - `one`: the same with `max_in_flight = 1` (the syncer's own cost per request);
 //! - `plain` again (ACME slows as its DB grows: the ceiling is the mean of both plain runs);
-//! - `http`: the syncer over HTTP, for reference.
+//! - `http` / `httpfx`: the syncer over HTTP, adaptive limit and fixed at 4, for reference.
 //!
 //! Prints records/s of each run, latency percentiles and the ratios to the ceiling.
 #[path = "../tests/common/northbound/acme.rs"]
@@ -233,10 +234,19 @@ async fn main() -> anyhow::Result<()> {
     let cfg = mqtt_config(broker.port, "after");
     let after = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "after", n).await?;
 
+    // The syncer held at one request in flight: its own cost per request against the plain
+    // client's.
+    let mut cfg = mqtt_config(broker.port, "one");
+    cfg.max_in_flight = 1;
+    let one = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "one", n).await?;
+
     let plain2 = plain(broker.port, "plain2", n).await?;
 
     let cfg = config(&cse.url, "http");
     let http = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "http", n).await?;
+    let mut cfg = config(&cse.url, "httpfx");
+    cfg.adaptive.enabled = false;
+    let http_fixed = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "httpfx", n).await?;
 
     let ceiling = (plain1.rate + plain2.rate) / 2.0;
     println!("ACME MQTT ceiling (plain client, mean of before/after): {ceiling:.1} records/s");
@@ -251,8 +261,14 @@ async fn main() -> anyhow::Result<()> {
         after.rate / ceiling
     );
     println!(
-        "syncer over HTTP: {:.1} records/s (MQTT after / HTTP = {:.2})",
+        "syncer over MQTT, max_in_flight 1: {:.1} records/s = {:.2} of the ceiling",
+        one.rate,
+        one.rate / ceiling
+    );
+    println!(
+        "syncer over HTTP: {:.1} records/s adaptive, {:.1} fixed at 4 in flight (MQTT after / HTTP = {:.2})",
         http.rate,
+        http_fixed.rate,
         after.rate / http.rate
     );
     Ok(())

@@ -89,4 +89,26 @@ mod tests {
         // Full jitter: the lower half of the window is used too (no floor).
         assert!(delays.iter().any(|d| *d < Duration::from_millis(250)));
     }
+
+    #[test]
+    fn one_full_jitter_draw_covers_the_window() {
+        let window = Duration::from_secs(30);
+        let draws: Vec<Duration> = (0..400).map(|_| full_jitter(window)).collect();
+        assert!(draws.iter().all(|d| *d <= window));
+        // A fleet of 400 gateways: spread over the whole window, not bunched.
+        let per_tenth = |i: u32| {
+            draws
+                .iter()
+                .filter(|d| (window * i / 10..window * (i + 1) / 10).contains(*d))
+                .count()
+        };
+        for i in 0..10 {
+            assert!(
+                (10..=80).contains(&per_tenth(i)),
+                "tenth {i}: {}",
+                per_tenth(i)
+            );
+        }
+        assert_eq!(full_jitter(Duration::ZERO), Duration::ZERO);
+    }
 }

@@ -6,25 +6,25 @@
 //! queue there. And some CSEs get *slower* with more requests in flight (ACME's MQTT binding
 //! handles each request in a new Python thread: 4 in flight deliver about half of what 1 does).
 //!
-//! The rules, applied per answer and per window of answers (`max(4 × limit, 32)`):
+//! The rules, applied per answer and per window of answers (`max(4 × limit, 48)`):
 //! - **decrease**: halve (never below 1) on a timeout, 4008, 5xxx, overload answer or broken
 //!   connection, and on a window whose mean latency exceeds `latency_factor` × the best recent
 //!   window mean (and `latency_floor`). After a cut, the answers of requests already in flight
 //!   (sent under the old limit) are not signals again: one cut per event;
-//! - **cost per request** of a window = its mean latency / its mean number in flight (Little's
-//!   law: the inverse of the throughput when the backlog keeps the limit busy). Each level's
-//!   cost is remembered;
+//! - **cost per request** of a window = its duration / its answers (the inverse of the
+//!   throughput), counted only while a backlog kept the limit busy (otherwise the rate is
+//!   the records', not the CSE's). Each level's cost is remembered;
 //! - **probe**: now and then one window runs at a neighbour level (one more, or one less, in
-//!   turn); the limit moves up when that makes a request at least 5 % cheaper, down unless it
-//!   makes one more than 2 % dearer (same throughput with fewer in flight is kinder to the
-//!   CSE), and otherwise returns,
+//!   turn); the limit moves up when that makes a request at least 3 % cheaper, down when it
+//!   makes none dearer (same throughput with fewer in flight is kinder to the CSE), and
+//!   otherwise returns,
 //!   with probes spaced out (1, 2, 4 … 32 windows) while they keep failing. After a cut, probes
 //!   go upwards every window: the additive increase, one step per window, while it pays.
 //!
-//! The controller is pure (no clock, no I/O): the syncer feeds it answers, latencies and the
-//! number in flight, so the tests below are deterministic.
+//! The controller is pure (no I/O, the time is an argument): the syncer feeds it answers, so
+//! the tests below are deterministic.
 use serde::Deserialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `[northbound] adaptive = { … }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,14 +68,14 @@ fn default_latency_floor() -> Duration {
 }
 
 /// Answers per window: at least this many, and 4 per request in flight.
-const WINDOW_MIN: usize = 32;
+const WINDOW_MIN: usize = 48;
 /// Probes that keep failing are spaced out up to this many windows.
 const PROBE_EVERY_MAX: u32 = 32;
-/// One more in flight is taken only when it makes a request at least 5 % cheaper…
-const PROBE_UP_GAIN: f64 = 0.95;
-/// …one less is taken unless it makes a request more than 2 % dearer: at (nearly) the same
-/// throughput, fewer requests in flight load the CSE less.
-const PROBE_DOWN_TOLERANCE: f64 = 1.02;
+/// One more in flight is taken only when it makes a request at least 3 % cheaper…
+const PROBE_UP_GAIN: f64 = 0.97;
+/// …one less whenever it is not dearer: at the same throughput, fewer requests in flight
+/// load the CSE less.
+const PROBE_DOWN_TOLERANCE: f64 = 1.0;
 /// Window means kept for the latency baseline (a CSE that became slower for good is the new
 /// normal after this many windows).
 const BASELINE_WINDOWS: usize = 64;
@@ -88,10 +88,12 @@ pub struct InFlightLimit {
     limit: usize,
     /// Answers still to come from requests sent before the last cut; not signals again.
     hold: usize,
-    /// The current window: answers, sum of latencies (s), sum of in-flight counts.
+    /// The current window: answers, sum of latencies (s), answers that came while more work
+    /// was waiting, and when it started (the answer before its first).
     n: usize,
     latency_sum: f64,
-    in_flight_sum: usize,
+    busy: usize,
+    started: Option<Instant>,
     /// Cost per request (s) measured at each level, by level (index 0 unused).
     cost: Vec<Option<f64>>,
     /// Recent window mean latencies (s), newest last.
@@ -115,7 +117,8 @@ impl InFlightLimit {
             hold: 0,
             n: 0,
             latency_sum: 0.0,
-            in_flight_sum: 0,
+            busy: 0,
+            started: None,
             cost: vec![None; max + 1],
             means: Default::default(),
             probe_from: None,
@@ -134,15 +137,21 @@ impl InFlightLimit {
         }
     }
 
-    /// A request was answered after `latency` (any answer that is not a congestion sign);
-    /// `in_flight`: requests in flight when it was answered, itself included.
-    pub fn on_answer(&mut self, latency: Duration, in_flight: usize) {
+    /// A request was answered at `now` after `latency` (any answer that is not a congestion
+    /// sign); `busy`: more requests were waiting for a free slot (a backlog), so the rate of
+    /// answers is what the CSE manages at this limit.
+    pub fn on_answer(&mut self, latency: Duration, now: Instant, busy: bool) {
         self.hold = self.hold.saturating_sub(1);
+        let Some(started) = self.started else {
+            self.started = Some(now);
+            return;
+        };
         self.n += 1;
         self.latency_sum += latency.as_secs_f64();
-        self.in_flight_sum += in_flight.max(1);
+        self.busy += usize::from(busy);
         if self.n >= WINDOW_MIN.max(4 * self.limit) {
-            self.end_window();
+            let cost = now.saturating_duration_since(started).as_secs_f64() / self.n as f64;
+            self.end_window(cost, now);
         }
     }
 
@@ -169,13 +178,15 @@ impl InFlightLimit {
     fn reset_window(&mut self) {
         self.n = 0;
         self.latency_sum = 0.0;
-        self.in_flight_sum = 0;
+        self.busy = 0;
+        self.started = None;
     }
 
-    fn end_window(&mut self) {
+    fn end_window(&mut self, cost: f64, now: Instant) {
         let mean = self.latency_sum / self.n as f64;
-        let cost = self.latency_sum / self.in_flight_sum as f64;
+        let saturated = self.busy * 5 >= self.n * 4;
         self.reset_window();
+        self.started = Some(now);
         let best_mean = self.means.iter().copied().fold(f64::INFINITY, f64::min);
         if self.means.len() == BASELINE_WINDOWS {
             self.means.pop_front();
@@ -187,6 +198,13 @@ impl InFlightLimit {
             return;
         }
         let level = self.limit;
+        if !saturated {
+            // The records' rate, not the CSE's: nothing to learn; a probe is called off.
+            if let Some(from) = self.probe_from.take() {
+                self.limit = from;
+            }
+            return;
+        }
         self.cost[level] = Some(match self.cost[level] {
             Some(old) if self.probe_from.is_none() => (old + cost) / 2.0,
             _ => cost,
@@ -233,16 +251,19 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     /// Feeds `answers` answers from a CSE whose latency depends on the requests in flight
-    /// (always `limit`: a backlog); returns the limit after each answer.
+    /// (always `limit`: a backlog; k in flight with latency L answer every L/k); returns the
+    /// limit after each answer.
     fn drive(
         l: &mut InFlightLimit,
         answers: usize,
         latency: impl Fn(usize) -> Duration,
     ) -> Vec<usize> {
+        let mut now = Instant::now();
         (0..answers)
             .map(|_| {
                 let k = l.limit();
-                l.on_answer(latency(k), k);
+                now += latency(k) / k as u32;
+                l.on_answer(latency(k), now, true);
                 l.limit()
             })
             .collect()
@@ -329,6 +350,18 @@ mod tests {
         let before = l.limit();
         drive(&mut l, WINDOW_MIN.max(4 * before), |_| 40 * MS);
         assert!(l.limit() >= before - 1, "{} < {before}", l.limit());
+    }
+
+    #[test]
+    fn without_a_backlog_nothing_is_learnt() {
+        // Live records only: answers come at the records' pace, whatever the limit.
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default());
+        let mut now = Instant::now();
+        for _ in 0..5000 {
+            now += Duration::from_secs(1);
+            l.on_answer(5 * MS, now, false);
+            assert_eq!(l.limit(), 4);
+        }
     }
 
     #[test]

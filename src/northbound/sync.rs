@@ -394,8 +394,9 @@ impl Run {
             | Outcome::AlreadyThere
             | Outcome::Permanent { .. }
             | Outcome::TreeMissing { .. } => {
-                // In flight when it was answered: the others, and itself.
-                self.limit.on_answer(took, self.inflight.len() + 1)
+                // Busy: other devices wait for a free slot, or this one has more queued.
+                let busy = !self.ready.is_empty() || self.queued() > self.inflight.len() + 1;
+                self.limit.on_answer(took, Instant::now(), busy)
             }
         }
         let limit = self.limit.limit() as i64;
