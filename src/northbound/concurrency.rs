@@ -69,8 +69,8 @@ fn default_latency_floor() -> Duration {
 
 /// Answers per window: at least this many, and 4 per request in flight.
 const WINDOW_MIN: usize = 48;
-/// Probes that keep failing are spaced out up to this many windows.
-const PROBE_EVERY_MAX: u32 = 32;
+/// Probes that keep failing are spaced out up to 2^this windows (32).
+const PROBE_SPACING_MAX: u32 = 5;
 /// One more in flight is taken only when it makes a request at least 3 % cheaper…
 const PROBE_UP_GAIN: f64 = 0.97;
 /// …one less whenever it is not dearer: at the same throughput, fewer requests in flight
@@ -101,7 +101,8 @@ pub struct InFlightLimit {
     /// The level a running probe came from.
     probe_from: Option<usize>,
     /// Windows between probes, and windows since the last one.
-    probe_every: u32,
+    /// log2 of the windows between probes.
+    probe_spacing: u32,
     since_probe: u32,
     /// The direction of the next probe.
     probe_up: bool,
@@ -122,7 +123,7 @@ impl InFlightLimit {
             cost: vec![None; max + 1],
             means: Default::default(),
             probe_from: None,
-            probe_every: 1,
+            probe_spacing: 0,
             since_probe: 0,
             probe_up: false,
         }
@@ -169,7 +170,7 @@ impl InFlightLimit {
         self.limit = (self.limit / 2).max(1);
         self.probe_from = None;
         // Recover upwards, one level per window while that pays.
-        self.probe_every = 1;
+        self.probe_spacing = 0;
         self.since_probe = 0;
         self.probe_up = true;
         self.reset_window();
@@ -217,19 +218,19 @@ impl InFlightLimit {
             };
             let better = self.cost[from].is_none_or(|c| cost <= c * factor);
             if better {
-                self.probe_every = 1;
+                self.probe_spacing = 0;
                 // Keep going the same way next window.
                 self.probe_up = level > from;
             } else {
                 self.limit = from;
-                self.probe_every = (self.probe_every * 2).min(PROBE_EVERY_MAX);
+                self.probe_spacing = (self.probe_spacing + 1).min(PROBE_SPACING_MAX);
                 self.probe_up = level < from;
             }
             self.since_probe = 0;
             return;
         }
         self.since_probe += 1;
-        if self.since_probe >= self.probe_every {
+        if self.since_probe >= 1 << self.probe_spacing {
             let target = if self.probe_up {
                 (level < self.max).then_some(level + 1)
             } else {
