@@ -216,7 +216,7 @@ impl InFlightLimit {
             } else {
                 PROBE_DOWN_TOLERANCE
             };
-            let better = self.cost[from].is_none_or(|c| cost <= c * factor);
+            let better = self.cost[from].map_or(true, |c| cost <= c * factor);
             if better {
                 self.probe_spacing = 0;
                 // Keep going the same way next window.
