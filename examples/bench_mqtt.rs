@@ -1,12 +1,17 @@
-//! Syncer throughput over the MQTT binding vs the HTTP binding, against the same ACME CSE in
-//! one run.
+//! MQTT binding throughput against ACME's own MQTT ceiling, measured in one run.
 //!
 //! `cargo run --release --example bench_mqtt [-- RECORDS]` (default 2000). Starts Debian's
-//! mosquitto on a free port and ACME (venv from tests/peers/acme.sh) with both its HTTP and
-//! MQTT bindings, then delivers RECORDS records over 4 devices (max_in_flight 4) from an
-//! in-memory store three times, each into a fresh AE: HTTP, MQTT, HTTP again. ACME slows down
-//! as its DB grows, so the HTTP rate is the mean of the runs before and after the MQTT run.
-//! Prints records/s of each run, request latency percentiles and the ratio MQTT / HTTP.
+//! mosquitto (`set_tcp_nodelay true`) on a free port and ACME (venv from tests/peers/acme.sh)
+//! with its HTTP and MQTT bindings. Then, each run into a fresh AE:
+//! - `plain`: a plain rumqttc client creating RECORDS contentInstances with one request in
+//!   flight, QoS 0 (what a paho loop does): ACME's MQTT ceiling;
+//! - `before`: the syncer over MQTT as it was (4 in flight, QoS 1, fixed in-flight limit);
+//! - `after`: the syncer over MQTT with the defaults (QoS 0, adaptive in-flight limit);
+//! - `one`: the same with `max_in_flight = 1` (the syncer's own cost per request);
+//! - `plain` again (ACME slows as its DB grows: the ceiling is the mean of both plain runs);
+//! - `http` / `httpfx`: the syncer over HTTP, adaptive limit and fixed at 4, for reference.
+//!
+//! Prints records/s of each run, latency percentiles and the ratios to the ceiling.
 #[path = "../tests/common/northbound/acme.rs"]
 mod acme;
 #[path = "../tests/common/northbound/mem_store.rs"]
@@ -15,10 +20,12 @@ mod mem_store;
 #[path = "../tests/common/mosquitto.rs"]
 mod mosquitto;
 
-use citygate::northbound::config::{BindingKind, MqttConfig};
+use citygate::northbound::config::{AdaptiveConfig, BindingKind, MqttConfig};
 use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig, Syncer};
 use citygate::record::Record;
 use citygate::telemetry::SyncMetrics;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -54,7 +61,8 @@ async fn run(
         }
     }
     let total = store.pending_count();
-    let syncer = Syncer::new(cfg, binding, store.clone(), SyncMetrics::detached());
+    let metrics = SyncMetrics::detached();
+    let syncer = Syncer::new(cfg, binding, store.clone(), metrics.clone());
     let state = syncer.state();
     let cancel = CancellationToken::new();
     let start = Instant::now();
@@ -90,7 +98,91 @@ async fn run(
         p99_ms: pct(0.99),
     };
     println!(
-        "{tag:>6}: {total} records in {elapsed:.2}s = {:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms)",
+        "{tag:>6}: {total} records in {elapsed:.2}s = {:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms; in-flight limit at the end {})",
+        r.rate, r.p50_ms, r.p99_ms, metrics.in_flight_limit.get()
+    );
+    Ok(r)
+}
+
+/// Percentiles of latencies in ms.
+fn pct(ms: &mut [f64], p: f64) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    ms.get(((ms.len() as f64 - 1.0) * p) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Publishes one request primitive and waits for its response; returns (rsc, latency).
+async fn call(
+    client: &AsyncClient,
+    el: &mut EventLoop,
+    topic: &str,
+    req: serde_json::Value,
+) -> anyhow::Result<(u64, Duration)> {
+    let rqi = req["rqi"].clone();
+    let start = Instant::now();
+    client
+        .publish(topic, QoS::AtMostOnce, false, serde_json::to_vec(&req)?)
+        .await?;
+    loop {
+        if let Event::Incoming(Packet::Publish(p)) = el.poll().await? {
+            let v: serde_json::Value = serde_json::from_slice(&p.payload)?;
+            if v["rqi"] == rqi {
+                return Ok((v["rsc"].as_u64().unwrap_or(0), start.elapsed()));
+            }
+        }
+    }
+}
+
+/// ACME's MQTT ceiling: a plain client, one request in flight, QoS 0, `n` contentInstances
+/// with a body like the syncer's into one fresh container.
+async fn plain(port: u16, tag: &str, n: u64) -> anyhow::Result<RunResult> {
+    let orig = format!("Cplain-{tag}");
+    let mut opts = MqttOptions::new(format!("plain-{tag}"), "127.0.0.1", port);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut el) = AsyncClient::new(opts, 16);
+    let mut net = el.network_options();
+    net.set_tcp_nodelay(true);
+    el.set_network_options(net);
+    client
+        .subscribe(format!("/oneM2M/resp/{orig}/+/#"), QoS::AtMostOnce)
+        .await?;
+    while !matches!(el.poll().await?, Event::Incoming(Packet::SubAck(_))) {}
+    let topic = format!("/oneM2M/req/{orig}/id-in/json");
+    let base = |rqi: String| json!({"op": 1, "fr": orig, "rqi": rqi, "rvi": "3"});
+    let mut ae = base("ae".into());
+    ae["to"] = json!("cse-in");
+    ae["ty"] = json!(2);
+    ae["pc"] = json!({"m2m:ae": {"rn": format!("plain-{tag}"), "api": "Nplain", "rr": false, "srv": ["3"]}});
+    let mut cnt = base("cnt".into());
+    cnt["to"] = json!(format!("cse-in/plain-{tag}"));
+    cnt["ty"] = json!(3);
+    cnt["pc"] = json!({"m2m:cnt": {"rn": "dev-0"}});
+    for req in [ae, cnt] {
+        let (rsc, _) = call(&client, &mut el, &topic, req).await?;
+        anyhow::ensure!(rsc == 2001, "{tag}: setup answered {rsc}");
+    }
+    let mut ms = Vec::with_capacity(n as usize);
+    let start = Instant::now();
+    for i in 0..n {
+        let mut cin = base(format!("cin-{i}"));
+        cin["to"] = json!(format!("cse-in/plain-{tag}/dev-0"));
+        cin["ty"] = json!(4);
+        let con = json!({"active_power_w": 1234.5 + i as f64, "energy_wh": 1_000_000 + i, "relay": i % 2 == 0, "ts": "2026-11-24T00:00:00Z"});
+        cin["pc"] = json!({"m2m:cin": {"rn": format!("r-{i:08}"), "cnf": "application/json:0", "con": con.to_string()}});
+        let (rsc, took) = call(&client, &mut el, &topic, cin).await?;
+        anyhow::ensure!(rsc == 2001, "{tag}: create {i} answered {rsc}");
+        ms.push(took.as_secs_f64() * 1000.0);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let _ = client.disconnect().await;
+    let r = RunResult {
+        rate: n as f64 / elapsed,
+        p50_ms: pct(&mut ms, 0.5),
+        p99_ms: pct(&mut ms, 0.99),
+    };
+    println!(
+        "{tag:>6}: {n} records in {elapsed:.2}s = {:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms; plain client, 1 in flight, QoS 0)",
         r.rate, r.p50_ms, r.p99_ms
     );
     Ok(r)
@@ -101,6 +193,13 @@ fn config(url: &str, tag: &str) -> NorthboundConfig {
     cfg.originator = format!("Cbench-{tag}");
     cfg.ae_name = format!("bench-{tag}");
     cfg.max_in_flight = DEVICES;
+    cfg
+}
+
+fn mqtt_config(port: u16, tag: &str) -> NorthboundConfig {
+    let mut cfg = config("", tag);
+    cfg.binding = BindingKind::Mqtt;
+    cfg.mqtt = Some(MqttConfig::new(format!("mqtt://127.0.0.1:{port}")));
     cfg
 }
 
@@ -119,24 +218,58 @@ async fn main() -> anyhow::Result<()> {
         cse.url, broker.port
     );
 
-    let cfg = config(&cse.url, "http1");
-    let http1 = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "http1", n).await?;
+    let plain1 = plain(broker.port, "plain1", n).await?;
 
-    let mut cfg = config("", "mqtt");
-    cfg.binding = BindingKind::Mqtt;
-    cfg.mqtt = Some(MqttConfig::new(format!("mqtt://127.0.0.1:{}", broker.port)));
-    let mqtt = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "mqtt", n).await?;
+    // As the binding was: QoS 1, a fixed limit of 4 in flight.
+    let mut cfg = mqtt_config(broker.port, "before");
+    if let Some(m) = cfg.mqtt.as_mut() {
+        m.qos = 1;
+    }
+    cfg.adaptive = AdaptiveConfig {
+        enabled: false,
+        ..AdaptiveConfig::default()
+    };
+    let before = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "before", n).await?;
 
-    let cfg = config(&cse.url, "http2");
-    let http2 = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "http2", n).await?;
+    let cfg = mqtt_config(broker.port, "after");
+    let after = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "after", n).await?;
 
-    let http = (http1.rate + http2.rate) / 2.0;
-    println!("HTTP (mean of before/after): {http:.1} records/s");
-    println!("MQTT: {:.1} records/s", mqtt.rate);
-    println!("ratio MQTT / HTTP: {:.2}", mqtt.rate / http);
+    // The syncer held at one request in flight: its own cost per request against the plain
+    // client's.
+    let mut cfg = mqtt_config(broker.port, "one");
+    cfg.max_in_flight = 1;
+    let one = run(cfg.clone(), Arc::new(MqttBinding::new(&cfg)?), "one", n).await?;
+
+    let plain2 = plain(broker.port, "plain2", n).await?;
+
+    let cfg = config(&cse.url, "http");
+    let http = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "http", n).await?;
+    let mut cfg = config(&cse.url, "httpfx");
+    cfg.adaptive.enabled = false;
+    let http_fixed = run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), "httpfx", n).await?;
+
+    let ceiling = (plain1.rate + plain2.rate) / 2.0;
+    println!("ACME MQTT ceiling (plain client, mean of before/after): {ceiling:.1} records/s");
     println!(
-        "latency p50 ms: http {:.1}/{:.1}, mqtt {:.1}",
-        http1.p50_ms, http2.p50_ms, mqtt.p50_ms
+        "syncer over MQTT before: {:.1} records/s = {:.2} of the ceiling",
+        before.rate,
+        before.rate / ceiling
+    );
+    println!(
+        "syncer over MQTT after:  {:.1} records/s = {:.2} of the ceiling",
+        after.rate,
+        after.rate / ceiling
+    );
+    println!(
+        "syncer over MQTT, max_in_flight 1: {:.1} records/s = {:.2} of the ceiling",
+        one.rate,
+        one.rate / ceiling
+    );
+    println!(
+        "syncer over HTTP: {:.1} records/s adaptive, {:.1} fixed at 4 in flight (MQTT after / HTTP = {:.2})",
+        http.rate,
+        http_fixed.rate,
+        after.rate / http.rate
     );
     Ok(())
 }

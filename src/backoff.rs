@@ -34,8 +34,7 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random_range(0..=nanos))
+        full_jitter(ceiling)
     }
 
     /// Consecutive failures so far.
@@ -47,6 +46,13 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.attempt = 0;
     }
+}
+
+/// A delay uniform in `[0, window]`: one full-jitter draw, for waits that are not a growing
+/// retry (the first registration after start, a spread on top of a server's `Retry-After`).
+pub fn full_jitter(window: Duration) -> Duration {
+    let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::random_range(0..=nanos))
 }
 
 #[cfg(test)]
@@ -82,5 +88,27 @@ mod tests {
         assert!(distinct.len() > 150, "{}", distinct.len());
         // Full jitter: the lower half of the window is used too (no floor).
         assert!(delays.iter().any(|d| *d < Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn one_full_jitter_draw_covers_the_window() {
+        let window = Duration::from_secs(30);
+        let draws: Vec<Duration> = (0..400).map(|_| full_jitter(window)).collect();
+        assert!(draws.iter().all(|d| *d <= window));
+        // A fleet of 400 gateways: spread over the whole window, not bunched.
+        let per_tenth = |i: u32| {
+            draws
+                .iter()
+                .filter(|d| (window * i / 10..window * (i + 1) / 10).contains(*d))
+                .count()
+        };
+        for i in 0..10 {
+            assert!(
+                (10..=80).contains(&per_tenth(i)),
+                "tenth {i}: {}",
+                per_tenth(i)
+            );
+        }
+        assert_eq!(full_jitter(Duration::ZERO), Duration::ZERO);
     }
 }

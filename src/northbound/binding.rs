@@ -22,6 +22,13 @@ pub enum BindingError {
     /// HTTP 401/403 without `X-M2M-RSC`: the HTTP layer (basic/bearer auth, a proxy) refused us.
     #[error("the CSE refused our credentials (HTTP {status} without X-M2M-RSC)")]
     AuthRefused { status: u16 },
+    /// HTTP 429 / 503 without `X-M2M-RSC`: the server (or a proxy in front of it) is
+    /// overloaded; `retry_after` is its `Retry-After`, if it sent one.
+    #[error("the CSE is overloaded (HTTP {status}{}); retry later", retry_after.map(|d| format!(", Retry-After {}s", d.as_secs())).unwrap_or_default())]
+    Overloaded {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+    },
     /// A response without a usable oneM2M status code (not a oneM2M server, a proxy error page).
     #[error("HTTP {status} response without a valid X-M2M-RSC ({detail})")]
     MissingRsc { status: u16, detail: String },

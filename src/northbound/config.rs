@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::commands_config::CommandsConfig;
+pub use super::concurrency::AdaptiveConfig;
 pub use super::mqtt_config::MqttConfig;
 
 /// Which oneM2M protocol binding carries the primitives.
@@ -89,6 +90,9 @@ pub struct NorthboundConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub backoff: BackoffConfig,
+    /// The adaptive in-flight limit under `max_in_flight` (AIMD, on by default).
+    #[serde(default)]
+    pub adaptive: AdaptiveConfig,
     /// Commands from the platform (`[northbound.commands]`, off by default).
     #[serde(default)]
     pub commands: CommandsConfig,
@@ -169,6 +173,16 @@ pub struct BackoffConfig {
         deserialize_with = "crate::config::units::duration"
     )]
     pub auth_retry: Duration,
+    /// Longest wait honoured from a server's `Retry-After`.
+    #[serde(
+        default = "default_retry_after_max",
+        deserialize_with = "crate::config::units::duration"
+    )]
+    pub retry_after_max: Duration,
+    /// A random wait in `[0, initial_jitter]` before the first registration, so that a fleet
+    /// powered up together does not register in one wave.
+    #[serde(default, deserialize_with = "crate::config::units::duration")]
+    pub initial_jitter: Duration,
 }
 
 impl Default for BackoffConfig {
@@ -177,6 +191,8 @@ impl Default for BackoffConfig {
             initial: default_backoff_initial(),
             max: default_backoff_max(),
             auth_retry: default_auth_retry(),
+            retry_after_max: default_retry_after_max(),
+            initial_jitter: Duration::ZERO,
         }
     }
 }
@@ -255,6 +271,7 @@ impl NorthboundConfig {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             backoff: BackoffConfig::default(),
+            adaptive: AdaptiveConfig::default(),
             commands: CommandsConfig::default(),
         }
     }
@@ -447,6 +464,19 @@ impl NorthboundConfig {
                 "backoff.auth_retry must be at least 1s.",
             ));
         }
+        if b.initial_jitter > Duration::from_secs(3600) {
+            issues.push(ConfigIssue::new(
+                "backoff.initial_jitter",
+                "backoff.initial_jitter must be at most 1h.",
+            ));
+        }
+        let f = self.adaptive.latency_factor;
+        if !(f.is_finite() && (1.5..=1000.0).contains(&f)) {
+            issues.push(ConfigIssue::new(
+                "adaptive.latency_factor",
+                "adaptive.latency_factor must be between 1.5 and 1000.",
+            ));
+        }
         issues
     }
 
@@ -568,6 +598,10 @@ fn default_backoff_max() -> Duration {
 }
 fn default_auth_retry() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_retry_after_max() -> Duration {
+    Duration::from_secs(120)
 }
 
 #[cfg(test)]

@@ -208,10 +208,20 @@ pub fn parse_response(
     body: &[u8],
     sent_rqi: &str,
 ) -> Result<Response, BindingError> {
+    let retry_after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| super::retry::parse_retry_after(v, chrono::Utc::now().timestamp()));
     // HeaderMap names are case-insensitive: this finds X-M2M-RSC and X-M2m-Rsc alike.
     let Some(raw) = headers.get("x-m2m-rsc") else {
         if status == 401 || status == 403 {
             return Err(BindingError::AuthRefused { status });
+        }
+        if status == 429 || status == 503 {
+            return Err(BindingError::Overloaded {
+                status,
+                retry_after,
+            });
         }
         return Err(BindingError::MissingRsc {
             status,
@@ -228,7 +238,12 @@ pub fn parse_response(
         })?;
     let body_value = json_body(rsc, body)?;
     let rqi = headers.get("x-m2m-ri").and_then(|v| v.to_str().ok());
-    response_for(rsc, rqi, sent_rqi, body_value)
+    let mut response = response_for(rsc, rqi, sent_rqi, body_value)?;
+    // Only where the server also refused the request: a 2xxx with Retry-After is a success.
+    if status == 429 || status == 503 || rsc >= 5000 || rsc == 4008 {
+        response.retry_after = retry_after;
+    }
+    Ok(response)
 }
 
 /// `error: cause: cause` — reqwest hides the useful part (refused, TLS) in its sources.

@@ -320,3 +320,56 @@ async fn an_answer_naming_another_request_is_no_verdict() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn overload_answers_carry_retry_after() {
+    // 503 / 429 without RSC: an overload error with the server's wait.
+    let srv = raw_server(
+        Some("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n"),
+        "busy",
+    )
+    .await;
+    let err = timeout(T, binding(&srv.url).send(cin_request()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BindingError::Overloaded {
+            status: 503,
+            retry_after: Some(Duration::from_secs(7))
+        }
+    );
+    let srv = raw_server(Some("HTTP/1.1 429 Too Many Requests\r\n"), "").await;
+    let err = timeout(T, binding(&srv.url).send(cin_request()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BindingError::Overloaded {
+            status: 429,
+            retry_after: None
+        }
+    );
+    // A oneM2M 5xxx answer keeps its RSC and the wait (an HTTP date in the future).
+    let date: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 500 Internal Server Error\r\nX-M2M-RSC: 5000\r\nRetry-After: {}\r\n",
+            (chrono::Utc::now() + chrono::Duration::seconds(30))
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+        )
+        .into_boxed_str(),
+    );
+    let srv = raw_server(Some(date), "").await;
+    let r = timeout(T, binding(&srv.url).send(cin_request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.rsc, Rsc(5000));
+    let wait = r.retry_after.expect("Retry-After kept");
+    assert!(
+        (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&wait),
+        "{wait:?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
 //!   TS-0010, [`coap`] TS-0008;
 //! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
+//!   [`concurrency`]: its adaptive in-flight limit (AIMD);
 //! - [`commands`]: the command side (command containers, ACPs, subscriptions, polling
 //!   channel, notifications, catch-up) feeding the [`crate::commands::Dispatcher`], configured
 //!   by [`commands_config`];
@@ -23,6 +24,7 @@ pub mod coap_options;
 pub mod coap_timing;
 pub mod commands;
 pub mod commands_config;
+pub mod concurrency;
 pub mod config;
 mod environment;
 pub mod http;

@@ -92,6 +92,8 @@ pub struct MqttBinding {
     /// Originator level of `reg_req` for CSE-assigned AE-IDs.
     credential_id: String,
     timeout: Duration,
+    /// QoS of requests and of the response subscriptions (`[northbound.mqtt] qos`).
+    qos: QoS,
     /// Stops the event-loop task when the binding is dropped.
     cancel: CancellationToken,
 }
@@ -213,6 +215,11 @@ impl MqttBinding {
             cse_topic: topic_id(&cfg.cse_id),
             credential_id,
             timeout: cfg.request_timeout,
+            qos: if m.qos == 0 {
+                QoS::AtMostOnce
+            } else {
+                QoS::AtLeastOnce
+            },
             cancel,
         })
     }
@@ -356,13 +363,13 @@ impl Binding for MqttBinding {
             // subscription before the CSE can answer.
             if !st.subscribed.contains(&filter) {
                 self.client
-                    .try_subscribe(filter.clone(), QoS::AtLeastOnce)
+                    .try_subscribe(filter.clone(), self.qos)
                     .map_err(|e| BindingError::Transport(format!("MQTT subscribe: {e}")))?;
                 tracing::debug!(filter = %filter, "subscribed to responses");
                 st.subscribed.insert(filter);
             }
             self.client
-                .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload)
+                .try_publish(topic.as_str(), self.qos, false, payload)
                 .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))?;
             st.pending.insert(req.rqi.clone(), tx);
         }

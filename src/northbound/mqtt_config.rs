@@ -35,6 +35,12 @@ pub struct MqttConfig {
     /// Originator level of the `reg_req` topic when the CSE assigns the AE-ID (`originator`
     /// `C`/`S`); default `C<ae_name>`.
     pub credential_id: Option<String>,
+    /// QoS of request publishes and of the response subscription: 0 (default) or 1. Requests
+    /// are idempotent (deterministic `rn`, a duplicate is answered 4105) and every request
+    /// waits for its oneM2M response, retried on timeout, so QoS 1's PUBACK adds a round trip
+    /// at the broker and at the CSE without making delivery safer.
+    #[serde(default)]
+    pub qos: u8,
 }
 
 impl MqttConfig {
@@ -50,6 +56,7 @@ impl MqttConfig {
             client_cert_file: None,
             client_key_file: None,
             credential_id: None,
+            qos: 0,
         }
     }
 
@@ -146,6 +153,11 @@ impl MqttConfig {
                 ));
             }
             None => {}
+        }
+        if self.qos > 1 {
+            issues.push(ConfigIssue::new("mqtt.qos", "qos must be 0 or 1.").hint(
+                "QoS 2 adds two more round trips per request and nothing a oneM2M request needs",
+            ));
         }
         if self.keep_alive < Duration::from_secs(5) {
             issues.push(

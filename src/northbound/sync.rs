@@ -9,11 +9,19 @@
 //! - the record at the head of a device's queue stays there until settled: delivered / already
 //!   there / dead-lettered pop it, retry / refused leave it for later;
 //! - a retryable failure pauses dispatching for a fully jittered, capped exponential delay
-//!   (an outage is gateway-wide: probing with every device at once would only add load);
-//!   "refused" (auth) pauses for `backoff.auth_retry` and re-checks the registration;
+//!   (an outage is gateway-wide: probing with every device at once would only add load); a
+//!   server's `Retry-After` is honoured (at least that long, spread by up to a quarter more,
+//!   at most `backoff.retry_after_max`); "refused" (auth) pauses for ½–1 × `backoff.auth_retry`
+//!   and re-checks the registration;
+//! - the in-flight limit adapts ([`InFlightLimit`], AIMD): halved on timeouts, 5xxx, overload
+//!   answers and very slow answers, grown back by one per window of good answers, and moved to
+//!   the level where a request costs least (some CSEs get slower with more in flight);
+//! - the first registration waits a random `[0, backoff.initial_jitter]`: a fleet powered up
+//!   together (or restarted by one rollout) does not register in one wave;
 //! - delivered seqs are removed from the buffer in batches (64 or 100 ms). A crash before the
 //!   flush only means a resend, answered 4105 = already there.
 use super::binding::{Binding, BindingError};
+use super::concurrency::InFlightLimit;
 use super::config::NorthboundConfig;
 use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_cin, Resource};
@@ -21,7 +29,7 @@ use super::onem2m::tree::{Tree, RESULTS};
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
 use super::store::SyncStore;
-use crate::backoff::Backoff;
+use crate::backoff::{full_jitter, Backoff};
 use crate::record::{RecordKind, StoredRecord};
 use crate::telemetry::SyncMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -132,11 +140,13 @@ struct Run {
     ready: VecDeque<String>,
     in_ready: HashSet<String>,
     busy: HashSet<String>,
-    inflight: JoinSet<(String, Outcome)>,
+    /// Device, outcome, and how long the delivery took.
+    inflight: JoinSet<(String, Outcome, Duration)>,
     task_devices: HashMap<tokio::task::Id, String>,
     delivered: Vec<u64>,
     flush_at: Option<Instant>,
     backoff: Backoff,
+    limit: InFlightLimit,
     paused_until: Option<Instant>,
     registered: bool,
     need_fetch: bool,
@@ -147,6 +157,12 @@ struct Run {
 impl Run {
     fn new(s: Syncer) -> Self {
         let backoff = Backoff::new(s.cfg.backoff.initial, s.cfg.backoff.max);
+        let limit = InFlightLimit::new(s.cfg.max_in_flight, s.cfg.adaptive.clone());
+        s.metrics.in_flight_limit.set(limit.limit() as i64);
+        let start_delay = full_jitter(s.cfg.backoff.initial_jitter);
+        if !start_delay.is_zero() {
+            tracing::info!(delay = ?start_delay, "waiting before the first registration (backoff.initial_jitter)");
+        }
         Run {
             epoch: s.store.epoch(),
             s,
@@ -160,7 +176,8 @@ impl Run {
             delivered: Vec::new(),
             flush_at: None,
             backoff,
-            paused_until: None,
+            limit,
+            paused_until: (!start_delay.is_zero()).then(|| Instant::now() + start_delay),
             registered: false,
             need_fetch: true,
             log_limit: Default::default(),
@@ -242,7 +259,10 @@ impl Run {
         let detail = outcome.describe();
         let delay = match outcome {
             Outcome::Refused { .. } => {
-                tracing::error!(error = %detail, retry_in = ?self.s.cfg.backoff.auth_retry,
+                // ½–1 × auth_retry: a fleet refused at once does not come back at once.
+                let half = self.s.cfg.backoff.auth_retry / 2;
+                let delay = half + full_jitter(half);
+                tracing::error!(error = %detail, retry_in = ?delay,
                     "CSE refuses the gateway; syncing stopped");
                 self.registered = false;
                 self.s.metrics.cse_registered.set(0);
@@ -250,7 +270,18 @@ impl Run {
                     s.refused = true;
                     s.registered = false;
                 });
-                self.s.cfg.backoff.auth_retry
+                delay
+            }
+            Outcome::Retry {
+                after: Some(after), ..
+            } => {
+                // The server's wait (bounded), spread by up to a quarter more, and never
+                // shorter than our own backoff.
+                let after = (*after).min(self.s.cfg.backoff.retry_after_max);
+                let delay = (after + full_jitter(after / 4)).max(self.backoff.next_delay());
+                tracing::warn!(error = %detail, retry_in = ?delay,
+                    "the CSE asked to retry later (Retry-After)");
+                delay
             }
             _ => {
                 let delay = self.backoff.next_delay();
@@ -284,10 +315,10 @@ impl Run {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read pending records from the buffer");
-                self.pause_for(&Outcome::Retry {
-                    reason: RetryReason::Transport,
-                    detail: format!("buffer: {e}"),
-                });
+                self.pause_for(&Outcome::retry(
+                    RetryReason::Transport,
+                    format!("buffer: {e}"),
+                ));
             }
         }
     }
@@ -299,9 +330,9 @@ impl Run {
         }
     }
 
-    /// Starts the head record of ready devices, round robin, up to `max_in_flight`.
+    /// Starts the head record of ready devices, round robin, up to the in-flight limit.
     fn dispatch(&mut self) {
-        while self.inflight.len() < self.s.cfg.max_in_flight.max(1) {
+        while self.inflight.len() < self.limit.limit() {
             let Some(device) = self.ready.pop_front() else {
                 return;
             };
@@ -314,8 +345,9 @@ impl Run {
             let (cfg, epoch) = (self.s.cfg.clone(), self.epoch.clone());
             let dev = device.clone();
             let handle = self.inflight.spawn(async move {
+                let start = Instant::now();
                 let outcome = deliver(&tree, binding.as_ref(), &cfg, &epoch, &rec).await;
-                (dev, outcome)
+                (dev, outcome, start.elapsed())
             });
             self.task_devices.insert(handle.id(), device);
         }
@@ -323,12 +355,13 @@ impl Run {
 
     async fn on_joined(
         &mut self,
-        joined: Result<(tokio::task::Id, (String, Outcome)), tokio::task::JoinError>,
+        joined: Result<(tokio::task::Id, (String, Outcome, Duration)), tokio::task::JoinError>,
     ) {
         let (device, outcome) = match joined {
-            Ok((id, done)) => {
+            Ok((id, (device, outcome, took))) => {
                 self.task_devices.remove(&id);
-                done
+                self.adapt(&outcome, took);
+                (device, outcome)
             }
             Err(e) => {
                 // A bug, not the CSE: keep the record, pause, and carry on.
@@ -336,10 +369,10 @@ impl Run {
                 tracing::error!(device = %device, error = %e, "delivery task failed");
                 (
                     device,
-                    Outcome::Retry {
-                        reason: RetryReason::BadResponse,
-                        detail: format!("delivery task failed: {e}"),
-                    },
+                    Outcome::retry(
+                        RetryReason::BadResponse,
+                        format!("delivery task failed: {e}"),
+                    ),
                 )
             }
         };
@@ -349,6 +382,27 @@ impl Run {
             self.make_ready(&device);
         } else {
             self.queues.remove(&device);
+        }
+    }
+
+    /// Feeds the adaptive in-flight limit with a delivery's outcome and latency.
+    fn adapt(&mut self, outcome: &Outcome, took: Duration) {
+        match outcome {
+            Outcome::Retry { reason, .. } if reason.is_congestion() => self.limit.on_congestion(),
+            Outcome::Retry { .. } | Outcome::Refused { .. } => {}
+            Outcome::Delivered
+            | Outcome::AlreadyThere
+            | Outcome::Permanent { .. }
+            | Outcome::TreeMissing { .. } => {
+                // Busy: other devices wait for a free slot, or this one has more queued.
+                let busy = !self.ready.is_empty() || self.queued() > self.inflight.len() + 1;
+                self.limit.on_answer(took, Instant::now(), busy)
+            }
+        }
+        let limit = self.limit.limit() as i64;
+        if self.s.metrics.in_flight_limit.get() != limit {
+            tracing::debug!(limit, "in-flight limit changed");
+            self.s.metrics.in_flight_limit.set(limit);
         }
     }
 
@@ -409,10 +463,10 @@ impl Run {
                         });
                         self.pop(device);
                     }
-                    Err(e) => self.pause_for(&Outcome::Retry {
-                        reason: RetryReason::Transport,
-                        detail: format!("buffer: cannot dead-letter seq {seq}: {e}"),
-                    }),
+                    Err(e) => self.pause_for(&Outcome::retry(
+                        RetryReason::Transport,
+                        format!("buffer: cannot dead-letter seq {seq}: {e}"),
+                    )),
                 }
             }
             Outcome::Retry { reason, .. } => {
@@ -421,6 +475,7 @@ impl Run {
                     RetryReason::Timeout => &m.retry_timeout,
                     RetryReason::Server => &m.retry_server,
                     RetryReason::BadResponse => &m.retry_bad_response,
+                    RetryReason::Overload => &m.retry_overload,
                 }
                 .inc();
                 state.count_retry_reason(*reason);

@@ -71,6 +71,8 @@ pub struct Metrics {
     // Commands from the platform.
     pub commands: IntCounterVec,
     pub command_latency: HistogramVec,
+    // The syncer's adaptive in-flight limit.
+    pub sync_in_flight_limit: IntGauge,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -209,6 +211,7 @@ impl Metrics {
                 r.register(Box::new(m.clone())).expect("unique metric");
                 m
             },
+            sync_in_flight_limit: gauge(&r, "citygate_sync_in_flight_limit", "Requests the syncer allows in flight now: max_in_flight, lowered by the adaptive limit while the CSE struggles."),
             registry: r,
         }
     }

@@ -149,6 +149,10 @@ pub struct Response {
     pub pc: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dbg: Option<String>,
+    /// The binding's `Retry-After` (HTTP), not part of the primitive: the least wait the
+    /// server asked for before the next request.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Response {
@@ -167,6 +171,7 @@ impl Response {
             rqi: rqi.into(),
             pc,
             dbg,
+            retry_after: None,
         }
     }
 

@@ -231,10 +231,10 @@ impl Tree {
     /// for its own base, 4000 "validation for attribute … not defined"). Retried with the
     /// normal backoff; only on a first registration do such answers mean a wrong config.
     fn restarting(&self, detail: String) -> Outcome {
-        Outcome::Retry {
-            reason: RetryReason::Server,
-            detail: format!("CSE not ready (restarting?): {detail}"),
-        }
+        Outcome::retry(
+            RetryReason::Server,
+            format!("CSE not ready (restarting?): {detail}"),
+        )
     }
 
     fn registered(&self, aei: String) -> String {
@@ -292,10 +292,10 @@ impl Tree {
                 other => return Err(other),
             }
         }
-        Err(Outcome::Retry {
-            reason: RetryReason::Server,
-            detail: format!("AE {} keeps vanishing", self.ae_path()),
-        })
+        Err(Outcome::retry(
+            RetryReason::Server,
+            format!("AE {} keeps vanishing", self.ae_path()),
+        ))
     }
 }
 
@@ -374,10 +374,7 @@ fn ae_id_of(resp: &Response) -> Option<String> {
 }
 
 fn store_outcome(e: &crate::northbound::store::StoreError) -> Outcome {
-    Outcome::Retry {
-        reason: RetryReason::Transport,
-        detail: format!("buffer: {e}"),
-    }
+    Outcome::retry(RetryReason::Transport, format!("buffer: {e}"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

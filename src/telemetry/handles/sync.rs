@@ -19,6 +19,8 @@ pub struct SyncMetrics {
     pub retry_server: IntCounter,
     pub retry_bad_response: IntCounter,
     pub retry_tree_missing: IntCounter,
+    /// Overload answers (429/503, or any retryable answer with `Retry-After`).
+    pub retry_overload: IntCounter,
     /// `citygate_sync_records_delivered_total`: created or found already there.
     pub records_delivered: IntCounter,
     /// `citygate_sync_records_dead_lettered_total`.
@@ -30,6 +32,8 @@ pub struct SyncMetrics {
     pub cse_connected: IntGauge,
     /// `citygate_cse_registered`: the AE is registered and its tree built.
     pub cse_registered: IntGauge,
+    /// `citygate_sync_in_flight_limit`: the adaptive in-flight limit now.
+    pub in_flight_limit: IntGauge,
 }
 
 impl SyncMetrics {
@@ -50,6 +54,8 @@ impl SyncMetrics {
             request_duration: m.sync_request_duration.with_label_values(&["create"]),
             cse_connected: m.cse_connected.clone(),
             cse_registered: m.cse_registered.clone(),
+            retry_overload: outcome("overload"),
+            in_flight_limit: m.sync_in_flight_limit.clone(),
         }
     }
 
@@ -71,6 +77,8 @@ impl SyncMetrics {
                 .expect("valid metric"),
             cse_connected: IntGauge::new("detached", "not exported").expect("valid metric"),
             cse_registered: IntGauge::new("detached", "not exported").expect("valid metric"),
+            retry_overload: c(),
+            in_flight_limit: IntGauge::new("detached", "not exported").expect("valid metric"),
         }
     }
 }
