@@ -71,6 +71,8 @@ pub struct Metrics {
     // Commands from the platform.
     pub commands: IntCounterVec,
     pub command_latency: HistogramVec,
+    // Report by exception.
+    pub readings_suppressed: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -209,6 +211,7 @@ impl Metrics {
                 r.register(Box::new(m.clone())).expect("unique metric");
                 m
             },
+            readings_suppressed: counter_vec(&r, "citygate_readings_suppressed_total", "Readings not sent by report by exception (within min_interval, or no change beyond the deadband and no heartbeat due).", &["adapter"]),
             registry: r,
         }
     }
