@@ -16,9 +16,7 @@ use citygate::record::{Record, Value, Values};
 use citygate::southbound::modbus::config::DeviceConfig;
 use citygate::southbound::modbus::profile::resolve_device;
 use citygate::southbound::modbus::report_config::ReportPolicy;
-use citygate::southbound::report_filter::{
-    Deadband, Decision, Reading, ReportFilter, ReportRules,
-};
+use citygate::southbound::report_filter::{Deadband, Decision, Reading, ReportFilter, ReportRules};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -184,7 +182,10 @@ impl Meter {
         v.insert("reactive_power_total", q_total);
         v.insert("power_factor_total", pf_total);
         v.insert("phase_angle_total", pf_total.acos().to_degrees());
-        v.insert("frequency", 50.0 + 0.02 * (t / 1000.0).sin() + self.noise(0.005));
+        v.insert(
+            "frequency",
+            50.0 + 0.02 * (t / 1000.0).sin() + self.noise(0.005),
+        );
         v.insert("energy_import", self.energy_kwh);
         v.insert("energy_export", 0.0);
         v.insert("energy_total", self.energy_kwh);
@@ -238,7 +239,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(7)
         .clamp(1, 365);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
-    println!("SDM630 (53 points), poll every {POLL_S} s, {days} day(s) of virtual time, seed {seed}");
+    println!(
+        "SDM630 (53 points), poll every {POLL_S} s, {days} day(s) of virtual time, seed {seed}"
+    );
     for (k, (name, report)) in REPORTS.iter().enumerate() {
         let device: DeviceConfig = toml::from_str(&format!("{DEVICE}{report}"))?;
         let r = run(&device, days, seed)?;
@@ -327,7 +330,7 @@ fn run(device: &DeviceConfig, days: u64, seed: u64) -> Result<Run, Box<dyn std::
         }
     }
     let mut top: Vec<(String, u64)> = triggers.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
     top.truncate(4);
     Ok(Run {
         polls,

@@ -156,7 +156,10 @@ type = "f32"
     );
     // At most a read already in flight when the meter came back went unanswered.
     let held_back = counters.snapshot().suppressed - before.suppressed;
-    assert!(held_back <= 1, "{held_back} polls held back after the recovery");
+    assert!(
+        held_back <= 1,
+        "{held_back} polls held back after the recovery"
+    );
 
     let all = running.stop().await;
     server.abort();
@@ -177,7 +180,11 @@ async fn without_report_table_every_poll_is_sent() {
     ));
     let counters = Arc::new(ModbusMetrics::detached());
     let running = run(ModbusAdapter::new("mb", cfg, Arc::clone(&counters)));
-    assert!(running.wait_for(Duration::from_secs(5), |r| r.len() >= 5).await);
+    assert!(
+        running
+            .wait_for(Duration::from_secs(5), |r| r.len() >= 5)
+            .await
+    );
     let all = running.stop().await;
     server.abort();
     assert_eq!(counters.snapshot().suppressed, 0);

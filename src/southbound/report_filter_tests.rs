@@ -55,7 +55,13 @@ fn see(f: &mut ReportFilter, at: f64, values: &Values, r: &Rules) -> Decision {
     f.observe(t(at), &Reading::values(values), r)
 }
 
-fn see_failed(f: &mut ReportFilter, at: f64, values: &Values, failed: &[&str], r: &Rules) -> Decision {
+fn see_failed(
+    f: &mut ReportFilter,
+    at: f64,
+    values: &Values,
+    failed: &[&str],
+    r: &Rules,
+) -> Decision {
     let reading = Reading {
         values,
         failed,
@@ -73,15 +79,26 @@ const TOO_SOON: Decision = Decision::Suppress(SuppressReason::TooSoon);
 fn absolute_deadband_compares_with_the_value_last_sent() {
     let r = rules(Deadband::Absolute(0.5));
     let mut f = ReportFilter::new();
-    assert_eq!(see(&mut f, 0.0, &volts(230.0), &r), Decision::Send(SendReason::First));
-    assert_eq!(see(&mut f, 10.0, &volts(230.5), &r), UNCHANGED, "on the band edge");
+    assert_eq!(
+        see(&mut f, 0.0, &volts(230.0), &r),
+        Decision::Send(SendReason::First)
+    );
+    assert_eq!(
+        see(&mut f, 10.0, &volts(230.5), &r),
+        UNCHANGED,
+        "on the band edge"
+    );
     assert_eq!(see(&mut f, 20.0, &volts(229.6), &r), UNCHANGED);
     // Drift of 0.2 per poll: goes out once it adds up beyond 0.5 from 230.0.
     assert_eq!(see(&mut f, 30.0, &volts(230.4), &r), UNCHANGED);
     assert_eq!(see(&mut f, 40.0, &volts(230.6), &r), SEND_CHANGED);
     assert_eq!(f.last_value("voltage"), Some(&Value::F64(230.6)));
     assert_eq!(see(&mut f, 50.0, &volts(230.9), &r), UNCHANGED);
-    assert_eq!(see(&mut f, 60.0, &volts(230.0), &r), SEND_CHANGED, "downwards too");
+    assert_eq!(
+        see(&mut f, 60.0, &volts(230.0), &r),
+        SEND_CHANGED,
+        "downwards too"
+    );
 }
 
 #[test]
@@ -89,7 +106,11 @@ fn percent_deadband_scales_with_the_last_sent_value() {
     let r = rules(Deadband::Percent(2.0));
     let mut f = ReportFilter::new();
     see(&mut f, 0.0, &volts(100.0), &r);
-    assert_eq!(see(&mut f, 10.0, &volts(102.0), &r), UNCHANGED, "2 % of 100");
+    assert_eq!(
+        see(&mut f, 10.0, &volts(102.0), &r),
+        UNCHANGED,
+        "2 % of 100"
+    );
     assert_eq!(see(&mut f, 20.0, &volts(97.9), &r), SEND_CHANGED);
     // Now 2 % of 97.9 = 1.958.
     assert_eq!(see(&mut f, 30.0, &volts(99.8), &r), UNCHANGED);
@@ -113,14 +134,24 @@ fn min_interval_holds_changes_and_max_interval_sends_a_heartbeat() {
     r.max = Duration::from_secs(120);
     let mut f = ReportFilter::new();
     see(&mut f, 0.0, &volts(230.0), &r);
-    assert_eq!(see(&mut f, 10.0, &volts(240.0), &r), TOO_SOON, "a step waits for min_interval");
+    assert_eq!(
+        see(&mut f, 10.0, &volts(240.0), &r),
+        TOO_SOON,
+        "a step waits for min_interval"
+    );
     assert_eq!(see(&mut f, 30.0, &volts(240.0), &r), SEND_CHANGED);
     assert_eq!(see(&mut f, 140.0, &volts(240.1), &r), UNCHANGED);
-    assert_eq!(see(&mut f, 150.0, &volts(240.1), &r), Decision::Send(SendReason::Heartbeat));
+    assert_eq!(
+        see(&mut f, 150.0, &volts(240.1), &r),
+        Decision::Send(SendReason::Heartbeat)
+    );
     // The heartbeat is the new reference, for the value and the clock.
     assert_eq!(f.last_value("voltage"), Some(&Value::F64(240.1)));
     assert_eq!(see(&mut f, 269.0, &volts(240.1), &r), UNCHANGED);
-    assert_eq!(see(&mut f, 270.0, &volts(240.1), &r), Decision::Send(SendReason::Heartbeat));
+    assert_eq!(
+        see(&mut f, 270.0, &volts(240.1), &r),
+        Decision::Send(SendReason::Heartbeat)
+    );
 }
 
 #[test]
@@ -134,7 +165,8 @@ fn point_rules_override_the_device_defaults() {
             max_interval: Some(Duration::from_secs(100)),
         },
     );
-    let both = |volt: f64, kwh: f64| v(&[("voltage", Value::F64(volt)), ("energy", Value::F64(kwh))]);
+    let both =
+        |volt: f64, kwh: f64| v(&[("voltage", Value::F64(volt)), ("energy", Value::F64(kwh))]);
     let mut f = ReportFilter::new();
     see(&mut f, 0.0, &both(230.0, 10.0), &r);
     // energy moved beyond its own band but its min_interval holds it back.
@@ -145,7 +177,10 @@ fn point_rules_override_the_device_defaults() {
     assert_eq!(see(&mut f, 80.0, &both(235.0, 10.505), &r), SEND_CHANGED);
     // energy's own heartbeat (100 s since it was last sent at 80) comes before the device's.
     assert_eq!(see(&mut f, 170.0, &both(235.0, 10.505), &r), UNCHANGED);
-    assert_eq!(see(&mut f, 180.0, &both(235.0, 10.505), &r), Decision::Send(SendReason::Heartbeat));
+    assert_eq!(
+        see(&mut f, 180.0, &both(235.0, 10.505), &r),
+        Decision::Send(SendReason::Heartbeat)
+    );
 }
 
 #[test]
@@ -165,13 +200,19 @@ fn quality_changes_and_first_errors_go_out_at_once() {
     assert_eq!(see_failed(&mut f, 80.0, &none, &["voltage"], &r), UNCHANGED);
     assert_eq!(f.last_value("voltage"), None);
     // It answers again with the same value as before: a quality change, sent at once.
-    assert_eq!(see(&mut f, 85.0, &volts(230.0), &r), Decision::Send(SendReason::Quality));
+    assert_eq!(
+        see(&mut f, 85.0, &volts(230.0), &r),
+        Decision::Send(SendReason::Quality)
+    );
     // One point of several failing for the first time (never sent before) is an error too.
     assert_eq!(
         see_failed(&mut f, 90.0, &volts(230.0), &["current"], &r),
         Decision::Send(SendReason::Quality)
     );
-    assert_eq!(see_failed(&mut f, 150.0, &volts(230.0), &["current"], &r), UNCHANGED);
+    assert_eq!(
+        see_failed(&mut f, 150.0, &volts(230.0), &["current"], &r),
+        UNCHANGED
+    );
 }
 
 #[test]
@@ -186,7 +227,10 @@ fn failing_points_keep_their_heartbeat() {
     );
     let mut f = ReportFilter::new();
     see_failed(&mut f, 0.0, &volts(230.0), &["current"], &r);
-    assert_eq!(see_failed(&mut f, 50.0, &volts(230.0), &["current"], &r), UNCHANGED);
+    assert_eq!(
+        see_failed(&mut f, 50.0, &volts(230.0), &["current"], &r),
+        UNCHANGED
+    );
     assert_eq!(
         see_failed(&mut f, 60.0, &volts(230.0), &["current"], &r),
         Decision::Send(SendReason::Heartbeat)
@@ -196,7 +240,8 @@ fn failing_points_keep_their_heartbeat() {
 #[test]
 fn non_numeric_values_go_out_when_they_change() {
     let r = rules(Deadband::Absolute(100.0));
-    let state = |s: &str, on: bool| v(&[("mode", Value::Str(s.into())), ("relay", Value::Bool(on))]);
+    let state =
+        |s: &str, on: bool| v(&[("mode", Value::Str(s.into())), ("relay", Value::Bool(on))]);
     let mut f = ReportFilter::new();
     see(&mut f, 0.0, &state("auto", false), &r);
     assert_eq!(see(&mut f, 10.0, &state("auto", false), &r), UNCHANGED);
@@ -237,7 +282,13 @@ fn forced_and_volatile_readings() {
         forced,
     };
     let (a, b) = (with_count(1), with_count(2));
-    assert_eq!(f.observe(t(0.0), &reading(&a, false), &r), Decision::Send(SendReason::First));
+    assert_eq!(
+        f.observe(t(0.0), &reading(&a, false), &r),
+        Decision::Send(SendReason::First)
+    );
     assert_eq!(f.observe(t(10.0), &reading(&b, false), &r), UNCHANGED);
-    assert_eq!(f.observe(t(11.0), &reading(&b, true), &r), Decision::Send(SendReason::Forced));
+    assert_eq!(
+        f.observe(t(11.0), &reading(&b, true), &r),
+        Decision::Send(SendReason::Forced)
+    );
 }

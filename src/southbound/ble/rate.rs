@@ -20,13 +20,13 @@
 //! passes the time, so tests use a fake clock.
 
 use super::decoders::Decoded;
+#[cfg(test)]
+use crate::record::Value;
 use crate::southbound::report_filter::{
     Deadband, Decision, PointRule, Reading, ReportFilter, ReportRules, SendReason, SuppressReason,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-#[cfg(test)]
-use crate::record::Value;
 
 /// Counters at or above this value may not go backwards (bthome-ble's reset tolerance).
 const COUNTER_RESET_TOLERANCE: u32 = 100;

@@ -170,7 +170,8 @@ pub fn report_issues(device: &DeviceConfig, points: &[Point]) -> Vec<ConfigIssue
             let names: Vec<&str> = points.iter().map(|q| q.name.as_str()).collect();
             let hint = match did_you_mean(name, &names) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "use a point name of the device's profile or points (see `citygate plan`)".into(),
+                None => "use a point name of the device's profile or points (see `citygate plan`)"
+                    .into(),
             };
             issues.push(
                 ConfigIssue::new(

@@ -57,7 +57,10 @@ fn numbers_are_absolute_and_percent_strings_relative() {
             max_interval: Some(Duration::from_secs(900)),
         }
     );
-    assert!(p.points.len() > 10, "every point of the profile has its rule");
+    assert!(
+        p.points.len() > 10,
+        "every point of the profile has its rule"
+    );
 }
 
 #[test]
