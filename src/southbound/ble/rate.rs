@@ -20,6 +20,7 @@
 //! passes the time, so tests use a fake clock.
 
 use super::decoders::Decoded;
+// The tests (rate_tests.rs, `use super::*`) build values.
 #[cfg(test)]
 use crate::record::Value;
 use crate::southbound::report_filter::{
