@@ -10,6 +10,7 @@ pub mod ble;
 pub mod lorawan;
 pub mod modbus;
 pub mod replay;
+pub mod report_filter;
 
 use crate::buffer::RecordSender;
 use crate::commands::CommandRegistry;

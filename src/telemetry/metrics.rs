@@ -73,6 +73,8 @@ pub struct Metrics {
     pub command_latency: HistogramVec,
     // The syncer's adaptive in-flight limit.
     pub sync_in_flight_limit: IntGauge,
+    // Report by exception.
+    pub readings_suppressed: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -212,6 +214,7 @@ impl Metrics {
                 m
             },
             sync_in_flight_limit: gauge(&r, "citygate_sync_in_flight_limit", "Requests the syncer allows in flight now: max_in_flight, lowered by the adaptive limit while the CSE struggles."),
+            readings_suppressed: counter_vec(&r, "citygate_readings_suppressed_total", "Readings not sent by report by exception (within min_interval, or no change beyond the deadband and no heartbeat due).", &["adapter"]),
             registry: r,
         }
     }

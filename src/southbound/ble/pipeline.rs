@@ -139,6 +139,9 @@ impl Pipeline {
                 Some(decoded.into_record(&self.adapter_id, &id, ts_ms, adv.rssi))
             }
             Verdict::Drop(reason) => {
+                if matches!(reason, DropReason::TooSoon | DropReason::Unchanged) {
+                    self.stats.suppressed.inc();
+                }
                 let c = match reason {
                     DropReason::Duplicate => &self.stats.duplicates,
                     DropReason::Replay => {

@@ -15,10 +15,17 @@
 //!    record goes out when a point moved beyond its deadband (compared with the values last
 //!    reported, so slow drift is reported eventually), or when `max_silence` has passed.
 //!
-//! Pure: the caller passes the time, so tests use a fake clock.
+//! Steps 4 and 5 are the shared report-by-exception filter
+//! ([`crate::southbound::report_filter`]); [`RatePolicy`] gives it its rules. Pure: the caller
+//! passes the time, so tests use a fake clock.
 
 use super::decoders::Decoded;
-use crate::record::{Value, Values};
+// The tests (rate_tests.rs, `use super::*`) build values.
+#[cfg(test)]
+use crate::record::Value;
+use crate::southbound::report_filter::{
+    Deadband, Decision, PointRule, Reading, ReportFilter, ReportRules, SendReason, SuppressReason,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -96,9 +103,8 @@ struct DeviceState {
     presence: Presence,
     last_sequence: Option<(u32, Instant)>,
     last_counter: Option<u32>,
-    last_emit: Option<Instant>,
-    /// Union of the values reported so far (devices may spread points over packets).
-    reported: Values,
+    /// Min interval, deadbands and heartbeat over the values reported so far.
+    report: ReportFilter,
 }
 
 /// Rate state of all devices of one adapter.
@@ -133,8 +139,7 @@ impl RateLimiter {
                 },
                 last_sequence: None,
                 last_counter: None,
-                last_emit: None,
-                reported: Values::new(),
+                report: ReportFilter::new(),
             });
         st.presence.last_seen = now;
         st.presence.adverts += 1;
@@ -163,32 +168,23 @@ impl RateLimiter {
             st.last_sequence = Some((seq.value, now));
         }
 
-        let verdict = if decoded.has_event {
-            Verdict::Emit(EmitReason::Event)
-        } else {
-            match st.last_emit {
-                None => Verdict::Emit(EmitReason::First),
-                Some(at) => {
-                    let since = now.saturating_duration_since(at);
-                    if since < policy.min_interval {
-                        Verdict::Drop(DropReason::TooSoon)
-                    } else if changed(&st.reported, decoded, policy) {
-                        Verdict::Emit(EmitReason::Changed)
-                    } else if since >= policy.max_silence {
-                        Verdict::Emit(EmitReason::Heartbeat)
-                    } else {
-                        Verdict::Drop(DropReason::Unchanged)
-                    }
-                }
-            }
+        let reading = Reading {
+            values: &decoded.values,
+            failed: &[],
+            volatile: decoded.volatile_points,
+            forced: decoded.has_event,
         };
-        if let Verdict::Emit(_) = verdict {
-            st.last_emit = Some(now);
-            for (k, v) in &decoded.values {
-                st.reported.insert(k.clone(), v.clone());
+        match st.report.observe(now, &reading, policy) {
+            Decision::Send(SendReason::Forced) => Verdict::Emit(EmitReason::Event),
+            // A BLE reading has no failed points: every other reason is a first or a change.
+            Decision::Send(SendReason::First) => Verdict::Emit(EmitReason::First),
+            Decision::Send(SendReason::Changed | SendReason::Quality) => {
+                Verdict::Emit(EmitReason::Changed)
             }
+            Decision::Send(SendReason::Heartbeat) => Verdict::Emit(EmitReason::Heartbeat),
+            Decision::Suppress(SuppressReason::TooSoon) => Verdict::Drop(DropReason::TooSoon),
+            Decision::Suppress(SuppressReason::Unchanged) => Verdict::Drop(DropReason::Unchanged),
         }
-        verdict
     }
 
     /// Presence of one device, if it was ever heard.
@@ -211,30 +207,20 @@ impl RateLimiter {
     }
 }
 
-/// True when a non-volatile point is new or moved beyond its deadband.
-fn changed(reported: &Values, decoded: &Decoded, policy: &RatePolicy) -> bool {
-    decoded.values.iter().any(|(k, new)| {
-        if decoded.volatile_points.contains(&k.as_str()) {
-            return false;
+/// BLE devices have one clock (min interval and heartbeat per device) and absolute deadbands;
+/// points without one report any change.
+impl ReportRules for RatePolicy {
+    fn min_interval(&self) -> Duration {
+        self.min_interval
+    }
+    fn max_interval(&self) -> Duration {
+        self.max_silence
+    }
+    fn point(&self, name: &str) -> PointRule {
+        PointRule {
+            deadband: Deadband::Absolute(self.deadband.get(name).copied().unwrap_or(0.0)),
+            ..PointRule::default()
         }
-        let Some(old) = reported.get(k) else {
-            return true;
-        };
-        match (as_f64(old), as_f64(new)) {
-            (Some(a), Some(b)) => {
-                let band = policy.deadband.get(k).copied().unwrap_or(0.0);
-                (a - b).abs() > band
-            }
-            _ => old != new,
-        }
-    })
-}
-
-fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::F64(x) => Some(*x),
-        Value::I64(x) => Some(*x as f64),
-        _ => None,
     }
 }
 

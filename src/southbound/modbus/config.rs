@@ -6,6 +6,7 @@
 //! [`super::validate`]; turning points into typed values in [`super::profile::resolve_device`].
 
 use super::decode::WordOrder;
+use super::report_config::ReportConfig;
 use super::writable_points::WritablePointConfig;
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -167,6 +168,8 @@ pub struct DeviceConfig {
     pub groups: IndexMap<String, Duration>,
     /// Profile points commands may write ([`super::writable`]).
     pub writable_points: Vec<WritablePointConfig>,
+    /// Report by exception ([`super::report_config`]); `None`: every poll is sent.
+    pub report: Option<ReportConfig>,
     /// The limits as written in the device table (`None` = not set there).
     pub configured: ConfiguredLimits,
     /// Where each effective limit came from.
@@ -208,6 +211,8 @@ struct DeviceConfigFile {
     groups: IndexMap<String, Duration>,
     #[serde(default)]
     writable_points: Vec<WritablePointConfig>,
+    #[serde(default)]
+    report: Option<ReportConfig>,
 }
 
 impl From<DeviceConfigFile> for DeviceConfig {
@@ -225,6 +230,7 @@ impl From<DeviceConfigFile> for DeviceConfig {
             timeout: f.timeout,
             groups: f.groups,
             writable_points: f.writable_points,
+            report: f.report,
             configured: ConfiguredLimits {
                 max_registers: f.max_registers,
                 max_bits: f.max_bits,

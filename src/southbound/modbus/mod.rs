@@ -11,6 +11,8 @@
 //! - [`bus`]: one connection, serialized transactions, timeouts, reconnects.
 //! - [`groups`]: backoff of one failing read group.
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
+//! - [`report_config`]: a device's `report` table (report by exception, off by default); the
+//!   filter itself is [`crate::southbound::report_filter`], shared with BLE.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`; [`write_tool`]: `citygate write`.
 //! - commands (writes): [`writable`] (which points, config checks), [`encode`] (value →
@@ -33,6 +35,7 @@ pub mod plan;
 pub mod poller;
 pub mod probe;
 pub mod profile;
+pub mod report_config;
 pub mod scan;
 pub mod serial_search;
 pub mod timing;

@@ -29,8 +29,10 @@ use super::config::{DeviceConfig, Table};
 use super::groups::{self, GroupHealth, GroupKey};
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
+use super::report_config::ReportPolicy;
 use crate::backoff::Backoff;
 use crate::record::{now_ms, Record, Value};
+use crate::southbound::report_filter::{Reading, ReportFilter};
 use crate::telemetry::ModbusMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -73,6 +75,8 @@ pub struct DevicePoller {
     /// The device answered something in its last cycle.
     alive: bool,
     counters: Option<Arc<ModbusMetrics>>,
+    /// Report by exception, when the device has a `report` table.
+    report: Option<(ReportPolicy, ReportFilter)>,
 }
 
 /// One reading per point of a cycle: `None` when not part of the cycle.
@@ -87,6 +91,10 @@ impl DevicePoller {
         };
         let learned = Learned::default();
         let plans = plan_device(&points, &limits, &learned);
+        let report = device
+            .report
+            .as_ref()
+            .map(|r| (ReportPolicy::new(r, &points), ReportFilter::new()));
         let base = plans
             .first()
             .map(|p| p.interval)
@@ -107,6 +115,7 @@ impl DevicePoller {
             groups: GroupHealth::default(),
             alive: false,
             counters: None,
+            report,
         }
     }
 
@@ -114,6 +123,27 @@ impl DevicePoller {
     pub fn with_counters(mut self, counters: Arc<ModbusMetrics>) -> Self {
         self.counters = Some(counters);
         self
+    }
+
+    /// Report by exception: whether the record of a cycle goes to the buffer. Always true
+    /// without a `report` table. The whole record goes out when any of its points is worth
+    /// sending, so a consumer always sees every point of a cycle together.
+    pub fn worth_sending(&mut self, record: &Record, now: std::time::Instant) -> bool {
+        let Some((policy, filter)) = &mut self.report else {
+            return true;
+        };
+        let failed: Vec<&str> = record
+            .meta
+            .keys()
+            .filter_map(|k| k.strip_prefix("quality."))
+            .collect();
+        let reading = Reading {
+            values: &record.values,
+            failed: &failed,
+            volatile: &[],
+            forced: false,
+        };
+        filter.observe(now, &reading, policy).is_send()
     }
 
     /// The current plans (for tests and `plan` output after learning).
@@ -455,6 +485,10 @@ pub async fn run_bus(
             r = devices[k].poll(&mut bus, &adapter, &mut commands) => r,
         };
         let Some(record) = record else { continue };
+        if !devices[k].worth_sending(&record, Instant::now().into_std()) {
+            counters.suppressed.inc();
+            continue;
+        }
         counters.records.inc();
         counters.bad_points.inc_by(record.meta.len() as u64);
         tokio::select! {

@@ -20,6 +20,9 @@ pub struct BleMetrics {
     /// Values dropped from an otherwise decoded advertisement (e.g. BTHome text that is not
     /// UTF-8).
     pub dropped_values: IntCounter,
+    /// Advertisements rate control kept back (`rate_limited` + `unchanged`), in the
+    /// adapter-independent `citygate_readings_suppressed_total{adapter}`.
+    pub suppressed: IntCounter,
 }
 
 impl BleMetrics {
@@ -46,6 +49,7 @@ impl BleMetrics {
             rate_limited: result("rate_limited"),
             unchanged: result("unchanged"),
             dropped_values: result("dropped_value"),
+            suppressed: s.adapter_counter(|m| &m.readings_suppressed),
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct ModbusMetrics {
     pub records: IntCounter,
     /// Point readings reported with a bad quality flag instead of a value.
     pub bad_points: IntCounter,
+    /// Poll cycles report by exception kept from the buffer
+    /// (`citygate_readings_suppressed_total{adapter}`).
+    pub suppressed: IntCounter,
     /// `citygate_modbus_writes_total{adapter, result}`: write requests (FC 05/06/15/16) by
     /// result, one of [`WRITE_RESULTS`].
     pub writes: Vec<(&'static str, IntCounter)>,
@@ -76,6 +79,7 @@ pub struct ModbusSnapshot {
     pub device_backoffs: u64,
     pub records: u64,
     pub bad_points: u64,
+    pub suppressed: u64,
 }
 
 impl ModbusMetrics {
@@ -106,6 +110,7 @@ impl ModbusMetrics {
             group_backoffs: kind("group_backoff"),
             device_backoffs: kind("device_backoff"),
             bad_points: kind("bad_point"),
+            suppressed: s.adapter_counter(|m| &m.readings_suppressed),
             records: detached_counter(),
             writes: WRITE_RESULTS
                 .iter()
@@ -146,6 +151,7 @@ impl ModbusMetrics {
             device_backoffs: self.device_backoffs.get(),
             records: self.records.get(),
             bad_points: self.bad_points.get(),
+            suppressed: self.suppressed.get(),
         }
     }
 }
