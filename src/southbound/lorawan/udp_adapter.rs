@@ -107,12 +107,12 @@ impl LorawanUdpAdapter {
         let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
             .map_err(|i| err(format!("gateways.{i} invalid")))?;
         let counters = Arc::new(counters);
-        let settings = WindowSettings {
-            region: radio.region,
-            rx1_dr_offset: radio.rx1_dr_offset,
-            rx_delay_s: radio.rx_delay_s,
-            power_dbm: radio.power_dbm,
-        };
+        let settings = WindowSettings::new(
+            radio.region,
+            radio.rx1_dr_offset,
+            radio.rx_delay_s,
+            radio.power_dbm,
+        );
         Ok(LorawanUdpAdapter {
             downlinks: downlink::Downlinks::new(settings, cfg.commands, downlink_allow),
             mac: mac::MacSettings::new(cfg),

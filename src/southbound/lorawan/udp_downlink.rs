@@ -181,8 +181,12 @@ impl LorawanUdpAdapter {
             datr: rx.datr.clone(),
             received,
         };
+        let settings = match self.ns.devices().get(device) {
+            Some(d) => self.mac.windows_of(&self.downlinks.settings, &d.state.mac),
+            None => self.downlinks.settings,
+        };
         let dl = &mut self.downlinks;
-        let mut window = choose(&dl.settings, &up, content.phy_len(), &mut dl.duty, now);
+        let mut window = choose(&settings, &up, content.phy_len(), &mut dl.duty, now);
         if let (Err(e), Some(_)) = (&window, &content.app) {
             // The application payload waits for the next uplink; the rest may still fit.
             self.count_no_window(e);
@@ -196,7 +200,7 @@ impl LorawanUdpAdapter {
                 self.persist(out, device).await;
                 return;
             }
-            window = choose(&dl.settings, &up, content.phy_len(), &mut dl.duty, now);
+            window = choose(&settings, &up, content.phy_len(), &mut dl.duty, now);
         }
         let w = match window {
             Ok(w) => w,

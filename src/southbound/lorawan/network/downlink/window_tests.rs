@@ -1,12 +1,7 @@
 use super::*;
 
 fn eu() -> WindowSettings {
-    WindowSettings {
-        region: Region::Eu868,
-        rx1_dr_offset: 0,
-        rx_delay_s: 1,
-        power_dbm: 14,
-    }
+    WindowSettings::new(Region::Eu868, 0, 1, 14)
 }
 
 fn up(now: Instant, freq: f64, datr: &str) -> Uplink {
@@ -76,11 +71,7 @@ fn duty_cycle_moves_to_rx2_then_refuses() {
 fn us915_rx1_follows_rp002() {
     let t0 = Instant::now();
     let mut dc = DutyCycle::for_region(Region::Us915);
-    let s = WindowSettings {
-        region: Region::Us915,
-        power_dbm: 20,
-        ..eu()
-    };
+    let s = WindowSettings::new(Region::Us915, 0, 1, 20);
     // Channel 9 (sub-band 2) = 902.3 + 0.2 × 9 = 904.1 MHz → downlink channel 1 = 923.9 MHz.
     let w = choose(&s, &up(t0, 904.1, "SF7BW125"), 20, &mut dc, t0).unwrap();
     assert_eq!(
