@@ -194,6 +194,7 @@ impl LorawanUdpAdapter {
     async fn send_down(
         &mut self,
         sock: &UdpSocket,
+        out: &RecordSender,
         gateway: GatewayEui,
         txpk: TxPk,
         dev_eui: u64,
@@ -205,6 +206,7 @@ impl LorawanUdpAdapter {
             return None;
         };
         self.downlinks.record_airtime(&txpk, now);
+        self.save_duty_cycle(out).await;
         let token: [u8; 2] = rand::random();
         let pkt = Packet::PullResp {
             version: self.version,
@@ -348,7 +350,7 @@ impl LorawanUdpAdapter {
             Outcome::Join { device, txpk } => {
                 self.persist(out, device).await;
                 let eui = self.ns.devices()[device].dev_eui;
-                self.send_down(sock, gw, txpk, eui).await;
+                self.send_down(sock, out, gw, txpk, eui).await;
             }
             Outcome::Retransmission { device, ack } => {
                 if let Some(a) = ack {
@@ -395,6 +397,7 @@ impl Adapter for LorawanUdpAdapter {
     ) -> Result<(), AdapterError> {
         if !self.state_loaded {
             self.load_state(out).await?;
+            self.load_duty_cycle(out).await;
             self.state_loaded = true;
         }
         let sock = UdpSocket::bind(self.bind)
