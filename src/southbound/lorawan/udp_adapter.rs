@@ -157,10 +157,12 @@ impl LorawanUdpAdapter {
             if dev.otaa.is_some() {
                 dev.state = saved;
             } else if let (Some(cur), Some(old)) = (dev.state.session.as_mut(), saved.session) {
-                // ABP: keys come from the config; keep the counters if the address is unchanged.
+                // ABP: keys come from the config; keep the counters and the MAC state (pending
+                // requests, acknowledged RX settings) if the address is unchanged.
                 if cur.dev_addr == old.dev_addr {
                     cur.fcnt_up = old.fcnt_up;
                     cur.fcnt_down = old.fcnt_down;
+                    dev.state.mac = saved.mac;
                 }
             }
         }

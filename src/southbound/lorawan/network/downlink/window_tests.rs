@@ -80,3 +80,22 @@ fn us915_rx1_follows_rp002() {
     );
     assert!((w.freq_mhz - 923.9).abs() < 1e-6, "{}", w.freq_mhz);
 }
+
+#[test]
+fn the_device_rx1_delay_and_rx2_settings_are_used() {
+    // What RXTimingSetupReq (3 s) and RXParamSetupReq (RX2 869.525 MHz at DR3) set.
+    let t0 = Instant::now();
+    let mut dc = DutyCycle::for_region(Region::Eu868);
+    let s = WindowSettings {
+        rx_delay_s: 3,
+        rx2_dr: 3,
+        rx2_freq_hz: 869_525_000,
+        ..eu()
+    };
+    let u = up(t0, 868.3, "SF7BW125");
+    let w = choose(&s, &u, 20, &mut dc, t0 + Duration::from_millis(2000)).unwrap();
+    assert_eq!((w.rx, w.tmst), (Rx::Rx1, 7_000_000));
+    let w = choose(&s, &u, 20, &mut dc, t0 + Duration::from_millis(2700)).unwrap();
+    assert_eq!((w.rx, w.tmst, w.freq_mhz), (Rx::Rx2, 8_000_000, 869.525));
+    assert_eq!(w.datr, "SF9BW125");
+}
