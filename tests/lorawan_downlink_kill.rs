@@ -1,7 +1,8 @@
 //! FCntDown is reserved on disk before a downlink is sent: `citygate run` is SIGKILLed at
 //! varying moments right after confirmed uplinks (whose ACK downlinks use the same
 //! reserve-then-send path as command downlinks), restarted on the same state directory, and
-//! no downlink counter is ever seen twice.
+//! no downlink counter is ever seen twice. The same way, the EU868 duty-cycle budget and the
+//! RX settings a device acknowledged (`mac_setup`) are shown to survive `kill -9`.
 
 mod common;
 
@@ -44,13 +45,14 @@ async fn start_daemon(
     panic!("daemon not listening in round {round}");
 }
 
-/// The config of a daemon with one EU868 ABP device, its state in `dir`.
-fn write_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+/// The config of a daemon with one EU868 ABP device (`extra`: more adapter keys), its state
+/// in `dir`.
+fn write_config(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {
     let config = dir.join("citygate.toml");
     std::fs::write(
         &config,
         format!(
-            "[gateway]\nstate_dir = {:?}\n[telemetry]\nlisten = \"127.0.0.1:0\"\n[southbound.lora]\ntype = \"lorawan_udp\"\nbind = \"127.0.0.1:{port}\"\n\
+            "[gateway]\nstate_dir = {:?}\n[telemetry]\nlisten = \"127.0.0.1:0\"\n[southbound.lora]\ntype = \"lorawan_udp\"\nbind = \"127.0.0.1:{port}\"\n{extra}\n\
              [[southbound.lora.devices]]\ndev_eui = \"70b3d57ed0000001\"\n\
              abp = {{ dev_addr = \"{DEV_ADDR:08x}\", nwk_s_key = \"{NWK}\", app_s_key = \"{APP}\" }}\n",
             dir.join("state"),
@@ -79,7 +81,7 @@ fn data_down(txpk: &citygate::southbound::lorawan::transport::gwmp::TxPk) -> (bo
 async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
-    let config = write_config(dir.path(), port);
+    let config = write_config(dir.path(), port, "");
     let (nwk, app) = (
         AesKey::from_hex(NWK).unwrap(),
         AesKey::from_hex(APP).unwrap(),
@@ -120,7 +122,7 @@ async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
 async fn fcnt_down_never_repeats_across_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
-    let config = write_config(dir.path(), port);
+    let config = write_config(dir.path(), port, "");
     let (nwk, app) = (
         AesKey::from_hex(NWK).unwrap(),
         AesKey::from_hex(APP).unwrap(),
@@ -174,4 +176,57 @@ async fn fcnt_down_never_repeats_across_sigkill() {
         }
     }
     assert!(seen.len() >= 24, "downlinks seen: {}", seen.len());
+}
+
+/// `mac_setup` with the real daemon: RXTimingSetupReq goes out, the device's answer moves RX1
+/// to 2 s, and after `kill -9` and a restart the acknowledged delay is still used (it is kept
+/// with the device's MAC state) and not asked again.
+#[tokio::test]
+#[ignore = "spawns citygate run and SIGKILLs it"]
+async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::daemon::free_udp_port();
+    let config = write_config(dir.path(), port, "mac_setup = { rx1_delay = 2 }");
+    let (nwk, app) = (
+        AesKey::from_hex(NWK).unwrap(),
+        AesKey::from_hex(APP).unwrap(),
+    );
+    let server = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = |fcnt: u32, confirmed: bool, fopts: &[u8]| {
+        rxpk(&uplink_with(confirmed, 0, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]), 10_000_000 * fcnt)
+    };
+    let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
+    fwd.push(up(0, false, &[])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("RXTimingSetupReq");
+    assert_eq!(txpk.tmst, Some(1_000_000), "the default delay until acknowledged");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    assert_eq!(d.fopts, [0x08, 0x02], "RXTimingSetupReq, 2 s");
+    // RXTimingSetupAns: the answer's own windows are at 2 s already.
+    fwd.push(up(1, false, &[0x08])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("downlink for the sticky answer");
+    assert_eq!(txpk.tmst, Some(12_000_000));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, mut fwd) = start_daemon(&config, server, 1).await;
+    fwd.push(up(2, true, &[])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK");
+    assert_eq!(txpk.tmst, Some(22_000_000), "RX1 delay 2 s after kill -9");
+    let (ack, fcnt_down) = data_down(&txpk);
+    assert!(ack);
+    assert_eq!(fcnt_down, 2, "FCntDown carries on");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    assert!(d.fopts.is_empty(), "not asked again");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
