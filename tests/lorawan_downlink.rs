@@ -461,7 +461,10 @@ async fn eu868_duty_cycle_budget_survives_a_restart() {
     let mut fwd = Forwarder::new(run.server).await;
     fwd.pull().await;
     fwd.push(confirmed_sf12(fcnt)).await;
-    let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK downlink after the restart");
+    let (_, txpk) = fwd
+        .pull_resp(5.0)
+        .await
+        .expect("ACK downlink after the restart");
     assert_eq!(txpk.freq, 869.525, "g1 is still used up after the restart");
     run.stop().await;
     drop(buffer);

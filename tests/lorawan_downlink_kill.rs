@@ -24,7 +24,7 @@ async fn start_daemon(
     server: std::net::SocketAddr,
     round: u64,
 ) -> (std::process::Child, Forwarder) {
-    let child = Command::new(env!("CARGO_BIN_EXE_citygate"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citygate"))
         .args(["run", "-c"])
         .arg(config)
         .stdout(Stdio::null())
@@ -42,6 +42,8 @@ async fn start_daemon(
             return (child, fwd);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("daemon not listening in round {round}");
 }
 
@@ -88,7 +90,10 @@ async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
     );
     let server = format!("127.0.0.1:{port}").parse().unwrap();
     let sf12 = |fcnt: u32| {
-        let mut rx = rxpk(&uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]), fcnt * 10);
+        let mut rx = rxpk(
+            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            fcnt * 10,
+        );
         rx.datr = citygate::southbound::lorawan::transport::gwmp::Datr::Lora("SF12BW125".into());
         rx
     };
@@ -193,12 +198,19 @@ async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
     );
     let server = format!("127.0.0.1:{port}").parse().unwrap();
     let up = |fcnt: u32, confirmed: bool, fopts: &[u8]| {
-        rxpk(&uplink_with(confirmed, 0, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]), 10_000_000 * fcnt)
+        rxpk(
+            &uplink_with(confirmed, 0, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            10_000_000 * fcnt,
+        )
     };
     let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
     fwd.push(up(0, false, &[])).await;
     let (_, txpk) = fwd.pull_resp(5.0).await.expect("RXTimingSetupReq");
-    assert_eq!(txpk.tmst, Some(1_000_000), "the default delay until acknowledged");
+    assert_eq!(
+        txpk.tmst,
+        Some(1_000_000),
+        "the default delay until acknowledged"
+    );
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&txpk.data)
         .unwrap();
@@ -208,7 +220,10 @@ async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
     assert_eq!(d.fopts, [0x08, 0x02], "RXTimingSetupReq, 2 s");
     // RXTimingSetupAns: the answer's own windows are at 2 s already.
     fwd.push(up(1, false, &[0x08])).await;
-    let (_, txpk) = fwd.pull_resp(5.0).await.expect("downlink for the sticky answer");
+    let (_, txpk) = fwd
+        .pull_resp(5.0)
+        .await
+        .expect("downlink for the sticky answer");
     assert_eq!(txpk.tmst, Some(12_000_000));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -206,22 +206,35 @@ mac_setup = {{ max_duty_cycle = 4 }}
     let (mut fwd, counters, shutdown, task) = start().await;
 
     // Uplink 0: the requests, in RX1 with the join defaults (1 s, same DR).
-    let (tmst, datr, fopts) = send_sf7(&mut fwd, 0, vec![], false).await.expect("requests");
+    let (tmst, datr, fopts) = send_sf7(&mut fwd, 0, vec![], false)
+        .await
+        .expect("requests");
     assert_eq!((tmst, datr.as_str()), (1_000_000, "SF7BW125"));
     let cmds: Vec<L> = parse_downlink_mac_commands(&fopts).collect();
     assert_eq!(cmds.len(), 4, "{fopts:02x?}");
-    let L::RXTimingSetupReq(t) = &cmds[0] else { panic!("{cmds:?}") };
+    let L::RXTimingSetupReq(t) = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
     assert_eq!(t.delay(), 2);
-    let L::RXParamSetupReq(p) = &cmds[1] else { panic!("{cmds:?}") };
+    let L::RXParamSetupReq(p) = &cmds[1] else {
+        panic!("{cmds:?}")
+    };
     assert_eq!(p.dl_settings().rx1_dr_offset(), 1);
     assert_eq!(p.dl_settings().rx2_data_rate(), 3);
     assert_eq!(p.frequency().value(), 869_525_000, "RX2 frequency kept");
-    let L::DutyCycleReq(d) = &cmds[2] else { panic!("{cmds:?}") };
+    let L::DutyCycleReq(d) = &cmds[2] else {
+        panic!("{cmds:?}")
+    };
     assert_eq!(d.max_duty_cycle_raw(), 4);
-    let L::NewChannelReq(n) = &cmds[3] else { panic!("{cmds:?}") };
+    let L::NewChannelReq(n) = &cmds[3] else {
+        panic!("{cmds:?}")
+    };
     assert_eq!((n.channel_index(), n.frequency().value()), (3, 867_100_000));
     assert_eq!(
-        (n.data_rate_range().min_data_rate(), n.data_rate_range().max_data_rate()),
+        (
+            n.data_rate_range().min_data_rate(),
+            n.data_rate_range().max_data_rate()
+        ),
         (0, 5)
     );
 
@@ -244,9 +257,14 @@ mac_setup = {{ max_duty_cycle = 4 }}
     assert_eq!(tmst, 22_000_000);
     let cmds: Vec<L> = parse_downlink_mac_commands(&fopts).collect();
     assert!(matches!(cmds[..], [L::NewChannelReq(_)]), "{cmds:?}");
-    assert!(send_sf7(&mut fwd, 3, vec![0x07, 0x02], false).await.is_none());
+    assert!(send_sf7(&mut fwd, 3, vec![0x07, 0x02], false)
+        .await
+        .is_none());
     assert_eq!(counters.mac_nack.get(), 3);
-    assert!(send_sf7(&mut fwd, 4, vec![], false).await.is_none(), "nothing more to ask");
+    assert!(
+        send_sf7(&mut fwd, 4, vec![], false).await.is_none(),
+        "nothing more to ask"
+    );
     shutdown.cancel();
     common::within(5, task).await.unwrap();
 

@@ -348,20 +348,18 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
         let app_key = AesKey::from_hex(APP_KEY).unwrap();
         let (ja, mic_ok) = JoinAccept::decrypt(&phy, &app_key).unwrap();
         assert!(mic_ok);
-        assert_eq!(ja.dl_settings, 6 << 4 | 2, "{region}: RX1DROffset 6, RX2 DR2");
+        assert_eq!(
+            ja.dl_settings,
+            6 << 4 | 2,
+            "{region}: RX1DROffset 6, RX2 DR2"
+        );
         assert_eq!(ja.cf_list, None, "{region}: default channels only");
 
         // Confirmed uplink at DR2 on the first default channel: ACK in RX1 on that channel at
         // DR2 - (-1) = DR3.
         let keys = derive_session_keys(&app_key, ja.app_nonce, ja.net_id, 0x0303);
-        let up = common::lorawan::uplink(
-            true,
-            ja.dev_addr,
-            0,
-            &keys.nwk_s_key,
-            &keys.app_s_key,
-            &[1],
-        );
+        let up =
+            common::lorawan::uplink(true, ja.dev_addr, 0, &keys.nwk_s_key, &keys.app_s_key, &[1]);
         let mut rx = common::lorawan::rxpk(&up, 9_000_000);
         rx.freq = ch0;
         rx.datr = gwmp::Datr::Lora("SF10BW125".into());

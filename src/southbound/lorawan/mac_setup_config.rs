@@ -96,7 +96,11 @@ impl MacSetupConfig {
             issues.push(ConfigIssue::new(format!("{path}.{key}"), msg).hint(hint));
         };
         if let Some(d) = self.rx1_delay.filter(|d| !(1..=15).contains(d)) {
-            issue("rx1_delay", format!("rx1_delay {d} is out of range."), "1..=15 seconds".into());
+            issue(
+                "rx1_delay",
+                format!("rx1_delay {d} is out of range."),
+                "1..=15 seconds".into(),
+            );
         }
         if let Some(o) = self.rx1_dr_offset.filter(|o| *o > p.max_rx1_dr_offset) {
             issue(
@@ -132,7 +136,10 @@ impl MacSetupConfig {
         if region.is_fixed_channel_plan() && !channels.is_empty() {
             issue(
                 "extra_channels",
-                format!("{} has a fixed channel plan: channels cannot be added.", p.name),
+                format!(
+                    "{} has a fixed channel plan: channels cannot be added.",
+                    p.name
+                ),
                 "remove extra_channels (use sub_band)".into(),
             );
             return issues;
@@ -144,7 +151,10 @@ impl MacSetupConfig {
                 issue(
                     &format!("{key}.index"),
                     format!("Channel index {} cannot be set.", c.index),
-                    format!("{first}..=15 (0..={} are the region's default channels)", first - 1),
+                    format!(
+                        "{first}..=15 (0..={} are the region's default channels)",
+                        first - 1
+                    ),
                 );
             }
             if channels[..i].iter().any(|o| o.index == c.index) {
@@ -157,14 +167,20 @@ impl MacSetupConfig {
             if !frequency_ok(c.frequency) {
                 issue(
                     &format!("{key}.frequency"),
-                    format!("{} is not a frequency in Hz in steps of 100 Hz.", c.frequency),
+                    format!(
+                        "{} is not a frequency in Hz in steps of 100 Hz.",
+                        c.frequency
+                    ),
                     "e.g. 867100000".into(),
                 );
             }
             if c.min_dr > c.max_dr || p.lora_dr(c.max_dr).is_none() {
                 issue(
                     &key,
-                    format!("min_dr {} and max_dr {} do not make a range of {} data rates.", c.min_dr, c.max_dr, p.name),
+                    format!(
+                        "min_dr {} and max_dr {} do not make a range of {} data rates.",
+                        c.min_dr, c.max_dr, p.name
+                    ),
                     "e.g. min_dr = 0, max_dr = 5".into(),
                 );
             }
@@ -188,7 +204,9 @@ mod tests {
 
     #[test]
     fn device_keys_override_the_adapter_key_by_key() {
-        let adapter = parse("rx1_delay = 2\nrx2_dr = 3\nextra_channels = [{ index = 3, frequency = 867100000 }]");
+        let adapter = parse(
+            "rx1_delay = 2\nrx2_dr = 3\nextra_channels = [{ index = 3, frequency = 867100000 }]",
+        );
         let dev = parse("rx2_dr = 0\nextra_channels = []");
         let m = dev.over(&adapter);
         assert_eq!((m.rx1_delay, m.rx2_dr), (Some(2), Some(0)));
@@ -196,7 +214,12 @@ mod tests {
         let inherited = MacSetupConfig::default().over(&adapter).radio_setup();
         assert_eq!(
             inherited.channels.unwrap(),
-            [Channel { index: 3, frequency_hz: 867_100_000, min_dr: 0, max_dr: 5 }]
+            [Channel {
+                index: 3,
+                frequency_hz: 867_100_000,
+                min_dr: 0,
+                max_dr: 5
+            }]
         );
     }
 
@@ -221,12 +244,17 @@ mod tests {
             "mac_setup.extra_channels.1.index",
             "mac_setup.extra_channels.1",
         ] {
-            assert!(paths.iter().any(|p| p == want), "{want} missing in {paths:?}");
+            assert!(
+                paths.iter().any(|p| p == want),
+                "{want} missing in {paths:?}"
+            );
         }
         let us = parse("extra_channels = [{ index = 3, frequency = 903900000 }]");
         assert_eq!(us.validate("m", Region::Us915).len(), 1);
-        let ok = parse("rx1_delay = 3\nrx2_dr = 3\nrx2_frequency = 869525000\nmax_duty_cycle = 7\n\
-                        extra_channels = [{ index = 3, frequency = 867100000 }]");
+        let ok = parse(
+            "rx1_delay = 3\nrx2_dr = 3\nrx2_frequency = 869525000\nmax_duty_cycle = 7\n\
+                        extra_channels = [{ index = 3, frequency = 867100000 }]",
+        );
         assert!(ok.validate("m", Region::Eu868).is_empty());
         // AS923: two default channels, so index 2 is the first extra one.
         let as923 = parse("extra_channels = [{ index = 2, frequency = 923600000 }]");

@@ -137,7 +137,9 @@ pub enum SetupAnswer {
 /// it answered nothing pending (a sticky answer repeated).
 pub fn on_answer(st: &mut MacState, c: &UplinkCommand) -> Option<Option<SetupAnswer>> {
     let (is_kind, nacked): (fn(&PendingReq) -> bool, Vec<&'static str>) = match c {
-        UplinkCommand::RxTimingSetupAns => (|r| matches!(r, PendingReq::RxTimingSetup { .. }), vec![]),
+        UplinkCommand::RxTimingSetupAns => {
+            (|r| matches!(r, PendingReq::RxTimingSetup { .. }), vec![])
+        }
         UplinkCommand::DutyCycleAns => (|r| matches!(r, PendingReq::DutyCycle { .. }), vec![]),
         UplinkCommand::RxParamSetupAns(a) => (
             |r| matches!(r, PendingReq::RxParamSetup { .. }),
@@ -223,7 +225,10 @@ pub fn queue_due(
 ) {
     let cur = st.radio.effective(d);
     let mut due = Vec::new();
-    if let Some(delay) = want.rx1_delay_s.filter(|v| *v != cur.rx1_delay_s && !sticky_timing) {
+    if let Some(delay) = want
+        .rx1_delay_s
+        .filter(|v| *v != cur.rx1_delay_s && !sticky_timing)
+    {
         due.push(PendingReq::RxTimingSetup { delay });
     }
     let param = PendingReq::RxParamSetup {

@@ -92,10 +92,17 @@ fn requests_are_sent_until_acknowledged_then_applied_and_sticky_answers_get_a_do
     ];
     let r = answer_with(&mut st, &up(&answers), &p, &want, 0);
     assert!(r.force, "the sticky answers get a downlink");
-    assert!(r.commands.is_empty() && st.pending.is_empty(), "{:?}", r.commands);
+    assert!(
+        r.commands.is_empty() && st.pending.is_empty(),
+        "{:?}",
+        r.commands
+    );
     assert_eq!(r.setup.len(), 4);
     let e = st.radio.effective(&p.radio_defaults());
-    assert_eq!((e.rx1_delay_s, e.rx2_dr, e.rx2_freq_hz), (3, 3, 869_525_000));
+    assert_eq!(
+        (e.rx1_delay_s, e.rx2_dr, e.rx2_freq_hz),
+        (3, 3, 869_525_000)
+    );
     assert_eq!(st.radio.max_dcycle, Some(7));
     assert_eq!(st.radio.channels.len(), 1);
 
@@ -131,12 +138,14 @@ fn requests_are_sent_until_acknowledged_then_applied_and_sticky_answers_get_a_do
         ..want
     };
     let r = answer_with(&mut st, &up(&[]), &p, &fewer, 0);
-    assert!(r.commands.contains(&DownlinkCommand::NewChannelReq(NewChannelReq {
-        ch_index: 3,
-        frequency_hz: 0,
-        max_dr: 0,
-        min_dr: 0
-    })));
+    assert!(r
+        .commands
+        .contains(&DownlinkCommand::NewChannelReq(NewChannelReq {
+            ch_index: 3,
+            frequency_hz: 0,
+            max_dr: 0,
+            min_dr: 0
+        })));
     answer_with(
         &mut st,
         &up(&[UplinkCommand::NewChannelAns(NewChannelAns {
@@ -181,7 +190,11 @@ fn a_refused_request_is_asked_again_a_bounded_number_of_times() {
         // The device heard that downlink; its next uplink no longer carries the answer.
     }
     assert_eq!(nacks, MAX_NACKS);
-    assert_eq!(st.radio.effective(&p.radio_defaults()).rx2_dr, 0, "unchanged");
+    assert_eq!(
+        st.radio.effective(&p.radio_defaults()).rx2_dr,
+        0,
+        "unchanged"
+    );
     // Another value is a new request.
     let r = answer_with(
         &mut st,
@@ -201,7 +214,13 @@ fn a_new_session_starts_from_the_defaults() {
     let mut st = MacState::default();
     let p = policy();
     answer_with(&mut st, &up(&[]), &p, &setup(), 0);
-    answer_with(&mut st, &up(&[UplinkCommand::RxTimingSetupAns]), &p, &setup(), 0);
+    answer_with(
+        &mut st,
+        &up(&[UplinkCommand::RxTimingSetupAns]),
+        &p,
+        &setup(),
+        0,
+    );
     assert_eq!(st.radio.rx1_delay_s, Some(3));
     st.reset_radio();
     assert_eq!(st.radio.rx1_delay_s, None);

@@ -67,8 +67,7 @@ impl MacState {
             refused,
             ..DeviceRadio::default()
         };
-        self.pending
-            .retain(|r| mac_setup::command(r).is_none());
+        self.pending.retain(|r| mac_setup::command(r).is_none());
     }
 }
 

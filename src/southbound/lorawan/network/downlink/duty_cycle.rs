@@ -268,7 +268,10 @@ mod tests {
         let mut fresh = DutyCycle::for_region(Region::Eu868);
         fresh.restore(&back, t1, ms0 + 50_000);
         assert!(fresh.check(868_100_000, 1_000_000, t1).is_ok());
-        assert!(fresh.check(868_100_000, 1_500_000, t1).is_err(), "35 s still used");
+        assert!(
+            fresh.check(868_100_000, 1_500_000, t1).is_err(),
+            "35 s still used"
+        );
         // Stored at the time of the last frame of its minute: forgotten an hour after that.
         let later = t1 + Duration::from_secs(3600);
         assert!(fresh.check(868_100_000, 30_000_000, later).is_ok());
