@@ -16,8 +16,37 @@
 
 use super::mac::{DownlinkCommand, NewChannelReq, RxParamSetupReq, UplinkCommand};
 use super::mac::{DutyCycleReq, RxTimingSetupReq};
-use super::mac_state::{MacState, PendingReq};
 use serde::{Deserialize, Serialize};
+
+/// A request sent to the device and not answered yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "req", rename_all = "snake_case")]
+pub enum PendingReq {
+    LinkAdr {
+        dr: u8,
+        tx_power: u8,
+    },
+    DevStatus,
+    /// RXTimingSetupReq, RX1 delay in seconds.
+    RxTimingSetup {
+        delay: u8,
+    },
+    RxParamSetup {
+        rx1_dr_offset: u8,
+        rx2_dr: u8,
+        rx2_freq_hz: u32,
+    },
+    DutyCycle {
+        max_dcycle: u8,
+    },
+    /// NewChannelReq; frequency 0 removes the channel.
+    NewChannel {
+        index: u8,
+        frequency_hz: u32,
+        min_dr: u8,
+        max_dr: u8,
+    },
+}
 
 /// NACKs of one request (same values) before citygate stops asking.
 pub const MAX_NACKS: u8 = 3;
@@ -135,7 +164,11 @@ pub enum SetupAnswer {
 
 /// Handles one uplink answer to a setup request. `None` if `c` is not one; `Some(None)` if
 /// it answered nothing pending (a sticky answer repeated).
-pub fn on_answer(st: &mut MacState, c: &UplinkCommand) -> Option<Option<SetupAnswer>> {
+pub fn on_answer(
+    pending: &mut Vec<PendingReq>,
+    radio: &mut DeviceRadio,
+    c: &UplinkCommand,
+) -> Option<Option<SetupAnswer>> {
     let (is_kind, nacked): (fn(&PendingReq) -> bool, Vec<&'static str>) = match c {
         UplinkCommand::RxTimingSetupAns => {
             (|r| matches!(r, PendingReq::RxTimingSetup { .. }), vec![])
@@ -166,19 +199,19 @@ pub fn on_answer(st: &mut MacState, c: &UplinkCommand) -> Option<Option<SetupAns
         ),
         _ => return None,
     };
-    let Some(i) = st.pending.iter().position(is_kind) else {
+    let Some(i) = pending.iter().position(is_kind) else {
         return Some(None);
     };
-    let req = st.pending.remove(i);
+    let req = pending.remove(i);
     if !nacked.is_empty() {
-        let count = st.radio.refuse(req);
+        let count = radio.refuse(req);
         return Some(Some(SetupAnswer::Refused {
             req,
             fields: nacked,
             count,
         }));
     }
-    let r = &mut st.radio;
+    let r = radio;
     match req {
         PendingReq::RxTimingSetup { delay } => r.rx1_delay_s = Some(delay.max(1)),
         PendingReq::DutyCycle { max_dcycle } => r.max_dcycle = Some(max_dcycle),
@@ -217,13 +250,14 @@ pub fn on_answer(st: &mut MacState, c: &UplinkCommand) -> Option<Option<SetupAns
 /// Queues the setup requests the config calls for and the device has not applied. `sticky`:
 /// this uplink repeated RXParamSetupAns / RXTimingSetupAns (no new request of that kind now).
 pub fn queue_due(
-    st: &mut MacState,
+    pending: &mut Vec<PendingReq>,
+    radio: &mut DeviceRadio,
     want: &RadioSetup,
     d: &RadioDefaults,
     sticky_param: bool,
     sticky_timing: bool,
 ) {
-    let cur = st.radio.effective(d);
+    let cur = radio.effective(d);
     let mut due = Vec::new();
     if let Some(delay) = want
         .rx1_delay_s
@@ -246,13 +280,13 @@ pub fn queue_due(
     }
     if let Some(m) = want
         .max_dcycle
-        .filter(|m| *m != st.radio.max_dcycle.unwrap_or(0))
+        .filter(|m| *m != radio.max_dcycle.unwrap_or(0))
     {
         due.push(PendingReq::DutyCycle { max_dcycle: m });
     }
     if let Some(channels) = &want.channels {
         for c in channels {
-            if !st.radio.channels.contains(c) {
+            if !radio.channels.contains(c) {
                 due.push(PendingReq::NewChannel {
                     index: c.index,
                     frequency_hz: c.frequency_hz,
@@ -261,7 +295,7 @@ pub fn queue_due(
                 });
             }
         }
-        for c in &st.radio.channels {
+        for c in &radio.channels {
             if !channels.iter().any(|w| w.index == c.index) {
                 due.push(PendingReq::NewChannel {
                     index: c.index,
@@ -273,18 +307,17 @@ pub fn queue_due(
         }
     }
     for req in due {
-        let same_kind_pending = st
-            .pending
+        let same_kind_pending = pending
             .iter()
             .any(|p| same_kind(p, &req) && !matches!(req, PendingReq::NewChannel { .. }));
-        let same_channel_pending = st.pending.iter().any(|p| match (p, &req) {
+        let same_channel_pending = pending.iter().any(|p| match (p, &req) {
             (PendingReq::NewChannel { index: a, .. }, PendingReq::NewChannel { index: b, .. }) => {
                 a == b
             }
             _ => false,
         });
-        if !same_kind_pending && !same_channel_pending && !st.radio.refused_enough(&req) {
-            st.pending.push(req);
+        if !same_kind_pending && !same_channel_pending && !radio.refused_enough(&req) {
+            pending.push(req);
         }
     }
 }

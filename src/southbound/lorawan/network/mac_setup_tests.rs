@@ -1,6 +1,6 @@
 use super::*;
 use crate::southbound::lorawan::network::mac::{NewChannelAns, RxParamSetupAns};
-use crate::southbound::lorawan::network::mac_state::{answer_with, MacPolicy, MacUplink};
+use crate::southbound::lorawan::network::mac_state::{answer_with, MacPolicy, MacState, MacUplink};
 use crate::southbound::lorawan::network::region::Region;
 
 fn policy() -> MacPolicy {

@@ -9,35 +9,7 @@ use super::mac_setup::{self, Channel, DeviceRadio, RadioDefaults, RadioSetup, Se
 use super::region::Region;
 use serde::{Deserialize, Serialize};
 
-/// A request sent to the device and not answered yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "req", rename_all = "snake_case")]
-pub enum PendingReq {
-    LinkAdr {
-        dr: u8,
-        tx_power: u8,
-    },
-    DevStatus,
-    /// RXTimingSetupReq, RX1 delay in seconds.
-    RxTimingSetup {
-        delay: u8,
-    },
-    RxParamSetup {
-        rx1_dr_offset: u8,
-        rx2_dr: u8,
-        rx2_freq_hz: u32,
-    },
-    DutyCycle {
-        max_dcycle: u8,
-    },
-    /// NewChannelReq; frequency 0 removes the channel.
-    NewChannel {
-        index: u8,
-        frequency_hz: u32,
-        min_dr: u8,
-        max_dr: u8,
-    },
-}
+pub use super::mac_setup::PendingReq;
 
 /// Persisted MAC state of a device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -187,7 +159,7 @@ pub fn answer_with(
                 };
                 // The device repeats these until it hears a downlink: always send one.
                 reply.force |= sticky;
-                match mac_setup::on_answer(st, other) {
+                match mac_setup::on_answer(&mut st.pending, &mut st.radio, other) {
                     Some(Some(a)) => reply.setup.push(a),
                     // A repeat of an answer already handled.
                     Some(None) if sticky => {}
@@ -239,7 +211,14 @@ pub fn answer_with(
             st.dev_status_at_ms = now_ms;
         }
     }
-    mac_setup::queue_due(st, setup, &p.radio_defaults(), sticky_param, sticky_timing);
+    mac_setup::queue_due(
+        &mut st.pending,
+        &mut st.radio,
+        setup,
+        &p.radio_defaults(),
+        sticky_param,
+        sticky_timing,
+    );
     for r in &st.pending {
         reply.commands.push(match *r {
             PendingReq::DevStatus => DownlinkCommand::DevStatusReq,
