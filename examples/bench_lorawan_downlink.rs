@@ -117,12 +117,7 @@ fn pure(with_downlink: bool) -> f64 {
         vec![dev],
         Arc::new(LorawanMetrics::detached()),
     );
-    let settings = WindowSettings {
-        region: Region::Eu868,
-        rx1_dr_offset: 0,
-        rx_delay_s: 1,
-        power_dbm: 14,
-    };
+    let settings = WindowSettings::new(Region::Eu868, 0, 1, 14);
     let policy = MacPolicy {
         region: Region::Eu868,
         adr: true,
@@ -131,6 +126,8 @@ fn pure(with_downlink: bool) -> f64 {
         max_dr: 5,
         dev_status_every_ms: None,
         sub_band: None,
+        rx1_delay_s: 1,
+        rx1_dr_offset: 0,
     };
     // A window so long that the run never reaches the budget: the accounting is timed, not
     // refusals.

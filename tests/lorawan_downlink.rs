@@ -419,3 +419,54 @@ async fn eu868_duty_cycle_is_never_exceeded_by_a_burst_of_confirmed_uplinks() {
     drop(buffer);
     thread.close();
 }
+
+/// The duty-cycle budget survives a restart: confirmed SF12 uplinks use up g1 (1 %, 36 s of
+/// the hour) until the ACKs move to RX2 (g3, 869.525 MHz); the adapter is rebuilt on the same
+/// buffer database and the next ACK still goes in RX2, not in the exhausted g1.
+#[tokio::test]
+async fn eu868_duty_cycle_budget_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buffer, thread) = common::open(&dir.path().join("b.sqlite"), &common::quick_config());
+    let cfg = config("", "region = \"EU868\"");
+    let (nwk, app) = keys();
+    let confirmed_sf12 = |fcnt: u32| {
+        let mut rx = rxpk(
+            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            fcnt * 10,
+        );
+        rx.datr = Datr::Lora("SF12BW125".into());
+        rx
+    };
+    let run = start(&cfg, buffer.sender()).await;
+    let mut fwd = Forwarder::new(run.server).await;
+    fwd.pull().await;
+    let mut fcnt = 0;
+    let mut rx1 = 0;
+    loop {
+        assert!(fcnt < 60, "g1 never ran out");
+        fwd.push(confirmed_sf12(fcnt)).await;
+        fcnt += 1;
+        let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK downlink");
+        if txpk.freq == 869.525 {
+            break;
+        }
+        assert_eq!(txpk.freq, 868.1);
+        rx1 += 1;
+    }
+    // About one second per ACK at SF12.
+    assert!((30..=36).contains(&rx1), "{rx1} ACKs in RX1");
+    run.stop().await;
+
+    let run = start(&cfg, buffer.sender()).await;
+    let mut fwd = Forwarder::new(run.server).await;
+    fwd.pull().await;
+    fwd.push(confirmed_sf12(fcnt)).await;
+    let (_, txpk) = fwd
+        .pull_resp(5.0)
+        .await
+        .expect("ACK downlink after the restart");
+    assert_eq!(txpk.freq, 869.525, "g1 is still used up after the restart");
+    run.stop().await;
+    drop(buffer);
+    thread.close();
+}

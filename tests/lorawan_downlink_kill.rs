@@ -1,7 +1,8 @@
 //! FCntDown is reserved on disk before a downlink is sent: `citygate run` is SIGKILLed at
 //! varying moments right after confirmed uplinks (whose ACK downlinks use the same
 //! reserve-then-send path as command downlinks), restarted on the same state directory, and
-//! no downlink counter is ever seen twice.
+//! no downlink counter is ever seen twice. The same way, the EU868 duty-cycle budget and the
+//! RX settings a device acknowledged (`mac_setup`) are shown to survive `kill -9`.
 
 mod common;
 
@@ -17,22 +18,116 @@ const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
 const APP: &str = "000102030405060708090a0b0c0d0e0f";
 const DEV_ADDR: u32 = 0x2601_1bda;
 
+/// `citygate run -c config`, once its GWMP port answers; the forwarder talking to it.
+async fn start_daemon(
+    config: &std::path::Path,
+    server: std::net::SocketAddr,
+    round: u64,
+) -> (std::process::Child, Forwarder) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citygate"))
+        .args(["run", "-c"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fwd = Forwarder::new(server).await;
+    // Until the daemon listens (PULL_DATA answered).
+    for _ in 0..100 {
+        fwd.sock
+            .send_to(&[2, 0, 1, 2, 0xaa, 0x55, 0x5a, 0, 0, 0, 0, 7], server)
+            .await
+            .unwrap();
+        if fwd.recv_within(0.1).await.is_some() {
+            return (child, fwd);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("daemon not listening in round {round}");
+}
+
+/// The config of a daemon with one EU868 ABP device (`extra`: more adapter keys), its state
+/// in `dir`.
+fn write_config(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("citygate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nstate_dir = {:?}\n[telemetry]\nlisten = \"127.0.0.1:0\"\n[southbound.lora]\ntype = \"lorawan_udp\"\nbind = \"127.0.0.1:{port}\"\n{extra}\n\
+             [[southbound.lora.devices]]\ndev_eui = \"70b3d57ed0000001\"\n\
+             abp = {{ dev_addr = \"{DEV_ADDR:08x}\", nwk_s_key = \"{NWK}\", app_s_key = \"{APP}\" }}\n",
+            dir.join("state"),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The downlink of a PULL_RESP, parsed.
+fn data_down(txpk: &citygate::southbound::lorawan::transport::gwmp::TxPk) -> (bool, u16) {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    (d.ack(), d.fcnt16)
+}
+
+/// The EU868 duty cycle across a SIGKILL of the real daemon: confirmed SF12 uplinks use up
+/// g1 (1 % = 36 s of the hour) until the ACKs move to RX2 (g3); after `kill -9` and a
+/// restart on the same state directory the next ACK still goes in RX2.
+#[tokio::test]
+#[ignore = "spawns citygate run and SIGKILLs it"]
+async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::daemon::free_udp_port();
+    let config = write_config(dir.path(), port, "");
+    let (nwk, app) = (
+        AesKey::from_hex(NWK).unwrap(),
+        AesKey::from_hex(APP).unwrap(),
+    );
+    let server = format!("127.0.0.1:{port}").parse().unwrap();
+    let sf12 = |fcnt: u32| {
+        let mut rx = rxpk(
+            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            fcnt * 10,
+        );
+        rx.datr = citygate::southbound::lorawan::transport::gwmp::Datr::Lora("SF12BW125".into());
+        rx
+    };
+    let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
+    let mut fcnt = 0;
+    loop {
+        assert!(fcnt < 60, "g1 never ran out");
+        fwd.push(sf12(fcnt)).await;
+        fcnt += 1;
+        let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK downlink");
+        assert!(data_down(&txpk).0);
+        if txpk.freq == 869.525 {
+            break;
+        }
+        assert_eq!(txpk.freq, 868.1);
+    }
+    assert!(fcnt > 30, "about one second of airtime per ACK: {fcnt}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, mut fwd) = start_daemon(&config, server, 1).await;
+    fwd.push(sf12(fcnt)).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK after the restart");
+    assert_eq!(txpk.freq, 869.525, "g1 is still used up after kill -9");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[tokio::test]
 #[ignore = "spawns citygate run and SIGKILLs it repeatedly"]
 async fn fcnt_down_never_repeats_across_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
-    let config = dir.path().join("citygate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[gateway]\nstate_dir = {:?}\n[southbound.lora]\ntype = \"lorawan_udp\"\nbind = \"127.0.0.1:{port}\"\n\
-             [[southbound.lora.devices]]\ndev_eui = \"70b3d57ed0000001\"\n\
-             abp = {{ dev_addr = \"{DEV_ADDR:08x}\", nwk_s_key = \"{NWK}\", app_s_key = \"{APP}\" }}\n",
-            dir.path().join("state"),
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), port, "");
     let (nwk, app) = (
         AesKey::from_hex(NWK).unwrap(),
         AesKey::from_hex(APP).unwrap(),
@@ -41,27 +136,7 @@ async fn fcnt_down_never_repeats_across_sigkill() {
     let mut seen = HashSet::new();
     let mut fcnt_up = 0u32;
     for round in 0..8u64 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_citygate"))
-            .args(["run", "-c"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut fwd = Forwarder::new(server).await;
-        // Until the daemon listens.
-        let mut up = false;
-        for _ in 0..100 {
-            fwd.sock
-                .send_to(&[2, 0, 1, 2, 0xaa, 0x55, 0x5a, 0, 0, 0, 0, 7], server)
-                .await
-                .unwrap();
-            if fwd.recv_within(0.1).await.is_some() {
-                up = true;
-                break;
-            }
-        }
-        assert!(up, "daemon not listening in round {round}");
+        let (mut child, mut fwd) = start_daemon(&config, server, round).await;
         // A few confirmed uplinks, each acknowledged with a new FCntDown; the kill comes at
         // a different moment after the last one in every round.
         for _ in 0..3 {
@@ -106,4 +181,67 @@ async fn fcnt_down_never_repeats_across_sigkill() {
         }
     }
     assert!(seen.len() >= 24, "downlinks seen: {}", seen.len());
+}
+
+/// `mac_setup` with the real daemon: RXTimingSetupReq goes out, the device's answer moves RX1
+/// to 2 s, and after `kill -9` and a restart the acknowledged delay is still used (it is kept
+/// with the device's MAC state) and not asked again.
+#[tokio::test]
+#[ignore = "spawns citygate run and SIGKILLs it"]
+async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::daemon::free_udp_port();
+    let config = write_config(dir.path(), port, "mac_setup = { rx1_delay = 2 }");
+    let (nwk, app) = (
+        AesKey::from_hex(NWK).unwrap(),
+        AesKey::from_hex(APP).unwrap(),
+    );
+    let server = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = |fcnt: u32, confirmed: bool, fopts: &[u8]| {
+        rxpk(
+            &uplink_with(confirmed, 0, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]),
+            10_000_000 * fcnt,
+        )
+    };
+    let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
+    fwd.push(up(0, false, &[])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("RXTimingSetupReq");
+    assert_eq!(
+        txpk.tmst,
+        Some(1_000_000),
+        "the default delay until acknowledged"
+    );
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    assert_eq!(d.fopts, [0x08, 0x02], "RXTimingSetupReq, 2 s");
+    // RXTimingSetupAns: the answer's own windows are at 2 s already.
+    fwd.push(up(1, false, &[0x08])).await;
+    let (_, txpk) = fwd
+        .pull_resp(5.0)
+        .await
+        .expect("downlink for the sticky answer");
+    assert_eq!(txpk.tmst, Some(12_000_000));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, mut fwd) = start_daemon(&config, server, 1).await;
+    fwd.push(up(2, true, &[])).await;
+    let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK");
+    assert_eq!(txpk.tmst, Some(22_000_000), "RX1 delay 2 s after kill -9");
+    let (ack, fcnt_down) = data_down(&txpk);
+    assert!(ack);
+    assert_eq!(fcnt_down, 2, "FCntDown carries on");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    assert!(d.fopts.is_empty(), "not asked again");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

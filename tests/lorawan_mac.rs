@@ -163,3 +163,141 @@ async fn adr_leaves_a_device_with_poor_snr_where_it_is() {
     let (dev, _) = run(-15.0).await;
     assert_eq!((dev.dr, dev.tx_power), (0, 0));
 }
+
+/// `mac_setup` over GWMP: the requests go out in the next downlink (read back with the
+/// independent `lorawan` crate), the device's answers switch the receive windows to the new
+/// RX1 delay and RX1DROffset from the very uplink that carries them, the sticky answers get a
+/// downlink and are then dropped by the device, a refused NewChannelReq is asked three times
+/// and then given up, and all of it survives a restart.
+#[tokio::test]
+async fn mac_setup_requests_are_applied_on_ack_and_refusals_are_bounded() {
+    use lorawan::maccommands::{parse_downlink_mac_commands, DownlinkMacCommand as L};
+    let cfg: LorawanUdpConfig = toml::from_str(&format!(
+        r#"
+bind = "127.0.0.1:0"
+dedup_window = "1ms"
+mac_setup = {{ rx1_delay = 2, rx1_dr_offset = 1, rx2_dr = 3, extra_channels = [{{ index = 3, frequency = 867100000 }}] }}
+[[devices]]
+dev_eui = "70b3d57ed0000001"
+abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
+mac_setup = {{ max_duty_cycle = 4 }}
+"#
+    ))
+    .unwrap();
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let sink = common::Sink::new();
+    let start = || async {
+        let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
+        let counters = adapter.counters();
+        let mut bound = adapter.bound_addr();
+        let shutdown = CancellationToken::new();
+        let task = {
+            let (out, s) = (sink.sender(), shutdown.clone());
+            tokio::spawn(async move { adapter.run(&out, &s).await.unwrap() })
+        };
+        let server = common::within(5, bound.wait_for(|a| a.is_some()))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut fwd = Forwarder::new(server).await;
+        fwd.pull().await;
+        (fwd, counters, shutdown, task)
+    };
+    let (mut fwd, counters, shutdown, task) = start().await;
+
+    // Uplink 0: the requests, in RX1 with the join defaults (1 s, same DR).
+    let (tmst, datr, fopts) = send_sf7(&mut fwd, 0, vec![], false)
+        .await
+        .expect("requests");
+    assert_eq!((tmst, datr.as_str()), (1_000_000, "SF7BW125"));
+    let cmds: Vec<L> = parse_downlink_mac_commands(&fopts).collect();
+    assert_eq!(cmds.len(), 4, "{fopts:02x?}");
+    let L::RXTimingSetupReq(t) = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(t.delay(), 2);
+    let L::RXParamSetupReq(p) = &cmds[1] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(p.dl_settings().rx1_dr_offset(), 1);
+    assert_eq!(p.dl_settings().rx2_data_rate(), 3);
+    assert_eq!(p.frequency().value(), 869_525_000, "RX2 frequency kept");
+    let L::DutyCycleReq(d) = &cmds[2] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(d.max_duty_cycle_raw(), 4);
+    let L::NewChannelReq(n) = &cmds[3] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!((n.channel_index(), n.frequency().value()), (3, 867_100_000));
+    assert_eq!(
+        (
+            n.data_rate_range().min_data_rate(),
+            n.data_rate_range().max_data_rate()
+        ),
+        (0, 5)
+    );
+
+    // Uplink 1: RXTimingSetupAns, RXParamSetupAns (all ACK), DutyCycleAns, NewChannelAns with
+    // the frequency refused. The downlink already uses RX1 = 2 s and DR5 - 1 = SF8, and asks
+    // for the refused channel again (not for the RX settings: their answers are sticky).
+    let answers = vec![0x08, 0x05, 0x07, 0x04, 0x07, 0x02];
+    let (tmst, datr, fopts) = send_sf7(&mut fwd, 1, answers, false)
+        .await
+        .expect("a downlink stops the sticky answers");
+    assert_eq!((tmst, datr.as_str()), (10_000_000 + 2_000_000, "SF8BW125"));
+    let cmds: Vec<L> = parse_downlink_mac_commands(&fopts).collect();
+    assert!(matches!(cmds[..], [L::NewChannelReq(_)]), "{cmds:?}");
+    assert_eq!(counters.mac_nack.get(), 1);
+
+    // The second refusal: asked a third time. The third: given up, nothing left to send.
+    let (tmst, _, fopts) = send_sf7(&mut fwd, 2, vec![0x07, 0x02], false)
+        .await
+        .expect("NewChannelReq again");
+    assert_eq!(tmst, 22_000_000);
+    let cmds: Vec<L> = parse_downlink_mac_commands(&fopts).collect();
+    assert!(matches!(cmds[..], [L::NewChannelReq(_)]), "{cmds:?}");
+    assert!(send_sf7(&mut fwd, 3, vec![0x07, 0x02], false)
+        .await
+        .is_none());
+    assert_eq!(counters.mac_nack.get(), 3);
+    assert!(
+        send_sf7(&mut fwd, 4, vec![], false).await.is_none(),
+        "nothing more to ask"
+    );
+    shutdown.cancel();
+    common::within(5, task).await.unwrap();
+
+    // Restart: the acknowledged settings and the refusal are remembered.
+    let (mut fwd, _, shutdown, task) = start().await;
+    let (tmst, datr, fopts) = send_sf7(&mut fwd, 5, vec![], true).await.expect("ACK");
+    assert_eq!((tmst, datr.as_str()), (50_000_000 + 2_000_000, "SF8BW125"));
+    assert!(fopts.is_empty(), "nothing asked again: {fopts:02x?}");
+    shutdown.cancel();
+    common::within(5, task).await.unwrap();
+}
+
+/// An uplink at SF7 (DR5) with FOpts at tmst = FCnt × 10 s; the downlink it gets, if any:
+/// (tmst, datr, FOpts).
+async fn send_sf7(
+    fwd: &mut Forwarder,
+    fcnt: u32,
+    fopts: Vec<u8>,
+    confirmed: bool,
+) -> Option<(u32, String, Vec<u8>)> {
+    let (nwk, app) = (
+        AesKey::from_hex(NWK).unwrap(),
+        AesKey::from_hex(APP).unwrap(),
+    );
+    let phy = uplink_with(confirmed, 0, &fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]);
+    fwd.push(rxpk(&phy, fcnt * 10_000_000)).await;
+    let (token, txpk) = fwd.pull_resp(0.3).await?;
+    fwd.tx_ack(token, None).await;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    Some((txpk.tmst.unwrap(), txpk.datr.to_string(), d.fopts.to_vec()))
+}

@@ -282,3 +282,100 @@ otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
         .unwrap();
     assert!(res.is_ok());
 }
+
+/// An AS923 device joins through GWMP in each of the four groups, then sends a confirmed
+/// uplink; the join-accept and the ACK follow LoRaWAN Regional Parameters RP002-1.0.4 §2.10:
+/// - §2.10.2: default channels 923.2 / 923.4 MHz for AS923-1; AS923-2, -3, -4 are AS923-1
+///   shifted by -1.8, -6.6 and -5.9 MHz.
+/// - §2.10.7: RX1 on the uplink channel; RX1 DR = min(5, max(0, up DR - effective offset)),
+///   where RX1DROffset 0..=5 are offsets 0..=5 and 6, 7 are -1, -2 (the downlink goes one
+///   or two DRs faster); join-accepts in RX1 at the join-request's DR (JOIN_ACCEPT_DELAY1 5 s).
+/// - §2.10.7: RX2 default DR2, so DLSettings carries RX2DR 2 (and the configured offset).
+/// - §2.10.3: DR2 = SF10BW125, DR3 = SF9BW125.
+#[tokio::test]
+async fn as923_join_and_rx1_follow_rp002_in_all_four_groups() {
+    use common::lorawan::Forwarder;
+    let groups = [
+        ("AS923-1", 923.2),
+        ("AS923-2", 921.4),
+        ("AS923-3", 916.6),
+        ("AS923-4", 917.3),
+    ];
+    for (region, ch0) in groups {
+        let cfg: LorawanUdpConfig = toml::from_str(&format!(
+            r#"
+bind = "127.0.0.1:0"
+region = "{region}"
+rx1_dr_offset = 6
+net_id = "000013"
+[[devices]]
+dev_eui = "0202020202020202"
+otaa = {{ join_eui = "0101010101010101", app_key = "{APP_KEY}" }}
+"#
+        ))
+        .unwrap();
+        assert!(cfg.validate().is_empty(), "{region}: {:?}", cfg.validate());
+        let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
+        let mut bound = adapter.bound_addr();
+        let sink = common::Sink::new();
+        let shutdown = CancellationToken::new();
+        let task = {
+            let (out, s) = (sink.sender(), shutdown.clone());
+            tokio::spawn(async move { adapter.run(&out, &s).await })
+        };
+        let server = timeout(T, bound.wait_for(|a| a.is_some()))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let mut fwd = Forwarder::new(server).await;
+        fwd.pull().await;
+
+        // Join-request on the group's second default channel at DR2.
+        let ch1 = ch0 + 0.2;
+        let mut rx = common::lorawan::rxpk(&hex::decode(JOIN_REQUEST).unwrap(), 1_000_000);
+        rx.freq = ch1;
+        rx.datr = gwmp::Datr::Lora("SF10BW125".into());
+        fwd.push(rx).await;
+        let (token, txpk) = fwd.pull_resp(5.0).await.expect("join-accept");
+        fwd.tx_ack(token, None).await;
+        assert_eq!(txpk.tmst, Some(6_000_000), "{region}: JOIN_ACCEPT_DELAY1");
+        assert!((txpk.freq - ch1).abs() < 1e-6, "{region}: {}", txpk.freq);
+        assert_eq!(txpk.datr, gwmp::Datr::Lora("SF10BW125".into()), "{region}");
+        let phy = base64::engine::general_purpose::STANDARD
+            .decode(&txpk.data)
+            .unwrap();
+        let app_key = AesKey::from_hex(APP_KEY).unwrap();
+        let (ja, mic_ok) = JoinAccept::decrypt(&phy, &app_key).unwrap();
+        assert!(mic_ok);
+        assert_eq!(
+            ja.dl_settings,
+            6 << 4 | 2,
+            "{region}: RX1DROffset 6, RX2 DR2"
+        );
+        assert_eq!(ja.cf_list, None, "{region}: default channels only");
+
+        // Confirmed uplink at DR2 on the first default channel: ACK in RX1 on that channel at
+        // DR2 - (-1) = DR3.
+        let keys = derive_session_keys(&app_key, ja.app_nonce, ja.net_id, 0x0303);
+        let up =
+            common::lorawan::uplink(true, ja.dev_addr, 0, &keys.nwk_s_key, &keys.app_s_key, &[1]);
+        let mut rx = common::lorawan::rxpk(&up, 9_000_000);
+        rx.freq = ch0;
+        rx.datr = gwmp::Datr::Lora("SF10BW125".into());
+        fwd.push(rx).await;
+        let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK");
+        assert_eq!(txpk.tmst, Some(10_000_000), "{region}");
+        assert!((txpk.freq - ch0).abs() < 1e-6, "{region}: {}", txpk.freq);
+        assert_eq!(txpk.datr, gwmp::Datr::Lora("SF9BW125".into()), "{region}");
+        let down = base64::engine::general_purpose::STANDARD
+            .decode(&txpk.data)
+            .unwrap();
+        let Ok(PhyPayload::Data(d)) = frame::parse(&down) else {
+            panic!("not a data frame")
+        };
+        assert!(d.ack() && d.mic_ok(&keys.nwk_s_key, 0));
+        shutdown.cancel();
+        timeout(T, task).await.unwrap().unwrap().unwrap();
+    }
+}

@@ -7,6 +7,7 @@
 
 use super::codec::{declarative, CodecConfig};
 use super::downlink_config::{AdrConfig, DownlinkAllow};
+use super::mac_setup_config::MacSetupConfig;
 use super::network::crypto::{parse_hex_array, AesKey};
 use super::network::region::Region;
 use super::transport::gwmp::GatewayEui;
@@ -74,6 +75,10 @@ pub struct LorawanUdpConfig {
     /// How often devices are asked for battery and margin (DevStatusReq); never when absent.
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
     pub dev_status_interval: Option<Duration>,
+    /// Radio settings asked of every device with MAC commands (see `mac_setup_config.rs`);
+    /// nothing is asked when empty.
+    #[serde(default)]
+    pub mac_setup: MacSetupConfig,
 }
 
 /// Default `max_gateways`.
@@ -138,6 +143,19 @@ pub struct DeviceConfig {
     /// What commands may send to the device; nothing without it.
     #[serde(default)]
     pub downlink: Option<DownlinkAllow>,
+    /// This device's radio settings, over the adapter's `mac_setup` key by key.
+    #[serde(default)]
+    pub mac_setup: Option<MacSetupConfig>,
+}
+
+impl DeviceConfig {
+    /// The settings asked of this device: its own `mac_setup` over the adapter's.
+    pub fn mac_setup(&self, adapter: &MacSetupConfig) -> MacSetupConfig {
+        match &self.mac_setup {
+            Some(m) => m.over(adapter),
+            None => adapter.clone(),
+        }
+    }
 }
 
 /// Activation by personalization: fixed address and session keys.
@@ -382,7 +400,11 @@ impl LorawanUdpConfig {
             if let Some(allow) = &d.downlink {
                 issues.extend(allow.validate(&format!("{p}.downlink")));
             }
+            if let Some(m) = &d.mac_setup {
+                issues.extend(m.validate(&format!("{p}.mac_setup"), self.region));
+            }
         }
+        issues.extend(self.mac_setup.validate("mac_setup", self.region));
         issues.extend(self.adr.validate());
         issues.extend(super::downlink_config::validate_dev_status_interval(
             self.dev_status_interval,

@@ -17,6 +17,7 @@ mod environment;
 pub mod lns_adapter;
 pub mod lns_config;
 pub mod lns_downlink;
+pub mod mac_setup_config;
 pub mod network;
 pub mod transport;
 pub mod udp_adapter;

@@ -107,12 +107,12 @@ impl LorawanUdpAdapter {
         let allow = super::config::parse_gateway_allow_list(&cfg.gateways)
             .map_err(|i| err(format!("gateways.{i} invalid")))?;
         let counters = Arc::new(counters);
-        let settings = WindowSettings {
-            region: radio.region,
-            rx1_dr_offset: radio.rx1_dr_offset,
-            rx_delay_s: radio.rx_delay_s,
-            power_dbm: radio.power_dbm,
-        };
+        let settings = WindowSettings::new(
+            radio.region,
+            radio.rx1_dr_offset,
+            radio.rx_delay_s,
+            radio.power_dbm,
+        );
         Ok(LorawanUdpAdapter {
             downlinks: downlink::Downlinks::new(settings, cfg.commands, downlink_allow),
             mac: mac::MacSettings::new(cfg),
@@ -157,10 +157,12 @@ impl LorawanUdpAdapter {
             if dev.otaa.is_some() {
                 dev.state = saved;
             } else if let (Some(cur), Some(old)) = (dev.state.session.as_mut(), saved.session) {
-                // ABP: keys come from the config; keep the counters if the address is unchanged.
+                // ABP: keys come from the config; keep the counters and the MAC state (pending
+                // requests, acknowledged RX settings) if the address is unchanged.
                 if cur.dev_addr == old.dev_addr {
                     cur.fcnt_up = old.fcnt_up;
                     cur.fcnt_down = old.fcnt_down;
+                    dev.state.mac = saved.mac;
                 }
             }
         }
@@ -194,6 +196,7 @@ impl LorawanUdpAdapter {
     async fn send_down(
         &mut self,
         sock: &UdpSocket,
+        out: &RecordSender,
         gateway: GatewayEui,
         txpk: TxPk,
         dev_eui: u64,
@@ -205,6 +208,7 @@ impl LorawanUdpAdapter {
             return None;
         };
         self.downlinks.record_airtime(&txpk, now);
+        self.save_duty_cycle(out).await;
         let token: [u8; 2] = rand::random();
         let pkt = Packet::PullResp {
             version: self.version,
@@ -348,7 +352,7 @@ impl LorawanUdpAdapter {
             Outcome::Join { device, txpk } => {
                 self.persist(out, device).await;
                 let eui = self.ns.devices()[device].dev_eui;
-                self.send_down(sock, gw, txpk, eui).await;
+                self.send_down(sock, out, gw, txpk, eui).await;
             }
             Outcome::Retransmission { device, ack } => {
                 if let Some(a) = ack {
@@ -395,6 +399,7 @@ impl Adapter for LorawanUdpAdapter {
     ) -> Result<(), AdapterError> {
         if !self.state_loaded {
             self.load_state(out).await?;
+            self.load_duty_cycle(out).await;
             self.state_loaded = true;
         }
         let sock = UdpSocket::bind(self.bind)

@@ -11,6 +11,7 @@ use crate::buffer::RecordSender;
 use crate::commands::{CommandJob, CommandRegistry, Outcome, QueuedTarget};
 use crate::record::now_ms;
 use crate::southbound::lorawan::downlink_config::DownlinkAllow;
+use crate::southbound::lorawan::network::downlink::duty_cycle::DutyCycleSnapshot;
 use crate::southbound::lorawan::network::downlink::{
     choose, DeviceQueue, DutyCycle, NoWindow, Uplink, WindowSettings,
 };
@@ -117,7 +118,48 @@ impl Downlinks {
     }
 }
 
+/// The state key of the adapter's duty-cycle airtime: `lorawan/<adapter id>/duty_cycle`.
+pub(super) fn duty_cycle_key(adapter: &str) -> String {
+    format!("lorawan/{adapter}/duty_cycle")
+}
+
 impl LorawanUdpAdapter {
+    /// Restores the airtime of the last hour (EU868), so a restart keeps the used budget.
+    pub(super) async fn load_duty_cycle(&mut self, out: &RecordSender) {
+        if !self.downlinks.duty.is_limited() {
+            return;
+        }
+        let key = duty_cycle_key(self.ns.adapter_id());
+        match out.get_state(&key).await {
+            Ok(Some(json)) => match serde_json::from_str::<DutyCycleSnapshot>(&json) {
+                Ok(snap) => self.downlinks.duty.restore(&snap, Instant::now(), now_ms()),
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "unreadable duty-cycle state ignored")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(key = %key, error = %e, "cannot read the duty-cycle state"),
+        }
+    }
+
+    /// Stores the airtime of the last hour (call after counting a transmission, before it
+    /// goes out: a crash then counts a frame too many, never one too few).
+    pub(super) async fn save_duty_cycle(&mut self, out: &RecordSender) {
+        if !self.downlinks.duty.is_limited() {
+            return;
+        }
+        let snap = self.downlinks.duty.snapshot(Instant::now(), now_ms());
+        let key = duty_cycle_key(self.ns.adapter_id());
+        match serde_json::to_string(&snap) {
+            Ok(json) => {
+                if let Err(e) = out.put_state(&key, json).await {
+                    tracing::error!(key = %key, error = %e, "cannot persist the duty-cycle state");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "duty-cycle state not serialisable"),
+        }
+    }
+
     /// Registers a command target for every device with a `downlink` allow-list, when the
     /// adapter's config says `commands = true` (deny by default).
     pub fn with_commands(self, registry: &Arc<CommandRegistry>) -> Self {
@@ -181,8 +223,12 @@ impl LorawanUdpAdapter {
             datr: rx.datr.clone(),
             received,
         };
+        let settings = match self.ns.devices().get(device) {
+            Some(d) => self.mac.windows_of(&self.downlinks.settings, &d.state.mac),
+            None => self.downlinks.settings,
+        };
         let dl = &mut self.downlinks;
-        let mut window = choose(&dl.settings, &up, content.phy_len(), &mut dl.duty, now);
+        let mut window = choose(&settings, &up, content.phy_len(), &mut dl.duty, now);
         if let (Err(e), Some(_)) = (&window, &content.app) {
             // The application payload waits for the next uplink; the rest may still fit.
             self.count_no_window(e);
@@ -196,7 +242,7 @@ impl LorawanUdpAdapter {
                 self.persist(out, device).await;
                 return;
             }
-            window = choose(&dl.settings, &up, content.phy_len(), &mut dl.duty, now);
+            window = choose(&settings, &up, content.phy_len(), &mut dl.duty, now);
         }
         let w = match window {
             Ok(w) => w,
@@ -224,7 +270,7 @@ impl LorawanUdpAdapter {
             &phy,
         );
         let eui = self.ns.devices()[device].dev_eui;
-        let token = self.send_down(sock, gw, txpk, eui).await;
+        let token = self.send_down(sock, out, gw, txpk, eui).await;
         if content.app.is_some() {
             let v1 = self.version == 1;
             if let Some(q) = self.downlinks.queues.get_mut(device) {

@@ -6,18 +6,27 @@ use super::LorawanUdpAdapter;
 use crate::buffer::RecordSender;
 use crate::record::{now_ms, Record, Value};
 use crate::southbound::lorawan::config::LorawanUdpConfig;
+use crate::southbound::lorawan::network::downlink::WindowSettings;
 use crate::southbound::lorawan::network::mac::{encode_downlink, Battery};
-use crate::southbound::lorawan::network::mac_state::{answer, MacPolicy, MacUplink};
+use crate::southbound::lorawan::network::mac_setup::{RadioSetup, SetupAnswer, MAX_NACKS};
+use crate::southbound::lorawan::network::mac_state::{answer_with, MacPolicy, MacState, MacUplink};
 use crate::southbound::lorawan::network::server::Heard;
 
-/// The adapter's MAC policy, from its config.
+/// The adapter's MAC policy and the radio settings asked of each device, from its config.
 pub(super) struct MacSettings {
     policy: MacPolicy,
+    /// Per device (same index as the network server's devices).
+    setups: Vec<RadioSetup>,
 }
 
 impl MacSettings {
     pub fn new(cfg: &LorawanUdpConfig) -> Self {
         MacSettings {
+            setups: cfg
+                .devices
+                .iter()
+                .map(|d| d.mac_setup(&cfg.mac_setup).radio_setup())
+                .collect(),
             policy: MacPolicy {
                 region: cfg.region,
                 adr: cfg.adr.enabled,
@@ -28,6 +37,8 @@ impl MacSettings {
                     .dev_status_interval
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 sub_band: cfg.sub_band,
+                rx1_delay_s: cfg.rx_delay,
+                rx1_dr_offset: cfg.rx1_dr_offset,
             },
         }
     }
@@ -41,6 +52,21 @@ pub(super) struct MacAnswer {
     pub force: bool,
 }
 
+impl MacSettings {
+    /// The receive windows of `device`: the adapter's, with the RX1 delay, RX1DROffset and RX2
+    /// the device acknowledged.
+    pub fn windows_of(&self, base: &WindowSettings, st: &MacState) -> WindowSettings {
+        let e = st.radio.effective(&self.policy.radio_defaults());
+        WindowSettings {
+            rx_delay_s: e.rx1_delay_s,
+            rx1_dr_offset: e.rx1_dr_offset,
+            rx2_dr: e.rx2_dr,
+            rx2_freq_hz: e.rx2_freq_hz,
+            ..*base
+        }
+    }
+}
+
 impl LorawanUdpAdapter {
     /// Answers the MAC commands `heard` carried and adds due requests; records a DevStatusAns.
     pub(super) async fn mac_answers(
@@ -50,6 +76,8 @@ impl LorawanUdpAdapter {
         heard: &Heard,
     ) -> MacAnswer {
         let policy = self.mac.policy;
+        let none = RadioSetup::default();
+        let setup = self.mac.setups.get(device).unwrap_or(&none);
         let Some(dev) = self.ns.device_mut(device) else {
             return MacAnswer {
                 fopts: Vec::new(),
@@ -64,8 +92,22 @@ impl LorawanUdpAdapter {
             adr_ack_req: heard.adr_ack_req,
             commands: &heard.mac,
         };
-        let reply = answer(&mut dev.state.mac, &up, &policy, now_ms());
+        let reply = answer_with(&mut dev.state.mac, &up, &policy, setup, now_ms());
         let id = format!("{:016x}", dev.dev_eui);
+        for a in &reply.setup {
+            match a {
+                SetupAnswer::Applied(req) => {
+                    tracing::info!(device = %id, request = ?req, "device applied the radio settings")
+                }
+                SetupAnswer::Refused { req, fields, count } => {
+                    self.counters.mac_nack.inc();
+                    let given_up = *count >= MAX_NACKS;
+                    tracing::warn!(device = %id, request = ?req, refused = ?fields, times = count, given_up,
+                        "device refused the radio settings (NACK){}",
+                        if given_up { "; not asked again until the config changes" } else { "" });
+                }
+            }
+        }
         for name in &reply.unexpected {
             self.counters.malformed.inc();
             tracing::info!(device = %id, command = name, "MAC answer to a request citygate did not send; ignored");
@@ -100,7 +142,8 @@ impl LorawanUdpAdapter {
         for c in &reply.commands {
             match encode_downlink(std::slice::from_ref(c)) {
                 Ok(b) if fopts.len() + b.len() <= 15 => fopts.extend_from_slice(&b),
-                Ok(_) => break,
+                // A smaller command may still fit.
+                Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!(device = %id, error = %e, "MAC command not encodable; skipped")
                 }

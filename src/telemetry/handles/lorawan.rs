@@ -27,6 +27,8 @@ pub struct LorawanMetrics {
     pub codec_error: IntCounter,
     /// Proprietary frames (MType 111): vendor-defined, no MIC/FCnt, not recorded.
     pub proprietary: IntCounter,
+    /// MAC setup requests (RXParamSetup, RXTimingSetup, NewChannel) a device refused.
+    pub mac_nack: IntCounter,
     // citygate_lorawan_gateway_packets_total{adapter, type}
     pub downlink_sent: IntCounter,
     /// Downlinks not sent because no PULL_DATA of the gateway was heard within
@@ -85,6 +87,7 @@ impl LorawanMetrics {
             join_rejected: frame("join_rejected"),
             codec_error: frame("codec_error"),
             proprietary: frame("proprietary"),
+            mac_nack: frame("mac_nack"),
             downlink_sent: packet("downlink_sent"),
             downlink_no_route: packet("downlink_no_route"),
             tx_ack_ok: packet("tx_ack_ok"),

@@ -5,16 +5,11 @@
 
 use super::adr::{self, AdrStep, HISTORY};
 use super::mac::{DevStatusAns, DownlinkCommand, LinkAdrReq, LinkCheckAns, UplinkCommand};
+use super::mac_setup::{self, Channel, DeviceRadio, RadioDefaults, RadioSetup, SetupAnswer};
 use super::region::Region;
 use serde::{Deserialize, Serialize};
 
-/// A request sent to the device and not answered yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "req", rename_all = "snake_case")]
-pub enum PendingReq {
-    LinkAdr { dr: u8, tx_power: u8 },
-    DevStatus,
-}
+pub use super::mac_setup::PendingReq;
 
 /// Persisted MAC state of a device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +25,22 @@ pub struct MacState {
     /// When DevStatusReq was last sent, UTC ms.
     #[serde(default)]
     pub dev_status_at_ms: i64,
+    /// RX settings and channels the device acknowledged (see [`mac_setup`](super::mac_setup)).
+    #[serde(default)]
+    pub radio: DeviceRadio,
+}
+
+impl MacState {
+    /// After a join the device uses its default RX settings and channels again: forget what
+    /// it acknowledged and the setup requests of the old session (the refusals stay).
+    pub fn reset_radio(&mut self) {
+        let refused = std::mem::take(&mut self.radio.refused);
+        self.radio = DeviceRadio {
+            refused,
+            ..DeviceRadio::default()
+        };
+        self.pending.retain(|r| mac_setup::command(r).is_none());
+    }
 }
 
 /// The MAC settings of an adapter.
@@ -43,6 +54,22 @@ pub struct MacPolicy {
     pub dev_status_every_ms: Option<i64>,
     /// US915/AU915 sub-band, for the channel mask of LinkADRReq.
     pub sub_band: Option<u8>,
+    /// RX1 delay and RX1DROffset of the join-accept (the device's defaults).
+    pub rx1_delay_s: u8,
+    pub rx1_dr_offset: u8,
+}
+
+impl MacPolicy {
+    /// The settings a device has before any setup request.
+    pub fn radio_defaults(&self) -> RadioDefaults {
+        let p = self.region.params();
+        RadioDefaults {
+            rx1_delay_s: self.rx1_delay_s.max(1),
+            rx1_dr_offset: self.rx1_dr_offset,
+            rx2_dr: p.rx2_dr,
+            rx2_freq_hz: p.rx2_freq_hz,
+        }
+    }
 }
 
 /// What one uplink's MAC commands call for.
@@ -56,6 +83,8 @@ pub struct MacReply {
     pub force: bool,
     /// Answers to requests citygate never sends (logged and counted by the caller).
     pub unexpected: Vec<&'static str>,
+    /// Answers to setup requests (logged; refusals counted by the caller).
+    pub setup: Vec<SetupAnswer>,
 }
 
 /// The uplink, as far as the MAC layer cares.
@@ -69,7 +98,19 @@ pub struct MacUplink<'a> {
 
 /// Answers the MAC commands of one uplink and adds the requests that are due.
 pub fn answer(st: &mut MacState, up: &MacUplink<'_>, p: &MacPolicy, now_ms: i64) -> MacReply {
+    answer_with(st, up, p, &RadioSetup::default(), now_ms)
+}
+
+/// [`answer`], also asking the device for the radio settings of `setup`.
+pub fn answer_with(
+    st: &mut MacState,
+    up: &MacUplink<'_>,
+    p: &MacPolicy,
+    setup: &RadioSetup,
+    now_ms: i64,
+) -> MacReply {
     let mut reply = MacReply::default();
+    let (mut sticky_param, mut sticky_timing) = (false, false);
     let params = p.region.params();
     let dr = p.region.dr_of_datr(up.datr);
     let sf = super::region::parse_datr(up.datr).map_or(12, |d| d.sf);
@@ -104,7 +145,27 @@ pub fn answer(st: &mut MacState, up: &MacUplink<'_>, p: &MacPolicy, now_ms: i64)
                 st.pending.retain(|r| *r != PendingReq::DevStatus);
                 reply.dev_status = Some(*ans);
             }
-            other => reply.unexpected.push(other.name()),
+            other => {
+                let sticky = match other {
+                    UplinkCommand::RxParamSetupAns(_) => {
+                        sticky_param = true;
+                        true
+                    }
+                    UplinkCommand::RxTimingSetupAns => {
+                        sticky_timing = true;
+                        true
+                    }
+                    _ => false,
+                };
+                // The device repeats these until it hears a downlink: always send one.
+                reply.force |= sticky;
+                match mac_setup::on_answer(&mut st.pending, &mut st.radio, other) {
+                    Some(Some(a)) => reply.setup.push(a),
+                    // A repeat of an answer already handled.
+                    Some(None) if sticky => {}
+                    Some(None) | None => reply.unexpected.push(other.name()),
+                }
+            }
         }
     }
     if let Some(snr) = up.snr {
@@ -150,11 +211,19 @@ pub fn answer(st: &mut MacState, up: &MacUplink<'_>, p: &MacPolicy, now_ms: i64)
             st.dev_status_at_ms = now_ms;
         }
     }
+    mac_setup::queue_due(
+        &mut st.pending,
+        &mut st.radio,
+        setup,
+        &p.radio_defaults(),
+        sticky_param,
+        sticky_timing,
+    );
     for r in &st.pending {
         reply.commands.push(match *r {
             PendingReq::DevStatus => DownlinkCommand::DevStatusReq,
             PendingReq::LinkAdr { dr, tx_power } => {
-                let (ch_mask, ch_mask_cntl) = channel_mask(p);
+                let (ch_mask, ch_mask_cntl) = channel_mask(p, &st.radio.channels);
                 DownlinkCommand::LinkAdrReq(LinkAdrReq {
                     data_rate: dr,
                     tx_power,
@@ -163,18 +232,27 @@ pub fn answer(st: &mut MacState, up: &MacUplink<'_>, p: &MacPolicy, now_ms: i64)
                     nb_trans: 1,
                 })
             }
+            other => match mac_setup::command(&other) {
+                Some(c) => c,
+                None => continue,
+            },
         });
     }
     reply
 }
 
-/// The channel mask LinkADRReq repeats: the default channels of a dynamic plan, or the
-/// gateway's sub-band of a fixed plan (its block of 16 channels; without a sub-band, all 125
-/// kHz channels on).
-fn channel_mask(p: &MacPolicy) -> (u16, u8) {
+/// The channel mask LinkADRReq repeats: the default channels of a dynamic plan and the extra
+/// channels the device acknowledged (NewChannelReq), or the gateway's sub-band of a fixed plan
+/// (its block of 16 channels; without a sub-band, all 125 kHz channels on).
+fn channel_mask(p: &MacPolicy, extra: &[Channel]) -> (u16, u8) {
     if !p.region.is_fixed_channel_plan() {
         let n = p.region.params().default_channels_hz.len().min(16);
-        return (((1u32 << n) - 1) as u16, 0);
+        let defaults = ((1u32 << n) - 1) as u16;
+        let added = extra
+            .iter()
+            .filter(|c| c.index < 16)
+            .fold(0u16, |m, c| m | 1 << c.index);
+        return (defaults | added, 0);
     }
     match p.sub_band {
         Some(k @ 1..=8) => (0x00ff << (8 * ((k - 1) % 2)), (k - 1) / 2),

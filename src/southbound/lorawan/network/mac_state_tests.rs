@@ -10,6 +10,8 @@ fn policy() -> MacPolicy {
         max_dr: 5,
         dev_status_every_ms: None,
         sub_band: None,
+        rx1_delay_s: 1,
+        rx1_dr_offset: 0,
     }
 }
 
@@ -108,10 +110,10 @@ fn us915_sub_band_channel_mask() {
         max_dr: 3,
         ..policy()
     };
-    assert_eq!(channel_mask(&p), (0xff00, 0));
+    assert_eq!(channel_mask(&p, &[]), (0xff00, 0));
     let p = MacPolicy {
         sub_band: Some(3),
         ..p
     };
-    assert_eq!(channel_mask(&p), (0x00ff, 1));
+    assert_eq!(channel_mask(&p, &[]), (0x00ff, 1));
 }

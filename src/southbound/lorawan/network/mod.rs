@@ -11,6 +11,7 @@ pub mod frame;
 mod frame_error;
 pub mod join;
 pub mod mac;
+pub mod mac_setup;
 pub mod mac_state;
 pub mod region;
 pub mod server;

@@ -241,8 +241,10 @@ impl NetworkServer {
         };
         let dev = &mut self.devices[i];
         if pending {
-            // First uplink on the new OTAA session: the device did receive the join-accept.
+            // First uplink on the new OTAA session: the device did receive the join-accept,
+            // and with it went back to the default RX settings and channels.
             dev.state.session = dev.state.pending.take();
+            dev.state.mac.reset_radio();
         }
         let Some(s) = dev.state.session.as_mut() else {
             return Outcome::Dropped;

@@ -3,8 +3,12 @@
 //! the gateway used in its sub-band over the last hour, plus this one, stays within the
 //! sub-band's limit. Other regions have no duty-cycle limit on gateways (they use dwell time or
 //! listen-before-talk, which the concentrator handles), so the tracker allows everything there.
+//!
+//! The airtime of the last hour is persisted ([`DutyCycle::snapshot`], [`DutyCycle::restore`])
+//! so a restart of the daemon does not hand out a fresh budget.
 
 use super::super::region::Region;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -155,9 +159,131 @@ impl DutyCycle {
     }
 }
 
+/// Frames of one sub-band sent within this span are stored as one entry (at the time of the
+/// last of them, so the stored airtime is forgotten no earlier than the real one): at most 60
+/// entries per sub-band and hour.
+const SNAPSHOT_BUCKET_MS: i64 = 60_000;
+
+/// The airtime of the last hour as stored: per sub-band (by its lower edge), `(UTC ms, µs)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DutyCycleSnapshot {
+    pub bands: Vec<BandSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BandSnapshot {
+    pub low_hz: u32,
+    pub sent: Vec<(i64, u64)>,
+}
+
+impl DutyCycle {
+    /// Whether the region limits the gateway's duty cycle (nothing to persist otherwise).
+    pub fn is_limited(&self) -> bool {
+        !self.bands.is_empty()
+    }
+
+    /// Airtime still inside the window at `now` (= `now_ms` UTC), in minute buckets.
+    pub fn snapshot(&mut self, now: Instant, now_ms: i64) -> DutyCycleSnapshot {
+        let window = self.window;
+        let mut bands = Vec::new();
+        for b in &mut self.bands {
+            while let Some(&(t, us)) = b.sent.front() {
+                if now.saturating_duration_since(t) < window {
+                    break;
+                }
+                b.sent.pop_front();
+                b.used_us -= us;
+            }
+            let mut sent: Vec<(i64, u64)> = Vec::new();
+            let mut bucket_start = i64::MIN;
+            for &(t, us) in &b.sent {
+                let age = i64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(0);
+                let ms = now_ms - age;
+                match sent.last_mut() {
+                    Some(last) if ms - bucket_start < SNAPSHOT_BUCKET_MS => {
+                        *last = (ms, last.1 + us);
+                    }
+                    _ => {
+                        bucket_start = ms;
+                        sent.push((ms, us));
+                    }
+                }
+            }
+            if !sent.is_empty() {
+                bands.push(BandSnapshot {
+                    low_hz: b.band.low_hz,
+                    sent,
+                });
+            }
+        }
+        DutyCycleSnapshot { bands }
+    }
+
+    /// Adds the stored airtime still inside the window at `now` (= `now_ms` UTC). A time in
+    /// the future (the clock was set back) counts as now: never less airtime than was used.
+    pub fn restore(&mut self, snap: &DutyCycleSnapshot, now: Instant, now_ms: i64) {
+        let window_ms = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
+        for s in &snap.bands {
+            let Some(b) = self.bands.iter_mut().find(|b| b.band.low_hz == s.low_hz) else {
+                continue;
+            };
+            for &(ms, us) in &s.sent {
+                let age = (now_ms - ms).max(0);
+                if age >= window_ms {
+                    continue;
+                }
+                let t = now
+                    .checked_sub(Duration::from_millis(age as u64))
+                    .unwrap_or(now);
+                b.sent.push_back((t, us));
+                b.used_us += us;
+            }
+            b.sent.make_contiguous().sort_by_key(|(t, _)| *t);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_used_budget_survives_a_snapshot_and_restore() {
+        let t0 = Instant::now();
+        let ms0 = 1_700_000_000_000;
+        let mut dc = DutyCycle::for_region(Region::Eu868);
+        // 35 s of the 36 s g1 budget, one frame a second, and 1 s in g3.
+        for i in 0..35 {
+            dc.record(868_100_000, 1_000_000, t0 + Duration::from_secs(i));
+        }
+        dc.record(869_525_000, 1_000_000, t0);
+        let now = t0 + Duration::from_secs(40);
+        let snap = dc.snapshot(now, ms0 + 40_000);
+        assert!(snap.bands.iter().all(|b| b.sent.len() <= 60));
+        let json = serde_json::to_string(&snap).unwrap();
+        let back: DutyCycleSnapshot = serde_json::from_str(&json).unwrap();
+
+        // A new process: its own Instant base, 10 s later.
+        let t1 = Instant::now() + Duration::from_secs(3600);
+        let mut fresh = DutyCycle::for_region(Region::Eu868);
+        fresh.restore(&back, t1, ms0 + 50_000);
+        assert!(fresh.check(868_100_000, 1_000_000, t1).is_ok());
+        assert!(
+            fresh.check(868_100_000, 1_500_000, t1).is_err(),
+            "35 s still used"
+        );
+        // Stored at the time of the last frame of its minute: forgotten an hour after that.
+        let later = t1 + Duration::from_secs(3600);
+        assert!(fresh.check(868_100_000, 30_000_000, later).is_ok());
+        // Older than an hour: not restored at all; a time in the future counts as now.
+        let mut old = DutyCycle::for_region(Region::Eu868);
+        old.restore(&back, t1, ms0 + 3_700_000);
+        assert!(old.check(868_100_000, 36_000_000, t1).is_ok());
+        let mut skew = DutyCycle::for_region(Region::Eu868);
+        skew.restore(&back, t1, ms0 - 86_400_000);
+        assert!(skew.check(868_100_000, 1_500_000, t1).is_err());
+        assert!(!DutyCycle::for_region(Region::Us915).is_limited());
+    }
 
     #[test]
     fn one_percent_sub_band_refuses_then_recovers() {

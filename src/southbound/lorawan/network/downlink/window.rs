@@ -35,6 +35,24 @@ pub struct WindowSettings {
     /// RX1 delay in seconds (RECEIVE_DELAY1; 0 means 1).
     pub rx_delay_s: u8,
     pub power_dbm: i32,
+    /// RX2 data rate and frequency (the region's unless RXParamSetupReq changed them).
+    pub rx2_dr: u8,
+    pub rx2_freq_hz: u32,
+}
+
+impl WindowSettings {
+    /// The settings of `region` with its default RX2.
+    pub fn new(region: Region, rx1_dr_offset: u8, rx_delay_s: u8, power_dbm: i32) -> Self {
+        let p = region.params();
+        WindowSettings {
+            region,
+            rx1_dr_offset,
+            rx_delay_s,
+            power_dbm,
+            rx2_dr: p.rx2_dr,
+            rx2_freq_hz: p.rx2_freq_hz,
+        }
+    }
 }
 
 /// Receive window.
@@ -119,7 +137,7 @@ pub fn choose(
                     continue;
                 }
             },
-            Rx::Rx2 => (f64::from(p.rx2_freq_hz) / 1e6, p.rx2_dr),
+            Rx::Rx2 => (f64::from(s.rx2_freq_hz) / 1e6, s.rx2_dr),
         };
         let Some(lora) = p.lora_dr(dr) else {
             last = NoWindow::Region(format!("DR{dr} is not a LoRa data rate"));

@@ -1,12 +1,7 @@
 use super::*;
 
 fn eu() -> WindowSettings {
-    WindowSettings {
-        region: Region::Eu868,
-        rx1_dr_offset: 0,
-        rx_delay_s: 1,
-        power_dbm: 14,
-    }
+    WindowSettings::new(Region::Eu868, 0, 1, 14)
 }
 
 fn up(now: Instant, freq: f64, datr: &str) -> Uplink {
@@ -76,11 +71,7 @@ fn duty_cycle_moves_to_rx2_then_refuses() {
 fn us915_rx1_follows_rp002() {
     let t0 = Instant::now();
     let mut dc = DutyCycle::for_region(Region::Us915);
-    let s = WindowSettings {
-        region: Region::Us915,
-        power_dbm: 20,
-        ..eu()
-    };
+    let s = WindowSettings::new(Region::Us915, 0, 1, 20);
     // Channel 9 (sub-band 2) = 902.3 + 0.2 × 9 = 904.1 MHz → downlink channel 1 = 923.9 MHz.
     let w = choose(&s, &up(t0, 904.1, "SF7BW125"), 20, &mut dc, t0).unwrap();
     assert_eq!(
@@ -88,4 +79,23 @@ fn us915_rx1_follows_rp002() {
         (Rx::Rx1, 13, "SF7BW500", 20)
     );
     assert!((w.freq_mhz - 923.9).abs() < 1e-6, "{}", w.freq_mhz);
+}
+
+#[test]
+fn the_device_rx1_delay_and_rx2_settings_are_used() {
+    // What RXTimingSetupReq (3 s) and RXParamSetupReq (RX2 869.525 MHz at DR3) set.
+    let t0 = Instant::now();
+    let mut dc = DutyCycle::for_region(Region::Eu868);
+    let s = WindowSettings {
+        rx_delay_s: 3,
+        rx2_dr: 3,
+        rx2_freq_hz: 869_525_000,
+        ..eu()
+    };
+    let u = up(t0, 868.3, "SF7BW125");
+    let w = choose(&s, &u, 20, &mut dc, t0 + Duration::from_millis(2000)).unwrap();
+    assert_eq!((w.rx, w.tmst), (Rx::Rx1, 7_000_000));
+    let w = choose(&s, &u, 20, &mut dc, t0 + Duration::from_millis(2700)).unwrap();
+    assert_eq!((w.rx, w.tmst, w.freq_mhz), (Rx::Rx2, 8_000_000, 869.525));
+    assert_eq!(w.datr, "SF9BW125");
 }
