@@ -176,4 +176,23 @@ mod tests {
             ["remote_config_originators", "remote_config_rollback_after"]
         );
     }
+
+    #[test]
+    fn remote_config_needs_the_command_route() {
+        let base = "[northbound]\ncse_url = \"http://127.0.0.1:8080\"\noriginator = \"Cgw\"\n";
+        let rc = "[management]\nremote_config = true\nremote_config_originators = [\"Cp\"]\n";
+        let err = crate::config::load_str(
+            &format!("{base}{rc}"),
+            std::path::Path::new("citygate.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("citygate.toml:5:"), "{err}");
+        assert!(err.contains("needs [northbound.commands] enabled = true"), "{err}");
+        let ok = format!(
+            "{base}[northbound.commands]\nenabled = true\noriginators = [\"Cp\"]\n{rc}"
+        );
+        let cfg = crate::config::load_str(&ok, std::path::Path::new("c.toml")).unwrap();
+        assert!(cfg.management.remote_config);
+    }
 }

@@ -149,6 +149,9 @@ impl AdapterSet {
         if old.gateway != new.gateway {
             outcome.needs_restart.push("gateway");
         }
+        if old.management != new.management {
+            outcome.needs_restart.push("management");
+        }
         outcome
     }
 }

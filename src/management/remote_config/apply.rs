@@ -24,7 +24,6 @@ pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 pub struct Applier {
     /// The config file citygate runs from.
     path: PathBuf,
-    enabled: bool,
     originators: Vec<String>,
     rollback_after: Duration,
     reports: mpsc::Sender<StatusReport>,
@@ -32,24 +31,16 @@ pub struct Applier {
 }
 
 impl Applier {
+    /// Like the rest of `[management]`, the remote config keys are read at start: a change
+    /// to them (remote or not) takes effect when citygate restarts.
     pub fn new(config: &Config, reports: mpsc::Sender<StatusReport>) -> Self {
-        let mut a = Applier {
+        Applier {
             path: config.source.clone(),
-            enabled: false,
-            originators: Vec::new(),
-            rollback_after: Duration::ZERO,
+            originators: config.management.remote_config_originators.clone(),
+            rollback_after: config.management.remote_config_rollback_after,
             reports,
             watch: None,
-        };
-        a.follow(config);
-        a
-    }
-
-    /// Takes the `[management]` keys of the config now running.
-    fn follow(&mut self, config: &Config) {
-        self.enabled = config.management.remote_config;
-        self.originators = config.management.remote_config_originators.clone();
-        self.rollback_after = config.management.remote_config_rollback_after;
+        }
     }
 
     /// A change is being watched (the main loop then calls [`Applier::look`] every
@@ -84,12 +75,6 @@ impl Applier {
         metrics: &Metrics,
     ) -> StatusReport {
         let instance = job.instance.as_str();
-        if !self.enabled {
-            return StatusReport::rejected(
-                Some(instance),
-                "remote config is off in the running config ([management] remote_config = false)",
-            );
-        }
         if let Err(why) = authorise(job.creator.as_deref(), &self.originators) {
             return StatusReport::rejected(Some(instance), why);
         }
@@ -153,7 +138,6 @@ impl Applier {
             );
         };
         *current = new;
-        self.follow(current);
         self.watch = Watch::new(
             instance,
             &before,
@@ -183,7 +167,6 @@ impl Applier {
         match reload_with_outcome(&self.path, current, set, metrics).await {
             Some((new, outcome)) => {
                 *current = new;
-                self.follow(current);
                 StatusReport::new(instance, Outcome::RolledBack)
                     .reason(reason)
                     .with_outcome(&outcome)
