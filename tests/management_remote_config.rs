@@ -147,7 +147,12 @@ async fn statuses(url: &str) -> Vec<Value> {
 }
 
 /// Waits for a report matching `pred`.
-async fn status_where(gw: &Gateway, url: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+async fn status_where(
+    gw: &Gateway,
+    url: &str,
+    limit: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(s) = statuses(url).await.into_iter().find(|s| pred(s)) {
@@ -164,7 +169,10 @@ async fn status_where(gw: &Gateway, url: &str, limit: Duration, pred: impl Fn(&V
 }
 
 async fn status_of(gw: &Gateway, url: &str, instance: &str) -> Value {
-    status_where(gw, url, Duration::from_secs(15), |s| s["instance"] == instance).await
+    status_where(gw, url, Duration::from_secs(15), |s| {
+        s["instance"] == instance
+    })
+    .await
 }
 
 /// Number of contentInstances of `container` (as the admin).
@@ -197,7 +205,11 @@ async fn a_good_change_restarts_only_that_adapter_and_loses_no_record() {
     assert_eq!((&s["started"], &s["stopped"]), (&json!([]), &json!([])));
     assert_eq!(gw.file(), new);
     assert_eq!(gw.previous().as_deref(), Some(old.as_str()));
-    let starts = |id: &str| gw.metric(&format!("citygate_adapter_starts_total{{adapter=\"{id}\"}}"));
+    let starts = |id: &str| {
+        gw.metric(&format!(
+            "citygate_adapter_starts_total{{adapter=\"{id}\"}}"
+        ))
+    };
     assert_eq!((starts("a"), starts("b")), (Some(1.0), Some(2.0)));
     // Every record of both adapters reaches the CSE once: nothing lost, nothing replayed twice.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -210,7 +222,11 @@ async fn a_good_change_restarts_only_that_adapter_and_loses_no_record() {
             break;
         }
         assert!(counts.0 <= N && counts.1 <= N, "duplicates: {counts:?}");
-        assert!(Instant::now() < deadline, "records at the CSE: {counts:?}\n{}", gw.log());
+        assert!(
+            Instant::now() < deadline,
+            "records at the CSE: {counts:?}\n{}",
+            gw.log()
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -336,7 +352,11 @@ async fn an_adapter_failing_after_a_change_is_rolled_back_automatically() {
     // The meter answers again with the config that was rolled back to.
     let deadline = Instant::now() + Duration::from_secs(10);
     while gw.metric(r#"citygate_device_up{adapter="meter",device="pm-1"}"#) != Some(1.0) {
-        assert!(Instant::now() < deadline, "pm-1 not up again:\n{}", gw.log());
+        assert!(
+            Instant::now() < deadline,
+            "pm-1 not up again:\n{}",
+            gw.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

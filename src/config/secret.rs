@@ -197,9 +197,7 @@ impl<'a> SecretFields<'a> {
     /// travels through the platform and is refused; it must stay in a file (or the
     /// environment) on the gateway. The issue sits at the inline key.
     pub fn inline_refused(&self, table: &str) -> Option<ConfigIssue> {
-        if self.inline.is_none() {
-            return None;
-        }
+        self.inline?;
         let name = self.name;
         let key = if table.is_empty() {
             name.to_owned()

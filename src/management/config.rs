@@ -166,10 +166,9 @@ mod tests {
         assert!(!c.allow_restart);
         assert!(toml::from_str::<ManagementConfig>("allow_reboot = true").is_err());
         assert!(!c.remote_config);
-        let c: ManagementConfig = toml::from_str(
-            "remote_config = true\nremote_config_rollback_after = \"500ms\"",
-        )
-        .unwrap();
+        let c: ManagementConfig =
+            toml::from_str("remote_config = true\nremote_config_rollback_after = \"500ms\"")
+                .unwrap();
         let paths: Vec<_> = c.validate().into_iter().map(|i| i.path).collect();
         assert_eq!(
             paths,
@@ -188,10 +187,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("citygate.toml:5:"), "{err}");
-        assert!(err.contains("needs [northbound.commands] enabled = true"), "{err}");
-        let ok = format!(
-            "{base}[northbound.commands]\nenabled = true\noriginators = [\"Cp\"]\n{rc}"
+        assert!(
+            err.contains("needs [northbound.commands] enabled = true"),
+            "{err}"
         );
+        let ok =
+            format!("{base}[northbound.commands]\nenabled = true\noriginators = [\"Cp\"]\n{rc}");
         let cfg = crate::config::load_str(&ok, std::path::Path::new("c.toml")).unwrap();
         assert!(cfg.management.remote_config);
     }

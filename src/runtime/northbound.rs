@@ -130,11 +130,10 @@ pub fn start(
         }
         if let Some(rc) = remote_config {
             side.set_remote_config(rc.clone());
-            tracker.spawn(rc.clone().write_status(
-                binding.clone(),
-                syncer.tree(),
-                token.clone(),
-            ));
+            tracker.spawn(
+                rc.clone()
+                    .write_status(binding.clone(), syncer.tree(), token.clone()),
+            );
             tracing::info!(originators = ?management.remote_config_originators, "remote config enabled");
         }
         tracker.spawn(side.run(token.clone()));

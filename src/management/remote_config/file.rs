@@ -95,17 +95,11 @@ mod tests {
         std::fs::write(&cfg, "one").unwrap();
         replace_keeping_previous(&cfg, "two").unwrap();
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "two");
-        assert_eq!(
-            std::fs::read_to_string(previous_path(&cfg)).unwrap(),
-            "one"
-        );
+        assert_eq!(std::fs::read_to_string(previous_path(&cfg)).unwrap(), "one");
         assert!(!dir.path().join("citygate.toml.tmp").exists());
         swap_with_previous(&cfg).unwrap();
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "one");
-        assert_eq!(
-            std::fs::read_to_string(previous_path(&cfg)).unwrap(),
-            "two"
-        );
+        assert_eq!(std::fs::read_to_string(previous_path(&cfg)).unwrap(), "two");
     }
 
     #[test]

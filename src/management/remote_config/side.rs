@@ -86,12 +86,35 @@ impl RemoteConfigSide {
         )
         .await?;
         let under_ae = |rn: &str| name::address(&[&cfg.cse_name, &cfg.ae_name, rn]);
-        let config_ri = ensure_container(tree, binding, &ae_id, CONFIG, &under_ae(CONFIG_ACP), CONFIG_MNI).await?;
-        ensure_container(tree, binding, &ae_id, STATUS, &under_ae(STATUS_ACP), STATUS_MNI).await?;
-        let sub = json!({"m2m:sub": {"rn": setup::SUB, "nu": [ae_id], "enc": {"net": [3]}, "nct": 1}});
+        let config_ri = ensure_container(
+            tree,
+            binding,
+            &ae_id,
+            CONFIG,
+            &under_ae(CONFIG_ACP),
+            CONFIG_MNI,
+        )
+        .await?;
+        ensure_container(
+            tree,
+            binding,
+            &ae_id,
+            STATUS,
+            &under_ae(STATUS_ACP),
+            STATUS_MNI,
+        )
+        .await?;
+        let sub =
+            json!({"m2m:sub": {"rn": setup::SUB, "nu": [ae_id], "enc": {"net": [3]}, "nct": 1}});
         let created = setup::send(
             binding,
-            Request::create_raw(under_ae(CONFIG), &ae_id, rvi, ResourceType::Subscription, sub),
+            Request::create_raw(
+                under_ae(CONFIG),
+                &ae_id,
+                rvi,
+                ResourceType::Subscription,
+                sub,
+            ),
         )
         .await?;
         setup::expect_ok_or_exists(created, "subscribing to the config container")?;
@@ -175,12 +198,22 @@ impl RemoteConfigSide {
     }
 }
 
-async fn write_one(tree: &Tree, binding: &dyn Binding, report: &StatusReport) -> Result<(), SetupError> {
+async fn write_one(
+    tree: &Tree,
+    binding: &dyn Binding,
+    report: &StatusReport,
+) -> Result<(), SetupError> {
     let cfg = tree.config();
     let ae_id = tree.ae_id().ok_or("the AE is not registered yet")?;
     let parent = name::address(&[&cfg.cse_name, &cfg.ae_name, STATUS]);
     let cin = json!({"m2m:cin": {"con": report.to_json()}});
-    let req = Request::create_raw(parent, &ae_id, &cfg.release, ResourceType::ContentInstance, cin);
+    let req = Request::create_raw(
+        parent,
+        &ae_id,
+        &cfg.release,
+        ResourceType::ContentInstance,
+        cin,
+    );
     setup::expect_ok(setup::send(binding, req).await?, "writing the status").map(|_| ())
 }
 

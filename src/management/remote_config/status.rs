@@ -133,9 +133,18 @@ mod tests {
         let problems = v["problems"].as_array().unwrap();
         assert_eq!(problems.len(), 2, "{v}");
         assert_eq!(problems[0]["file"], "remote:cin-7");
-        assert_eq!((&problems[0]["line"], &problems[0]["col"]), (&2.into(), &13.into()));
-        assert_eq!((&problems[1]["line"], &problems[1]["col"]), (&3.into(), &2.into()));
-        assert!(problems[1]["hint"].as_str().unwrap().contains("gateway"), "{v}");
+        assert_eq!(
+            (&problems[0]["line"], &problems[0]["col"]),
+            (&2.into(), &13.into())
+        );
+        assert_eq!(
+            (&problems[1]["line"], &problems[1]["col"]),
+            (&3.into(), &2.into())
+        );
+        assert!(
+            problems[1]["hint"].as_str().unwrap().contains("gateway"),
+            "{v}"
+        );
         assert!(v["at"].as_str().unwrap().ends_with('Z'));
     }
 
@@ -154,6 +163,9 @@ mod tests {
         assert!(v.get("reason").is_none());
         let r = StatusReport::new(None, Outcome::RolledBack).reason("adapter a failing");
         assert_eq!(serde_json::to_value(&r).unwrap()["result"], "rolled_back");
-        assert_eq!(serde_json::to_value(&r).unwrap()["instance"], serde_json::Value::Null);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["instance"],
+            serde_json::Value::Null
+        );
     }
 }

@@ -45,7 +45,9 @@ pub fn parse_content(con: &Value) -> Result<Content, String> {
         Some(other) => Err(format!(
             "unknown action {other:?}; the only request is {{\"action\": \"rollback\"}}"
         )),
-        None => Err("a JSON request needs \"action\"; the only one is {\"action\": \"rollback\"}".into()),
+        None => Err(
+            "a JSON request needs \"action\"; the only one is {\"action\": \"rollback\"}".into(),
+        ),
     }
 }
 
@@ -193,10 +195,18 @@ mod tests {
         let target = dir.path().join("citygate.toml");
         let good = format!("[gateway]\nstate_dir = {:?}\n", dir.path().join("state"));
         let v = check_remote(&good, &target, "remote:a");
-        assert!(v.config.is_some() && v.problems.is_empty(), "{:?}", v.problems);
+        assert!(
+            v.config.is_some() && v.problems.is_empty(),
+            "{:?}",
+            v.problems
+        );
         let v = check_remote("[gateway]\nnam = 1\n[bufer]\n", &target, "remote:b");
         assert!(v.config.is_none());
-        let lines: Vec<_> = v.problems.iter().map(|p| (p.line, p.file.as_str())).collect();
+        let lines: Vec<_> = v
+            .problems
+            .iter()
+            .map(|p| (p.line, p.file.as_str()))
+            .collect();
         assert_eq!(lines, [(2, "remote:b"), (3, "remote:b")]);
     }
 }

@@ -55,7 +55,9 @@ pub enum Verdict {
     /// The change is judged good (or old enough): stop watching.
     Done,
     /// This adapter has failed for `rollback_after`: roll back.
-    RollBack { adapter: String },
+    RollBack {
+        adapter: String,
+    },
 }
 
 /// The watch over one change.

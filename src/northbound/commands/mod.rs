@@ -14,13 +14,13 @@ pub mod setup;
 
 use crate::backoff::Backoff;
 use crate::commands::{journal, CommandRegistry, Dispatcher};
+use crate::management::remote_config::side::RemoteConfigSide;
 use crate::northbound::binding::Binding;
 use crate::northbound::config::CommandsConfig;
 use crate::northbound::mqtt::MqttBinding;
 use crate::northbound::onem2m::primitive::Request;
 use crate::northbound::onem2m::tree::{Tree, COMMANDS};
 use crate::record::now_ms;
-use crate::management::remote_config::side::RemoteConfigSide;
 use notification::Containers;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
