@@ -19,7 +19,7 @@ const STATUS: &str = "cse-in/rc-gw/configStatus";
 
 /// A running daemon and where it keeps things.
 struct Gateway {
-    _daemon: tokio::process::Child,
+    daemon: tokio::process::Child,
     dir: PathBuf,
     cfg_path: PathBuf,
     port: u16,
@@ -86,18 +86,28 @@ fn replays(dir: &Path, n: usize, b_rate: f64) -> String {
 /// Writes `text` as the config and starts `citygate run`; returns once the config container
 /// and the gateway's subscription on it are at the CSE.
 async fn start(url: &str, dir: &Path, port: u16, text: &str) -> Gateway {
+    std::fs::write(dir.join("citygate.toml"), text).unwrap();
+    spawn(url, dir, port).await
+}
+
+/// Starts `citygate run` on the config file in `dir` as it is.
+async fn spawn(url: &str, dir: &Path, port: u16) -> Gateway {
     let cfg_path = dir.join("citygate.toml");
-    std::fs::write(&cfg_path, text).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
     let daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_citygate"))
         .args(["run", "-c"])
         .arg(&cfg_path)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let gw = Gateway {
-        _daemon: daemon,
+        daemon,
         dir: dir.to_path_buf(),
         cfg_path,
         port,
@@ -359,4 +369,29 @@ async fn an_adapter_failing_after_a_change_is_rolled_back_automatically() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (CITYGATE_ACME_VENV)"]
+async fn a_config_written_while_the_gateway_was_stopped_is_applied_at_start_once() {
+    let (acme, dir, port) = setup().await;
+    let d = dir.path();
+    let old = config(d, &acme.url, port, "5m", &replays(d, 3, 5.0));
+    let mut gw = start(&acme.url, d, port, &old).await;
+    gw.daemon.kill().await.unwrap();
+    let new = config(d, &acme.url, port, "5m", &replays(d, 3, 8.0));
+    let rn = write(&acme.url, &new).await;
+    let mut gw = spawn(&acme.url, d, port).await;
+    assert_eq!(status_of(&gw, &acme.url, &rn).await["result"], "applied");
+    assert_eq!(gw.file(), new);
+    // The next start does not take it again.
+    gw.daemon.kill().await.unwrap();
+    let gw = spawn(&acme.url, d, port).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let answers = statuses(&acme.url)
+        .await
+        .into_iter()
+        .filter(|s| s["instance"] == rn.as_str())
+        .count();
+    assert_eq!(answers, 1, "{}", gw.log());
 }

@@ -8,7 +8,6 @@ use super::verdict::{authorise, check_remote, parse_content, Content};
 use super::watch::{self, Watch};
 use super::Job;
 use crate::config::Config;
-use crate::record::now_ms;
 use crate::runtime::reload::{reload_with_outcome, AdapterSet};
 use crate::telemetry::untrusted::Untrusted;
 use crate::telemetry::Metrics;
@@ -120,8 +119,7 @@ impl Applier {
             };
         }
         let ids: Vec<String> = current.southbound.keys().cloned().collect();
-        let since_ms = now_ms();
-        let before = watch::read(metrics, &ids, since_ms);
+        let before = watch::read(metrics, &ids);
         if let Err(e) = file::replace_keeping_previous(&self.path, text) {
             return StatusReport::rejected(Some(instance), e.to_string());
         }
@@ -144,7 +142,6 @@ impl Applier {
             |id| current.southbound.contains_key(id),
             self.rollback_after,
             Instant::now(),
-            since_ms,
         );
         StatusReport {
             warnings: verdict.warnings,
@@ -187,7 +184,7 @@ impl Applier {
         let Some(w) = &mut self.watch else {
             return;
         };
-        let health = watch::read(metrics, &w.adapters(), w.since_ms);
+        let health = watch::read(metrics, &w.adapters());
         match w.look(&health, Instant::now()) {
             watch::Verdict::Watching => {}
             watch::Verdict::Done => {

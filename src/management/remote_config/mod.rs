@@ -55,6 +55,7 @@ pub fn channel(
     let (reports_tx, reports_rx) = mpsc::channel(QUEUE);
     let side = side::RemoteConfigSide::new(
         config.management.remote_config_originators.clone(),
+        &config.gateway.state_dir(),
         jobs_tx,
         reports_rx,
     );

@@ -23,6 +23,7 @@ use crate::northbound::onem2m::tree::Tree;
 use crate::telemetry::untrusted::Untrusted;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -40,6 +41,8 @@ pub const CONFIG_MNI: u64 = 10;
 pub const STATUS_MNI: u64 = 50;
 /// Instance ids remembered to handle a notification delivered twice only once.
 const REMEMBERED: usize = 64;
+/// File in the state directory naming the last instance handed over.
+pub const LAST_FILE: &str = "remote-config.last";
 /// Attempts to write one status report before it stays in the log only.
 const STATUS_ATTEMPTS: u32 = 8;
 
@@ -52,11 +55,15 @@ pub struct RemoteConfigSide {
     container: Mutex<Option<String>>,
     /// Instances already handed over (resource ids).
     seen: Mutex<VecDeque<String>>,
+    /// `<state dir>/remote-config.last`: the resource id of the last instance handed over,
+    /// so the catch-up at start does not take it again.
+    last: PathBuf,
 }
 
 impl RemoteConfigSide {
     pub fn new(
         originators: Vec<String>,
+        state_dir: &Path,
         jobs: mpsc::Sender<Job>,
         reports: mpsc::Receiver<StatusReport>,
     ) -> Arc<Self> {
@@ -66,6 +73,7 @@ impl RemoteConfigSide {
             reports: Mutex::new(Some(reports)),
             container: Mutex::new(None),
             seen: Mutex::new(VecDeque::new()),
+            last: state_dir.join(LAST_FILE),
         })
     }
 
@@ -119,7 +127,39 @@ impl RemoteConfigSide {
         .await?;
         setup::expect_ok_or_exists(created, "subscribing to the config container")?;
         *lock(&self.container) = Some(config_ri);
+        self.catch_up(tree, binding, &ae_id).await;
         Ok(())
+    }
+
+    /// The latest instance of the config container, when it is not the last one handled: a
+    /// config written while the gateway was away (its notification lost) is taken at start.
+    /// Only the latest: the platform's last word is the config it wants.
+    async fn catch_up(&self, tree: &Tree, binding: &dyn Binding, ae_id: &str) {
+        let cfg = tree.config();
+        let path = name::address(&[&cfg.cse_name, &cfg.ae_name, CONFIG, "la"]);
+        let resp = match binding
+            .send(Request::retrieve(path, ae_id, &cfg.release))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "remote config catch-up postponed");
+                return;
+            }
+        };
+        if !resp.rsc.is_success() {
+            // 4004: no instance yet.
+            return;
+        }
+        let Some(cin) = resp.pc.as_ref().and_then(|pc| pc.get("m2m:cin")) else {
+            return;
+        };
+        let ri = cin.get("ri").and_then(Value::as_str).unwrap_or_default();
+        let last = std::fs::read_to_string(&self.last).unwrap_or_default();
+        if !ri.is_empty() && ri != last.trim() {
+            tracing::info!(instance = %Untrusted(ri), "a config instance was written while the gateway was away");
+            self.offer(cin).await;
+        }
     }
 
     /// Whether the container with resource id `ri` (a notification's `pi`) is the config
@@ -144,6 +184,9 @@ impl RemoteConfigSide {
                 seen.pop_front();
             }
             seen.push_back(ri.to_owned());
+        }
+        if let Err(e) = super::file::write_atomic(&self.last, ri.as_bytes()) {
+            tracing::warn!(error = %e, "cannot remember the last config instance; a restart may take it again");
         }
         let instance = cin
             .get("rn")

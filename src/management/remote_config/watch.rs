@@ -5,8 +5,9 @@
 //! behind `citygate_device_up` (an adapter whose every known device is down or not heard from
 //! is failing; one without devices is judged by the supervisor only). An adapter that fails
 //! continuously for `rollback_after` triggers the automatic rollback. The watch ends after
-//! twice `rollback_after`, or sooner once every watched adapter has a device heard from since
-//! the change: a failure much later is a field problem, not the change's.
+//! twice `rollback_after`: a failure much later is a field problem, not the change's. (It
+//! does not end sooner on a device heard from: the adapter replaced by the change may still
+//! commit its last records just after it, which would end the watch on old evidence.)
 use crate::telemetry::device_roster::Liveness;
 use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
@@ -20,8 +21,6 @@ pub struct AdapterHealth {
     pub up: bool,
     /// Its devices' liveness.
     pub devices: Vec<Liveness>,
-    /// One of its devices was heard from at or after the change.
-    pub heard_since_change: bool,
 }
 
 impl AdapterHealth {
@@ -30,18 +29,18 @@ impl AdapterHealth {
     }
 }
 
-/// The health of every adapter in `ids`, read from the metrics; `since_ms` is the change.
-pub fn read(metrics: &Metrics, ids: &[String], since_ms: i64) -> BTreeMap<String, AdapterHealth> {
+/// The health of every adapter in `ids`, read from the metrics.
+pub fn read(metrics: &Metrics, ids: &[String]) -> BTreeMap<String, AdapterHealth> {
     let devices = metrics.device_roster.devices();
     ids.iter()
         .map(|id| {
-            let mine: Vec<_> = devices.iter().filter(|d| &d.adapter == id).collect();
             let health = AdapterHealth {
                 up: metrics.adapter_up.with_label_values(&[id.as_str()]).get() == 1,
-                devices: mine.iter().map(|d| d.status).collect(),
-                heard_since_change: mine
+                devices: devices
                     .iter()
-                    .any(|d| d.last_seen_ms.is_some_and(|t| t >= since_ms)),
+                    .filter(|d| &d.adapter == id)
+                    .map(|d| d.status)
+                    .collect(),
             };
             (id.clone(), health)
         })
@@ -52,7 +51,7 @@ pub fn read(metrics: &Metrics, ids: &[String], since_ms: i64) -> BTreeMap<String
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Watching,
-    /// The change is judged good (or old enough): stop watching.
+    /// The change is old enough: stop watching.
     Done,
     /// This adapter has failed for `rollback_after`: roll back.
     RollBack {
@@ -66,8 +65,6 @@ pub struct Watch {
     /// The instance that made the change.
     pub instance: String,
     started: Instant,
-    /// When the change was applied, Unix ms (compared with devices' last-seen times).
-    pub since_ms: i64,
     rollback_after: Duration,
     /// Watched adapter → since when it fails (None: not failing now).
     failing_since: BTreeMap<String, Option<Instant>>,
@@ -82,7 +79,6 @@ impl Watch {
         kept: impl Fn(&str) -> bool,
         rollback_after: Duration,
         now: Instant,
-        since_ms: i64,
     ) -> Option<Watch> {
         let failing_since: BTreeMap<_, _> = before
             .iter()
@@ -92,7 +88,6 @@ impl Watch {
         (!failing_since.is_empty()).then(|| Watch {
             instance: instance.to_owned(),
             started: now,
-            since_ms,
             rollback_after,
             failing_since,
         })
@@ -104,25 +99,22 @@ impl Watch {
 
     /// Takes one look at the health of the watched adapters.
     pub fn look(&mut self, health: &BTreeMap<String, AdapterHealth>, now: Instant) -> Verdict {
-        let mut all_confirmed = true;
         for (id, since) in &mut self.failing_since {
             let Some(h) = health.get(id) else {
                 continue;
             };
-            if h.failing() {
-                let from = *since.get_or_insert(now);
-                if now.duration_since(from) >= self.rollback_after {
-                    return Verdict::RollBack {
-                        adapter: id.clone(),
-                    };
-                }
-                all_confirmed = false;
-            } else {
+            if !h.failing() {
                 *since = None;
-                all_confirmed &= h.heard_since_change;
+                continue;
+            }
+            let from = *since.get_or_insert(now);
+            if now.duration_since(from) >= self.rollback_after {
+                return Verdict::RollBack {
+                    adapter: id.clone(),
+                };
             }
         }
-        if all_confirmed || now.duration_since(self.started) >= 2 * self.rollback_after {
+        if now.duration_since(self.started) >= 2 * self.rollback_after {
             Verdict::Done
         } else {
             Verdict::Watching
@@ -134,11 +126,10 @@ impl Watch {
 mod tests {
     use super::*;
 
-    fn h(up: bool, devices: &[Liveness], heard: bool) -> AdapterHealth {
+    fn h(up: bool, devices: &[Liveness]) -> AdapterHealth {
         AdapterHealth {
             up,
             devices: devices.to_vec(),
-            heard_since_change: heard,
         }
     }
 
@@ -151,10 +142,10 @@ mod tests {
 
     #[test]
     fn failing_means_not_running_or_no_device_up() {
-        assert!(!h(true, &[], false).failing());
-        assert!(h(false, &[], false).failing());
-        assert!(h(true, &[Liveness::Down, Liveness::Unknown], false).failing());
-        assert!(!h(true, &[Liveness::Down, Liveness::Up], false).failing());
+        assert!(!h(true, &[]).failing());
+        assert!(h(false, &[]).failing());
+        assert!(h(true, &[Liveness::Down, Liveness::Unknown]).failing());
+        assert!(!h(true, &[Liveness::Down, Liveness::Up]).failing());
     }
 
     #[test]
@@ -162,16 +153,16 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
         let before = map(&[
-            ("meter", h(true, &[Liveness::Up], true)),
-            ("broken", h(false, &[], false)),
+            ("meter", h(true, &[Liveness::Up])),
+            ("broken", h(false, &[])),
         ]);
-        let mut w = Watch::new("cin-1", &before, |_| true, 5 * s, t0, 0).unwrap();
+        let mut w = Watch::new("cin-1", &before, |_| true, 5 * s, t0).unwrap();
         // A watch only covers adapters that ran well before the change.
         assert_eq!(w.adapters(), ["meter"]);
-        let down = map(&[("meter", h(true, &[Liveness::Down], false))]);
+        let down = map(&[("meter", h(true, &[Liveness::Down]))]);
         assert_eq!(w.look(&down, t0 + s), Verdict::Watching);
         // Up for a moment: the count starts again.
-        let up = map(&[("meter", h(true, &[Liveness::Up], false))]);
+        let up = map(&[("meter", h(true, &[Liveness::Up]))]);
         assert_eq!(w.look(&up, t0 + 3 * s), Verdict::Watching);
         assert_eq!(w.look(&down, t0 + 4 * s), Verdict::Watching);
         assert_eq!(w.look(&down, t0 + 8 * s), Verdict::Watching);
@@ -184,18 +175,17 @@ mod tests {
     }
 
     #[test]
-    fn the_watch_ends_once_heard_from_or_after_twice_the_period() {
+    fn the_watch_ends_after_twice_the_period() {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
-        let before = map(&[("meter", h(true, &[Liveness::Up], true))]);
-        let mut w = Watch::new("c", &before, |_| true, 5 * s, t0, 0).unwrap();
-        let heard = map(&[("meter", h(true, &[Liveness::Up], true))]);
-        assert_eq!(w.look(&heard, t0 + s), Verdict::Done);
-        let mut w = Watch::new("c", &before, |_| true, 5 * s, t0, 0).unwrap();
-        let quiet = map(&[("meter", h(true, &[Liveness::Up], false))]);
-        assert_eq!(w.look(&quiet, t0 + s), Verdict::Watching);
-        assert_eq!(w.look(&quiet, t0 + 10 * s), Verdict::Done);
+        let before = map(&[("meter", h(true, &[Liveness::Up]))]);
+        let mut w = Watch::new("c", &before, |_| true, 5 * s, t0).unwrap();
+        let up = map(&[("meter", h(true, &[Liveness::Up]))]);
+        assert_eq!(w.look(&up, t0 + s), Verdict::Watching);
+        assert_eq!(w.look(&up, t0 + 10 * s), Verdict::Done);
         // Nothing to watch: an adapter removed by the change, or none healthy before.
-        assert!(Watch::new("c", &before, |_| false, 5 * s, t0, 0).is_none());
+        assert!(Watch::new("c", &before, |_| false, 5 * s, t0).is_none());
+        let broken = map(&[("meter", h(false, &[]))]);
+        assert!(Watch::new("c", &broken, |_| true, 5 * s, t0).is_none());
     }
 }
