@@ -107,6 +107,7 @@ fn mcfg(update_interval: Duration) -> ManagementConfig {
         update_interval,
         debounce: Duration::from_millis(300),
         allow_restart: false,
+        ..ManagementConfig::default()
     }
 }
 

@@ -68,6 +68,12 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         // Adapters register the devices they accept commands for; the northbound side looks
         // them up when a command arrives.
         let commands = crate::commands::CommandRegistry::new();
+        // Remote config: the northbound side receives, the loop below decides and applies.
+        let (mut remote, remote_side, mut remote_jobs) =
+            match crate::management::remote_config::channel(&cfg) {
+                Some((applier, side, jobs)) => (Some(applier), Some(side), Some(jobs)),
+                None => (None, None, None),
+            };
         if let Some(nb) = &cfg.northbound {
             crate::runtime::northbound::start(
                 nb,
@@ -80,6 +86,7 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                     token: &token,
                     tracker: &tracker,
                     restart: &restart,
+                    remote_config: remote_side.as_ref(),
                 },
             )
             .context("starting the northbound binding ([northbound])")?;
@@ -105,10 +112,24 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
             "citygate running"
         );
         let mut current = cfg.clone();
+        let mut look = tokio::time::interval(crate::management::remote_config::apply::LOOK_EVERY);
         let signal = loop {
+            let watching = remote.as_ref().is_some_and(|r| r.watching());
             let signal = tokio::select! {
                 s = signals.next() => s,
                 _ = restart.cancelled() => Signal::Stop("restart requested by the platform"),
+                Some(job) = next_job(&mut remote_jobs) => {
+                    if let Some(r) = remote.as_mut() {
+                        r.handle(job, &mut current, &mut adapters, &metrics).await;
+                    }
+                    continue;
+                }
+                _ = look.tick(), if watching => {
+                    if let Some(r) = remote.as_mut() {
+                        r.look(&mut current, &mut adapters, &metrics).await;
+                    }
+                    continue;
+                }
             };
             match signal {
                 Signal::Stop(name) => break name,
@@ -117,6 +138,9 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
                     tracing::info!(config = %current.source.display(), "SIGHUP: reloading the config");
                     if let Some(new) = reload::reload(&current.source, &current, &mut adapters, &metrics).await {
                         current = new;
+                        if let Some(r) = remote.as_mut() {
+                            r.forget_watch();
+                        }
                     }
                     systemd::reloaded("running");
                 }
@@ -144,6 +168,16 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(clean, "citygate stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The next remote config instance (never, when remote config is off).
+async fn next_job(
+    jobs: &mut Option<tokio::sync::mpsc::Receiver<crate::management::remote_config::Job>>,
+) -> Option<crate::management::remote_config::Job> {
+    match jobs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The check `citygate check` makes on replay files, made again before anything starts: a

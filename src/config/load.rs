@@ -111,6 +111,13 @@ pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
                             Some("the reboot request reaches the gateway as a notification, the way commands do (docs/management.md)".into()),
                         );
                     }
+                    if v.remote_config && !commands_enabled(root.get_ref()) {
+                        cx.push(
+                            Some(span_of(value, "remote_config")),
+                            "[management] remote_config = true needs [northbound.commands] enabled = true.".into(),
+                            Some("a new config reaches the gateway as a notification, the way commands do (docs/management.md)".into()),
+                        );
+                    }
                     config.management = v;
                 }
             }

@@ -8,6 +8,7 @@
 //! - validation is pure ([`issue::ConfigIssue`] with key paths); cross-section checks
 //!   (resource conflicts) live in [`validate`].
 
+pub mod check;
 pub mod device_id;
 pub mod issue;
 pub mod load;

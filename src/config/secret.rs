@@ -193,6 +193,28 @@ impl<'a> SecretFields<'a> {
         Ok(Some(value.to_owned()))
     }
 
+    /// For a config that arrives over the network (remote config): a secret written inline
+    /// travels through the platform and is refused; it must stay in a file (or the
+    /// environment) on the gateway. The issue sits at the inline key.
+    pub fn inline_refused(&self, table: &str) -> Option<ConfigIssue> {
+        self.inline?;
+        let name = self.name;
+        let key = if table.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{table}.{name}")
+        };
+        Some(
+            ConfigIssue::new(
+                key,
+                format!("The secret `{name}` is written inline; a remote config may not carry secrets."),
+            )
+            .hint(format!(
+                "put the secret in a root-only file on the gateway and write {name}_file = \"/etc/citygate/{name}\""
+            )),
+        )
+    }
+
     /// Reads a secret that must be there.
     pub fn read_required(&self) -> Result<String, SecretError> {
         self.read()?.ok_or(SecretError::Missing(self.name))
@@ -297,6 +319,18 @@ mod tests {
             fields(None, None, None).read_required(),
             Err(SecretError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn inline_secrets_are_refused_for_remote_config() {
+        let f = PathBuf::from("/etc/citygate/k");
+        let issue = fields(Some("00112233"), None, None)
+            .inline_refused("devices.0.otaa")
+            .unwrap();
+        assert_eq!(issue.path, "devices.0.otaa.app_key");
+        assert!(issue.message.contains("inline"), "{}", issue.message);
+        assert!(fields(None, Some(&f), None).inline_refused("").is_none());
+        assert!(fields(None, None, Some("KEY")).inline_refused("").is_none());
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::time::Duration;
 /// Shortest `update_interval`: counters of a fleet must not load the CSE.
 pub const MIN_UPDATE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Shortest `remote_config_rollback_after`.
+pub const MIN_ROLLBACK_AFTER: Duration = Duration::from_secs(1);
+
 /// Longest `debounce`: a status change must reach the platform promptly.
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(60);
 
@@ -34,6 +37,17 @@ pub struct ManagementConfig {
     /// Off: the request is refused (reset, logged, counted). Needs `[northbound.commands]
     /// enabled` (the notification arrives the way commands do).
     pub allow_restart: bool,
+    /// The platform may replace this config by writing a TOML text into the gateway's config
+    /// container (docs/management.md, "Remote config"). Needs `[northbound.commands]
+    /// enabled` (the notification arrives the way commands do).
+    pub remote_config: bool,
+    /// The only platform originators that may write a config (the container's ACP grants
+    /// them CREATE, and the instance's creator `cr` is checked on receipt).
+    pub remote_config_originators: Vec<String>,
+    /// After a remote change, an adapter that ran well before and keeps failing this long
+    /// makes the gateway roll back to the previous config on its own.
+    #[serde(deserialize_with = "crate::config::units::duration")]
+    pub remote_config_rollback_after: Duration,
 }
 
 impl Default for ManagementConfig {
@@ -46,6 +60,9 @@ impl Default for ManagementConfig {
             update_interval: Duration::from_secs(300),
             debounce: Duration::from_secs(1),
             allow_restart: false,
+            remote_config: false,
+            remote_config_originators: Vec::new(),
+            remote_config_rollback_after: Duration::from_secs(300),
         }
     }
 }
@@ -75,6 +92,40 @@ impl ManagementConfig {
                     ),
                 )
                 .hint("status changes should reach the platform promptly (default 1s)"),
+            );
+        }
+        if self.remote_config && self.remote_config_originators.is_empty() {
+            issues.push(
+                ConfigIssue::new(
+                    "remote_config_originators",
+                    "remote_config = true needs at least one platform originator in remote_config_originators.",
+                )
+                .hint("e.g. remote_config_originators = [\"Cplatform\"]: only they may write a config"),
+            );
+        }
+        if self
+            .remote_config_originators
+            .iter()
+            .any(|o| o.is_empty() || o.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            issues.push(
+                ConfigIssue::new(
+                    "remote_config_originators",
+                    "An originator in remote_config_originators is empty or contains spaces.",
+                )
+                .hint("write the platform's AE-ID as the CSE knows it, e.g. \"Cplatform\""),
+            );
+        }
+        if self.remote_config_rollback_after < MIN_ROLLBACK_AFTER {
+            issues.push(
+                ConfigIssue::new(
+                    "remote_config_rollback_after",
+                    format!(
+                        "remote_config_rollback_after = {:?} is shorter than the minimum of 1s.",
+                        self.remote_config_rollback_after
+                    ),
+                )
+                .hint("an adapter needs time to connect after a change (default 5m)"),
             );
         }
         for (key, value) in [
@@ -114,5 +165,35 @@ mod tests {
         assert_eq!(paths, ["update_interval", "debounce", "location"]);
         assert!(!c.allow_restart);
         assert!(toml::from_str::<ManagementConfig>("allow_reboot = true").is_err());
+        assert!(!c.remote_config);
+        let c: ManagementConfig =
+            toml::from_str("remote_config = true\nremote_config_rollback_after = \"500ms\"")
+                .unwrap();
+        let paths: Vec<_> = c.validate().into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            ["remote_config_originators", "remote_config_rollback_after"]
+        );
+    }
+
+    #[test]
+    fn remote_config_needs_the_command_route() {
+        let base = "[northbound]\ncse_url = \"http://127.0.0.1:8080\"\noriginator = \"Cgw\"\n";
+        let rc = "[management]\nremote_config = true\nremote_config_originators = [\"Cp\"]\n";
+        let err = crate::config::load_str(
+            &format!("{base}{rc}"),
+            std::path::Path::new("citygate.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("citygate.toml:5:"), "{err}");
+        assert!(
+            err.contains("needs [northbound.commands] enabled = true"),
+            "{err}"
+        );
+        let ok =
+            format!("{base}[northbound.commands]\nenabled = true\noriginators = [\"Cp\"]\n{rc}");
+        let cfg = crate::config::load_str(&ok, std::path::Path::new("c.toml")).unwrap();
+        assert!(cfg.management.remote_config);
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod plan;
 pub mod publisher;
 pub mod reboot;
+pub mod remote_config;
 pub mod resources;
 pub mod system;
 

@@ -5,6 +5,7 @@
 
 use crate::buffer::Buffer;
 use crate::commands::{CommandRegistry, DispatchConfig, Dispatcher};
+use crate::management::remote_config::side::RemoteConfigSide;
 use crate::northbound::commands::{CommandSide, Route};
 use crate::northbound::config::BindingKind;
 use crate::northbound::{
@@ -31,6 +32,8 @@ pub struct Daemon<'a> {
     pub tracker: &'a TaskTracker,
     /// Cancelled when the platform asks for a restart (reboot mgmtObj, `allow_restart`).
     pub restart: &'a CancellationToken,
+    /// Remote config's northbound half (`[management] remote_config = true`).
+    pub remote_config: Option<&'a Arc<RemoteConfigSide>>,
 }
 
 /// Builds the binding and spawns the syncer and its observer on `tracker` (inside the runtime:
@@ -49,6 +52,7 @@ pub fn start(
         token,
         tracker,
         restart,
+        remote_config,
     } = *daemon;
     northbound::install_crypto_provider();
     let (binding, target, route): (Arc<dyn Binding>, &str, Route) = match cfg.binding {
@@ -115,7 +119,7 @@ pub fn start(
         );
         let side = CommandSide::new(
             cfg.commands.clone(),
-            binding,
+            binding.clone(),
             syncer.tree(),
             commands.clone(),
             dispatcher,
@@ -123,6 +127,14 @@ pub fn start(
         );
         if let Some(reboot) = reboot {
             side.set_reboot(reboot);
+        }
+        if let Some(rc) = remote_config {
+            side.set_remote_config(rc.clone());
+            tracker.spawn(
+                rc.clone()
+                    .write_status(binding.clone(), syncer.tree(), token.clone()),
+            );
+            tracing::info!(originators = ?management.remote_config_originators, "remote config enabled");
         }
         tracker.spawn(side.run(token.clone()));
         tracing::info!(originators = ?cfg.commands.originators, "commands from the platform enabled");

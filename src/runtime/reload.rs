@@ -149,6 +149,9 @@ impl AdapterSet {
         if old.gateway != new.gateway {
             outcome.needs_restart.push("gateway");
         }
+        if old.management != new.management {
+            outcome.needs_restart.push("management");
+        }
         outcome
     }
 }
@@ -160,6 +163,18 @@ pub async fn reload(
     set: &mut AdapterSet,
     metrics: &Metrics,
 ) -> Option<Config> {
+    reload_with_outcome(path, current, set, metrics)
+        .await
+        .map(|(config, _)| config)
+}
+
+/// [`reload`], also saying what it did (remote config reports it to the platform).
+pub async fn reload_with_outcome(
+    path: &Path,
+    current: &Config,
+    set: &mut AdapterSet,
+    metrics: &Metrics,
+) -> Option<(Config, ReloadOutcome)> {
     let new = match config::load(path) {
         Ok(c) => c,
         Err(LoadError::Invalid(report)) => {
@@ -193,5 +208,5 @@ pub async fn reload(
     if !outcome.needs_restart.is_empty() {
         tracing::warn!(sections = ?outcome.needs_restart, "these sections changed and take effect only after `systemctl restart citygate`");
     }
-    Some(new)
+    Some((new, outcome))
 }

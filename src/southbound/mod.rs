@@ -188,6 +188,37 @@ impl AdapterConfig {
         }
     }
 
+    /// Every secret of this adapter with the key path of the table holding it (relative to
+    /// the adapter's table): remote config refuses the inline ones.
+    pub fn secrets(&self) -> Vec<(String, crate::config::secret::SecretFields<'_>)> {
+        fn lorawan(
+            devices: &[lorawan::config::DeviceConfig],
+        ) -> Vec<(String, crate::config::secret::SecretFields<'_>)> {
+            let mut out = Vec::new();
+            for (i, d) in devices.iter().enumerate() {
+                if let Some(abp) = &d.abp {
+                    out.push((format!("devices.{i}.abp"), abp.nwk_s_key()));
+                    out.push((format!("devices.{i}.abp"), abp.app_s_key()));
+                }
+                if let Some(otaa) = &d.otaa {
+                    out.push((format!("devices.{i}.otaa"), otaa.app_key()));
+                }
+            }
+            out
+        }
+        match self {
+            AdapterConfig::Replay(_) | AdapterConfig::Modbus(_) => Vec::new(),
+            AdapterConfig::LorawanUdp(c) => lorawan(&c.devices),
+            AdapterConfig::LorawanLnsMqtt(c) => vec![(String::new(), c.password())],
+            AdapterConfig::Ble(c) => c
+                .devices
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("devices.{i}"), d.bindkey_fields()))
+                .collect(),
+        }
+    }
+
     /// What this adapter owns exclusively.
     pub fn resources(&self) -> Vec<Resource> {
         match self {

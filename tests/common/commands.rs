@@ -110,6 +110,7 @@ impl Gateway {
                 token: &token,
                 tracker: &tracker,
                 restart: &CancellationToken::new(),
+                remote_config: None,
             },
         )
         .expect("northbound starts");

@@ -14,6 +14,7 @@ pub mod setup;
 
 use crate::backoff::Backoff;
 use crate::commands::{journal, CommandRegistry, Dispatcher};
+use crate::management::remote_config::side::RemoteConfigSide;
 use crate::northbound::binding::Binding;
 use crate::northbound::config::CommandsConfig;
 use crate::northbound::mqtt::MqttBinding;
@@ -60,6 +61,8 @@ pub struct CommandSide {
     caught_up: tokio::sync::watch::Sender<bool>,
     /// Decides on notifications about the reboot mgmtObj (set when management publishes it).
     reboot: std::sync::OnceLock<Arc<crate::management::reboot::Reboot>>,
+    /// Builds and receives the remote config containers (set when remote config is on).
+    remote_config: std::sync::OnceLock<Arc<RemoteConfigSide>>,
 }
 
 impl CommandSide {
@@ -84,6 +87,7 @@ impl CommandSide {
             rebuild: Notify::new(),
             caught_up: tokio::sync::watch::channel(false).0,
             reboot: std::sync::OnceLock::new(),
+            remote_config: std::sync::OnceLock::new(),
         })
     }
 
@@ -91,6 +95,12 @@ impl CommandSide {
     /// commands: one polling channel or request topic per AE).
     pub fn set_reboot(&self, reboot: Arc<crate::management::reboot::Reboot>) {
         let _ = self.reboot.set(reboot);
+    }
+
+    /// Builds the remote config containers with the command resources and routes
+    /// notifications about them to `side`.
+    pub fn set_remote_config(&self, side: Arc<RemoteConfigSide>) {
+        let _ = self.remote_config.set(side);
     }
 
     /// Runs until `cancel`.
@@ -180,14 +190,19 @@ impl CommandSide {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             let devices = self.registry.devices();
-            match setup::build(
+            let mut built = setup::build(
                 &self.tree,
                 self.binding.as_ref(),
                 &self.cfg.originators,
                 &devices,
             )
-            .await
-            {
+            .await;
+            if let (Ok(_), Some(rc)) = (&built, self.remote_config.get()) {
+                if let Err(e) = rc.build(&self.tree, self.binding.as_ref()).await {
+                    built = Err(format!("remote config containers: {e}"));
+                }
+            }
+            match built {
                 Ok(containers) => {
                     tracing::info!(
                         devices = devices.len(),

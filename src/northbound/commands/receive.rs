@@ -144,6 +144,10 @@ async fn handle(side: &CommandSide, n: &IncomingNotify) -> u16 {
             2000
         }
         Notification::Instance { container, cin } => {
+            if let Some(rc) = side.remote_config.get().filter(|rc| rc.owns(container)) {
+                rc.offer(cin).await;
+                return 2000;
+            }
             let Some(device) = side.device_of(container) else {
                 tracing::warn!(container = %container, "notification about an unknown command container; catching up");
                 side.catch_up.notify_one();

@@ -33,8 +33,8 @@ pub const COMMANDS_MNI: u64 = 100;
 
 /// ACP operations: CREATE (1) + RETRIEVE (2) for the platform in `commands`, RETRIEVE in
 /// `results`, all (63) for the AE.
-const PLATFORM_OPS: u64 = 1 | 2;
-const RETRIEVE: u64 = 2;
+pub(crate) const PLATFORM_OPS: u64 = 1 | 2;
+pub(crate) const RETRIEVE: u64 = 2;
 const ALL_OPS: u64 = 63;
 
 /// Why setting up failed, for the log (retried on the next catch-up tick).
@@ -132,7 +132,7 @@ pub async fn build(
 
 /// Creates the ACP `rn` under the AE (the originators get `ops`, the AE everything), or
 /// updates it to the configured originators when it exists.
-async fn ensure_acp(
+pub(crate) async fn ensure_acp(
     tree: &Tree,
     binding: &dyn Binding,
     ae_id: &str,
@@ -175,12 +175,12 @@ async fn ensure_acp(
     .map(|_| ())
 }
 
-async fn send(binding: &dyn Binding, req: Request) -> Result<Response, SetupError> {
+pub(crate) async fn send(binding: &dyn Binding, req: Request) -> Result<Response, SetupError> {
     let to = req.to.clone();
     binding.send(req).await.map_err(|e| format!("{to}: {e}"))
 }
 
-fn expect_ok(resp: Response, what: &str) -> Result<Response, SetupError> {
+pub(crate) fn expect_ok(resp: Response, what: &str) -> Result<Response, SetupError> {
     if resp.rsc.is_success() {
         Ok(resp)
     } else {
@@ -192,14 +192,14 @@ fn expect_ok(resp: Response, what: &str) -> Result<Response, SetupError> {
     }
 }
 
-fn expect_ok_or_exists(resp: Response, what: &str) -> Result<(), SetupError> {
+pub(crate) fn expect_ok_or_exists(resp: Response, what: &str) -> Result<(), SetupError> {
     if resp.rsc == Rsc::CONFLICT {
         return Ok(());
     }
     expect_ok(resp, what).map(|_| ())
 }
 
-fn ri_of(resp: &Response, kind: &str) -> Option<String> {
+pub(crate) fn ri_of(resp: &Response, kind: &str) -> Option<String> {
     resp.pc
         .as_ref()?
         .get(kind)?
