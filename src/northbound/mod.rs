@@ -30,6 +30,7 @@ pub mod mqtt;
 pub mod mqtt_config;
 pub mod onem2m;
 pub mod retry;
+pub mod serialization;
 pub mod state;
 pub mod store;
 pub mod sync;

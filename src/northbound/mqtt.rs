@@ -1,7 +1,8 @@
 //! TS-0010 MQTT binding over rumqttc (`mqtt://`, or `mqtts://` with rustls + ring).
 //!
-//! Topics (protocols.md §1.5): a request is published on `/oneM2M/req/<fr>/<cse-id>/json`, its
-//! response comes back on `/oneM2M/resp/<fr>/<cse-id>/json`; IDs in topic levels lose their
+//! Topics (protocols.md §1.5): a request is published on `/oneM2M/req/<fr>/<cse-id>/json`
+//! (`…/cbor` with `serialization = "cbor"`, the payload then CBOR), its response comes back on
+//! `/oneM2M/resp/<fr>/<cse-id>/json` (decoded as its topic's last level says); IDs in topic levels lose their
 //! leading `/` and map `/` to `:`. An AE create with a bare `C`/`S` originator (the CSE assigns
 //! the AE-ID) goes on `/oneM2M/reg_req/<credential-id>/…` and is answered on `reg_resp`. The
 //! payload is the bare request primitive (`{"op":…,"to":…,"fr":…,"rqi":…,"rvi":…}`).
@@ -14,6 +15,8 @@
 use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
+use super::serialization::Serialization;
+use crate::telemetry::WireMetrics;
 use crate::backoff::Backoff;
 use crate::telemetry::untrusted::snippet;
 use rumqttc::{
@@ -69,6 +72,8 @@ const INCOMING_QUEUE: usize = 256;
 
 struct Shared {
     state: Mutex<State>,
+    /// Counts received responses (the event loop sees them).
+    wire: Mutex<WireMetrics>,
     /// `false` until the first connection attempt has finished, either way.
     first_attempt: watch::Sender<bool>,
     /// Counts (re)connections: a listener catches up on what it missed while offline.
@@ -92,6 +97,9 @@ pub struct MqttBinding {
     /// Originator level of `reg_req` for CSE-assigned AE-IDs.
     credential_id: String,
     timeout: Duration,
+    /// Payload serialization and topic suffix (`json` / `cbor`).
+    serialization: Serialization,
+    wire: WireMetrics,
     /// Stops the event-loop task when the binding is dropped.
     cancel: CancellationToken,
 }
@@ -188,7 +196,9 @@ impl MqttBinding {
         net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
         let (first_attempt, _) = watch::channel(false);
+        let wire = WireMetrics::detached();
         let shared = Arc::new(Shared {
+            wire: Mutex::new(wire.clone()),
             state: Mutex::new(State::default()),
             first_attempt,
             connects: watch::channel(0).0,
@@ -213,8 +223,21 @@ impl MqttBinding {
             cse_topic: topic_id(&cfg.cse_id),
             credential_id,
             timeout: cfg.request_timeout,
+            serialization: cfg.serialization,
+            wire,
             cancel,
         })
+    }
+
+    /// Builder: count bytes on the wire into these handles (`citygate_northbound_bytes_total`).
+    pub fn with_wire_metrics(mut self, wire: WireMetrics) -> Self {
+        *self
+            .shared
+            .wire
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = wire.clone();
+        self.wire = wire;
+        self
     }
 
     /// Subscribes to the requests the CSE sends to `ae_id` (`/oneM2M/req/+/<AE-ID>/#`, kept
@@ -282,7 +305,11 @@ impl MqttBinding {
             )));
         }
         Ok((
-            format!("/oneM2M/{kind}/{originator}/{}/json", self.cse_topic),
+            format!(
+                "/oneM2M/{kind}/{originator}/{}/{}",
+                self.cse_topic,
+                self.serialization.topic_suffix()
+            ),
             format!("/oneM2M/{resp_kind}/{originator}/+/#"),
         ))
     }
@@ -334,8 +361,7 @@ impl Drop for PendingGuard<'_> {
 impl Binding for MqttBinding {
     async fn send(&self, req: Request) -> Result<Response, BindingError> {
         let (topic, filter) = self.topics_for(&req)?;
-        let payload = serde_json::to_vec(&req)
-            .map_err(|e| BindingError::Transport(format!("cannot encode request: {e}")))?;
+        let payload = self.serialization.encode(&req)?;
         self.check_connected().await?;
         let (tx, rx) = oneshot::channel();
         {
@@ -361,9 +387,12 @@ impl Binding for MqttBinding {
                 tracing::debug!(filter = %filter, "subscribed to responses");
                 st.subscribed.insert(filter);
             }
+            let size = publish_size(&topic, payload.len());
             self.client
                 .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload)
                 .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))?;
+            self.wire.sent.inc_by(size);
+            self.wire.requests.inc();
             st.pending.insert(req.rqi.clone(), tx);
         }
         let _guard = PendingGuard {
@@ -496,7 +525,19 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
         }
         return;
     }
-    let (rqi, result) = match parse_response(payload) {
+    shared
+        .wire
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .received
+        .inc_by(publish_size(topic, payload.len()));
+    // The topic's last level names the serialization (TS-0010 §6.4).
+    let ser = topic
+        .rsplit('/')
+        .next()
+        .and_then(Serialization::from_media_type)
+        .unwrap_or_default();
+    let (rqi, result) = match parse_response_as(ser, payload) {
         Ok(resp) => (resp.rqi.clone(), Ok(resp)),
         Err((Some(rqi), e)) => (rqi, Err(e)),
         Err((None, e)) => {
@@ -515,13 +556,38 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
     }
 }
 
-/// A response primitive: `rsc` (number, or a numeric string), `rqi`, optional `pc`. The error
-/// carries the `rqi` when it could be read.
+/// Size of a QoS 1 PUBLISH packet: fixed header (type byte, remaining-length varint), topic
+/// (length-prefixed), packet id, payload.
+fn publish_size(topic: &str, payload: usize) -> u64 {
+    let remaining = 2 + topic.len() + 2 + payload;
+    let varint = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    (1 + varint + remaining) as u64
+}
+
+/// A JSON response primitive: see [`parse_response_as`].
 pub fn parse_response(payload: &[u8]) -> Result<Response, (Option<String>, BindingError)> {
-    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
-        let detail = format!("{e}; payload: {}", snippet(payload));
-        (None, BindingError::BadBody { rsc: 0, detail })
-    })?;
+    parse_response_as(Serialization::Json, payload)
+}
+
+/// A response primitive in `ser`: `rsc` (number, or a numeric string), `rqi`, optional `pc`.
+/// The error carries the `rqi` when it could be read.
+pub fn parse_response_as(
+    ser: Serialization,
+    payload: &[u8],
+) -> Result<Response, (Option<String>, BindingError)> {
+    let v = match ser.decode(0, payload) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            let detail = "empty response payload".to_string();
+            return Err((None, BindingError::BadBody { rsc: 0, detail }));
+        }
+        Err(e) => return Err((None, e)),
+    };
     let rqi = v.get("rqi").and_then(|r| r.as_str()).map(String::from);
     let rsc = v.get("rsc").and_then(|r| match r {
         serde_json::Value::Number(n) => n.as_u64(),

@@ -71,6 +71,9 @@ pub struct Metrics {
     // Commands from the platform.
     pub commands: IntCounterVec,
     pub command_latency: HistogramVec,
+    // Northbound wire cost (every binding).
+    pub northbound_bytes: IntCounterVec,
+    pub northbound_requests: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -209,6 +212,8 @@ impl Metrics {
                 r.register(Box::new(m.clone())).expect("unique metric");
                 m
             },
+            northbound_bytes: counter_vec(&r, "citygate_northbound_bytes_total", "Bytes of oneM2M requests sent to (direction=sent) and responses received from (direction=received) the CSE or broker: payload and protocol headers as far as the binding sees them (HTTP request/status line and headers, MQTT PUBLISH packets, CoAP datagrams).", &["direction"]),
+            northbound_requests: counter_vec(&r, "citygate_northbound_requests_total", "oneM2M requests sent by the northbound binding (records, registration, tree, retries, commands), by binding.", &["binding"]),
             registry: r,
         }
     }
