@@ -16,9 +16,9 @@
 use super::binding::{Binding, BindingError};
 use super::coap_endpoint::{Endpoint, Exchange};
 use super::coap_options::{self, parse_authority, parse_response, request_message_as};
-use super::serialization::Serialization;
 use super::config::NorthboundConfig;
 use super::onem2m::primitive::{Request, Response};
+use super::serialization::Serialization;
 use crate::telemetry::CoapMetrics;
 use coap_lite::block_handler::BlockValue;
 use coap_lite::{CoapOption, MessageClass, Packet, ResponseType};

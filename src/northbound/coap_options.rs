@@ -13,8 +13,8 @@
 //! exactly as the HTTP binding reads `X-M2M-RSC`. Without it, 4.01/4.03 are an auth refusal
 //! and anything else an unusable answer (retried).
 use super::binding::BindingError;
-use super::serialization::Serialization;
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use super::serialization::Serialization;
 use crate::telemetry::untrusted::snippet;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 

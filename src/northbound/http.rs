@@ -14,12 +14,12 @@
 //! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
 //! buffer an arbitrarily large body.
 use super::binding::{read_config_file, Binding, BindingError};
-use super::serialization::Serialization;
-use crate::telemetry::WireMetrics;
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
 use super::onem2m::primitive::{Operation, Request, Response, Rsc};
+use super::serialization::Serialization;
 use crate::telemetry::untrusted::snippet;
+use crate::telemetry::WireMetrics;
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -243,10 +243,11 @@ fn request_wire_size(req: &reqwest::Request) -> u64 {
 
 /// Size of a response: status line, headers and body.
 fn response_wire_size(status: u16, headers: &HeaderMap, body: usize) -> u64 {
-    let line = "HTTP/1.1 000 \r\n".len() + reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .map_or(0, str::len);
+    let line = "HTTP/1.1 000 \r\n".len()
+        + reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map_or(0, str::len);
     (line + headers_size(headers) + 2 + body) as u64
 }
 

@@ -16,9 +16,9 @@ use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{MqttConfig, NorthboundConfig};
 use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
 use super::serialization::Serialization;
-use crate::telemetry::WireMetrics;
 use crate::backoff::Backoff;
 use crate::telemetry::untrusted::snippet;
+use crate::telemetry::WireMetrics;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
     StateError, SubscribeReasonCode, TlsConfiguration, Transport,
@@ -231,11 +231,7 @@ impl MqttBinding {
 
     /// Builder: count bytes on the wire into these handles (`citygate_northbound_bytes_total`).
     pub fn with_wire_metrics(mut self, wire: WireMetrics) -> Self {
-        *self
-            .shared
-            .wire
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = wire.clone();
+        *self.shared.wire.lock().unwrap_or_else(|p| p.into_inner()) = wire.clone();
         self.wire = wire;
         self
     }

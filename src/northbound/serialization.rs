@@ -68,11 +68,7 @@ impl Serialization {
 
     /// Decodes a body: `None` when it is empty (or, for JSON, whitespace only), `BadBody`
     /// (with the `rsc` it came with) when it is not what it claims to be.
-    pub fn decode(
-        self,
-        rsc: u16,
-        body: &[u8],
-    ) -> Result<Option<serde_json::Value>, BindingError> {
+    pub fn decode(self, rsc: u16, body: &[u8]) -> Result<Option<serde_json::Value>, BindingError> {
         if body.is_empty() || (self == Serialization::Json && is_blank(body)) {
             return Ok(None);
         }
@@ -89,10 +85,7 @@ impl Serialization {
                 let value: serde_json::Value = ciborium::from_reader(&mut reader)
                     .map_err(|e| bad(format!("not CBOR: {e}")))?;
                 if !reader.is_empty() {
-                    return Err(bad(format!(
-                        "{} bytes after the CBOR item",
-                        reader.len()
-                    )));
+                    return Err(bad(format!("{} bytes after the CBOR item", reader.len())));
                 }
                 Ok(Some(value))
             }

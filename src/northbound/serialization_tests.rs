@@ -19,7 +19,10 @@ fn cbor_keeps_every_value_exactly() {
     assert_eq!(back, v);
     // Floats stay floats and integers integers (no 21.0 → 21).
     assert!(back["whole_float"].is_f64());
-    assert_eq!(back["third"].as_f64().unwrap().to_bits(), (1.0_f64 / 3.0).to_bits());
+    assert_eq!(
+        back["third"].as_f64().unwrap().to_bits(),
+        (1.0_f64 / 3.0).to_bits()
+    );
     assert!(back["u"].is_u64() && back["i"].is_i64());
 }
 
@@ -35,15 +38,15 @@ fn cbor_is_smaller_than_json_for_a_primitive() {
 #[test]
 fn garbage_cbor_is_a_clear_error_never_a_panic() {
     let cases: Vec<Vec<u8>> = vec![
-        vec![0xff],                                           // break outside indefinite item
-        vec![0xa1],                                           // map without its entry
+        vec![0xff], // break outside indefinite item
+        vec![0xa1], // map without its entry
         vec![0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // text of 2^64-1 bytes
         vec![0x9b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // array of 2^63 items
-        vec![0xa1, 0x01, 0x02],                               // integer map key
-        vec![0x42, 0x01, 0x02],                               // byte string
-        vec![0x01, 0x02],                                     // trailing bytes
-        vec![0x81; 100_000],                                  // nesting far too deep
-        b"{\"rsc\":2001}".to_vec(),                           // JSON, not CBOR
+        vec![0xa1, 0x01, 0x02], // integer map key
+        vec![0x42, 0x01, 0x02], // byte string
+        vec![0x01, 0x02], // trailing bytes
+        vec![0x81; 100_000], // nesting far too deep
+        b"{\"rsc\":2001}".to_vec(), // JSON, not CBOR
         (0..=255u8).collect(),
     ];
     for body in cases {
@@ -66,9 +69,18 @@ fn empty_bodies_are_none() {
 #[test]
 fn media_types() {
     use Serialization::*;
-    assert_eq!(Serialization::from_media_type("application/cbor"), Some(Cbor));
-    assert_eq!(Serialization::from_media_type("application/vnd.onem2m-res+cbor;ty=4"), Some(Cbor));
-    assert_eq!(Serialization::from_media_type("Application/JSON"), Some(Json));
+    assert_eq!(
+        Serialization::from_media_type("application/cbor"),
+        Some(Cbor)
+    );
+    assert_eq!(
+        Serialization::from_media_type("application/vnd.onem2m-res+cbor;ty=4"),
+        Some(Cbor)
+    );
+    assert_eq!(
+        Serialization::from_media_type("Application/JSON"),
+        Some(Json)
+    );
     assert_eq!(Serialization::from_media_type("cbor"), Some(Cbor));
     assert_eq!(Serialization::from_media_type("text/html"), None);
     assert_eq!(Cbor.topic_suffix(), "cbor");

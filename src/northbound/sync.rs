@@ -15,8 +15,8 @@
 //!   flush only means a resend, answered 4105 = already there.
 use super::binding::{Binding, BindingError};
 use super::config::NorthboundConfig;
-use super::onem2m::primitive::{Request, Response};
 use super::config::RecordResource;
+use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_resource, Resource};
 use super::onem2m::series;
 use super::onem2m::tree::{Tree, RESULTS};

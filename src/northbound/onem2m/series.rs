@@ -4,11 +4,15 @@
 //!
 //! For a device that reports periodically (a polled Modbus device) the timeSeries declares
 //! its period, so the CSE itself detects missing readings (TS-0001 §9.6.36): `pei` = the
-//! period, `peid` = half of it (a reading may come that early or late), `mdd` = true,
-//! `mdt` = two periods (how long the CSE waits for a late reading before it lists it as
-//! missing) and `mdn` = how many missing entries the CSE keeps in `mdlt` (a day's worth,
-//! [`MDN_MIN`]..=[`MDN_MAX`]). The CSE lists each missing period's expected time in `mdlt`
-//! and counts them in `mdc`. What a platform reads is in docs/timeseries.md.
+//! period, `peid` = a quarter of it (a reading's source time may be that far off its slot),
+//! `mdd` = true, `mdt` = three quarters of a period (how long after the expected time the CSE
+//! waits for the reading before it lists it as missing) and `mdn` = how many missing entries
+//! the CSE keeps in `mdlt` (a day's worth, [`MDN_MIN`]..=[`MDN_MAX`]). The CSE lists each
+//! missing period's expected time in `mdlt` and counts them in `mdc`.
+//!
+//! Why `mdt` < `pei`: ACME (2026.5.3) remembers only the last `dgt` it received, and checks a
+//! period when its timer fires; by then the next period's reading must not have arrived yet,
+//! or the checked one counts as missing. What a platform reads is in docs/timeseries.md.
 use super::name;
 use super::primitive::{Request, Rsc};
 use super::resource::{record_con, record_rn, Common};
@@ -75,9 +79,9 @@ impl TimeSeries {
     pub fn with_period(mut self, period: Duration) -> Self {
         let pei = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(2);
         self.pei = Some(pei);
-        self.peid = Some(pei / 2);
+        self.peid = Some(pei / 4);
         self.mdd = Some(true);
-        self.mdt = Some(pei.saturating_mul(2));
+        self.mdt = Some(pei - pei / 4);
         self.mdn = Some((86_400_000 / pei).clamp(MDN_MIN, MDN_MAX));
         self
     }
@@ -128,7 +132,9 @@ pub async fn confirm_instance(
     rn: &str,
 ) -> Outcome {
     let to = format!("{series_path}/{}", name::address(&[rn]));
-    let result = binding.send(Request::retrieve(to, originator, release)).await;
+    let result = binding
+        .send(Request::retrieve(to, originator, release))
+        .await;
     match classify(&result) {
         Outcome::Delivered => Outcome::AlreadyThere,
         Outcome::TreeMissing { .. } => Outcome::Permanent {
@@ -157,8 +163,8 @@ mod tests {
         .with_period(Duration::from_secs(10));
         assert_eq!(
             Resource::TimeSeries(ts).to_pc(),
-            serde_json::json!({"m2m:ts": {"rn": "meter-1", "pei": 10000, "peid": 5000,
-                "mdd": true, "mdt": 20000, "mdn": 1000}})
+            serde_json::json!({"m2m:ts": {"rn": "meter-1", "pei": 10000, "peid": 2500,
+                "mdd": true, "mdt": 7500, "mdn": 1000}})
         );
         let slow = TimeSeries::default().with_period(Duration::from_secs(3600));
         assert_eq!(slow.mdn, Some(24));

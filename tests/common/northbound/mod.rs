@@ -185,13 +185,15 @@ pub async fn verify_at_cse(
 }
 
 /// The record document of a contentInstance or timeSeriesInstance: with JSON serialization
-/// `con` is the document as a JSON string (`cnf` `application/json:0`); with CBOR it is the
+/// `con` is the document as a JSON string (a contentInstance's `cnf` `application/json:0`);
+/// with CBOR it is the
 /// document itself (no `cnf`).
 pub fn record_doc(instance: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
     Ok(match &instance["con"] {
         serde_json::Value::String(text) => {
+            // A timeSeriesInstance (ty 30) has no contentInfo attribute.
             ensure!(
-                instance["cnf"] == "application/json:0",
+                instance["cnf"] == "application/json:0" || instance["ty"] == 30,
                 "cnf of {}",
                 instance["rn"]
             );
