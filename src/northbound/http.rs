@@ -30,6 +30,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// `User-Agent` of every request (a client default header, counted in the wire size).
+const USER_AGENT: &str = concat!("citygate/", env!("CARGO_PKG_VERSION"));
+
 /// The HTTP binding: one reqwest client (connection pool) per configured CSE.
 #[derive(Debug, Clone)]
 pub struct HttpBinding {
@@ -64,7 +67,7 @@ impl HttpBinding {
             .pool_max_idle_per_host(cfg.max_in_flight.max(1))
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
-            .user_agent(concat!("citygate/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT);
         if let Some(ca) = &cfg.tls.ca_file {
             let pem = read_config_file(ca)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -238,7 +241,8 @@ fn request_wire_size(req: &reqwest::Request) -> u64 {
     } else {
         0
     };
-    (line + host + headers_size(req.headers()) + length + 2 + body) as u64
+    let agent = "user-agent: \r\n".len() + USER_AGENT.len();
+    (line + host + agent + headers_size(req.headers()) + length + 2 + body) as u64
 }
 
 /// Size of a response: status line, headers and body.
