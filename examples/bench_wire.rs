@@ -122,7 +122,11 @@ async fn run(
     // Let the last acknowledgements pass the proxy.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let snap = state.snapshot();
-    anyhow::ensure!(snap.delivered == n, "{tag}: delivered {} of {n}", snap.delivered);
+    anyhow::ensure!(
+        snap.delivered == n,
+        "{tag}: delivered {} of {n}",
+        snap.delivered
+    );
     let (up, down) = (
         counts.up.load(Ordering::Relaxed),
         counts.down.load(Ordering::Relaxed),

@@ -241,13 +241,15 @@ async fn receive_loop(endpoint: Arc<Endpoint>, stop: CancellationToken) {
             r = endpoint.socket.recv(&mut buf) => r,
         };
         match received {
-            Ok(n) => match {
+            Ok(n) => {
                 endpoint.metrics.wire.received.inc_by(n as u64);
-                Packet::from_bytes(&buf[..n])
-            } {
-                Ok(p) => endpoint.dispatch(p),
-                Err(e) => tracing::debug!(bytes = n, "undecodable CoAP datagram dropped: {e}"),
-            },
+                match Packet::from_bytes(&buf[..n]) {
+                    Ok(p) => endpoint.dispatch(p),
+                    Err(e) => {
+                        tracing::debug!(bytes = n, "undecodable CoAP datagram dropped: {e}")
+                    }
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 endpoint.fail_waiting(&format!("CSE unreachable (port closed): {e}"));
             }

@@ -328,8 +328,13 @@ async fn cbor_request_and_answer_and_wire_bytes() {
         Some("application/cbor;ty=4")
     );
     assert_eq!(header(&seen.head, "accept"), Some("application/cbor"));
-    let body_len: usize = header(&seen.head, "content-length").unwrap().parse().unwrap();
-    let sent = Serialization::Cbor.encode(req.pc.as_ref().unwrap()).unwrap();
+    let body_len: usize = header(&seen.head, "content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sent = Serialization::Cbor
+        .encode(req.pc.as_ref().unwrap())
+        .unwrap();
     assert_eq!(body_len, sent.len());
     // Everything the server read: head, blank line, body.
     assert_eq!(wire.sent.get(), (seen.head.len() + 2 + body_len) as u64);
@@ -345,7 +350,10 @@ async fn garbage_cbor_answer_is_a_bad_body() {
     )
     .await;
     let b = binding(&srv.url);
-    let err = timeout(T, b.send(cin_request())).await.unwrap().unwrap_err();
+    let err = timeout(T, b.send(cin_request()))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(&err, BindingError::BadBody { rsc: 2000, detail } if detail.contains("CBOR")),
         "{err:?}"

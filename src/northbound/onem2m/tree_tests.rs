@@ -294,8 +294,10 @@ async fn time_series_mapping_declares_the_period_of_periodic_devices() {
     assert_eq!(creates[0].ty, Some(ResourceType::TimeSeries));
     assert_eq!(
         creates[0].pc,
-        Some(serde_json::json!({"m2m:ts": {"rn": "meter-1", "pei": 10000, "peid": 2500,
-            "mdd": true, "mdt": 7500, "mdn": 1000}}))
+        Some(
+            serde_json::json!({"m2m:ts": {"rn": "meter-1", "pei": 10000, "peid": 2500,
+            "mdd": true, "mdt": 7500, "mdn": 1000}})
+        )
     );
     assert_eq!(
         creates[1].pc,
