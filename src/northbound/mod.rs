@@ -28,6 +28,7 @@ mod environment;
 pub mod http;
 pub mod mqtt;
 pub mod mqtt_config;
+mod mqtt_primitive;
 pub mod onem2m;
 pub mod retry;
 pub mod serialization;
