@@ -114,6 +114,16 @@ impl std::fmt::Debug for MqttBinding {
     }
 }
 
+/// The serialization a topic's last level names (TS-0010: `…/json`, `…/cbor`); JSON when it
+/// names neither.
+pub fn topic_serialization(topic: &str) -> Serialization {
+    topic
+        .rsplit('/')
+        .next()
+        .and_then(Serialization::from_media_type)
+        .unwrap_or_default()
+}
+
 /// An ID as a topic level: leading `/` stripped, `/` → `:` (`/id-in/Cabc` → `id-in:Cabc`).
 pub fn topic_id(id: &str) -> String {
     id.strip_prefix('/').unwrap_or(id).replace('/', ":")
@@ -264,8 +274,8 @@ impl MqttBinding {
             BindingError::Transport(format!("{request_topic} is not a request topic"))
         })?;
         let topic = format!("/oneM2M/resp/{rest}");
-        let payload = serde_json::to_vec(response)
-            .map_err(|e| BindingError::Transport(format!("cannot encode response: {e}")))?;
+        // Answered in the serialization the request came in.
+        let payload = topic_serialization(request_topic).encode(response)?;
         self.client
             .try_publish(topic, QoS::AtLeastOnce, false, payload)
             .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))
@@ -528,12 +538,7 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
         .unwrap_or_else(|p| p.into_inner())
         .received
         .inc_by(publish_size(topic, payload.len()));
-    // The topic's last level names the serialization (TS-0010 §6.4).
-    let ser = topic
-        .rsplit('/')
-        .next()
-        .and_then(Serialization::from_media_type)
-        .unwrap_or_default();
+    let ser = topic_serialization(topic);
     let (rqi, result) = match parse_response_as(ser, payload) {
         Ok(resp) => (resp.rqi.clone(), Ok(resp)),
         Err((Some(rqi), e)) => (rqi, Err(e)),
