@@ -6,6 +6,7 @@ mod common;
 
 use citygate::northbound::config::BindingKind;
 use citygate::northbound::onem2m::primitive::Request;
+use citygate::northbound::serialization::Serialization;
 use citygate::northbound::{Binding, BindingError, CoapBinding, NorthboundConfig};
 use citygate::telemetry::CoapMetrics;
 use common::northbound::acme::{self, Acme};
@@ -39,6 +40,21 @@ async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
     let acme = Acme::start_coap().await?;
     let cfg = coap_config(&acme.coap_url());
     scenarios::backlog_exactly_once(&acme.url, EPOCH, cfg, &spawn_coap, 50).await?;
+    Ok(())
+}
+
+/// The backlog scenario with `serialization = "cbor"` (Content-Format 60 both ways), and the
+/// values read back identical to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
+async fn cbor_backlog_and_values_arrive_exactly() -> anyhow::Result<()> {
+    let acme = Acme::start_coap().await?;
+    let mut cfg = coap_config(&acme.coap_url());
+    cfg.serialization = Serialization::Cbor;
+    scenarios::values_round_trip(&acme.url, EPOCH, cfg.clone(), &spawn_coap).await?;
+    let acme = Acme::start_coap().await?;
+    cfg.cse_url = acme.coap_url();
+    scenarios::backlog_exactly_once(&acme.url, EPOCH, cfg, &spawn_coap, 20).await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 use citygate::northbound::config::{BindingKind, MqttConfig};
+use citygate::northbound::serialization::Serialization;
 use citygate::northbound::{MqttBinding, NorthboundConfig};
 use common::mosquitto::{self, Mosquitto};
 use common::northbound::acme::{self, Acme};
@@ -45,6 +46,34 @@ async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
     scenarios::backlog_exactly_once(&acme.url, EPOCH, mqtt_config(&broker), &spawn_mqtt, 100)
         .await?;
     Ok(())
+}
+
+/// (a') The backlog scenario with `serialization = "cbor"`: CBOR primitives on the `/cbor`
+/// topics, exactly once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
+async fn cbor_backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
+    let Some(broker) = mosquitto::require() else {
+        return Ok(());
+    };
+    let acme = Acme::start_mqtt(broker.port).await?;
+    let mut cfg = mqtt_config(&broker);
+    cfg.serialization = Serialization::Cbor;
+    scenarios::backlog_exactly_once(&acme.url, EPOCH, cfg, &spawn_mqtt, 20).await?;
+    Ok(())
+}
+
+/// (a'') Over MQTT with CBOR, values read back from the CSE are identical to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
+async fn cbor_values_read_back_identical() -> anyhow::Result<()> {
+    let Some(broker) = mosquitto::require() else {
+        return Ok(());
+    };
+    let acme = Acme::start_mqtt(broker.port).await?;
+    let mut cfg = mqtt_config(&broker);
+    cfg.serialization = Serialization::Cbor;
+    scenarios::values_round_trip(&acme.url, EPOCH, cfg, &spawn_mqtt).await
 }
 
 /// (b) The CSE is killed mid-sync (the broker stays up: requests time out) and restarts

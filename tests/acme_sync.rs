@@ -4,6 +4,7 @@
 mod common;
 
 use citygate::northbound::onem2m::primitive::{Operation, Request, ResourceType, Response};
+use citygate::northbound::serialization::Serialization;
 use citygate::northbound::{Binding, BindingError, HttpBinding};
 use common::northbound::acme::{self, Acme};
 use common::northbound::mem_store::MemStore;
@@ -44,6 +45,29 @@ async fn backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
         "mark_delivered is batched"
     );
     Ok(())
+}
+
+/// (a') The same backlog scenario with `serialization = "cbor"`: CBOR requests and answers
+/// over HTTP, exactly once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
+async fn cbor_backlog_arrives_exactly_once_in_order() -> anyhow::Result<()> {
+    let acme = Acme::start().await?;
+    let mut cfg = config(&acme.url);
+    cfg.serialization = Serialization::Cbor;
+    scenarios::backlog_exactly_once(&acme.url, EPOCH, cfg, &spawn_syncer, 20).await?;
+    Ok(())
+}
+
+/// (a'') Over HTTP with CBOR, values read back from the CSE are identical to the source
+/// (floats to the last bit, integers, booleans, strings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
+async fn cbor_values_read_back_identical() -> anyhow::Result<()> {
+    let acme = Acme::start().await?;
+    let mut cfg = config(&acme.url);
+    cfg.serialization = Serialization::Cbor;
+    scenarios::values_round_trip(&acme.url, EPOCH, cfg, &spawn_syncer).await
 }
 
 /// (b) The CSE is down when the gateway starts: records wait; when it comes up, sync starts

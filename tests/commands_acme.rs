@@ -6,6 +6,7 @@
 mod common;
 
 use citygate::northbound::config::{BindingKind, MqttConfig};
+use citygate::northbound::serialization::Serialization;
 use common::commands::*;
 use common::mosquitto;
 use common::northbound::acme::Acme;
@@ -109,12 +110,24 @@ async fn commands_over_the_http_polling_channel() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
 async fn commands_over_mqtt() -> anyhow::Result<()> {
+    commands_over_mqtt_in(Serialization::Json).await
+}
+
+/// The same with `serialization = "cbor"`: requests, notifications and their answers as CBOR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mosquitto and the ACME CSE (tests/peers/acme.sh)"]
+async fn commands_over_mqtt_cbor() -> anyhow::Result<()> {
+    commands_over_mqtt_in(Serialization::Cbor).await
+}
+
+async fn commands_over_mqtt_in(serialization: Serialization) -> anyhow::Result<()> {
     let Some(broker) = mosquitto::require() else {
         return Ok(());
     };
     let acme = Acme::start_mqtt(broker.port).await?;
     let mut cfg = config("");
     cfg.binding = BindingKind::Mqtt;
+    cfg.serialization = serialization;
     cfg.mqtt = Some(MqttConfig::new(format!("mqtt://127.0.0.1:{}", broker.port)));
     commands_flow(&acme.url, enable(cfg)).await
 }

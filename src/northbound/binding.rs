@@ -35,7 +35,7 @@ pub enum BindingError {
     /// A reply larger than `[northbound] max_reply_bytes`, refused without reading it whole.
     #[error("reply from the CSE exceeds max_reply_bytes = {limit} ({detail})")]
     ReplyTooLarge { limit: u64, detail: String },
-    /// A response whose body is not the JSON it claims to be.
+    /// A response whose body is not the JSON or CBOR it claims to be.
     #[error("unreadable response body (rsc {rsc}): {detail}")]
     BadBody { rsc: u16, detail: String },
     /// A response that names another request id than the one sent: no verdict on this request.
@@ -73,20 +73,6 @@ pub(super) fn response_for(
 /// Reads a certificate, key or CA file named in the config; a failure is a config error.
 pub(super) fn read_config_file(path: &std::path::Path) -> Result<Vec<u8>, BindingError> {
     std::fs::read(path).map_err(|e| BindingError::Config(format!("{}: {e}", path.display())))
-}
-
-/// A response body as JSON: `None` when it is empty (or whitespace only), `BadBody` with a
-/// bounded, escaped snippet when it is not JSON.
-pub(super) fn json_body(rsc: u16, body: &[u8]) -> Result<Option<serde_json::Value>, BindingError> {
-    if is_blank(body) {
-        return Ok(None);
-    }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| BindingError::BadBody {
-            rsc,
-            detail: format!("{e}; body: {}", crate::telemetry::untrusted::snippet(body)),
-        })
 }
 
 /// Nothing but whitespace.

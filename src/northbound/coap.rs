@@ -15,9 +15,10 @@
 //! is dropped. `coaps://` (DTLS) is refused by the config check.
 use super::binding::{Binding, BindingError};
 use super::coap_endpoint::{Endpoint, Exchange};
-use super::coap_options::{self, parse_authority, parse_response, request_message};
+use super::coap_options::{self, parse_authority, parse_response, request_message_as};
 use super::config::NorthboundConfig;
 use super::onem2m::primitive::{Request, Response};
+use super::serialization::Serialization;
 use crate::telemetry::CoapMetrics;
 use coap_lite::block_handler::BlockValue;
 use coap_lite::{CoapOption, MessageClass, Packet, ResponseType};
@@ -37,6 +38,7 @@ pub struct CoapBinding {
     port: u16,
     timeout: Duration,
     max_reply_bytes: u64,
+    serialization: Serialization,
     metrics: CoapMetrics,
     endpoint: OnceCell<Arc<Endpoint>>,
     stop: CancellationToken,
@@ -70,6 +72,7 @@ impl CoapBinding {
             port,
             timeout: cfg.request_timeout,
             max_reply_bytes: cfg.max_reply_bytes,
+            serialization: cfg.serialization,
             metrics,
             endpoint: OnceCell::new(),
             _stop_on_drop: stop.clone().drop_guard(),
@@ -91,7 +94,8 @@ impl CoapBinding {
     }
 
     async fn exchange(&self, req: &Request) -> Result<Response, BindingError> {
-        let (base, body) = request_message(req)?;
+        let (base, body) = request_message_as(req, self.serialization)?;
+        self.metrics.wire.requests.inc();
         let mut ex = self.endpoint().await?.open_exchange();
         let first = if body.len() > BLOCK_SIZE {
             send_block1(&mut ex, &base, &body).await?

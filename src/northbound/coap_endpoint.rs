@@ -142,7 +142,10 @@ impl Endpoint {
 
     async fn transmit(&self, bytes: &[u8]) -> Result<(), BindingError> {
         match self.socket.send(bytes).await {
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                self.metrics.wire.sent.inc_by(n as u64);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(
                 BindingError::Connect(format!("CSE unreachable (port closed): {e}")),
             ),
@@ -212,7 +215,9 @@ impl Endpoint {
         p.header.code = MessageClass::Empty;
         p.header.message_id = mid;
         if let Ok(bytes) = p.to_bytes() {
-            let _ = self.socket.try_send(&bytes);
+            if let Ok(n) = self.socket.try_send(&bytes) {
+                self.metrics.wire.sent.inc_by(n as u64);
+            }
         }
     }
 
@@ -236,10 +241,15 @@ async fn receive_loop(endpoint: Arc<Endpoint>, stop: CancellationToken) {
             r = endpoint.socket.recv(&mut buf) => r,
         };
         match received {
-            Ok(n) => match Packet::from_bytes(&buf[..n]) {
-                Ok(p) => endpoint.dispatch(p),
-                Err(e) => tracing::debug!(bytes = n, "undecodable CoAP datagram dropped: {e}"),
-            },
+            Ok(n) => {
+                endpoint.metrics.wire.received.inc_by(n as u64);
+                match Packet::from_bytes(&buf[..n]) {
+                    Ok(p) => endpoint.dispatch(p),
+                    Err(e) => {
+                        tracing::debug!(bytes = n, "undecodable CoAP datagram dropped: {e}")
+                    }
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 endpoint.fail_waiting(&format!("CSE unreachable (port closed): {e}"));
             }

@@ -12,8 +12,9 @@
 //! Response: the outcome is the oneM2M-RSC option (307, uint), never the CoAP code alone,
 //! exactly as the HTTP binding reads `X-M2M-RSC`. Without it, 4.01/4.03 are an auth refusal
 //! and anything else an unusable answer (retried).
-use super::binding::{is_blank, json_body, response_for, BindingError};
+use super::binding::{response_for, BindingError};
 use super::onem2m::primitive::{Operation, Request, Response};
+use super::serialization::Serialization;
 use crate::telemetry::untrusted::snippet;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
@@ -37,8 +38,8 @@ pub mod number {
 
 /// Content-Format `application/json` (RFC 7252 §12.3).
 pub const CONTENT_FORMAT_JSON: u16 = 50;
-/// Content-Format `application/cbor` (RFC 8949): for `serialization = "cbor"` once it exists;
-/// ACME reads both 50 and 60.
+/// Content-Format `application/cbor` (RFC 8949): `serialization = "cbor"`; ACME reads both 50
+/// and 60.
 pub const CONTENT_FORMAT_CBOR: u16 = 60;
 /// The default CoAP port (RFC 7252 §6.1).
 pub const DEFAULT_PORT: u16 = 5683;
@@ -115,6 +116,23 @@ pub fn decode_uint(raw: &[u8]) -> Option<u32> {
 /// The request as a CoAP message without message id, type and token (the exchange sets them),
 /// and its body (JSON), which the exchange sends whole or block-wise.
 pub fn request_message(req: &Request) -> Result<(Packet, Vec<u8>), BindingError> {
+    request_message_as(req, Serialization::Json)
+}
+
+/// The Content-Format of a serialization: 50 (JSON) or 60 (CBOR).
+pub fn content_format(ser: Serialization) -> u16 {
+    match ser {
+        Serialization::Json => CONTENT_FORMAT_JSON,
+        Serialization::Cbor => CONTENT_FORMAT_CBOR,
+    }
+}
+
+/// [`request_message`] with the body in `ser` (Content-Format and Accept to match).
+pub fn request_message_as(
+    req: &Request,
+    ser: Serialization,
+) -> Result<(Packet, Vec<u8>), BindingError> {
+    let format = u32::from(content_format(ser));
     let mut p = Packet::new();
     p.header.code = MessageClass::Request(match req.op {
         Operation::Create | Operation::Notify => RequestType::Post,
@@ -146,15 +164,11 @@ pub fn request_message(req: &Request) -> Result<(Packet, Vec<u8>), BindingError>
             encode_uint(u32::from(u16::from(ty))),
         );
     }
-    p.add_option(CoapOption::Accept, encode_uint(CONTENT_FORMAT_JSON.into()));
+    p.add_option(CoapOption::Accept, encode_uint(format));
     let body = match &req.pc {
         Some(pc) => {
-            p.add_option(
-                CoapOption::ContentFormat,
-                encode_uint(CONTENT_FORMAT_JSON.into()),
-            );
-            serde_json::to_vec(pc)
-                .map_err(|e| BindingError::Transport(format!("cannot encode body: {e}")))?
+            p.add_option(CoapOption::ContentFormat, encode_uint(format));
+            ser.encode(pc)?
         }
         None => Vec::new(),
     };
@@ -203,13 +217,13 @@ pub fn parse_response(
     let content_format = head
         .get_first_option(CoapOption::ContentFormat)
         .and_then(|v| decode_uint(v));
-    if content_format == Some(u32::from(CONTENT_FORMAT_CBOR)) && !is_blank(body) {
-        return Err(BindingError::BadBody {
-            rsc,
-            detail: "CBOR body (Content-Format 60) while citygate asked for JSON".into(),
-        });
-    }
-    let body_value = json_body(rsc, body)?;
+    // 60 application/cbor, 10010 application/vnd.onem2m-res+cbor; anything else is read as
+    // JSON (50, 10015, or none).
+    let ser = match content_format {
+        Some(60 | 10010) => Serialization::Cbor,
+        _ => Serialization::Json,
+    };
+    let body_value = ser.decode(rsc, body)?;
     let rqi = head
         .get_first_option(CoapOption::Unknown(number::RQI))
         .and_then(|v| std::str::from_utf8(v).ok());

@@ -14,6 +14,7 @@ use std::time::Duration;
 pub use super::commands_config::CommandsConfig;
 pub use super::concurrency::AdaptiveConfig;
 pub use super::mqtt_config::MqttConfig;
+pub use super::serialization::Serialization;
 
 /// Which oneM2M protocol binding carries the primitives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -96,6 +97,25 @@ pub struct NorthboundConfig {
     /// Commands from the platform (`[northbound.commands]`, off by default).
     #[serde(default)]
     pub commands: CommandsConfig,
+    /// Wire serialization of every binding: `"json"` (default) or `"cbor"`.
+    #[serde(default)]
+    pub serialization: Serialization,
+    /// What each device and record become at the CSE: `"contentInstance"` (default: a
+    /// `<container>` per device, a `<contentInstance>` per record) or `"timeSeries"`
+    /// (`<timeSeries>` / `<timeSeriesInstance>`, with missing-data detection for periodic
+    /// devices, see docs/timeseries.md).
+    #[serde(default)]
+    pub resource: RecordResource,
+}
+
+/// The resource type records are written as (`[northbound] resource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum RecordResource {
+    #[default]
+    #[serde(rename = "contentInstance")]
+    ContentInstance,
+    #[serde(rename = "timeSeries")]
+    TimeSeries,
 }
 
 /// Container limits. Caveats measured on ACME 2026.5.3 (docs: acme-cse.md §5, §7):
@@ -273,6 +293,8 @@ impl NorthboundConfig {
             backoff: BackoffConfig::default(),
             adaptive: AdaptiveConfig::default(),
             commands: CommandsConfig::default(),
+            serialization: Serialization::default(),
+            resource: RecordResource::default(),
         }
     }
 
@@ -284,6 +306,15 @@ impl NorthboundConfig {
     /// All problems at once; paths are relative to the `[northbound]` table.
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut issues = self.commands.validate();
+        if self.commands.enabled && self.resource == RecordResource::TimeSeries {
+            issues.push(
+                ConfigIssue::new(
+                    "resource",
+                    "resource = \"timeSeries\" cannot hold the command and result containers of [northbound.commands].",
+                )
+                .hint("use resource = \"contentInstance\" on a gateway that takes commands"),
+            );
+        }
         if self.commands.enabled && self.binding == BindingKind::Coap {
             issues.push(
                 ConfigIssue::new(

@@ -330,3 +330,24 @@ fn coap_binding_takes_coap_urls_and_refuses_coaps() {
     .unwrap();
     assert_eq!(paths(&c), vec!["auth"]);
 }
+
+#[test]
+fn serialization_and_resource_mapping() {
+    let c = parse(r#"cse_url = "http://127.0.0.1:8080""#).unwrap();
+    assert_eq!(c.serialization, Serialization::Json);
+    assert_eq!(c.resource, RecordResource::ContentInstance);
+    let c = parse(
+        r#"cse_url = "http://127.0.0.1:8080"
+serialization = "cbor"
+resource = "timeSeries""#,
+    )
+    .unwrap();
+    assert_eq!(c.serialization, Serialization::Cbor);
+    assert_eq!(c.resource, RecordResource::TimeSeries);
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert!(parse("serialization = \"xml\"").is_err());
+    assert!(parse("resource = \"flexContainer\"").is_err());
+    let mut with_commands = c;
+    with_commands.commands.enabled = true;
+    assert!(paths(&with_commands).contains(&"resource".to_string()));
+}

@@ -3,7 +3,9 @@
 //! Mapping: CREATE/NOTIFY → POST, RETRIEVE → GET, UPDATE → PUT, DELETE → DELETE; `to` → path
 //! (`cse-in/…` → `/cse-in/…`, SP-relative `/id-in/…` → `/~/id-in/…`, absolute `//sp/…` →
 //! `/_/sp/…`); `fr`/`rqi`/`rvi` → `X-M2M-Origin`/`X-M2M-RI`/`X-M2M-RVI`; `ty` → exactly
-//! `Content-Type: application/json;ty=N` (ACME rejects any other parameter, e.g. charset).
+//! `Content-Type: application/json;ty=N` (ACME rejects any other parameter, e.g. charset), or
+//! `application/cbor;ty=N` with `serialization = "cbor"` (and `Accept` to match; an answer is
+//! decoded as its own `Content-Type` says).
 //! The outcome is always read from `X-M2M-RSC` (header names compared case-insensitively:
 //! ACME behind waitress sends `X-M2m-Rsc`), never from the HTTP status alone, which is
 //! ambiguous (404 is 4004 or 5103).
@@ -11,11 +13,13 @@
 //! A reply body is read in chunks up to `max_reply_bytes` and refused beyond it
 //! ([`BindingError::ReplyTooLarge`], retried): a broken or hostile CSE cannot make citygate
 //! buffer an arbitrarily large body.
-use super::binding::{json_body, read_config_file, response_for, Binding, BindingError};
+use super::binding::{read_config_file, response_for, Binding, BindingError};
 use super::config::{Credentials, NorthboundConfig};
 use super::onem2m::name;
 use super::onem2m::primitive::{Operation, Request, Response};
+use super::serialization::Serialization;
 use crate::telemetry::untrusted::snippet;
+use crate::telemetry::WireMetrics;
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -26,6 +30,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// `User-Agent` of every request (a client default header, counted in the wire size).
+const USER_AGENT: &str = concat!("citygate/", env!("CARGO_PKG_VERSION"));
+
 /// The HTTP binding: one reqwest client (connection pool) per configured CSE.
 #[derive(Debug, Clone)]
 pub struct HttpBinding {
@@ -35,6 +42,8 @@ pub struct HttpBinding {
     credentials: Option<Credentials>,
     timeout: Duration,
     max_reply_bytes: u64,
+    serialization: Serialization,
+    wire: WireMetrics,
 }
 
 impl HttpBinding {
@@ -58,7 +67,7 @@ impl HttpBinding {
             .pool_max_idle_per_host(cfg.max_in_flight.max(1))
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
-            .user_agent(concat!("citygate/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT);
         if let Some(ca) = &cfg.tls.ca_file {
             let pem = read_config_file(ca)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -94,7 +103,15 @@ impl HttpBinding {
             credentials,
             timeout: cfg.request_timeout,
             max_reply_bytes: cfg.max_reply_bytes,
+            serialization: cfg.serialization,
+            wire: WireMetrics::detached(),
         })
+    }
+
+    /// Builder: count bytes on the wire into these handles (`citygate_northbound_bytes_total`).
+    pub fn with_wire_metrics(mut self, wire: WireMetrics) -> Self {
+        self.wire = wire;
+        self
     }
 
     /// The full URL of a request: base + mapped path (+ `?rcn=`). `to` comes with its
@@ -141,7 +158,7 @@ impl Binding for HttpBinding {
             .request(method, self.url_for(&req))
             .header("X-M2M-RI", &req.rqi)
             .header("X-M2M-RVI", &req.rvi)
-            .header("Accept", "application/json");
+            .header("Accept", self.serialization.media_type());
         if let Some(rqet) = &req.rqet {
             // A long poll: the CSE holds the request until `rqet`; allow for that.
             rb = rb.header("X-M2M-RET", rqet);
@@ -155,12 +172,12 @@ impl Binding for HttpBinding {
             rb = rb.header("X-M2M-Origin", &req.fr);
         }
         if let Some(pc) = &req.pc {
+            let media = self.serialization.media_type();
             let content_type = match req.ty {
-                Some(ty) => format!("application/json;ty={}", u16::from(ty)),
-                None => "application/json".to_string(),
+                Some(ty) => format!("{media};ty={}", u16::from(ty)),
+                None => media.to_string(),
             };
-            let body = serde_json::to_vec(pc)
-                .map_err(|e| BindingError::Transport(format!("cannot encode body: {e}")))?;
+            let body = self.serialization.encode(pc)?;
             rb = rb.header("Content-Type", content_type).body(body);
         }
         rb = match &self.credentials {
@@ -168,11 +185,21 @@ impl Binding for HttpBinding {
             Some(Credentials::Bearer { token }) => rb.bearer_auth(token),
             None => rb,
         };
-        let resp = rb.send().await.map_err(|e| self.map_error(e))?;
+        let request = rb.build().map_err(|e| self.map_error(e))?;
+        self.wire.sent.inc_by(request_wire_size(&request));
+        self.wire.requests.inc();
+        let resp = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| self.map_error(e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = self.read_body(resp).await?;
-        parse_response(status, &headers, &body, &req.rqi)
+        self.wire
+            .received
+            .inc_by(response_wire_size(status, &headers, body.len()));
+        parse_response_as(self.serialization, status, &headers, &body, &req.rqi)
     }
 }
 
@@ -200,9 +227,57 @@ impl HttpBinding {
     }
 }
 
+/// Size of a request as HTTP/1.1 puts it on the wire, as far as the binding sees it: request
+/// line, the headers set here and by the client's defaults, `Host`, `Content-Length` and the
+/// body (TLS framing and headers added by the connection layer are not seen).
+fn request_wire_size(req: &reqwest::Request) -> u64 {
+    let url = req.url();
+    let target = url.path().len() + url.query().map_or(0, |q| q.len() + 1);
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let host = "Host: \r\n".len() + url.host_str().map_or(0, str::len) + 6;
+    let body = req.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
+    let length = if body > 0 {
+        "Content-Length: \r\n".len() + body.to_string().len()
+    } else {
+        0
+    };
+    let agent = "user-agent: \r\n".len() + USER_AGENT.len();
+    (line + host + agent + headers_size(req.headers()) + length + 2 + body) as u64
+}
+
+/// Size of a response: status line, headers and body.
+fn response_wire_size(status: u16, headers: &HeaderMap, body: usize) -> u64 {
+    let line = "HTTP/1.1 000 \r\n".len()
+        + reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map_or(0, str::len);
+    (line + headers_size(headers) + 2 + body) as u64
+}
+
+fn headers_size(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum()
+}
+
 /// Turns an HTTP answer into a response primitive. `X-M2M-RSC` decides; without it a 401/403
-/// is an auth refusal and anything else an unusable (retryable) answer.
+/// is an auth refusal and anything else an unusable (retryable) answer. The body is read as
+/// JSON.
 pub fn parse_response(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    sent_rqi: &str,
+) -> Result<Response, BindingError> {
+    parse_response_as(Serialization::Json, status, headers, body, sent_rqi)
+}
+
+/// [`parse_response`] for a binding that asked for `asked`: the body is decoded as its
+/// `Content-Type` says (JSON or CBOR), as `asked` when it names neither.
+pub fn parse_response_as(
+    asked: Serialization,
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
@@ -236,7 +311,12 @@ pub fn parse_response(
             status,
             detail: format!("X-M2M-RSC {raw:?} is not a number"),
         })?;
-    let body_value = json_body(rsc, body)?;
+    let ser = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Serialization::from_media_type)
+        .unwrap_or(asked);
+    let body_value = ser.decode(rsc, body)?;
     let rqi = headers.get("x-m2m-ri").and_then(|v| v.to_str().ok());
     let mut response = response_for(rsc, rqi, sent_rqi, body_value)?;
     // Only where the server also refused the request: a 2xxx with Retry-After is a success.

@@ -4,6 +4,8 @@ use super::*;
 use crate::northbound::config::{AuthConfig, BasicAuth};
 use crate::northbound::onem2m::primitive::Rsc;
 use crate::northbound::onem2m::resource::{ContentInstance, Resource};
+use crate::northbound::serialization::Serialization;
+use crate::telemetry::WireMetrics;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -371,5 +373,61 @@ async fn overload_answers_carry_retry_after() {
     assert!(
         (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&wait),
         "{wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn cbor_request_and_answer_and_wire_bytes() {
+    // "bok" is the CBOR text string "ok" (0x62 'o' 'k').
+    let srv = raw_server(
+        Some("HTTP/1.1 201 Created\r\nX-M2M-RSC: 2001\r\nContent-Type: application/cbor\r\n"),
+        "bok",
+    )
+    .await;
+    let mut cfg = NorthboundConfig::new(&srv.url);
+    cfg.serialization = Serialization::Cbor;
+    let wire = WireMetrics::detached();
+    let b = HttpBinding::new(&cfg)
+        .unwrap()
+        .with_wire_metrics(wire.clone());
+    let req = cin_request();
+    let resp = timeout(T, b.send(req.clone())).await.unwrap().unwrap();
+    assert_eq!(resp.rsc, Rsc::CREATED);
+    assert_eq!(resp.pc, Some(serde_json::json!("ok")));
+    let seen = srv.seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        header(&seen.head, "content-type"),
+        Some("application/cbor;ty=4")
+    );
+    assert_eq!(header(&seen.head, "accept"), Some("application/cbor"));
+    let body_len: usize = header(&seen.head, "content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sent = Serialization::Cbor
+        .encode(req.pc.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(body_len, sent.len());
+    // Everything the server read: head, blank line, body.
+    assert_eq!(wire.sent.get(), (seen.head.len() + 2 + body_len) as u64);
+    assert_eq!(wire.requests.get(), 1);
+    assert!(wire.received.get() > 60, "{}", wire.received.get());
+}
+
+#[tokio::test]
+async fn garbage_cbor_answer_is_a_bad_body() {
+    let srv = raw_server(
+        Some("HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nContent-Type: application/cbor\r\n"),
+        "\u{1f}\u{7f}",
+    )
+    .await;
+    let b = binding(&srv.url);
+    let err = timeout(T, b.send(cin_request()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, BindingError::BadBody { rsc: 2000, detail } if detail.contains("CBOR")),
+        "{err:?}"
     );
 }

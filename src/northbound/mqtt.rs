@@ -1,7 +1,8 @@
 //! TS-0010 MQTT binding over rumqttc (`mqtt://`, or `mqtts://` with rustls + ring).
 //!
-//! Topics (protocols.md §1.5): a request is published on `/oneM2M/req/<fr>/<cse-id>/json`, its
-//! response comes back on `/oneM2M/resp/<fr>/<cse-id>/json`; IDs in topic levels lose their
+//! Topics (protocols.md §1.5): a request is published on `/oneM2M/req/<fr>/<cse-id>/json`
+//! (`…/cbor` with `serialization = "cbor"`, the payload then CBOR), its response comes back on
+//! `/oneM2M/resp/<fr>/<cse-id>/json` (decoded as its topic's last level says); IDs in topic levels lose their
 //! leading `/` and map `/` to `:`. An AE create with a bare `C`/`S` originator (the CSE assigns
 //! the AE-ID) goes on `/oneM2M/reg_req/<credential-id>/…` and is answered on `reg_resp`. The
 //! payload is the bare request primitive (`{"op":…,"to":…,"fr":…,"rqi":…,"rvi":…}`).
@@ -13,9 +14,12 @@
 //! syncer backs off); no request waits longer than `request_timeout`.
 use super::binding::{read_config_file, Binding, BindingError};
 use super::config::{MqttConfig, NorthboundConfig};
-use super::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
+use super::mqtt_primitive::publish_size;
+pub use super::mqtt_primitive::{parse_response, parse_response_as};
+use super::onem2m::primitive::{Operation, Request, ResourceType, Response};
+use super::serialization::Serialization;
 use crate::backoff::Backoff;
-use crate::telemetry::untrusted::snippet;
+use crate::telemetry::WireMetrics;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
     StateError, SubscribeReasonCode, TlsConfiguration, Transport,
@@ -69,6 +73,8 @@ const INCOMING_QUEUE: usize = 256;
 
 struct Shared {
     state: Mutex<State>,
+    /// Counts received responses (the event loop sees them).
+    wire: Mutex<WireMetrics>,
     /// `false` until the first connection attempt has finished, either way.
     first_attempt: watch::Sender<bool>,
     /// Counts (re)connections: a listener catches up on what it missed while offline.
@@ -94,6 +100,9 @@ pub struct MqttBinding {
     timeout: Duration,
     /// QoS of requests and of the response subscriptions (`[northbound.mqtt] qos`).
     qos: QoS,
+    /// Payload serialization and topic suffix (`json` / `cbor`).
+    serialization: Serialization,
+    wire: WireMetrics,
     /// Stops the event-loop task when the binding is dropped.
     cancel: CancellationToken,
 }
@@ -105,6 +114,16 @@ impl std::fmt::Debug for MqttBinding {
             .field("cse_topic", &self.cse_topic)
             .finish_non_exhaustive()
     }
+}
+
+/// The serialization a topic's last level names (TS-0010: `…/json`, `…/cbor`); JSON when it
+/// names neither.
+pub fn topic_serialization(topic: &str) -> Serialization {
+    topic
+        .rsplit('/')
+        .next()
+        .and_then(Serialization::from_media_type)
+        .unwrap_or_default()
 }
 
 /// An ID as a topic level: leading `/` stripped, `/` → `:` (`/id-in/Cabc` → `id-in:Cabc`).
@@ -190,7 +209,9 @@ impl MqttBinding {
         net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
         let (first_attempt, _) = watch::channel(false);
+        let wire = WireMetrics::detached();
         let shared = Arc::new(Shared {
+            wire: Mutex::new(wire.clone()),
             state: Mutex::new(State::default()),
             first_attempt,
             connects: watch::channel(0).0,
@@ -220,8 +241,17 @@ impl MqttBinding {
             } else {
                 QoS::AtLeastOnce
             },
+            serialization: cfg.serialization,
+            wire,
             cancel,
         })
+    }
+
+    /// Builder: count bytes on the wire into these handles (`citygate_northbound_bytes_total`).
+    pub fn with_wire_metrics(mut self, wire: WireMetrics) -> Self {
+        *self.shared.wire.lock().unwrap_or_else(|p| p.into_inner()) = wire.clone();
+        self.wire = wire;
+        self
     }
 
     /// Subscribes to the requests the CSE sends to `ae_id` (`/oneM2M/req/+/<AE-ID>/#`, kept
@@ -251,8 +281,8 @@ impl MqttBinding {
             BindingError::Transport(format!("{request_topic} is not a request topic"))
         })?;
         let topic = format!("/oneM2M/resp/{rest}");
-        let payload = serde_json::to_vec(response)
-            .map_err(|e| BindingError::Transport(format!("cannot encode response: {e}")))?;
+        // Answered in the serialization the request came in.
+        let payload = topic_serialization(request_topic).encode(response)?;
         self.client
             .try_publish(topic, QoS::AtLeastOnce, false, payload)
             .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))
@@ -289,7 +319,11 @@ impl MqttBinding {
             )));
         }
         Ok((
-            format!("/oneM2M/{kind}/{originator}/{}/json", self.cse_topic),
+            format!(
+                "/oneM2M/{kind}/{originator}/{}/{}",
+                self.cse_topic,
+                self.serialization.topic_suffix()
+            ),
             format!("/oneM2M/{resp_kind}/{originator}/+/#"),
         ))
     }
@@ -341,8 +375,7 @@ impl Drop for PendingGuard<'_> {
 impl Binding for MqttBinding {
     async fn send(&self, req: Request) -> Result<Response, BindingError> {
         let (topic, filter) = self.topics_for(&req)?;
-        let payload = serde_json::to_vec(&req)
-            .map_err(|e| BindingError::Transport(format!("cannot encode request: {e}")))?;
+        let payload = self.serialization.encode(&req)?;
         self.check_connected().await?;
         let (tx, rx) = oneshot::channel();
         {
@@ -368,9 +401,12 @@ impl Binding for MqttBinding {
                 tracing::debug!(filter = %filter, "subscribed to responses");
                 st.subscribed.insert(filter);
             }
+            let size = publish_size(&topic, payload.len());
             self.client
                 .try_publish(topic.as_str(), self.qos, false, payload)
                 .map_err(|e| BindingError::Transport(format!("MQTT publish queue: {e}")))?;
+            self.wire.sent.inc_by(size);
+            self.wire.requests.inc();
             st.pending.insert(req.rqi.clone(), tx);
         }
         let _guard = PendingGuard {
@@ -503,7 +539,14 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
         }
         return;
     }
-    let (rqi, result) = match parse_response(payload) {
+    shared
+        .wire
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .received
+        .inc_by(publish_size(topic, payload.len()));
+    let ser = topic_serialization(topic);
+    let (rqi, result) = match parse_response_as(ser, payload) {
         Ok(resp) => (resp.rqi.clone(), Ok(resp)),
         Err((Some(rqi), e)) => (rqi, Err(e)),
         Err((None, e)) => {
@@ -520,30 +563,6 @@ fn deliver(shared: &Shared, topic: &str, payload: &[u8]) {
             tracing::debug!(topic = %topic, rqi = %rqi, "response to no waiting request (late or not ours)")
         }
     }
-}
-
-/// A response primitive: `rsc` (number, or a numeric string), `rqi`, optional `pc`. The error
-/// carries the `rqi` when it could be read.
-pub fn parse_response(payload: &[u8]) -> Result<Response, (Option<String>, BindingError)> {
-    let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
-        let detail = format!("{e}; payload: {}", snippet(payload));
-        (None, BindingError::BadBody { rsc: 0, detail })
-    })?;
-    let rqi = v.get("rqi").and_then(|r| r.as_str()).map(String::from);
-    let rsc = v.get("rsc").and_then(|r| match r {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    });
-    let Some(rsc) = rsc.and_then(|r| u16::try_from(r).ok()) else {
-        let detail = format!("no valid rsc in {}", snippet(payload));
-        return Err((rqi, BindingError::BadBody { rsc: 0, detail }));
-    };
-    let Some(rqi) = rqi else {
-        let detail = format!("rsc {rsc} without rqi: {}", snippet(payload));
-        return Err((None, BindingError::BadBody { rsc, detail }));
-    };
-    Ok(Response::from_parts(Rsc(rsc), rqi, v.get("pc").cloned()))
 }
 
 /// rustls client config: the CA bundle (`ca_file` or the system's) and an optional client

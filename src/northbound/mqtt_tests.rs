@@ -1,5 +1,6 @@
 use super::*;
 use crate::northbound::config::BindingKind;
+use crate::northbound::onem2m::primitive::Rsc;
 use crate::northbound::onem2m::resource::{Ae, Resource};
 
 fn cfg(broker: &str, originator: &str) -> NorthboundConfig {
@@ -179,4 +180,29 @@ fn unusable_responses_are_errors() {
     assert!(matches!(e, BindingError::BadBody { rsc: 4000, .. }));
     let r = parse_response(br#"{"rqi":"m2","rsc":"2001"}"#).unwrap();
     assert_eq!((r.rsc, r.rqi.as_str()), (Rsc::CREATED, "m2"));
+}
+
+#[test]
+fn cbor_responses_parse_and_garbage_is_an_error() {
+    let v = serde_json::json!({"rsc": 2001, "rqi": "c1", "pc": {"m2m:cin": {"rn": "x"}}});
+    let bytes = Serialization::Cbor.encode(&v).unwrap();
+    let r = parse_response_as(Serialization::Cbor, &bytes).unwrap();
+    assert_eq!((r.rsc, r.rqi.as_str()), (Rsc::CREATED, "c1"));
+    assert_eq!(r.pc.unwrap()["m2m:cin"]["rn"], "x");
+    let (rqi, e) = parse_response_as(Serialization::Cbor, &[0xa1, 0x63]).unwrap_err();
+    assert!(
+        rqi.is_none() && matches!(e, BindingError::BadBody { .. }),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn cbor_requests_go_on_cbor_topics() {
+    let mut c = cfg("mqtt://127.0.0.1:1", "Cgw");
+    c.serialization = Serialization::Cbor;
+    let b = MqttBinding::new(&c).unwrap();
+    let req = Request::retrieve("cse-in/gw", "Cgw", "3");
+    let (topic, filter) = b.topics_for(&req).unwrap();
+    assert_eq!(topic, "/oneM2M/req/Cgw/id-in/cbor");
+    assert_eq!(filter, "/oneM2M/resp/Cgw/+/#");
 }

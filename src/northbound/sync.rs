@@ -23,8 +23,10 @@
 use super::binding::{Binding, BindingError};
 use super::concurrency::InFlightLimit;
 use super::config::NorthboundConfig;
+use super::config::RecordResource;
 use super::onem2m::primitive::{Request, Response};
-use super::onem2m::resource::{record_cin, Resource};
+use super::onem2m::resource::{record_resource, Resource};
+use super::onem2m::series;
 use super::onem2m::tree::{Tree, RESULTS};
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
@@ -554,8 +556,14 @@ async fn deliver(
     rec: &StoredRecord,
 ) -> Outcome {
     let device = &rec.record.device;
-    let cin = Resource::ContentInstance(record_cin(epoch, rec));
     let result = rec.record.kind == RecordKind::CommandResult;
+    // Command results always go to the results container as contentInstances.
+    let mapping = if result {
+        RecordResource::ContentInstance
+    } else {
+        cfg.resource
+    };
+    let cin = record_resource(epoch, rec, mapping, cfg.serialization);
     for _ in 0..3 {
         let ensured = if result {
             tree.ensure_results_container(device).await
@@ -579,11 +587,19 @@ async fn deliver(
         } else {
             tree.container_path(device)
         };
-        let req = Request::create(path, ae_id, &cfg.release, &cin).with_rcn(0);
+        let req = Request::create(&path, &ae_id, &cfg.release, &cin).with_rcn(0);
         match classify(&binding.send(req).await) {
             Outcome::TreeMissing { detail } => {
                 tracing::info!(device = %device, error = %detail, "container vanished, recreating");
                 tree.forget_container(device);
+            }
+            Outcome::AlreadyThere => {
+                if let Resource::TimeSeriesInstance(tsi) = &cin {
+                    let rn = tsi.rn.as_deref().unwrap_or_default();
+                    return series::confirm_instance(binding, &path, &ae_id, &cfg.release, rn)
+                        .await;
+                }
+                return Outcome::AlreadyThere;
             }
             other => return other,
         }

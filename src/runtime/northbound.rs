@@ -13,7 +13,7 @@ use crate::northbound::{
     SyncState, Syncer,
 };
 use crate::telemetry::health::{Health, NorthboundState};
-use crate::telemetry::{CoapMetrics, CommandMetrics, Metrics, SyncMetrics};
+use crate::telemetry::{CoapMetrics, CommandMetrics, Metrics, SyncMetrics, WireMetrics};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,7 @@ pub fn start(
     northbound::install_crypto_provider();
     let (binding, target, route): (Arc<dyn Binding>, &str, Route) = match cfg.binding {
         BindingKind::Http => (
-            Arc::new(HttpBinding::new(cfg)?),
+            Arc::new(HttpBinding::new(cfg)?.with_wire_metrics(WireMetrics::new(metrics, "http"))),
             &cfg.cse_url,
             Route::PollingChannel,
         ),
@@ -68,7 +68,9 @@ pub fn start(
             Route::PollingChannel,
         ),
         BindingKind::Mqtt => {
-            let mqtt = Arc::new(MqttBinding::new(cfg)?);
+            let mqtt = Arc::new(
+                MqttBinding::new(cfg)?.with_wire_metrics(WireMetrics::new(metrics, "mqtt")),
+            );
             (
                 mqtt.clone(),
                 cfg.mqtt.as_ref().map_or("", |m| m.broker.as_str()),
@@ -82,6 +84,11 @@ pub fn start(
         Arc::new(buffer.clone()),
         SyncMetrics::new(metrics),
     );
+    // The timeSeries mapping declares each periodic device's period (from the adapters).
+    let roster = metrics.device_roster.clone();
+    syncer
+        .tree()
+        .set_device_periods(Arc::new(move |device: &str| roster.period_of(device)));
     // The reboot mgmtObj needs the notification route of commands.
     let reboot = (management.enabled && cfg.commands.enabled).then(|| {
         Arc::new(crate::management::reboot::Reboot::new(

@@ -78,6 +78,9 @@ impl AdapterSet {
         self.metrics
             .device_roster
             .configure(id, config.type_name(), config.configured_devices());
+        self.metrics
+            .device_roster
+            .set_periods(id, config.device_periods());
         let task = self.tracker.spawn(supervisor::supervise(
             id.to_owned(),
             config.clone(),

@@ -247,6 +247,24 @@ impl AdapterConfig {
         }
     }
 
+    /// The reporting period of each device that reports periodically, for the timeSeries
+    /// mapping's missing-data detection: a Modbus device produces one record per poll of its
+    /// fastest point group, so its period is the shortest of `poll_interval` and its group
+    /// intervals. Other adapters report when their devices speak: none.
+    pub fn device_periods(&self) -> Vec<(String, std::time::Duration)> {
+        match self {
+            AdapterConfig::Modbus(c) => c
+                .devices()
+                .iter()
+                .map(|d| {
+                    let fastest = d.groups.values().copied().fold(d.poll_interval, Ord::min);
+                    (d.id.clone(), fastest)
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Creates the runnable adapter with its pre-labelled metric handle from `metrics`
     /// (the same labelled counters on every rebuild, so counts carry on across restarts).
     /// An adapter whose config enables commands registers its writable devices in `commands`.

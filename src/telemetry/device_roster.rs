@@ -53,6 +53,8 @@ struct Inner {
     adapters: BTreeMap<String, String>,
     /// (adapter, device) → state.
     devices: BTreeMap<(String, String), DeviceState>,
+    /// Device key → (adapter, reporting period) of devices that report periodically.
+    periods: BTreeMap<String, (String, std::time::Duration)>,
 }
 
 /// Shared by every clone of [`Metrics`](super::Metrics).
@@ -121,11 +123,32 @@ impl DeviceRoster {
         let had = inner.adapters.remove(adapter).is_some();
         let before = inner.devices.len();
         inner.devices.retain(|(a, _), _| a != adapter);
+        inner.periods.retain(|_, (a, _)| a != adapter);
         let changed = had || inner.devices.len() != before;
         drop(inner);
         if changed {
             self.changed();
         }
+    }
+
+    /// Declares the reporting periods of an adapter's periodic devices (a polled Modbus device:
+    /// its fastest poll interval), replacing what the adapter declared before. Read by the
+    /// northbound's timeSeries mapping ([`Self::period_of`]); no change notification.
+    pub fn set_periods(
+        &self,
+        adapter: &str,
+        periods: impl IntoIterator<Item = (String, std::time::Duration)>,
+    ) {
+        let mut inner = self.lock();
+        inner.periods.retain(|_, (a, _)| a != adapter);
+        for (device, period) in periods {
+            inner.periods.insert(device, (adapter.to_owned(), period));
+        }
+    }
+
+    /// The declared reporting period of a device (by device key), if it has one.
+    pub fn period_of(&self, device: &str) -> Option<std::time::Duration> {
+        self.lock().periods.get(device).map(|(_, p)| *p)
     }
 
     /// A committed record of an admitted device: `has_values` is the liveness decision of

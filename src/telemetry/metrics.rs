@@ -75,6 +75,9 @@ pub struct Metrics {
     pub sync_in_flight_limit: IntGauge,
     // Report by exception.
     pub readings_suppressed: IntCounterVec,
+    // Northbound wire cost (every binding).
+    pub northbound_bytes: IntCounterVec,
+    pub northbound_requests: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -215,6 +218,8 @@ impl Metrics {
             },
             sync_in_flight_limit: gauge(&r, "citygate_sync_in_flight_limit", "Requests the syncer allows in flight now: max_in_flight, lowered by the adaptive limit while the CSE struggles."),
             readings_suppressed: counter_vec(&r, "citygate_readings_suppressed_total", "Readings not sent by report by exception (within min_interval, or no change beyond the deadband and no heartbeat due).", &["adapter"]),
+            northbound_bytes: counter_vec(&r, "citygate_northbound_bytes_total", "Bytes of oneM2M requests sent to (direction=sent) and responses received from (direction=received) the CSE or broker: payload and protocol headers as far as the binding sees them (HTTP request/status line and headers, MQTT PUBLISH packets, CoAP datagrams).", &["direction"]),
+            northbound_requests: counter_vec(&r, "citygate_northbound_requests_total", "oneM2M requests sent by the northbound binding (records, registration, tree, retries, commands), by binding.", &["binding"]),
             registry: r,
         }
     }

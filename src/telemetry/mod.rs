@@ -14,6 +14,7 @@ pub mod untrusted;
 
 pub use config::TelemetryConfig;
 pub use handles::CoapMetrics;
+pub use handles::WireMetrics;
 pub use handles::{
     BleMetrics, BufferMetrics, CommandMetrics, LorawanMetrics, ModbusMetrics, ReplayMetrics,
     SyncMetrics,

@@ -30,9 +30,11 @@ pub async fn run(side: Arc<CommandSide>, ae_id: String, cancel: CancellationToke
                     }
                     request = requests.recv() => {
                         let Some(request) = request else { return };
-                        let parsed = serde_json::from_slice::<serde_json::Value>(&request.payload)
+                        // JSON or CBOR, as the topic's last level says.
+                        let parsed = crate::northbound::mqtt::topic_serialization(&request.topic)
+                            .decode(0, &request.payload)
                             .map_err(|e| e.to_string())
-                            .and_then(|v| notification::parse_request(&v));
+                            .and_then(|v| notification::parse_request(&v.unwrap_or_default()));
                         match parsed {
                             Ok(n) => {
                                 let rsc = handle(&side, &n).await;

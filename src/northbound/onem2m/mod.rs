@@ -3,4 +3,5 @@
 pub mod name;
 pub mod primitive;
 pub mod resource;
+pub mod series;
 pub mod tree;

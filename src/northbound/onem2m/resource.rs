@@ -3,8 +3,12 @@
 //!
 //! Attributes the CSE sets (`ri`, `pi`, `ct`, …) are optional so the same types read the
 //! CSE's answers; they are never sent.
+use crate::northbound::config::RecordResource;
+use crate::northbound::serialization::Serialization;
 use crate::record::{format_onem2m_ts, format_ts, StoredRecord};
 use serde::{Deserialize, Serialize};
+
+pub use super::series::{TimeSeries, TimeSeriesInstance};
 
 /// Resource types the gateway creates (`ty`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +24,10 @@ pub enum ResourceType {
     Node = 14,
     PollingChannel = 15,
     Subscription = 23,
+    /// `[northbound] resource = "timeSeries"`: one per device …
+    TimeSeries = 29,
+    /// … and one instance per record.
+    TimeSeriesInstance = 30,
 }
 
 impl From<ResourceType> for u16 {
@@ -41,6 +49,8 @@ impl TryFrom<u16> for ResourceType {
             14 => ResourceType::Node,
             15 => ResourceType::PollingChannel,
             23 => ResourceType::Subscription,
+            29 => ResourceType::TimeSeries,
+            30 => ResourceType::TimeSeriesInstance,
             _ => return Err(format!("unsupported resource type {v}")),
         })
     }
@@ -139,6 +149,10 @@ pub enum Resource {
     Container(Container),
     #[serde(rename = "m2m:cin")]
     ContentInstance(ContentInstance),
+    #[serde(rename = "m2m:ts")]
+    TimeSeries(TimeSeries),
+    #[serde(rename = "m2m:tsi")]
+    TimeSeriesInstance(TimeSeriesInstance),
 }
 
 impl Resource {
@@ -147,6 +161,8 @@ impl Resource {
             Resource::Ae(_) => ResourceType::Ae,
             Resource::Container(_) => ResourceType::Container,
             Resource::ContentInstance(_) => ResourceType::ContentInstance,
+            Resource::TimeSeries(_) => ResourceType::TimeSeries,
+            Resource::TimeSeriesInstance(_) => ResourceType::TimeSeriesInstance,
         }
     }
 
@@ -188,13 +204,47 @@ pub fn record_content(rec: &StoredRecord) -> serde_json::Value {
     serde_json::Value::Object(doc)
 }
 
+/// `con` of a record: with JSON the record document as a JSON string (what platforms read
+/// today); with CBOR the document itself, so numbers travel as binary CBOR numbers (a CSE
+/// returns it as a structured value, also to a JSON reader).
+pub fn record_con(rec: &StoredRecord, ser: Serialization) -> serde_json::Value {
+    match ser {
+        Serialization::Json => serde_json::Value::String(record_content(rec).to_string()),
+        Serialization::Cbor => record_content(rec),
+    }
+}
+
+/// The resource a record becomes, by `[northbound] resource` and `serialization`: a
+/// contentInstance, or a timeSeriesInstance. With CBOR the contentInstance carries no `cnf`
+/// (its `con` is structured, not a JSON string).
+pub fn record_resource(
+    epoch: &str,
+    rec: &StoredRecord,
+    resource: RecordResource,
+    ser: Serialization,
+) -> Resource {
+    match resource {
+        RecordResource::ContentInstance => {
+            let mut cin = record_cin(epoch, rec);
+            if ser == Serialization::Cbor {
+                cin.cnf = None;
+                cin.con = Some(record_con(rec, ser));
+            }
+            Resource::ContentInstance(cin)
+        }
+        RecordResource::TimeSeries => {
+            Resource::TimeSeriesInstance(super::series::record_tsi(epoch, rec, ser))
+        }
+    }
+}
+
 /// The contentInstance for a record: `con` is the record JSON as a string (`cnf`
 /// `application/json:0`), `dgt` its source time.
 pub fn record_cin(epoch: &str, rec: &StoredRecord) -> ContentInstance {
     ContentInstance {
         rn: Some(record_rn(epoch, rec.seq)),
         cnf: Some(RECORD_CNF.to_string()),
-        con: Some(serde_json::Value::String(record_content(rec).to_string())),
+        con: Some(record_con(rec, Serialization::Json)),
         dgt: format_onem2m_ts(rec.record.ts_ms),
         lbl: None,
         cs: None,

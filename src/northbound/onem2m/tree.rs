@@ -13,13 +13,15 @@
 use super::name;
 use super::primitive::{Request, Response, Rsc};
 use super::resource::{Ae, Container, Resource};
+use super::series::{PeriodLookup, TimeSeries};
 use crate::northbound::binding::Binding;
 use crate::northbound::config::NorthboundConfig;
+use crate::northbound::config::RecordResource;
 use crate::northbound::retry::{classify, Outcome, RetryReason};
 use crate::northbound::store::SyncStore;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Key of the persisted CSE-assigned AE-ID in the buffer's state table.
 pub const AE_ID_STATE_KEY: &str = "ae_id";
@@ -34,6 +36,8 @@ pub struct Tree {
     /// vanish re-register it once, not once each.
     generation: AtomicU64,
     containers: Mutex<HashSet<String>>,
+    /// Device periods for the timeSeries mapping (`pei`), set once by the daemon.
+    periods: OnceLock<PeriodLookup>,
     /// Devices whose `results` container exists (commands, see `docs/commands.md`).
     results: Mutex<HashSet<String>>,
     register_lock: tokio::sync::Mutex<()>,
@@ -52,6 +56,7 @@ impl Tree {
             ae_id: Mutex::new(None),
             generation: AtomicU64::new(0),
             containers: Mutex::new(HashSet::new()),
+            periods: OnceLock::new(),
             results: Mutex::new(HashSet::new()),
             register_lock: tokio::sync::Mutex::new(()),
         }
@@ -98,6 +103,44 @@ impl Tree {
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Where device periods come from (the adapters' declared poll intervals): with
+    /// `resource = "timeSeries"` a periodic device's timeSeries gets missing-data detection.
+    /// Set once, before the first record; a later call is ignored.
+    pub fn set_device_periods(&self, lookup: PeriodLookup) {
+        let _ = self.periods.set(lookup);
+    }
+
+    /// The device's record resource: a container, or a timeSeries (with its period when the
+    /// device has one).
+    fn device_resource(&self, device: &str, rn: &str, lbl: Option<Vec<String>>) -> Resource {
+        let limits = &self.cfg.container;
+        match self.cfg.resource {
+            RecordResource::ContentInstance => Resource::Container(Container {
+                rn: Some(rn.to_string()),
+                lbl,
+                mni: limits.mni,
+                mbs: limits.mbs,
+                mia: limits.mia,
+                ..Default::default()
+            }),
+            RecordResource::TimeSeries => {
+                let ts = TimeSeries {
+                    rn: Some(rn.to_string()),
+                    lbl,
+                    mni: limits.mni,
+                    mbs: limits.mbs,
+                    mia: limits.mia,
+                    ..Default::default()
+                };
+                let period = self.periods.get().and_then(|lookup| lookup(device));
+                Resource::TimeSeries(match period {
+                    Some(p) if !p.is_zero() => ts.with_period(p),
+                    _ => ts,
+                })
+            }
+        }
     }
 
     /// Forgets a device's container (after a 4004 on a record create).
@@ -264,14 +307,7 @@ impl Tree {
                 lbl.get_or_insert_with(Vec::new)
                     .push(name::device_label(device));
             }
-            let cnt = Resource::Container(Container {
-                rn: Some(rn.to_string()),
-                lbl,
-                mni: self.cfg.container.mni,
-                mbs: self.cfg.container.mbs,
-                mia: self.cfg.container.mia,
-                ..Default::default()
-            });
+            let cnt = self.device_resource(device, &rn, lbl);
             let req = Request::create(self.ae_path(), &ae_id, &self.cfg.release, &cnt).with_rcn(0);
             match classify(&self.binding.send(req).await) {
                 Outcome::Delivered | Outcome::AlreadyThere => {

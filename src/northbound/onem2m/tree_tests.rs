@@ -2,7 +2,7 @@
 //! the branches a healthy ACME never takes (4117 races, rejections).
 use super::*;
 use crate::northbound::binding::BindingError;
-use crate::northbound::onem2m::primitive::Operation;
+use crate::northbound::onem2m::primitive::{Operation, ResourceType};
 use crate::northbound::store::StoreError;
 use crate::record::StoredRecord;
 use std::collections::HashMap;
@@ -293,4 +293,44 @@ async fn missing_cse_base_after_a_registration_is_retried_not_refused() {
             ..
         })
     ));
+}
+
+#[tokio::test]
+async fn time_series_mapping_declares_the_period_of_periodic_devices() {
+    let mut cfg = NorthboundConfig::new("http://127.0.0.1:1");
+    cfg.originator = "Cgw".into();
+    cfg.resource = RecordResource::TimeSeries;
+    let binding = Arc::new(Scripted {
+        script: Box::new(|req, _| match req.op {
+            Operation::Retrieve => resp(2000, ae_body("Cgw")),
+            _ => resp(2001, None),
+        }),
+        log: Mutex::new(Vec::new()),
+    });
+    let t = Tree::new(
+        Arc::new(cfg),
+        binding.clone(),
+        Arc::new(StateOnly::default()),
+    );
+    t.set_device_periods(Arc::new(|d: &str| {
+        (d == "meter-1").then_some(std::time::Duration::from_secs(10))
+    }));
+    t.register().await.unwrap();
+    t.ensure_container("meter-1").await.unwrap();
+    t.ensure_container("tag-7").await.unwrap();
+    let log = binding.log.lock().unwrap();
+    let creates: Vec<&Request> = log.iter().filter(|r| r.op == Operation::Create).collect();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[0].ty, Some(ResourceType::TimeSeries));
+    assert_eq!(
+        creates[0].pc,
+        Some(
+            serde_json::json!({"m2m:ts": {"rn": "meter-1", "pei": 10000, "peid": 2500,
+            "mdd": true, "mdt": 7500, "mdn": 1000}})
+        )
+    );
+    assert_eq!(
+        creates[1].pc,
+        Some(serde_json::json!({"m2m:ts": {"rn": "tag-7"}}))
+    );
 }

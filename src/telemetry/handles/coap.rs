@@ -17,6 +17,8 @@ pub struct CoapMetrics {
     pub separate: IntCounter,
     /// The CSE answered a message with RST (it did not recognise the exchange).
     pub reset: IntCounter,
+    /// Datagram bytes sent and received, and requests (`citygate_northbound_bytes_total`).
+    pub wire: super::WireMetrics,
 }
 
 impl CoapMetrics {
@@ -28,6 +30,7 @@ impl CoapMetrics {
             duplicate: event("duplicate"),
             separate: event("separate"),
             reset: event("reset"),
+            wire: super::WireMetrics::new(m, "coap"),
         }
     }
 
@@ -39,6 +42,7 @@ impl CoapMetrics {
             duplicate: c(),
             separate: c(),
             reset: c(),
+            wire: super::WireMetrics::detached(),
         }
     }
 }

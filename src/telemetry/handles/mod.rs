@@ -20,6 +20,7 @@ mod reboot;
 mod records;
 mod replay;
 mod sync;
+mod wire;
 
 pub use ble::BleMetrics;
 pub use buffer::BufferMetrics;
@@ -30,6 +31,7 @@ pub use modbus::{ModbusMetrics, ModbusSnapshot, WRITE_RESULTS};
 pub use records::RecordMetrics;
 pub use replay::ReplayMetrics;
 pub use sync::SyncMetrics;
+pub use wire::WireMetrics;
 
 // Device management (src/management/).
 pub use management::ManagementMetrics;

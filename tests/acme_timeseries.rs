@@ -1,0 +1,221 @@
+//! `[northbound] resource = "timeSeries"` against a real ACME CSE: each device a
+//! `<timeSeries>`, each record a `<timeSeriesInstance>` with `dgt` and `snr`; a periodic device
+//! gets missing-data detection and the CSE lists the periods it did not report in `mdlt`/`mdc`.
+//! Checked at the CSE through its HTTP interface. Run:
+//! `cargo test --test acme_timeseries -- --ignored --test-threads=1`.
+mod common;
+
+use citygate::northbound::config::RecordResource;
+use citygate::northbound::onem2m::primitive::{Operation, Request, ResourceType, Response};
+use citygate::northbound::{Binding, BindingError, HttpBinding, Syncer};
+use citygate::record::{format_onem2m_ts, now_ms, parse_onem2m_ts, Record, StoredRecord};
+use citygate::telemetry::SyncMetrics;
+use common::northbound::acme::{self, Acme};
+use common::northbound::mem_store::MemStore;
+use common::northbound::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const EPOCH: &str = "e7a5e71e";
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// Passes every request on, but reports every third timeSeriesInstance create as timed out
+/// after the CSE has executed it: the answer is lost, the syncer retries.
+struct LosesAnswers {
+    inner: HttpBinding,
+    creates: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Binding for LosesAnswers {
+    async fn send(&self, req: Request) -> Result<Response, BindingError> {
+        let tsi = req.op == Operation::Create && req.ty == Some(ResourceType::TimeSeriesInstance);
+        let result = self.inner.send(req).await;
+        if tsi && self.creates.fetch_add(1, Ordering::SeqCst) % 3 == 2 {
+            return Err(BindingError::Timeout(Duration::from_secs(5)));
+        }
+        result
+    }
+}
+
+/// A syncer whose device `meter-1` reports every [`PERIOD`] (as a Modbus adapter declares it).
+fn spawn(cfg: citygate::northbound::NorthboundConfig, store: Arc<MemStore>) -> Running {
+    let binding = LosesAnswers {
+        inner: HttpBinding::new(&cfg).expect("http binding"),
+        creates: AtomicU64::new(0),
+    };
+    let syncer = Syncer::new(cfg, Arc::new(binding), store, SyncMetrics::detached());
+    syncer.tree().set_device_periods(Arc::new(|device: &str| {
+        (device == "meter-1").then_some(PERIOD)
+    }));
+    let state = syncer.state();
+    let cancel = CancellationToken::new();
+    let handle = tokio::spawn(syncer.run(cancel.clone()));
+    Running {
+        cancel,
+        handle,
+        state,
+    }
+}
+
+fn reading(device: &str, ts_ms: i64, k: i64) -> Record {
+    let mut r = Record::now("test-adapter", device)
+        .with("p", 230.0 + k as f64 / 10.0)
+        .with("k", k);
+    r.ts_ms = ts_ms;
+    r
+}
+
+/// The timeSeriesInstances of a timeSeries in creation order.
+async fn tsis_of(
+    url: &str,
+    ts: &str,
+) -> anyhow::Result<(serde_json::Value, Vec<serde_json::Value>)> {
+    let (rsc, body) = acme::retrieve(url, &format!("{ts}?rcn=4"), ORIGINATOR).await?;
+    anyhow::ensure!(rsc == 2000, "RETRIEVE {ts}: {rsc} {body}");
+    let mut tsis: Vec<serde_json::Value> = body["m2m:ts"]["m2m:tsi"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    tsis.sort_by(|a, b| a["ct"].as_str().cmp(&b["ct"].as_str()));
+    Ok((body["m2m:ts"].clone(), tsis))
+}
+
+/// A meter polled every second skips periods 5, 6 and 7: its records arrive exactly once
+/// (every third answer is lost and the create retried), and the CSE lists exactly those three
+/// periods as missing. An aperiodic device gets a timeSeries without detection; a second
+/// reading with the same source time is dead-lettered (4105), not counted as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
+async fn missing_periods_are_listed_and_retries_add_no_gap_or_duplicate() -> anyhow::Result<()> {
+    let acme = Acme::start().await?;
+    let store = MemStore::new(EPOCH);
+    let mut cfg = config(&acme.url);
+    cfg.resource = RecordResource::TimeSeries;
+    cfg.backoff.max = Duration::from_millis(200);
+    let run = spawn(cfg, store.clone());
+
+    let start = now_ms() + 500;
+    let mut expected = Vec::new();
+    let event_ts = start - 10_000;
+    let dup = store.append(reading("event-1", event_ts, 0));
+    let dup_twin = store.append(reading("event-1", event_ts, 1));
+    let event_later = store.append(reading("event-1", event_ts + 1, 2));
+    for k in 0..12_i64 {
+        let at = start + k * 1000;
+        tokio::time::sleep(Duration::from_millis((at - now_ms()).max(0) as u64)).await;
+        if (5..8).contains(&k) {
+            continue; // the device is stopped for three periods
+        }
+        let record = reading("meter-1", at, k);
+        let seq = store.append(record.clone());
+        expected.push(StoredRecord { seq, record });
+    }
+    wait_for("all settled", Duration::from_secs(10), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    let ts_path = format!("cse-in/{AE_NAME}/meter-1");
+    // The CSE detects a gap `mdt` (3/4 period) after the expected time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (ts, tsis) = loop {
+        let (ts, tsis) = tsis_of(&acme.url, &ts_path).await?;
+        if ts["mdc"].as_u64() >= Some(3) || std::time::Instant::now() > deadline {
+            break (ts, tsis);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let snap = run.state.snapshot();
+    run.stop().await?;
+
+    // The timeSeries declares the period and detection.
+    assert_eq!(ts["pei"], 1000, "{ts}");
+    assert_eq!(ts["mdd"], true, "{ts}");
+    assert_eq!(ts["mdt"], 750, "{ts}");
+    // Exactly once, in order, with dgt and snr.
+    let rns: Vec<&str> = tsis
+        .iter()
+        .map(|t| t["rn"].as_str().unwrap_or(""))
+        .collect();
+    let want: Vec<String> = expected
+        .iter()
+        .map(|r| format!("{EPOCH}-{}", r.seq))
+        .collect();
+    assert_eq!(rns, want);
+    for (tsi, rec) in tsis.iter().zip(&expected) {
+        assert_eq!(
+            tsi["dgt"],
+            format_onem2m_ts(rec.record.ts_ms).unwrap().as_str()
+        );
+        assert_eq!(tsi["snr"], rec.seq);
+        let doc = record_doc(tsi)?;
+        assert_eq!(doc["values"], serde_json::to_value(&rec.record.values)?);
+    }
+    let (rsc, uril) =
+        acme::retrieve(&acme.url, &format!("{ts_path}?fu=1&ty=30"), ORIGINATOR).await?;
+    assert_eq!(rsc, 2000);
+    assert_eq!(
+        uril["m2m:uril"].as_array().map(Vec::len),
+        Some(expected.len())
+    );
+    assert!(
+        snap.retries.get("timeout").copied().unwrap_or(0) >= 3,
+        "{snap:?}"
+    );
+    assert!(
+        snap.already_there >= 3,
+        "retried creates were found: {snap:?}"
+    );
+    // The missing-data list: exactly the three skipped periods (entries after the last
+    // reading belong to the device having stopped when the test ended).
+    let missing: Vec<i64> = ts["mdlt"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().and_then(parse_onem2m_ts))
+                .collect()
+        })
+        .unwrap_or_default();
+    let within: Vec<i64> = missing
+        .iter()
+        .map(|m| m - start)
+        .filter(|offset| *offset < 11_500)
+        .collect();
+    assert_eq!(within.len(), 3, "mdlt {} (start {start})", ts["mdlt"]);
+    for (got, k) in within.iter().zip(5..8) {
+        assert!(
+            (got - k * 1000).abs() <= 1,
+            "missing entry {got} ms, expected {k}000: {ts}"
+        );
+    }
+    assert!(ts["mdc"].as_u64() >= Some(3), "{ts}");
+
+    // The aperiodic device: a timeSeries without detection; the same-dgt twin is refused.
+    let (event_ts_res, event_tsis) =
+        tsis_of(&acme.url, &format!("cse-in/{AE_NAME}/event-1")).await?;
+    assert!(
+        event_ts_res.get("pei").is_none() && event_ts_res["mdd"] == false,
+        "{event_ts_res}"
+    );
+    let event_rns: HashSet<String> = event_tsis
+        .iter()
+        .filter_map(|t| t["rn"].as_str().map(String::from))
+        .collect();
+    let want: HashSet<String> = [dup, event_later]
+        .iter()
+        .map(|s| format!("{EPOCH}-{s}"))
+        .collect();
+    assert_eq!(event_rns, want);
+    let dead = store.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].seq, dead[0].rsc), (dup_twin, Some(4105)));
+    assert!(
+        dead[0].reason.contains("same source time"),
+        "{}",
+        dead[0].reason
+    );
+    Ok(())
+}
