@@ -13,10 +13,11 @@ pub mod issue;
 pub mod load;
 pub mod report;
 pub mod secret;
+pub mod substitute;
 pub mod units;
 pub mod validate;
 
-pub use load::{load, load_str, LoadError};
+pub use load::{load, load_str, load_str_with_env, LoadError};
 
 use crate::buffer::BufferConfig;
 use crate::southbound::AdapterConfig;
