@@ -15,7 +15,7 @@ pub use super::commands_config::CommandsConfig;
 pub use super::mqtt_config::MqttConfig;
 
 /// Which oneM2M protocol binding carries the primitives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BindingKind {
     /// TS-0009 HTTP binding.
@@ -27,7 +27,7 @@ pub enum BindingKind {
     Coap,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NorthboundConfig {
     #[serde(default)]
@@ -69,6 +69,7 @@ pub struct NorthboundConfig {
         default = "default_request_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub request_timeout: Duration,
     /// Requests in flight at once (across devices; each device has at most one).
     #[serde(default = "default_max_in_flight")]
@@ -82,6 +83,7 @@ pub struct NorthboundConfig {
         default = "default_max_reply_bytes",
         deserialize_with = "crate::config::units::size"
     )]
+    #[schemars(with = "crate::config::units::SizeText")]
     pub max_reply_bytes: u64,
     #[serde(default)]
     pub tls: TlsConfig,
@@ -100,7 +102,7 @@ pub struct NorthboundConfig {
 /// retried); and an evicted instance frees its `rn`, so a retry of a record evicted by then
 /// creates it again (the 4105 = "already there" idempotency only holds while it is retained).
 /// Size `mni` well above the longest retry window, or leave the limits unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerLimits {
     /// maxNrOfInstances.
@@ -111,7 +113,7 @@ pub struct ContainerLimits {
     pub mia: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the CA(s) that sign the CSE's certificate; when set only these are trusted.
@@ -123,14 +125,14 @@ pub struct TlsConfig {
 }
 
 /// HTTP authentication towards the CSE: at most one of `basic` or `bearer`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub basic: Option<BasicAuth>,
     pub bearer: Option<BearerAuth>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub user: String,
@@ -140,7 +142,7 @@ pub struct BasicAuth {
     pub password_env: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BearerAuth {
     pub token_file: Option<PathBuf>,
@@ -148,7 +150,7 @@ pub struct BearerAuth {
 }
 
 /// Retry pacing: exponential with full jitter, capped.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffConfig {
     /// First retry delay (upper bound of the jitter window).
@@ -156,18 +158,21 @@ pub struct BackoffConfig {
         default = "default_backoff_initial",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub initial: Duration,
     /// Cap of the delay.
     #[serde(
         default = "default_backoff_max",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub max: Duration,
     /// Delay between attempts while the CSE refuses the gateway (auth, privileges).
     #[serde(
         default = "default_auth_retry",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub auth_retry: Duration,
 }
 
