@@ -48,7 +48,7 @@ fn as_json(toml_text: &str) -> serde_json::Value {
 
 fn schema_errors(v: &jsonschema::Validator, file: &Path, text: &str) -> Vec<String> {
     v.iter_errors(&as_json(text))
-        .map(|e| format!("{}: {} at {}", file.display(), e, e.instance_path()))
+        .map(|e| format!("{}: {} at {}", file.display(), e, e.instance_path))
         .collect()
 }
 
