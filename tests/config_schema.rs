@@ -112,3 +112,148 @@ fn references_are_allowed_where_the_loader_substitutes() {
     let errors = schema_errors(&v, Path::new("t.toml"), &text.replace("${BAUD}", "$BAUD"));
     assert!(!errors.is_empty(), "a non-reference string is not a baud rate");
 }
+
+/// `check` messages for rules the schema expresses too (keys, types, enums, units, required
+/// keys, adapter types). The others (ranges, secrets, files, cross-key rules) are `check`'s.
+const SCHEMA_RULES: &[&str] = &[
+    "TOML syntax error",
+    "unknown section",
+    "unknown field",
+    "unknown variant",
+    "unknown adapter type",
+    "invalid size unit",
+    "invalid duration",
+    "invalid type",
+    "missing field",
+    "has no `type`",
+    "`type` must be a string",
+    "must be a table",
+];
+
+/// The broken corpus with, per file, whether every problem `check` finds there is one the
+/// schema can express.
+fn broken_corpus() -> Vec<(PathBuf, bool)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("tests/config/broken").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expects: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        let expressible = expects
+            .iter()
+            .any(|e| SCHEMA_RULES.iter().any(|r| e.contains(r)));
+        out.push((path, expressible));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn schema_refuses_the_broken_configs_whose_rule_it_can_express() {
+    let v = validator();
+    let mut refused = 0;
+    for (file, expressible) in broken_corpus() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let Ok(value) = toml::from_str::<serde_json::Value>(&text) else {
+            continue; // a syntax error: nothing to validate
+        };
+        if expressible {
+            assert!(
+                !v.is_valid(&value),
+                "{}: `check` refuses it for a rule the schema has, the schema accepts it",
+                file.display()
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "only {refused} broken configs are schema cases");
+}
+
+/// taplo, the validator behind VS Code's Even Better TOML, from npm (tests/peers/install.sh
+/// exports `CITYGATE_TAPLO`).
+fn taplo() -> Option<PathBuf> {
+    let found = std::env::var_os("CITYGATE_TAPLO")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let p = PathBuf::from("target/peers/taplo/node_modules/.bin/taplo");
+            p.exists().then_some(p)
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CITYGATE_REQUIRE_PEERS").is_none(),
+            "taplo is missing: run tests/peers/install.sh (install_node_peers)"
+        );
+        eprintln!("skipped: taplo not installed (tests/peers/install.sh)");
+    }
+    found
+}
+
+fn taplo_check(taplo: &Path, schema: Option<&Path>, files: &[PathBuf]) -> (bool, String) {
+    let mut cmd = Command::new(taplo);
+    cmd.arg("check").env("RUST_LOG", "error");
+    if let Some(schema) = schema {
+        cmd.arg("--schema")
+            .arg(format!("file://{}", schema.canonicalize().unwrap().display()));
+    }
+    let out = cmd.args(files).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The committed schema with a real editor's validator: every shipped config passes (the fleet
+/// template through its own `#:schema` directive), and the broken configs whose rule the schema
+/// expresses fail in taplo as they do in `check`.
+#[test]
+#[ignore = "needs taplo from npm (tests/peers/install.sh)"]
+fn taplo_agrees_with_check() {
+    let Some(taplo) = taplo() else { return };
+    let schema = Path::new(COMMITTED);
+    let (ok, out) = taplo_check(&taplo, Some(schema), &shipped_configs());
+    assert!(ok, "taplo refuses a shipped config:\n{out}");
+    // The directive `#:schema ../../docs/config.schema.json`, as an editor reads it.
+    let template = PathBuf::from("config/examples/fleet-template.toml");
+    let (ok, out) = taplo_check(&taplo, None, std::slice::from_ref(&template));
+    assert!(ok, "{out}");
+    let dir = tempfile::tempdir_in("config/examples").unwrap();
+    let broken = dir.path().join("template.toml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(
+        &broken,
+        text.replace("#:schema ../../", "#:schema ../../../")
+            .replace("max_connections = 1", "max_conections = 1"),
+    )
+    .unwrap();
+    let (ok, out) = taplo_check(&taplo, None, std::slice::from_ref(&broken));
+    assert!(!ok && out.contains("max_conections"), "{out}");
+    let check = citygate().args(["check", "-c"]).arg(&broken).output().unwrap();
+    assert_eq!(check.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&check.stderr).contains("unknown field `max_conections`"));
+
+    // One taplo run over the corpus (node starts slowly); it names each file it refuses.
+    let files: Vec<PathBuf> = broken_corpus()
+        .into_iter()
+        .filter(|(_, expressible)| *expressible)
+        .map(|(f, _)| f)
+        .collect();
+    assert!(files.len() >= 10, "only {} broken configs are schema cases", files.len());
+    let (ok, out) = taplo_check(&taplo, Some(schema), &files);
+    assert!(!ok, "{out}");
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            out.lines()
+                .any(|l| l.contains("invalid file") && l.contains(name.as_ref())),
+            "{}: taplo accepts what `check` refuses:\n{out}",
+            file.display()
+        );
+    }
+}
