@@ -138,7 +138,9 @@ fn fleet_template_takes_per_site_values_from_the_environment() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
-        stderr.contains(&format!("{template}:10:8: gateway name \"cab 18\" is not usable")),
+        stderr.contains(&format!(
+            "{template}:10:8: gateway name \"cab 18\" is not usable"
+        )),
         "{stderr}"
     );
     assert!(
@@ -149,8 +151,16 @@ fn fleet_template_takes_per_site_values_from_the_environment() {
     // An unset variable without a default, at its `${`.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("site.toml");
-    std::fs::write(&file, "[gateway]\nname = \"gw-${CITYGATE_TEST_SURELY_UNSET}\"\n").unwrap();
-    let out = citygate().args(["check", "-c"]).arg(&file).output().unwrap();
+    std::fs::write(
+        &file,
+        "[gateway]\nname = \"gw-${CITYGATE_TEST_SURELY_UNSET}\"\n",
+    )
+    .unwrap();
+    let out = citygate()
+        .args(["check", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(

@@ -13,7 +13,11 @@ fn citygate() -> Command {
 
 fn generated() -> String {
     let out = citygate().args(["config", "schema"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -80,11 +84,23 @@ fn schema_and_check_agree_on_wrong_keys() {
     let base = std::fs::read_to_string("config/examples/modbus-cabinet.toml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("max_connections = 1", "max_conections = 1", "max_conections"),
+        (
+            "max_connections = 1",
+            "max_conections = 1",
+            "max_conections",
+        ),
         ("parity = \"even\"", "parity = \"evn\"", "evn"),
         // `baud` belongs to modbus_rtu, not to a modbus_tcp adapter.
-        ("max_connections = 1", "max_connections = 1\nbaud = 9600", "baud"),
-        ("poll_interval = \"10s\"", "poll_interval = \"10 parsecs\"", "10 parsecs"),
+        (
+            "max_connections = 1",
+            "max_connections = 1\nbaud = 9600",
+            "baud",
+        ),
+        (
+            "poll_interval = \"10s\"",
+            "poll_interval = \"10 parsecs\"",
+            "10 parsecs",
+        ),
     ];
     for (i, (from, to, word)) in cases.iter().enumerate() {
         assert!(base.contains(from), "{from}");
@@ -93,7 +109,11 @@ fn schema_and_check_agree_on_wrong_keys() {
         std::fs::write(&file, &text).unwrap();
         let errors = schema_errors(&v, &file, &text);
         assert!(!errors.is_empty(), "schema accepts {to:?}");
-        let out = citygate().args(["check", "-c"]).arg(&file).output().unwrap();
+        let out = citygate()
+            .args(["check", "-c"])
+            .arg(&file)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(78), "check accepts {to:?}");
         assert!(stderr.contains(word), "{stderr}");
@@ -110,7 +130,10 @@ fn references_are_allowed_where_the_loader_substitutes() {
     let errors = schema_errors(&v, Path::new("t.toml"), text);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     let errors = schema_errors(&v, Path::new("t.toml"), &text.replace("${BAUD}", "$BAUD"));
-    assert!(!errors.is_empty(), "a non-reference string is not a baud rate");
+    assert!(
+        !errors.is_empty(),
+        "a non-reference string is not a baud rate"
+    );
 }
 
 /// `check` messages for rules the schema expresses too (keys, types, enums, units, required
@@ -136,7 +159,7 @@ fn broken_corpus() -> Vec<(PathBuf, bool)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("tests/config/broken").unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "toml") {
+        if !path.extension().is_some_and(|e| e == "toml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -171,7 +194,10 @@ fn schema_refuses_the_broken_configs_whose_rule_it_can_express() {
             refused += 1;
         }
     }
-    assert!(refused >= 10, "only {refused} broken configs are schema cases");
+    assert!(
+        refused >= 10,
+        "only {refused} broken configs are schema cases"
+    );
 }
 
 /// taplo, the validator behind VS Code's Even Better TOML, from npm (tests/peers/install.sh
@@ -197,8 +223,10 @@ fn taplo_check(taplo: &Path, schema: Option<&Path>, files: &[PathBuf]) -> (bool,
     let mut cmd = Command::new(taplo);
     cmd.arg("check").env("RUST_LOG", "error");
     if let Some(schema) = schema {
-        cmd.arg("--schema")
-            .arg(format!("file://{}", schema.canonicalize().unwrap().display()));
+        cmd.arg("--schema").arg(format!(
+            "file://{}",
+            schema.canonicalize().unwrap().display()
+        ));
     }
     let out = cmd.args(files).output().unwrap();
     let text = format!(
@@ -234,7 +262,11 @@ fn taplo_agrees_with_check() {
     .unwrap();
     let (ok, out) = taplo_check(&taplo, None, std::slice::from_ref(&broken));
     assert!(!ok && out.contains("max_conections"), "{out}");
-    let check = citygate().args(["check", "-c"]).arg(&broken).output().unwrap();
+    let check = citygate()
+        .args(["check", "-c"])
+        .arg(&broken)
+        .output()
+        .unwrap();
     assert_eq!(check.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&check.stderr).contains("unknown field `max_conections`"));
 
@@ -244,7 +276,11 @@ fn taplo_agrees_with_check() {
         .filter(|(_, expressible)| *expressible)
         .map(|(f, _)| f)
         .collect();
-    assert!(files.len() >= 10, "only {} broken configs are schema cases", files.len());
+    assert!(
+        files.len() >= 10,
+        "only {} broken configs are schema cases",
+        files.len()
+    );
     let (ok, out) = taplo_check(&taplo, Some(schema), &files);
     assert!(!ok, "{out}");
     for file in &files {

@@ -59,10 +59,7 @@ impl JsonSchema for Adapter {
                 continue;
             };
             // The variant's keys plus `type` (the loader takes `type` out before reading them).
-            if let Some(props) = variant
-                .get_mut("properties")
-                .and_then(Value::as_object_mut)
-            {
+            if let Some(props) = variant.get_mut("properties").and_then(Value::as_object_mut) {
                 props.insert("type".into(), json!({ "const": type_name }));
             }
             branches.push(json!({
@@ -144,12 +141,14 @@ fn takes_reference(obj: &serde_json::Map<String, Value>) -> bool {
         return true;
     }
     ["anyOf", "oneOf"].iter().any(|k| {
-        obj.get(*k).and_then(Value::as_array).is_some_and(|branches| {
-            branches.iter().all(|b| {
-                b.as_object()
-                    .is_some_and(|b| b.contains_key("const") || takes_reference(b))
+        obj.get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|branches| {
+                branches.iter().all(|b| {
+                    b.as_object()
+                        .is_some_and(|b| b.contains_key("const") || takes_reference(b))
+                })
             })
-        })
     })
 }
 
@@ -236,8 +235,10 @@ mod tests {
         let duration = serde_json::to_string(&defs["Duration"]).unwrap();
         assert!(duration.contains("pattern"), "{duration}");
         assert!(duration.contains(r"\\$\\{"), "{duration}");
-        assert!(schema["properties"]["southbound"]["additionalProperties"]["$ref"]
-            .as_str()
-            .is_some_and(|r| r.ends_with("/Adapter")));
+        assert!(
+            schema["properties"]["southbound"]["additionalProperties"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/Adapter"))
+        );
     }
 }

@@ -97,7 +97,11 @@ impl Substitutions {
                 }
             })
             .collect();
-        Some(format!("(value {:?} after substitution: {})", sub.expanded, parts.join(", ")))
+        Some(format!(
+            "(value {:?} after substitution: {})",
+            sub.expanded,
+            parts.join(", ")
+        ))
     }
 
     /// When deserializing failed at `span` and that is a whole-value reference whose value reads
@@ -190,9 +194,9 @@ impl Walk<'_> {
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
             let after = &rest[i..];
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = tail;
                 refs += 1;
                 changed = true;
                 continue;

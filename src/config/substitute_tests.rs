@@ -42,7 +42,10 @@ fn fills_strings_defaults_and_numbers() {
     assert_eq!(m.host, "192.0.2.10:502", "default used when unset");
     let d = &m.devices[0];
     assert_eq!(d.id, "cab-17-meter");
-    assert_eq!(d.unit, 7, "a whole-value reference becomes the number the key wants");
+    assert_eq!(
+        d.unit, 7,
+        "a whole-value reference becomes the number the key wants"
+    );
     assert_eq!(d.poll_interval, Duration::from_secs(10));
 }
 
@@ -66,7 +69,10 @@ fn unset_variable_is_reported_at_its_reference() {
     // `unit = "${METER_UNIT}"`: line 10, the `$` after the quote.
     assert_eq!((i.line, i.col), (10, 9), "{r}");
     assert!(i.message.contains("`METER_UNIT` is not set"), "{r}");
-    assert!(i.hint.as_deref().unwrap().contains("EnvironmentFile="), "{r}");
+    assert!(
+        i.hint.as_deref().unwrap().contains("EnvironmentFile="),
+        "{r}"
+    );
 }
 
 #[test]
@@ -84,9 +90,15 @@ fn type_errors_after_substitution_name_the_variable() {
     let unit = &r.issues[0];
     assert_eq!((unit.line, unit.col), (10, 8), "{r}");
     assert!(unit.message.contains("expected u8"), "{r}");
-    assert!(unit.message.contains("\"seven\" came from ${METER_UNIT}"), "{r}");
+    assert!(
+        unit.message.contains("\"seven\" came from ${METER_UNIT}"),
+        "{r}"
+    );
 
-    let r = err(TEMPLATE, &[("SITE", "cab-17"), ("METER_UNIT", "1"), ("POLL", "ten")]);
+    let r = err(
+        TEMPLATE,
+        &[("SITE", "cab-17"), ("METER_UNIT", "1"), ("POLL", "ten")],
+    );
     assert_eq!(r.issues.len(), 1, "{r}");
     let poll = &r.issues[0];
     assert_eq!((poll.line, poll.col), (12, 17), "{r}");
@@ -100,7 +112,9 @@ fn validator_errors_name_the_variable_and_defaults_are_said_to_be_defaults() {
     let r = err(text, &[]);
     assert_eq!((r.issues[0].line, r.issues[0].col), (2, 8), "{r}");
     assert!(
-        r.issues[0].message.contains("default of ${SITE}, which is not set"),
+        r.issues[0]
+            .message
+            .contains("default of ${SITE}, which is not set"),
         "{r}"
     );
 }
@@ -120,8 +134,15 @@ fn malformed_references_are_errors() {
     let r = err("[gateway]\nname = \"${SITE\"\n", &[]);
     assert!(r.issues[0].message.contains("not closed"), "{r}");
     let r = err("[gateway]\nname = \"${1SITE}\"\n", &[]);
-    assert!(r.issues[0].message.contains("not a variable reference"), "{r}");
-    assert_eq!(r.issues.len(), 1, "the gateway name error follows from it: {r}");
+    assert!(
+        r.issues[0].message.contains("not a variable reference"),
+        "{r}"
+    );
+    assert_eq!(
+        r.issues.len(),
+        1,
+        "the gateway name error follows from it: {r}"
+    );
 }
 
 #[test]

@@ -152,7 +152,9 @@ mod tests {
     #[test]
     fn schema_patterns_agree_with_the_parsers() {
         let duration = regex_lite(DURATION_PATTERN);
-        for ok in ["250ms", "10s", "1h 30m", "2h30m", " 7d ", "1 min", "3 hours"] {
+        for ok in [
+            "250ms", "10s", "1h 30m", "2h30m", " 7d ", "1 min", "3 hours",
+        ] {
             assert!(parse_duration(ok).is_ok(), "{ok}");
             assert!(duration(ok), "pattern refuses {ok}");
         }

@@ -6,7 +6,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human on a terminal, compact otherwise (journald adds its own timestamps).

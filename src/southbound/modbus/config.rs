@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The four Modbus data tables, each read with its own function code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Table {
     /// Read/write bits, function code 01.
