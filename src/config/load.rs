@@ -171,10 +171,12 @@ fn commands_enabled(root: &DeTable<'_>) -> bool {
     let Some(DeValue::Table(commands)) = nb.get("commands").map(Spanned::get_ref) else {
         return false;
     };
-    matches!(
-        commands.get("enabled").map(Spanned::get_ref),
-        Some(DeValue::Boolean(true))
-    )
+    match commands.get("enabled").map(Spanned::get_ref) {
+        Some(DeValue::Boolean(b)) => *b,
+        // `enabled = "${COMMANDS}"`: the substituted text, read as the boolean it stands for.
+        Some(DeValue::String(s)) => s.trim() == "true",
+        _ => false,
+    }
 }
 
 /// The toml parser says "invalid …"; keep its words but make the first letter consistent.

@@ -120,6 +120,7 @@ impl FormatChoice {
 /// One listed device.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BleDeviceConfig")]
 pub struct DeviceConfig {
     pub mac: String,
     /// Stable device key; becomes the container name at the CSE.

@@ -127,6 +127,7 @@ impl MacVersion {
 /// One end device, keyed by DevEUI.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LorawanDeviceConfig")]
 pub struct DeviceConfig {
     /// 16 hex digits as printed (big-endian).
     pub dev_eui: String,

@@ -145,7 +145,7 @@ fn default_timeout() -> Duration {
 /// Modbus default ([`super::device_limits`]); [`DeviceConfig::limit_sources`] says which.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(from = "DeviceConfigFile")]
-#[schemars(with = "DeviceConfigFile")]
+#[schemars(with = "DeviceConfigFile", rename = "ModbusDeviceConfig")]
 pub struct DeviceConfig {
     /// Stable device key: the record's `device` and the container name at the CSE.
     pub id: String,
