@@ -241,4 +241,15 @@ mod tests {
                 .is_some_and(|r| r.ends_with("/Adapter"))
         );
     }
+
+    /// A `Duration` field read with `units::duration` but lacking
+    /// `#[schemars(with = "crate::config::units::DurationText")]` shows up as `{secs, nanos}`.
+    #[test]
+    fn no_duration_field_lacks_its_schema() {
+        let text = config_schema_text();
+        assert!(
+            !text.contains("\"nanos\""),
+            "a Duration field lacks #[schemars(with = \"crate::config::units::DurationText\")]"
+        );
+    }
 }
