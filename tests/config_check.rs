@@ -109,3 +109,66 @@ fn run_with_a_broken_config_exits_78_before_touching_anything() {
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
 }
+
+/// One template for a fleet: `${NAME}` values come from the environment, and problems are
+/// reported in the template with the variable they came from.
+#[test]
+fn fleet_template_takes_per_site_values_from_the_environment() {
+    let template = "config/examples/fleet-template.toml";
+    let out = citygate()
+        .args(["check", "-c", template])
+        .env("CITYGATE_SITE", "cab-18")
+        .env("CITYGATE_METER_UNIT", "12")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("meters (modbus_tcp)"));
+
+    // A bad value from the environment: placed at the reference, naming the variable.
+    let out = citygate()
+        .args(["check", "-c", template])
+        .env("CITYGATE_SITE", "cab 18")
+        .env("CITYGATE_POLL", "often")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{template}:10:8: gateway name \"cab 18\" is not usable"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"cab 18\" came from ${CITYGATE_SITE}"),
+        "{stderr}"
+    );
+
+    // An unset variable without a default, at its `${`.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.toml");
+    std::fs::write(
+        &file,
+        "[gateway]\nname = \"gw-${CITYGATE_TEST_SURELY_UNSET}\"\n",
+    )
+    .unwrap();
+    let out = citygate()
+        .args(["check", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:12: environment variable `CITYGATE_TEST_SURELY_UNSET` is not set",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("EnvironmentFile="), "{stderr}");
+}

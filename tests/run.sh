@@ -47,6 +47,7 @@ step "installing test peers"
 source tests/peers/install.sh
 install_python_peers
 install_apt_peers
+install_node_peers
 
 # Tests that need a peer fail (instead of skipping) when it is missing. They run one at a time:
 # each starts its own CSE/broker/simulator, and ACME is CPU-bound.

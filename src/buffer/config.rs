@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// What to do when a bound is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
     /// Evict the oldest pending records to make room (counted as drops). Default: the newest
@@ -32,7 +32,7 @@ impl WhenFull {
 }
 
 /// SQLite `synchronous` setting: the durability/flash-wear trade-off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Synchronous {
     /// fsync the WAL at every commit: an acknowledged record survives a power cut. Default.
@@ -43,25 +43,28 @@ pub enum Synchronous {
     Normal,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BufferConfig {
     /// Database file. Default `<state_dir>/buffer.sqlite`.
     pub path: Option<PathBuf>,
     /// Bound on the database plus its WAL, in bytes ("256MiB").
     #[serde(deserialize_with = "units::size")]
+    #[schemars(with = "crate::config::units::SizeText")]
     pub max_bytes: u64,
     /// Bound on pending records (unset = only `max_bytes`).
     pub max_records: Option<u64>,
     /// Pending records older than this (since they were committed) are dropped (unset = kept
     /// until evicted by another bound).
     #[serde(deserialize_with = "units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub max_age: Option<Duration>,
     pub when_full: WhenFull,
     /// Group commit: commit after this many records…
     pub commit_max_records: usize,
     /// …or this long after the first uncommitted record, whichever comes first.
     #[serde(deserialize_with = "units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub commit_max_delay: Duration,
     pub synchronous: Synchronous,
     /// Appends that may queue for the writer before adapters wait (backpressure point).

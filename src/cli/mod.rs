@@ -4,6 +4,7 @@
 
 mod buffer_cmd;
 mod check;
+mod config_cmd;
 mod daemon_api;
 mod decode;
 mod field;
@@ -84,6 +85,9 @@ pub enum Command {
     Decode(decode::DecodeCommand),
     /// Print version and build information.
     Version,
+    /// The config file as tools see it (`config schema`: its JSON Schema, for editors).
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => Ok(check::check(&cli.config)),
+        Command::Config(cmd) => Ok(config_cmd::run(cmd)),
         Command::Decode(cmd) => Ok(decode::run(cmd)),
         Command::Probe(cmd) => field::probe(cmd),
         Command::Scan(cmd) => field::scan(cmd),

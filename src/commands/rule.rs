@@ -16,7 +16,7 @@ use crate::record::Value;
 use serde::Deserialize;
 
 /// Keys a writable point adds to its point table.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 pub struct WriteRule {
     #[serde(default)]
     pub writable: bool,
@@ -25,6 +25,7 @@ pub struct WriteRule {
     /// Largest value a command may write.
     pub max: Option<f64>,
     /// If set, the only values a command may write.
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub allowed: Option<Vec<toml::Value>>,
     /// Writing the same value again is harmless (re-executed after a crash mid-write).
     #[serde(default)]

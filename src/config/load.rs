@@ -8,6 +8,7 @@
 
 use super::issue::ConfigIssue;
 use super::report::{did_you_mean, hint_from_serde_message, ConfigReport};
+use super::substitute::Substitutions;
 use super::{validate, Config};
 use crate::southbound::AdapterConfig;
 use serde::de::DeserializeOwned;
@@ -49,19 +50,37 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
 }
 
 /// Parses and checks config text; `path` is only used in messages and to resolve nothing else.
+/// `${NAME}` references are filled from the process environment.
 pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
+    load_str_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`load_str`] with the variables for `${NAME}` read from `lookup` (tests, tools).
+pub fn load_str_with_env(
+    text: &str,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigReport> {
     let mut report = ConfigReport::new(path);
-    let (root, syntax_errors) = DeTable::parse_recoverable(text);
+    let (mut root, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         for e in syntax_errors {
             report.push(text, e.span(), syntax_message(e.message()), None);
         }
         return Err(report.finish());
     }
+    let (subs, sub_errors) = Substitutions::expand(&mut root, text, lookup);
+    let mut failed = Vec::new();
+    for e in sub_errors {
+        report.push(text, Some(e.span), e.message, Some(e.hint));
+        failed.push(e.value);
+    }
     let mut cx = Loader {
         text,
         config_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         report: &mut report,
+        subs: &subs,
+        failed,
     };
     let mut config = Config {
         source: path.to_path_buf(),
@@ -159,10 +178,12 @@ fn commands_enabled(root: &DeTable<'_>) -> bool {
     let Some(DeValue::Table(commands)) = nb.get("commands").map(Spanned::get_ref) else {
         return false;
     };
-    matches!(
-        commands.get("enabled").map(Spanned::get_ref),
-        Some(DeValue::Boolean(true))
-    )
+    match commands.get("enabled").map(Spanned::get_ref) {
+        Some(DeValue::Boolean(b)) => *b,
+        // `enabled = "${COMMANDS}"`: the substituted text, read as the boolean it stands for.
+        Some(DeValue::String(s)) => s.trim() == "true",
+        _ => false,
+    }
 }
 
 /// The toml parser says "invalid …"; keep its words but make the first letter consistent.
@@ -175,10 +196,22 @@ struct Loader<'a, 'r> {
     /// Device profiles are looked up in `<config_dir>/profiles/`.
     config_dir: PathBuf,
     report: &'r mut ConfigReport,
+    /// The `${NAME}` substitutions made, to say where a bad value came from.
+    subs: &'a Substitutions,
+    /// String values whose substitution failed (already reported; what follows from them is not).
+    failed: Vec<Range<usize>>,
 }
 
 impl Loader<'_, '_> {
     fn push(&mut self, span: Option<Range<usize>>, message: String, hint: Option<String>) {
+        let at = span.as_ref().map(|s| s.start);
+        if at.is_some_and(|at| self.failed.iter().any(|f| f.contains(&at))) {
+            return;
+        }
+        let message = match at.and_then(|at| self.subs.note(at)) {
+            Some(note) => format!("{message} {note}"),
+            None => message,
+        };
         self.report.push(self.text, span, message, hint);
     }
 
@@ -204,6 +237,7 @@ impl Loader<'_, '_> {
         de: impl Fn(ValueDeserializer<'_>) -> Result<T, toml::de::Error>,
         validate: impl Fn(&T) -> Vec<ConfigIssue>,
     ) -> Option<T> {
+        let subs = self.subs;
         let mut current = value.clone();
         let mut clean = true;
         for _ in 0..32 {
@@ -216,6 +250,11 @@ impl Loader<'_, '_> {
                     return clean.then_some(v);
                 }
                 Err(e) => {
+                    let span = e.span().unwrap_or(fallback.clone());
+                    // `unit_id = "${UNIT}"`: the key wants a number; try the value as one.
+                    if subs.retype(&mut current, &span) {
+                        continue;
+                    }
                     clean = false;
                     let full = e.message().trim_end();
                     let hint = hint_from_serde_message(full);
@@ -224,7 +263,6 @@ impl Loader<'_, '_> {
                         (Some(_), Some((head, _))) => head.to_owned(),
                         _ => full.to_owned(),
                     };
-                    let span = e.span().unwrap_or(fallback);
                     self.push(Some(span.clone()), message, hint);
                     if !remove_key_at(&mut current, span.start) {
                         return None;

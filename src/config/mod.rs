@@ -13,11 +13,13 @@ pub mod device_id;
 pub mod issue;
 pub mod load;
 pub mod report;
+pub mod schema;
 pub mod secret;
+pub mod substitute;
 pub mod units;
 pub mod validate;
 
-pub use load::{load, load_str, LoadError};
+pub use load::{load, load_str, load_str_with_env, LoadError};
 
 use crate::buffer::BufferConfig;
 use crate::southbound::AdapterConfig;
@@ -52,7 +54,7 @@ pub struct Config {
 }
 
 /// `[gateway]`: who this gateway is and where it keeps its state.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Short name of this gateway (site or cabinet), used in logs and as the default AE name.

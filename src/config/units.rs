@@ -89,6 +89,51 @@ pub fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
     size(d).map(Some)
 }
 
+/// Stands for a duration field in the JSON Schema of the config (`#[schemars(with = …)]`):
+/// a number with a unit as [`parse_duration`] reads it, or whole seconds.
+pub struct DurationText;
+
+/// The units [`parse_duration`] accepts (humantime), longest first so the pattern matches whole.
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*(nsec|ns|usec|us|µs|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y)\s*)+$";
+
+/// What [`parse_size`] accepts: a number and an optional unit (case does not matter).
+pub const SIZE_PATTERN: &str = r"^\s*[0-9]+(\.[0-9]+)?\s*([bB]|[kKmMgG]([iI]?[bB])?)?\s*$";
+
+impl schemars::JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: a number with a unit (\"500ms\", \"10s\", \"5m\", \"1h 30m\", \"7d\"), or whole seconds.",
+            "anyOf": [
+                { "type": "string", "pattern": DURATION_PATTERN },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+/// Stands for a size field in the JSON Schema of the config: `"512MiB"`, `"64 MB"`, or bytes.
+pub struct SizeText;
+
+impl schemars::JsonSchema for SizeText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: a number with a unit (B, KB, KiB, MB, MiB, GB, GiB; \"512MiB\", \"64 MB\"), or bytes.",
+            "anyOf": [
+                { "type": "string", "pattern": SIZE_PATTERN },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +146,37 @@ mod tests {
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
+    }
+
+    /// The schema's patterns accept what the parsers accept (and refuse what they refuse).
+    #[test]
+    fn schema_patterns_agree_with_the_parsers() {
+        let duration = regex_lite(DURATION_PATTERN);
+        for ok in [
+            "250ms", "10s", "1h 30m", "2h30m", " 7d ", "1 min", "3 hours",
+        ] {
+            assert!(parse_duration(ok).is_ok(), "{ok}");
+            assert!(duration(ok), "pattern refuses {ok}");
+        }
+        for bad in ["ten seconds", "10", "s", "10 parsecs", ""] {
+            assert!(!duration(bad), "pattern accepts {bad}");
+        }
+        let size = regex_lite(SIZE_PATTERN);
+        for ok in ["512MiB", "64 MB", "1.5KiB", "4096", "1gib", "10k"] {
+            assert!(parse_size(ok).is_ok(), "{ok}");
+            assert!(size(ok), "pattern refuses {ok}");
+        }
+        for bad in ["12 parsecs", "MiB", "1ki", ""] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+            assert!(!size(bad), "pattern accepts {bad}");
+        }
+    }
+
+    /// A matcher for the schema's pattern, with the validator the schema tests use.
+    fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool {
+        let schema = serde_json::json!({ "type": "string", "pattern": pattern });
+        let v = jsonschema::validator_for(&schema).unwrap();
+        move |s| v.is_valid(&serde_json::json!(s))
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub const MIN_ROLLBACK_AFTER: Duration = Duration::from_secs(1);
 /// Longest `debounce`: a status change must reach the platform promptly.
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ManagementConfig {
     /// Publish the node, its mgmtObjs and one node per field device (needs `[northbound]`).
@@ -27,10 +27,12 @@ pub struct ManagementConfig {
     /// Counters (memory, eventLog, battery levels) go out at most this often, and only when
     /// they changed.
     #[serde(deserialize_with = "crate::config::units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub update_interval: Duration,
     /// New devices and status changes go out this long after the first change, so a burst
     /// (a bus that fails with all its devices) is one pass, not one per device.
     #[serde(deserialize_with = "crate::config::units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub debounce: Duration,
     /// The platform may make the gateway restart through the reboot mgmtObj (`rbo = true`):
     /// drain, exit with [`crate::runtime::shutdown::EXIT_RESTART`], systemd starts it again.
@@ -47,6 +49,7 @@ pub struct ManagementConfig {
     /// After a remote change, an adapter that ran well before and keeps failing this long
     /// makes the gateway roll back to the previous config on its own.
     #[serde(deserialize_with = "crate::config::units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub remote_config_rollback_after: Duration,
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// `[northbound.commands]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandsConfig {
     #[serde(default)]
@@ -22,6 +22,7 @@ pub struct CommandsConfig {
         default = "default_expiry",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub default_expiry: Duration,
     /// How often the command containers are read for instances whose notification was lost
     /// (also on start and after every reconnect).
@@ -29,12 +30,14 @@ pub struct CommandsConfig {
         default = "default_catch_up_interval",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub catch_up_interval: Duration,
     /// HTTP: how long one long-poll of the polling channel waits at the CSE (its `rqet`).
     #[serde(
         default = "default_poll_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub poll_timeout: Duration,
 }
 

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use std::time::{Duration, Instant};
 
 /// `[northbound] adaptive = { … }`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdaptiveConfig {
     /// Off: the limit stays at `max_in_flight`.
@@ -42,6 +42,7 @@ pub struct AdaptiveConfig {
         default = "default_latency_floor",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub latency_floor: Duration,
 }
 

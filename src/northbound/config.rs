@@ -17,7 +17,7 @@ pub use super::mqtt_config::MqttConfig;
 pub use super::serialization::Serialization;
 
 /// Which oneM2M protocol binding carries the primitives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BindingKind {
     /// TS-0009 HTTP binding.
@@ -29,7 +29,7 @@ pub enum BindingKind {
     Coap,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NorthboundConfig {
     #[serde(default)]
@@ -71,6 +71,7 @@ pub struct NorthboundConfig {
         default = "default_request_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub request_timeout: Duration,
     /// Requests in flight at once (across devices; each device has at most one).
     #[serde(default = "default_max_in_flight")]
@@ -84,6 +85,7 @@ pub struct NorthboundConfig {
         default = "default_max_reply_bytes",
         deserialize_with = "crate::config::units::size"
     )]
+    #[schemars(with = "crate::config::units::SizeText")]
     pub max_reply_bytes: u64,
     #[serde(default)]
     pub tls: TlsConfig,
@@ -109,7 +111,7 @@ pub struct NorthboundConfig {
 }
 
 /// The resource type records are written as (`[northbound] resource`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 pub enum RecordResource {
     #[default]
     #[serde(rename = "contentInstance")]
@@ -124,7 +126,7 @@ pub enum RecordResource {
 /// retried); and an evicted instance frees its `rn`, so a retry of a record evicted by then
 /// creates it again (the 4105 = "already there" idempotency only holds while it is retained).
 /// Size `mni` well above the longest retry window, or leave the limits unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerLimits {
     /// maxNrOfInstances.
@@ -135,7 +137,7 @@ pub struct ContainerLimits {
     pub mia: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the CA(s) that sign the CSE's certificate; when set only these are trusted.
@@ -147,14 +149,14 @@ pub struct TlsConfig {
 }
 
 /// HTTP authentication towards the CSE: at most one of `basic` or `bearer`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub basic: Option<BasicAuth>,
     pub bearer: Option<BearerAuth>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub user: String,
@@ -164,7 +166,7 @@ pub struct BasicAuth {
     pub password_env: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BearerAuth {
     pub token_file: Option<PathBuf>,
@@ -172,7 +174,7 @@ pub struct BearerAuth {
 }
 
 /// Retry pacing: exponential with full jitter, capped.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffConfig {
     /// First retry delay (upper bound of the jitter window).
@@ -180,28 +182,33 @@ pub struct BackoffConfig {
         default = "default_backoff_initial",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub initial: Duration,
     /// Cap of the delay.
     #[serde(
         default = "default_backoff_max",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub max: Duration,
     /// Delay between attempts while the CSE refuses the gateway (auth, privileges).
     #[serde(
         default = "default_auth_retry",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub auth_retry: Duration,
     /// Longest wait honoured from a server's `Retry-After`.
     #[serde(
         default = "default_retry_after_max",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub retry_after_max: Duration,
     /// A random wait in `[0, initial_jitter]` before the first registration, so that a fleet
     /// powered up together does not register in one wave.
     #[serde(default, deserialize_with = "crate::config::units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub initial_jitter: Duration,
 }
 

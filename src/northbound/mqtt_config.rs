@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[northbound.mqtt]`: the broker the CSE listens on (TS-0010).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// `mqtt://host[:1883]` or `mqtts://host[:8883]`.
@@ -25,6 +25,7 @@ pub struct MqttConfig {
         default = "default_keep_alive",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub keep_alive: Duration,
     /// PEM CA bundle trusted for `mqtts://` (default: the system bundle
     /// `/etc/ssl/certs/ca-certificates.crt`).

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 /// Which serialization the bindings use (TS-0009 Content-Type, TS-0010 topic suffix,
 /// TS-0008 Content-Format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Serialization {
     #[default]

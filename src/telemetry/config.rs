@@ -4,7 +4,7 @@ use crate::config::issue::ConfigIssue;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Serve `/metrics`, `/healthz`, `/readyz` and `/status`.

@@ -6,7 +6,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human on a terminal, compact otherwise (journald adds its own timestamps).
@@ -18,7 +20,7 @@ pub enum LogFormat {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `error`, `warn`, `info`, `debug`, `trace`, or filter directives such as

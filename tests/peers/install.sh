@@ -58,3 +58,31 @@ install_apt_peers() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# taplo (npm @taplo/cli): the TOML toolkit behind VS Code's Even Better TOML. The config schema
+# test validates the shipped configs with it, as an editor would. Needs node and npm (Debian's).
+TAPLO_VERSION="0.7.0"
+install_node_peers() {
+  local dir="$PEERS_DIR/taplo"
+  if ! command -v npm >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      local sudo=""
+      [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      say "installing nodejs and npm with apt-get"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+      say "npm not available: the taplo schema test will fail"
+      return 1
+    fi
+  fi
+  if [ "$(cat "$dir/.citygate-peers" 2>/dev/null)" != "$TAPLO_VERSION" ]; then
+    say "installing @taplo/cli@$TAPLO_VERSION (first run only)"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "@taplo/cli@$TAPLO_VERSION"
+    echo "$TAPLO_VERSION" > "$dir/.citygate-peers"
+  else
+    say "taplo present: @taplo/cli@$TAPLO_VERSION"
+  fi
+  export CITYGATE_TAPLO="$dir/node_modules/.bin/taplo"
+}

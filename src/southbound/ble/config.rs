@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Configuration of one BLE adapter.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BleConfig {
     /// BlueZ adapter name (`hci0`); two adapters may not share one.
@@ -48,12 +48,14 @@ pub struct BleConfig {
         default = "default_min_interval",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub min_interval: Duration,
     /// Default heartbeat: report unchanged values after this long.
     #[serde(
         default = "default_max_silence",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub max_silence: Duration,
     /// Record advertisements of known formats from devices not listed in `devices`
     /// (device id `ble-<mac without colons, lower case>`), subject to `filters`.
@@ -68,7 +70,7 @@ pub struct BleConfig {
 
 /// How BlueZ scans. Passive sends no scan requests (less air time, no scan responses);
 /// active also gets scan responses (some devices put their name or data there).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScanMode {
     #[default]
@@ -77,7 +79,7 @@ pub enum ScanMode {
 }
 
 /// Filters for unlisted devices; an empty list does not filter.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     #[serde(default)]
@@ -91,7 +93,7 @@ pub struct Filters {
 }
 
 /// Which decoder a device uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatChoice {
     #[default]
@@ -116,8 +118,9 @@ impl FormatChoice {
 }
 
 /// One listed device.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BleDeviceConfig")]
 pub struct DeviceConfig {
     pub mac: String,
     /// Stable device key; becomes the container name at the CSE.
@@ -132,8 +135,10 @@ pub struct DeviceConfig {
     #[serde(default)]
     pub bindkey_env: Option<String>,
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub min_interval: Option<Duration>,
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub max_silence: Option<Duration>,
     /// Per point: changes up to this size do not trigger a record.
     #[serde(default)]

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[southbound.<id>] type = "lorawan_udp"`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LorawanUdpConfig {
     /// UDP address the packet forwarder sends to.
@@ -39,6 +39,7 @@ pub struct LorawanUdpConfig {
         default = "default_dedup",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub dedup_window: Duration,
     /// RX1DROffset announced in join-accepts and used for downlinks.
     #[serde(default)]
@@ -61,6 +62,7 @@ pub struct LorawanUdpConfig {
         default = "default_gateway_idle_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub gateway_idle_timeout: Duration,
     /// Gateway EUIs (16 hex digits, as the forwarder's `gateway_ID`) served; empty = any.
     /// Datagrams of other gateways are dropped and counted.
@@ -74,6 +76,7 @@ pub struct LorawanUdpConfig {
     pub adr: AdrConfig,
     /// How often devices are asked for battery and margin (DevStatusReq); never when absent.
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub dev_status_interval: Option<Duration>,
     /// Radio settings asked of every device with MAC commands (see `mac_setup_config.rs`);
     /// nothing is asked when empty.
@@ -105,7 +108,7 @@ fn default_rx_delay() -> u8 {
 }
 
 /// LoRaWAN MAC version of a device; decides whether MAX_FCNT_GAP applies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum MacVersion {
     #[serde(rename = "1.0.2")]
     V1_0_2,
@@ -127,8 +130,9 @@ impl MacVersion {
 }
 
 /// One end device, keyed by DevEUI.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LorawanDeviceConfig")]
 pub struct DeviceConfig {
     /// 16 hex digits as printed (big-endian).
     pub dev_eui: String,
@@ -159,7 +163,7 @@ impl DeviceConfig {
 }
 
 /// Activation by personalization: fixed address and session keys.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbpConfig {
     pub dev_addr: String,
@@ -178,7 +182,7 @@ pub struct AbpConfig {
 }
 
 /// Over-the-air activation handled by this gateway.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtaaConfig {
     /// JoinEUI (AppEUI in 1.0.x), 16 hex digits.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// `downlink = { fports = [10], max_bytes = 51, confirmed = true }` on a device.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DownlinkAllow {
     /// Application ports commands may use (1..=223).
@@ -122,7 +122,7 @@ impl DownlinkAllow {
 }
 
 /// `adr = { enabled = true, margin_db = 10, min_dr = 0, max_dr = 5 }` on the adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdrConfig {
     #[serde(default)]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[southbound.<id>] type = "lorawan_lns_mqtt"`: uplinks already decrypted by an LNS.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LnsMqttConfig {
     /// `mqtt://host:1883` or `mqtts://host:8883`.
@@ -34,6 +34,7 @@ pub struct LnsMqttConfig {
         default = "default_keep_alive",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub keep_alive: Duration,
     /// Codec for devices without their own entry, used when the LNS sent no decoded object.
     #[serde(default)]
@@ -64,7 +65,7 @@ fn default_keep_alive() -> Duration {
 }
 
 /// Which LNS publishes the uplinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavour {
     Chirpstack,
@@ -81,7 +82,7 @@ impl Flavour {
 }
 
 /// Per-device codec for the LNS adapter.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LnsDeviceConfig {
     pub dev_eui: String,

@@ -10,7 +10,7 @@ use crate::config::issue::ConfigIssue;
 use serde::Deserialize;
 
 /// One extra uplink channel (NewChannelReq), dynamic channel plans only.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     /// Channel index; above the region's default channels (EU868: 3..=15, AS923: 2..=15).
@@ -28,7 +28,7 @@ fn default_max_dr() -> u8 {
 }
 
 /// `mac_setup = { ... }`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MacSetupConfig {
     /// RX1 delay in seconds, 1..=15 (RXTimingSetupReq).

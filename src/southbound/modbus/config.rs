@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The four Modbus data tables, each read with its own function code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Table {
     /// Read/write bits, function code 01.
@@ -55,7 +57,7 @@ impl Table {
 
 /// The `type` of a point as written in the config. Strings need `length` (registers),
 /// bits need `bit` (0..=15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TypeName {
     Bool,
@@ -80,7 +82,7 @@ pub enum TypeName {
 }
 
 /// One value read from a device.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PointConfig {
     /// Key of the value in the record (`voltage_l1`).
@@ -118,6 +120,7 @@ pub struct PointConfig {
     #[serde(default)]
     pub max: Option<f64>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub allowed: Option<Vec<toml::Value>>,
     #[serde(default)]
     pub idempotent: bool,
@@ -141,8 +144,9 @@ fn default_timeout() -> Duration {
 /// The read limits (`max_registers`, `max_bits`, `max_gap`) are the effective ones: the
 /// device table's value when it sets one, else the profile's documented limit, else the
 /// Modbus default ([`super::device_limits`]); [`DeviceConfig::limit_sources`] says which.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(from = "DeviceConfigFile")]
+#[schemars(with = "DeviceConfigFile", rename = "ModbusDeviceConfig")]
 pub struct DeviceConfig {
     /// Stable device key: the record's `device` and the container name at the CSE.
     pub id: String,
@@ -180,7 +184,7 @@ pub struct DeviceConfig {
 
 /// A device table as written in the file; becomes a [`DeviceConfig`] with its limits
 /// resolved (against a built-in profile here, a profile file in `load_profiles`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeviceConfigFile {
     id: String,
@@ -201,13 +205,16 @@ struct DeviceConfigFile {
         default = "default_poll_interval",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     poll_interval: Duration,
     #[serde(
         default = "default_timeout",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     timeout: Duration,
     #[serde(default, deserialize_with = "crate::config::units::duration_map")]
+    #[schemars(with = "indexmap::IndexMap<String, crate::config::units::DurationText>")]
     groups: IndexMap<String, Duration>,
     #[serde(default)]
     writable_points: Vec<WritablePointConfig>,
@@ -254,7 +261,7 @@ impl From<DeviceConfigFile> for DeviceConfig {
 /// ships 8N1, others 8E1), so no default fits all, and changing it would silently break
 /// deployed configs. Instead `citygate check` warns when a device's profile documents other
 /// factory serial settings than the adapter's (see `device_limits::device_warnings`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Parity {
     None,
@@ -278,7 +285,7 @@ fn one() -> u16 {
 }
 
 /// `type = "modbus_tcp"`: Modbus/TCP (MBAP framing) to a device or gateway.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusTcpConfig {
     /// `host:port`, e.g. `"192.0.2.10:502"`.
@@ -291,6 +298,7 @@ pub struct ModbusTcpConfig {
         default = "default_rtt",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub rtt_estimate: Duration,
     /// Accept commands from the platform for this adapter's writable points (off by default).
     #[serde(default)]
@@ -299,7 +307,7 @@ pub struct ModbusTcpConfig {
 }
 
 /// `type = "modbus_rtu"`: RTU framing on a local serial port (RS-485).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusRtuConfig {
     /// Serial device path, e.g. `/dev/ttyUSB0`; owned exclusively by this adapter.
@@ -319,7 +327,7 @@ pub struct ModbusRtuConfig {
 
 /// `type = "modbus_rtu_over_tcp"`: RTU frames (with CRC) over a TCP stream, as transparent
 /// serial-to-Ethernet converters expect.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusRtuOverTcpConfig {
     pub host: String,
@@ -327,6 +335,7 @@ pub struct ModbusRtuOverTcpConfig {
         default = "default_rtt",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub rtt_estimate: Duration,
     /// Accept commands from the platform for this adapter's writable points (off by default).
     #[serde(default)]
@@ -335,7 +344,7 @@ pub struct ModbusRtuOverTcpConfig {
 }
 
 /// The three adapter types behind one enum, tagged by `type` as under `[southbound.<id>]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ModbusConfig {
     #[serde(rename = "modbus_tcp")]
@@ -474,7 +483,7 @@ pub struct LimitSources {
 }
 
 /// A meter's factory serial settings as its profile documents them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FactorySerial {
     pub baud: u32,
@@ -525,7 +534,7 @@ pub fn apply_limits(device: &mut DeviceConfig, profile: Option<(&str, &Profile)>
 }
 
 /// A reusable register map.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     #[serde(default)]

@@ -25,7 +25,7 @@ pub enum DecodeError {
 
 /// Order of words and bytes of a multi-register value, named by where the bytes of the
 /// big-endian value `A B C D` end up on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 pub enum WordOrder {
     /// Big-endian, high word first (the Modbus convention).
     #[serde(rename = "ABCD")]

@@ -37,20 +37,23 @@ fn default_max_interval() -> Duration {
 }
 
 /// A device's `report` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportConfig {
     /// Default deadband of the device's numeric points (0 = any change is sent).
     #[serde(default, deserialize_with = "deadband")]
+    #[schemars(with = "DeadbandText")]
     pub deadband: Deadband,
     /// No record within this long of the last one (quality changes excepted).
     #[serde(default, deserialize_with = "crate::config::units::duration")]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub min_interval: Duration,
     /// Heartbeat: every point is sent at least this often.
     #[serde(
         default = "default_max_interval",
         deserialize_with = "crate::config::units::duration"
     )]
+    #[schemars(with = "crate::config::units::DurationText")]
     pub max_interval: Duration,
     /// Rules of single points, by point name, over the device's.
     #[serde(default)]
@@ -58,15 +61,38 @@ pub struct ReportConfig {
 }
 
 /// The rules of one point; each key left out follows the device's `report` table.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PointReportConfig {
     #[serde(default, deserialize_with = "opt_deadband")]
+    #[schemars(with = "Option<DeadbandText>")]
     pub deadband: Option<Deadband>,
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub min_interval: Option<Duration>,
     #[serde(default, deserialize_with = "crate::config::units::opt_duration")]
+    #[schemars(with = "Option<crate::config::units::DurationText>")]
     pub max_interval: Option<Duration>,
+}
+
+/// Stands for a deadband in the JSON Schema of the config: a number in the point's unit, or a
+/// percentage of the last sent value (`"2%"`).
+pub struct DeadbandText;
+
+impl schemars::JsonSchema for DeadbandText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Deadband".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A deadband: a number in the point's unit (0.5), or a percentage of the last sent value (\"2%\").",
+            "anyOf": [
+                { "type": "number", "minimum": 0 },
+                { "type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$" }
+            ]
+        })
+    }
 }
 
 #[derive(Deserialize)]

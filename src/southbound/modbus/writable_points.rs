@@ -5,7 +5,7 @@ use crate::commands::WriteRule;
 use serde::Deserialize;
 
 /// One entry of a device's `writable_points`: a profile point commands may write.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WritablePointConfig {
     /// The profile point's `name`.
@@ -15,6 +15,7 @@ pub struct WritablePointConfig {
     #[serde(default)]
     pub max: Option<f64>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub allowed: Option<Vec<toml::Value>>,
     #[serde(default)]
     pub idempotent: bool,

@@ -5,7 +5,7 @@ use crate::config::units;
 use serde::Deserialize;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayConfig {
     /// The JSON-lines file to read.
@@ -23,6 +23,7 @@ pub struct ReplayConfig {
     /// Longest line accepted (`"1MiB"`); a longer one is skipped and counted, never held whole
     /// in memory. Zero bytes around a line's content do not count.
     #[serde(default = "default_max_line_bytes", deserialize_with = "units::size")]
+    #[schemars(with = "crate::config::units::SizeText")]
     pub max_line_bytes: u64,
 }
 

@@ -36,7 +36,7 @@ pub struct Decoded {
 }
 
 /// A device's codec, chosen in its config (`codec = { type = "cayenne_lpp" }`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CodecConfig {
     /// The payload itself as `payload` (hex or base64 string), plus `fport`.

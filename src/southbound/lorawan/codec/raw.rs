@@ -6,7 +6,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 /// How raw payload bytes are written into the record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawEncoding {
     #[default]

@@ -19,7 +19,7 @@ pub use fixed::{sub_band_channel_mask, SUB_BANDS};
 use serde::Deserialize;
 
 /// Regions the adapter can serve (`region = "..."` in the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 pub enum Region {
     #[default]
     #[serde(rename = "EU868", alias = "eu868")]
