@@ -219,3 +219,128 @@ async fn missing_periods_are_listed_and_retries_add_no_gap_or_duplicate() -> any
     );
     Ok(())
 }
+
+/// Through the real daemon: a Modbus meter polled every second (its period comes from the
+/// adapter's `poll_interval`) stops answering for about four seconds. The timeSeries at the
+/// CSE declares the period, and its missing-data list names periods inside the outage. (ACME
+/// also lists a reading that arrived later than `mdt` after its time, such as one delivered
+/// while the tree was still being built: docs/timeseries.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the ACME CSE (tests/peers/acme.sh)"]
+async fn a_modbus_meter_that_stops_answering_leaves_listed_gaps() -> anyhow::Result<()> {
+    use common::modbus::{start_tcp, Sim, Unit};
+    let acme = Acme::start().await?;
+    let mut unit = Unit::default();
+    Unit::put_f32(&mut unit.input, 0, 230.5);
+    let sim = Sim::with([(1, unit)]);
+    let (addr, _server) = start_tcp(sim.clone(), "127.0.0.1:0".parse()?).await;
+    let dir = tempfile::tempdir()?;
+    let config = format!(
+        r#"[gateway]
+name = "ts-gw"
+state_dir = {state:?}
+[telemetry]
+listen = "127.0.0.1:0"
+[northbound]
+cse_url = "{url}"
+originator = "{ORIGINATOR}"
+ae_name = "{AE_NAME}"
+resource = "timeSeries"
+request_timeout = "5s"
+backoff = {{ initial = "200ms", max = "1s", auth_retry = "5s" }}
+[southbound.meters]
+type = "modbus_tcp"
+host = "{addr}"
+[[southbound.meters.devices]]
+id = "ts-meter"
+unit = 1
+timeout = "300ms"
+word_order = "ABCD"
+poll_interval = "1s"
+points = [{{ name = "voltage", table = "input", address = 0, type = "f32", unit = "V" }}]
+"#,
+        state = dir.path().join("state"),
+        url = acme.url,
+    );
+    let cfg_path = dir.path().join("citygate.toml");
+    std::fs::write(&cfg_path, config)?;
+    let _daemon = common::daemon::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_citygate"))
+            .args(["run", "-c"])
+            .arg(&cfg_path)
+            .stdout(std::fs::File::create(dir.path().join("daemon.out"))?)
+            .stderr(std::fs::File::create(dir.path().join("daemon.log"))?)
+            .spawn()?,
+    );
+    let log = || {
+        ["daemon.out", "daemon.log"]
+            .map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default())
+            .join("")
+    };
+    let ts_path = format!("cse-in/{AE_NAME}/ts-meter");
+    let set_silent = |silent: bool| {
+        if let Some(u) = sim.units.lock().unwrap().get_mut(&1) {
+            u.silent = silent;
+        }
+    };
+    // Readings flow first.
+    if let Err(e) = wait_for_tsis(&acme.url, &ts_path, 4).await {
+        anyhow::bail!("{e}\ndaemon log:\n{}", log());
+    }
+    let stopped_at = now_ms();
+    set_silent(true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    set_silent(false);
+    let resumed_at = now_ms();
+    // The CSE notices a gap `mdt` after the expected time; allow for the device's backoff.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let ts = loop {
+        let (ts, tsis) = tsis_of(&acme.url, &ts_path).await?;
+        let after = tsis
+            .iter()
+            .filter_map(|t| t["dgt"].as_str().and_then(parse_onem2m_ts))
+            .filter(|&at| at > resumed_at)
+            .count();
+        if (after >= 2 && ts["mdc"].as_u64() >= Some(2)) || std::time::Instant::now() > deadline {
+            break ts;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(ts["pei"], 1000, "the period comes from poll_interval: {ts}");
+    assert_eq!(ts["mdd"], true, "{ts}");
+    let missing: Vec<i64> = ts["mdlt"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().and_then(parse_onem2m_ts))
+                .collect()
+        })
+        .unwrap_or_default();
+    let inside = missing
+        .iter()
+        .filter(|&&at| at >= stopped_at - 1000 && at <= resumed_at + 1000)
+        .count();
+    assert!(
+        inside >= 2,
+        "mdlt {} (stopped {stopped_at}, resumed {resumed_at})",
+        ts["mdlt"]
+    );
+    Ok(())
+}
+
+/// Waits until the timeSeries at `ts_path` holds at least `n` instances.
+async fn wait_for_tsis(url: &str, ts_path: &str, n: usize) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((_, tsis)) = tsis_of(url, ts_path).await {
+            if tsis.len() >= n {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "fewer than {n} instances at {ts_path} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
