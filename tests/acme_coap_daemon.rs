@@ -65,29 +65,17 @@ async fn kill_9_mid_backlog_delivers_everything_once() -> anyhow::Result<()> {
         }
     }
     std::fs::write(&capture, lines)?;
+    let head = common::daemon::config_head(dir.path(), 0, &acme.coap_url(), "Ccoap-gw", "coap-gw");
     let cfg = dir.path().join("citygate.toml");
     std::fs::write(
         &cfg,
         format!(
-            r#"[gateway]
-name = "coap-gw"
-state_dir = {state:?}
-[telemetry]
-listen = "127.0.0.1:0"
-[northbound]
-binding = "coap"
-cse_url = "{url}"
-originator = "Ccoap-gw"
-ae_name = "coap-gw"
-request_timeout = "5s"
-backoff = {{ initial = "200ms", max = "2s", auth_retry = "5s" }}
+            r#"{head}binding = "coap"
 [southbound.replay]
 type = "replay"
 file = {capture:?}
 rate = 0.0
-"#,
-            state = dir.path().join("state"),
-            url = acme.coap_url(),
+"#
         ),
     )?;
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_citygate"))

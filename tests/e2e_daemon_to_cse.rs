@@ -75,19 +75,9 @@ async fn modbus_lorawan_and_replay_reach_the_cse_through_the_daemon() {
     .unwrap();
     std::fs::write(dir.path().join("nwk"), NWK).unwrap();
     std::fs::write(dir.path().join("app"), APP).unwrap();
+    let head = common::daemon::config_head(dir.path(), 0, &acme.url, ORIGINATOR, "e2e-gw");
     let config = format!(
-        r#"[gateway]
-name = "e2e-gw"
-state_dir = {state:?}
-[telemetry]
-listen = "127.0.0.1:0"
-[northbound]
-cse_url = "{url}"
-originator = "{ORIGINATOR}"
-ae_name = "e2e-gw"
-request_timeout = "5s"
-backoff = {{ initial = "200ms", max = "2s", auth_retry = "5s" }}
-[southbound.meters]
+        r#"{head}[southbound.meters]
 type = "modbus_tcp"
 host = "{modbus}"
 [[southbound.meters.devices]]
@@ -112,8 +102,6 @@ type = "replay"
 file = {capture:?}
 rate = 0.0
 "#,
-        state = dir.path().join("state"),
-        url = acme.url,
         nwk = dir.path().join("nwk"),
         app = dir.path().join("app"),
     );

@@ -29,19 +29,9 @@ fn start(url: &str, dir: &Path, allow_restart: bool) -> (tokio::process::Child, 
     std::fs::write(&capture, lines).unwrap();
     let port = free_port();
     let state = dir.join("state");
+    let head = common::daemon::config_head(dir, port, url, ORIGINATOR, AE);
     let config = format!(
-        r#"[gateway]
-name = "{AE}"
-state_dir = {state:?}
-[telemetry]
-listen = "127.0.0.1:{port}"
-[northbound]
-cse_url = "{url}"
-originator = "{ORIGINATOR}"
-ae_name = "{AE}"
-request_timeout = "5s"
-backoff = {{ initial = "200ms", max = "2s", auth_retry = "5s" }}
-[northbound.commands]
+        r#"{head}[northbound.commands]
 enabled = true
 originators = ["{ADMIN}"]
 [management]

@@ -43,27 +43,16 @@ impl Gateway {
 /// The config: northbound with commands (the notification route), remote config for
 /// [`PLATFORM`], then `adapters`.
 fn config(dir: &Path, url: &str, port: u16, rollback_after: &str, adapters: &str) -> String {
+    let head = common::daemon::config_head(dir, port, url, ORIGINATOR, AE);
     format!(
-        r#"[gateway]
-name = "{AE}"
-state_dir = {state:?}
-[telemetry]
-listen = "127.0.0.1:{port}"
-[northbound]
-cse_url = "{url}"
-originator = "{ORIGINATOR}"
-ae_name = "{AE}"
-request_timeout = "5s"
-backoff = {{ initial = "200ms", max = "2s", auth_retry = "5s" }}
-[northbound.commands]
+        r#"{head}[northbound.commands]
 enabled = true
 originators = ["{PLATFORM}"]
 [management]
 remote_config = true
 remote_config_originators = ["{PLATFORM}"]
 remote_config_rollback_after = "{rollback_after}"
-{adapters}"#,
-        state = dir.join("state"),
+{adapters}"#
     )
 }
 

@@ -67,3 +67,31 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The head of a daemon config for the tests: `[gateway]` and the AE both named `ae`, state
+/// under `dir/state`, metrics on 127.0.0.1:`port` (0: any free port), and `[northbound]` to the
+/// CSE at `url` with quick retries. The test's own `[northbound]` keys may follow at once;
+/// then its other sections.
+pub fn config_head(
+    dir: &std::path::Path,
+    port: u16,
+    url: &str,
+    originator: &str,
+    ae: &str,
+) -> String {
+    format!(
+        r#"[gateway]
+name = "{ae}"
+state_dir = {state:?}
+[telemetry]
+listen = "127.0.0.1:{port}"
+[northbound]
+cse_url = "{url}"
+originator = "{originator}"
+ae_name = "{ae}"
+request_timeout = "5s"
+backoff = {{ initial = "200ms", max = "2s", auth_retry = "5s" }}
+"#,
+        state = dir.join("state"),
+    )
+}

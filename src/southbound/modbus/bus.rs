@@ -193,6 +193,16 @@ impl Bus {
         self.ctx.is_some()
     }
 
+    /// True once a connection was made (the bus is reachable).
+    pub fn ever_connected(&self) -> bool {
+        self.ever_connected
+    }
+
+    /// How long until the next reconnect attempt is allowed.
+    pub fn reconnect_wait(&self) -> Duration {
+        self.next_connect.saturating_duration_since(Instant::now())
+    }
+
     /// Drops the connection; the next transaction reconnects (subject to the backoff).
     pub fn disconnect(&mut self, why: &str) {
         self.link = None;

@@ -27,6 +27,9 @@ pub enum Reply {
     Garbled(String),
 }
 
+/// How often a scan waits for the bus to reconnect before it gives the bus up.
+const RECONNECT_WAITS: u32 = 3;
+
 /// One unit id that answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -61,17 +64,32 @@ pub async fn scan_until(
     );
     let mut found = Vec::new();
     for unit in units {
-        let reply = match bus.read(unit, read, timeout).await {
-            Ok(_) => Reply::Data,
-            Err(TxError::Exception(code)) => Reply::Exception(TxError::Exception(code).to_string()),
-            Err(e @ (TxError::Crc { .. } | TxError::BadFrame(_) | TxError::Protocol(_))) => {
-                Reply::Garbled(e.to_string())
+        let mut waits = 0;
+        let reply = loop {
+            match bus.read(unit, read, timeout).await {
+                Ok(_) => break Some(Reply::Data),
+                Err(TxError::Exception(code)) => {
+                    break Some(Reply::Exception(TxError::Exception(code).to_string()))
+                }
+                Err(e @ (TxError::Crc { .. } | TxError::BadFrame(_) | TxError::Protocol(_))) => {
+                    break Some(Reply::Garbled(e.to_string()))
+                }
+                // Nobody there; or a TCP device closed the connection for an unknown unit
+                // (the next unit reconnects).
+                Err(TxError::Timeout | TxError::Closed | TxError::Transport(_)) => break None,
+                // After such a close the bus spaces its reconnects: wait with it and ask this
+                // unit again. A bus that cannot be reached at all is an error.
+                Err(TxError::NotConnected(_))
+                    if bus.ever_connected() && waits < RECONNECT_WAITS =>
+                {
+                    waits += 1;
+                    tokio::time::sleep(bus.reconnect_wait()).await;
+                }
+                Err(e @ TxError::NotConnected(_)) => return Err(ProbeError::Transaction(e)),
             }
-            Err(TxError::Timeout) => continue,
-            // A TCP device may close the connection for an unknown unit: the next unit
-            // reconnects. A bus that cannot be reached at all is an error.
-            Err(TxError::Closed | TxError::Transport(_)) => continue,
-            Err(e @ TxError::NotConnected(_)) => return Err(ProbeError::Transaction(e)),
+        };
+        let Some(reply) = reply else {
+            continue;
         };
         let done = stop(&reply);
         found.push(Found { unit, reply });
