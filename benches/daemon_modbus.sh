@@ -3,14 +3,16 @@
 # (plus buffering every record), measured from /proc like `top` would:
 #
 #   benches/daemon_modbus.sh [SECONDS]      (default 60, after a 10 s warm-up)
+#   DEVICES=10 POINTS=50 benches/daemon_modbus.sh 60    (10 units x 100 registers)
+#   ENV="MALLOC_ARENA_MAX=2" benches/daemon_modbus.sh   (the daemon's environment)
 #
 # Builds the release binary and the simulator (examples/modbus_sim.rs), runs both on 127.0.0.1,
 # prints RSS (VmRSS, VmHWM), CPU % of one core, records committed and Modbus transactions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-60}"
-DEVICES=20
-POINTS=50
+DEVICES="${DEVICES:-20}"
+POINTS="${POINTS:-50}"
 cargo build --release --quiet --bin citygate --example modbus_sim
 dir="$(mktemp -d -t citygate-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -33,7 +35,7 @@ target/release/citygate check -c "$dir/citygate.toml" >/dev/null
 
 target/release/examples/modbus_sim "127.0.0.1:$mport" 2>/dev/null & sim=$!
 sleep 0.5
-target/release/citygate run -c "$dir/citygate.toml" 2>"$dir/log" & gw=$!
+env ${ENV:-} target/release/citygate run -c "$dir/citygate.toml" 2>"$dir/log" & gw=$!
 sleep 10
 
 ticks=$(getconf CLK_TCK)

@@ -52,7 +52,7 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
 /// Parses and checks config text; `path` is only used in messages and to resolve nothing else.
 /// `${NAME}` references are filled from the process environment.
 pub fn load_str(text: &str, path: &Path) -> Result<Config, ConfigReport> {
-    load_str_with_env(text, path, &|name| std::env::var(name).ok())
+    load_str_with_env(text, path, &crate::config::secret::env_value)
 }
 
 /// [`load_str`] with the variables for `${NAME}` read from `lookup` (tests, tools).

@@ -244,6 +244,13 @@ impl<'a> SecretFields<'a> {
     }
 }
 
+/// The one place the config reads the process environment: secrets named by `NAME_env`
+/// (above) and `${NAME}` per-site values (`crate::config::substitute`). An unset or non-UTF-8
+/// variable is `None`.
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,15 +110,7 @@ pub struct NorthboundConfig {
     pub resource: RecordResource,
 }
 
-/// The resource type records are written as (`[northbound] resource`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
-pub enum RecordResource {
-    #[default]
-    #[serde(rename = "contentInstance")]
-    ContentInstance,
-    #[serde(rename = "timeSeries")]
-    TimeSeries,
-}
+pub use super::onem2m::resource::RecordResource;
 
 /// Container limits. Caveats measured on ACME 2026.5.3 (docs: acme-cse.md §5, §7):
 /// with `mni`/`mbs` set every create loads and sorts all instances of the container

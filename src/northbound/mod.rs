@@ -18,6 +18,7 @@
 //! `syncer.state()` for health and spawn `syncer.run(cancel)`. Metrics are counted by the
 //! syncer itself through its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
 pub mod binding;
+pub mod binding_error;
 pub mod coap;
 mod coap_endpoint;
 pub mod coap_options;
@@ -28,6 +29,7 @@ pub mod concurrency;
 pub mod config;
 mod environment;
 pub mod http;
+pub mod instance_check;
 pub mod mqtt;
 pub mod mqtt_config;
 mod mqtt_primitive;

@@ -7,7 +7,7 @@
 //! and strings as such. Decoding a CSE's CBOR answer never panics: garbage, a truncated item,
 //! a map with non-text keys, a byte string or a nesting deeper than the decoder's limit is a
 //! [`BindingError::BadBody`] with a bounded, escaped snippet.
-use super::binding::{is_blank, BindingError};
+use super::binding_error::{is_blank, BindingError};
 use crate::telemetry::untrusted::snippet;
 use serde::Deserialize;
 

@@ -26,7 +26,6 @@ use super::config::NorthboundConfig;
 use super::config::RecordResource;
 use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_resource, Resource};
-use super::onem2m::series;
 use super::onem2m::tree::{Tree, RESULTS};
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
@@ -596,8 +595,14 @@ async fn deliver(
             Outcome::AlreadyThere => {
                 if let Resource::TimeSeriesInstance(tsi) = &cin {
                     let rn = tsi.rn.as_deref().unwrap_or_default();
-                    return series::confirm_instance(binding, &path, &ae_id, &cfg.release, rn)
-                        .await;
+                    return super::instance_check::confirm_instance(
+                        binding,
+                        &path,
+                        &ae_id,
+                        &cfg.release,
+                        rn,
+                    )
+                    .await;
                 }
                 return Outcome::AlreadyThere;
             }

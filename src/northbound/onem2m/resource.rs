@@ -3,7 +3,7 @@
 //!
 //! Attributes the CSE sets (`ri`, `pi`, `ct`, …) are optional so the same types read the
 //! CSE's answers; they are never sent.
-use crate::northbound::config::RecordResource;
+pub use super::attributes::Common;
 use crate::northbound::serialization::Serialization;
 use crate::record::{format_onem2m_ts, format_ts, StoredRecord};
 use serde::{Deserialize, Serialize};
@@ -54,23 +54,6 @@ impl TryFrom<u16> for ResourceType {
             _ => return Err(format!("unsupported resource type {v}")),
         })
     }
-}
-
-/// Attributes the CSE assigns to every resource.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Common {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pi: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ct: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub et: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub st: Option<u64>,
 }
 
 /// `m2m:ae`: the gateway's registration.
@@ -232,9 +215,7 @@ pub fn record_resource(
             }
             Resource::ContentInstance(cin)
         }
-        RecordResource::TimeSeries => {
-            Resource::TimeSeriesInstance(super::series::record_tsi(epoch, rec, ser))
-        }
+        RecordResource::TimeSeries => Resource::TimeSeriesInstance(record_tsi(epoch, rec, ser)),
     }
 }
 
@@ -247,6 +228,29 @@ pub fn record_cin(epoch: &str, rec: &StoredRecord) -> ContentInstance {
         con: Some(record_con(rec, Serialization::Json)),
         dgt: format_onem2m_ts(rec.record.ts_ms),
         lbl: None,
+        cs: None,
+        common: Common::default(),
+    }
+}
+
+/// The resource type records are written as (`[northbound] resource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+pub enum RecordResource {
+    #[default]
+    #[serde(rename = "contentInstance")]
+    ContentInstance,
+    #[serde(rename = "timeSeries")]
+    TimeSeries,
+}
+
+/// The timeSeriesInstance of a record: the same deterministic `rn` and `con` as the
+/// contentInstance mapping, `dgt` = source time, `snr` = sequence number.
+pub fn record_tsi(epoch: &str, rec: &StoredRecord, ser: Serialization) -> TimeSeriesInstance {
+    TimeSeriesInstance {
+        rn: Some(record_rn(epoch, rec.seq)),
+        dgt: format_onem2m_ts(rec.record.ts_ms),
+        con: Some(record_con(rec, ser)),
+        snr: Some(rec.seq),
         cs: None,
         common: Common::default(),
     }

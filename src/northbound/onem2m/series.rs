@@ -13,13 +13,7 @@
 //! Why `mdt` < `pei`: ACME (2026.5.3) remembers only the last `dgt` it received, and checks a
 //! period when its timer fires; by then the next period's reading must not have arrived yet,
 //! or the checked one counts as missing. What a platform reads is in docs/timeseries.md.
-use super::name;
-use super::primitive::{Request, Rsc};
-use super::resource::{record_con, record_rn, Common};
-use crate::northbound::binding::Binding;
-use crate::northbound::retry::{classify, Outcome};
-use crate::northbound::serialization::Serialization;
-use crate::record::{format_onem2m_ts, StoredRecord};
+use super::attributes::Common;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,48 +98,6 @@ pub struct TimeSeriesInstance {
     pub cs: Option<u64>,
     #[serde(flatten)]
     pub common: Common,
-}
-
-/// The timeSeriesInstance of a record: the same deterministic `rn` and `con` as the
-/// contentInstance mapping, `dgt` = source time, `snr` = sequence number.
-pub fn record_tsi(epoch: &str, rec: &StoredRecord, ser: Serialization) -> TimeSeriesInstance {
-    TimeSeriesInstance {
-        rn: Some(record_rn(epoch, rec.seq)),
-        dgt: format_onem2m_ts(rec.record.ts_ms),
-        con: Some(record_con(rec, ser)),
-        snr: Some(rec.seq),
-        cs: None,
-        common: Common::default(),
-    }
-}
-
-/// After a 4105 on a timeSeriesInstance create: is it ours? The CSE answers 4105 both when the
-/// instance with this `rn` exists (a retry after a lost answer: delivered) and when another
-/// instance with the same `dgt` exists (TS-0004: `dgt` is unique in a timeSeries). The latter
-/// would lose the record silently if counted as delivered, so it is RETRIEVEd by name:
-/// found → already there; 4004 → a permanent refusal (dead-lettered, visible).
-pub async fn confirm_instance(
-    binding: &dyn Binding,
-    series_path: &str,
-    originator: &str,
-    release: &str,
-    rn: &str,
-) -> Outcome {
-    let to = format!("{series_path}/{}", name::address(&[rn]));
-    let result = binding
-        .send(Request::retrieve(to, originator, release))
-        .await;
-    match classify(&result) {
-        Outcome::Delivered => Outcome::AlreadyThere,
-        Outcome::TreeMissing { .. } => Outcome::Permanent {
-            rsc: Some(Rsc::CONFLICT.0),
-            detail: format!(
-                "{series_path} already holds another reading with the same source time (dgt); \
-                 record {rn} is not stored there"
-            ),
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

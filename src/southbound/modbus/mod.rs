@@ -11,8 +11,9 @@
 //! - [`bus`]: one connection, serialized transactions, timeouts, reconnects.
 //! - [`groups`]: backoff of one failing read group.
 //! - [`poller`]: per-device schedules, backoff, one record per device per cycle.
-//! - [`report_config`]: a device's `report` table (report by exception, off by default); the
-//!   filter itself is [`crate::southbound::report_filter`], shared with BLE.
+//! - [`report_config`]: a device's `report` table (report by exception, off by default), and
+//!   [`report_policy`]: that table checked against the device's points and resolved per point;
+//!   the filter itself is [`crate::southbound::report_filter`], shared with BLE.
 //! - [`adapter`]: [`ModbusAdapter`], the `Adapter` the supervisor runs.
 //! - [`probe`]: the field tool behind `citygate probe`; [`write_tool`]: `citygate write`.
 //! - commands (writes): [`writable`] (which points, config checks), [`encode`] (value →
@@ -36,6 +37,7 @@ pub mod poller;
 pub mod probe;
 pub mod profile;
 pub mod report_config;
+pub mod report_policy;
 pub mod scan;
 pub mod serial_search;
 pub mod timing;

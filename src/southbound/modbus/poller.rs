@@ -29,7 +29,7 @@ use super::config::{DeviceConfig, Table};
 use super::groups::{self, GroupHealth, GroupKey};
 use super::plan::{plan_device, split, IntervalPlan, Learned, Limits, ReadRequest};
 use super::profile::Point;
-use super::report_config::ReportPolicy;
+use super::report_policy::ReportPolicy;
 use crate::backoff::Backoff;
 use crate::record::{now_ms, Record, Value};
 use crate::southbound::report_filter::{Reading, ReportFilter};

@@ -1,7 +1,11 @@
 //! The `report` table: parsing, checks with key paths, the policy a device gets.
 
 use super::*;
+use crate::config::issue::ConfigIssue;
+use crate::southbound::modbus::config::DeviceConfig;
 use crate::southbound::modbus::profile::resolve_device;
+use crate::southbound::modbus::report_policy::{report_issues, ReportPolicy};
+use crate::southbound::report_filter::{PointRule, ReportRules};
 
 fn device(extra: &str) -> DeviceConfig {
     toml::from_str(&format!(

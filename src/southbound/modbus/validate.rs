@@ -9,7 +9,7 @@ use super::config::{
 use super::decode::PointType;
 use super::device_limits::device_warnings;
 use super::profile::{point_configs, resolve_device, Point};
-use super::report_config::report_issues;
+use super::report_policy::report_issues;
 use super::timing::{plan_all, requests_time, utilisation, BusCost};
 use super::writable::{has_writable, write_issues};
 use crate::config::device_id::device_id_issue;
