@@ -15,7 +15,7 @@
 use citygate::record::{Record, Value, Values};
 use citygate::southbound::modbus::config::DeviceConfig;
 use citygate::southbound::modbus::profile::resolve_device;
-use citygate::southbound::modbus::report_config::ReportPolicy;
+use citygate::southbound::modbus::report_policy::ReportPolicy;
 use citygate::southbound::report_filter::{Deadband, Decision, Reading, ReportFilter, ReportRules};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -103,8 +103,9 @@ pub struct TimeSeriesInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::northbound::onem2m::resource::Resource;
-    use crate::record::{parse_ts, Record};
+    use crate::northbound::onem2m::resource::{record_tsi, Resource};
+    use crate::northbound::serialization::Serialization;
+    use crate::record::{parse_ts, Record, StoredRecord};
 
     #[test]
     fn period_sets_missing_data_detection() {
