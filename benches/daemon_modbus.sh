@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-60}"
 DEVICES="${DEVICES:-20}"
 POINTS="${POINTS:-50}"
-cargo build --release --quiet --bin citygate --example modbus_sim
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin citygate --example modbus_sim
 dir="$(mktemp -d -t citygate-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
