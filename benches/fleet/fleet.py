@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Fleet bench driver: N citygate gateways, one ACME CSE behind a counting proxy, a platform
+outage under load, and the recovery measured. Started by benches/fleet/run.sh (see README.md).
+
+Phases: ACME + proxy up -> the CSE's ceiling (plain saturating client through the proxy) ->
+N gateways replaying at a steady rate -> outage (proxy down) -> recovery -> every backlog
+delivered and every replay file done -> count at the CSE -> ceiling again -> report + plot.
+"""
+import argparse, concurrent.futures as cf, csv, json, os, signal, socket, statistics, subprocess
+import sys, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target/release/citygate")
+PROXY = os.path.join(ROOT, "target/release/examples/fleet_proxy")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def loadavg():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+def cse_get(base, path, origin="CAdmin", timeout=30):
+    req = urllib.request.Request(base + path, headers={
+        "X-M2M-Origin": origin, "X-M2M-RI": "fleet-%f" % time.time(), "X-M2M-RVI": "3",
+        "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def rss_kib(pid):
+    out = {}
+    try:
+        for line in open("/proc/%d/status" % pid):
+            if line.startswith(("VmRSS", "VmHWM")):
+                k, v = line.split(":")
+                out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+class Fleet:
+    def __init__(self, a):
+        self.a = a
+        self.out = os.path.abspath(a.out)
+        os.makedirs(self.out, exist_ok=True)
+        self.procs = []
+        self.events = {"loadavg": {}}
+
+    def log(self, *m):
+        print("[%6.1f s]" % (time.time() - self.t0), *m, flush=True)
+
+    # ---- peers -------------------------------------------------------------------------
+    def start_acme(self):
+        self.acme_port = free_port()
+        env = dict(os.environ)
+        self.acme = subprocess.Popen(["bash", os.path.join(ROOT, "tests/peers/run-acme.sh"),
+                                      str(self.acme_port)], env=env, start_new_session=True,
+                                     stdout=open(os.path.join(self.out, "acme.log"), "w"),
+                                     stderr=subprocess.STDOUT)
+        base = "http://127.0.0.1:%d" % self.acme_port
+        for _ in range(240):
+            try:
+                cse_get(base, "/cse-in", timeout=2)
+                return base
+            except Exception:
+                time.sleep(0.5)
+        raise SystemExit("ACME did not come up (see %s/acme.log)" % self.out)
+
+    def start_proxy(self, upstream):
+        self.proxy_port, self.ctl_port = free_port(), free_port()
+        self.csv = os.path.join(self.out, "requests.csv")
+        self.proxy = subprocess.Popen([PROXY, "proxy", "--listen", "127.0.0.1:%d" % self.proxy_port,
+                                       "--upstream", upstream, "--control",
+                                       "127.0.0.1:%d" % self.ctl_port, "--log", self.csv,
+                                       "--outage", self.a.outage_mode],
+                                      stderr=open(os.path.join(self.out, "proxy.log"), "w"))
+        time.sleep(0.5)
+        return "http://127.0.0.1:%d" % self.proxy_port
+
+    def control(self, what):
+        urllib.request.urlopen(urllib.request.Request(
+            "http://127.0.0.1:%d/%s" % (self.ctl_port, what), method="POST"), timeout=5).read()
+
+    def saturate(self, tag, seconds):
+        t0 = time.time()
+        out = subprocess.run([PROXY, "saturate", "--url", self.proxy_url, "--seconds", str(seconds),
+                              "--concurrency", str(self.a.saturate_concurrency), "--tag", tag],
+                             check=True, capture_output=True, text=True)
+        rate = float(out.stdout.strip())
+        self.events["saturate_" + tag] = [t0, time.time(), rate]
+        self.log("ceiling (%s): %.1f creates/s" % (tag, rate))
+        return rate
+
+    # ---- gateways ----------------------------------------------------------------------
+    def start_gateways(self, duration):
+        a = self.a
+        self.lines = int(round(a.rate * duration))
+        self.gws = []
+        for i in range(1, a.n + 1):
+            site = "gw%03d" % i
+            d = os.path.join(self.out, "gw", site)
+            os.makedirs(d, exist_ok=True)
+            replay = os.path.join(d, "input.jsonl")
+            with open(replay, "w") as f:
+                for n in range(self.lines):
+                    f.write('{"device":"meter","values":{"n":%d,"power_w":%.1f}}\n' % (n, 1000 + n % 97))
+            port = free_port()
+            env = dict(os.environ, CITYGATE_SITE=site, CITYGATE_STATE_DIR=os.path.join(d, "state"),
+                       CITYGATE_TELEMETRY="127.0.0.1:%d" % port, CITYGATE_CSE_URL=self.proxy_url,
+                       CITYGATE_REPLAY_FILE=replay, CITYGATE_RATE=str(a.rate),
+                       CITYGATE_INITIAL_JITTER=a.initial_jitter, CITYGATE_BACKOFF_MAX=a.backoff_max,
+                       CITYGATE_MAX_IN_FLIGHT=str(a.max_in_flight))
+            p = subprocess.Popen([BIN, "run", "-c", os.path.join(ROOT, "benches/fleet/gateway.toml")],
+                                 env=env, stdout=subprocess.DEVNULL,
+                                 stderr=open(os.path.join(d, "log"), "w"))
+            self.gws.append({"site": site, "port": port, "proc": p})
+
+    def status(self, gw):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/status" % gw["port"], timeout=5) as r:
+                s = json.loads(r.read())
+            return {"pending": s["buffer"]["pending_records"] if s.get("buffer") else None,
+                    "records": sum(x["records"] for x in s["adapters"]),
+                    "northbound": s["northbound"]}
+        except Exception:
+            return None
+
+    def poll(self, writer):
+        t = time.time()
+        with cf.ThreadPoolExecutor(16) as ex:
+            sts = list(ex.map(self.status, self.gws))
+        rows = []
+        for gw, st in zip(self.gws, sts):
+            mem = rss_kib(gw["proc"].pid)
+            row = {"t": round(t, 3), "site": gw["site"], "pending": st and st["pending"],
+                   "records": st and st["records"], "northbound": st and st["northbound"],
+                   "rss_kib": mem.get("VmRSS"), "hwm_kib": mem.get("VmHWM")}
+            writer.writerow(row)
+            rows.append(row)
+        return rows
+
+    def run(self):
+        a = self.a
+        self.t0 = time.time()
+        self.events["loadavg"]["start"] = loadavg()
+        acme = self.start_acme()
+        self.proxy_url = self.start_proxy(acme)
+        self.log("ACME %s, proxy %s (outage mode %s)" % (acme, self.proxy_url, a.outage_mode))
+        self.ceiling_before = self.saturate("before", a.saturate_seconds)
+        duration = a.warmup + a.outage + a.tail
+        self.start_gateways(duration)
+        self.events["gateways_started"] = time.time()
+        self.log("%d gateways started, %d records each at %.2f/s (fleet %.1f/s)"
+                 % (a.n, self.lines, a.rate, a.n * a.rate))
+        f = open(os.path.join(self.out, "status.csv"), "w", newline="")
+        w = csv.DictWriter(f, ["t", "site", "pending", "records", "northbound", "rss_kib", "hwm_kib"])
+        w.writeheader()
+        t_start = time.time()
+        phase = "warmup"
+        while True:
+            now = time.time()
+            if phase == "warmup" and now - t_start >= a.warmup:
+                self.events["loadavg"]["before_outage"] = loadavg()
+                self.control("down")
+                self.events["down"] = time.time()
+                self.log("platform DOWN")
+                phase = "outage"
+            elif phase == "outage" and now - self.events["down"] >= a.outage:
+                self.control("up")
+                self.events["up"] = time.time()
+                self.log("platform UP")
+                phase = "recovery"
+            rows = self.poll(w)
+            f.flush()
+            if phase == "recovery":
+                done = [r for r in rows if r["records"] == self.lines and r["pending"] == 0]
+                if len(done) == len(rows):
+                    self.events["all_done"] = time.time()
+                    self.log("every replay file done and delivered")
+                    break
+                if now - self.events["up"] > a.tail + 300:
+                    self.log("gave up waiting: %d of %d gateways done" % (len(done), len(rows)))
+                    break
+            time.sleep(max(0.0, a.poll - (time.time() - now)))
+        self.events["loadavg"]["end"] = loadavg()
+        f.close()
+        self.count_at_cse(acme)
+        self.ceiling_after = self.saturate("after", a.saturate_seconds / 2)
+        time.sleep(2)  # the proxy flushes its CSV every second
+
+    def count_at_cse(self, acme):
+        """Every gateway's replay lines at the CSE, exactly once: the container's
+        contentInstances with their `con` in one read (rcn=4), each one's `n` counted."""
+        def one(gw):
+            site = gw["site"]
+            cnt = cse_get(acme, "/cse-in/%s/meter?rcn=4" % site)["m2m:cnt"]
+            cins = cnt.get("m2m:cin", [])
+            seen = {}
+            for cin in cins:
+                con = cin["con"]
+                rec = json.loads(con) if isinstance(con, str) else con
+                n = rec["values"]["n"]
+                seen[n] = seen.get(n, 0) + 1
+            lost = [n for n in range(self.lines) if n not in seen]
+            dup = [n for n, c in seen.items() if c > 1]
+            return {"site": site, "cni": cnt.get("cni"), "instances": len(cins),
+                    "lost": len(lost), "duplicated": len(dup), "first_lost": lost[:5]}
+        self.log("counting at the CSE ...")
+        with cf.ThreadPoolExecutor(2) as ex:
+            self.counts = list(ex.map(one, self.gws))
+        lost = sum(c["lost"] for c in self.counts)
+        dup = sum(c["duplicated"] for c in self.counts)
+        self.log("at the CSE: %d instances, %d lost, %d duplicated"
+                 % (sum(c["instances"] for c in self.counts), lost, dup))
+
+    def stop(self):
+        for gw in getattr(self, "gws", []):
+            if gw["proc"].poll() is None:
+                gw["proc"].send_signal(signal.SIGTERM)
+        for gw in getattr(self, "gws", []):
+            try:
+                gw["proc"].wait(15)
+            except subprocess.TimeoutExpired:
+                gw["proc"].kill()
+        for p in (getattr(self, "proxy", None),):
+            if p and p.poll() is None:
+                p.terminate()
+                p.wait(5)
+        if getattr(self, "acme", None) and self.acme.poll() is None:
+            os.killpg(self.acme.pid, signal.SIGTERM)
+            try:
+                self.acme.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.acme.pid, signal.SIGKILL)
+
+    def save(self):
+        json.dump({"args": vars(self.a), "events": self.events, "lines": self.lines,
+                   "ceiling_before": self.ceiling_before, "ceiling_after": self.ceiling_after,
+                   "counts": self.counts,
+                   "sites": [g["site"] for g in self.gws]},
+                  open(os.path.join(self.out, "run.json"), "w"), indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=0.2, help="records/s per gateway")
+    ap.add_argument("--warmup", type=float, default=30)
+    ap.add_argument("--outage", type=float, default=20)
+    ap.add_argument("--tail", type=float, default=60, help="replay continues this long after recovery")
+    ap.add_argument("--outage-mode", choices=["refuse", "blackhole"], default="refuse")
+    ap.add_argument("--initial-jitter", default="10s")
+    ap.add_argument("--backoff-max", default="60s")
+    ap.add_argument("--max-in-flight", type=int, default=4)
+    ap.add_argument("--saturate-seconds", type=float, default=20)
+    ap.add_argument("--saturate-concurrency", type=int, default=4)
+    ap.add_argument("--poll", type=float, default=2.0, help="seconds between /status polls")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    fl = Fleet(a)
+    try:
+        fl.run()
+        fl.save()
+    finally:
+        fl.stop()
+
+
+if __name__ == "__main__":
+    main()

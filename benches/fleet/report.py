@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Fleet bench report: reads a run's requests.csv (the proxy), status.csv (the gateways'
+/status polls) and run.json, prints a markdown table, writes report.md and results.json into
+the run directory, and a PNG plot (requests/s at the CSE with the outage marked, and each
+gateway's drain completion). See benches/fleet/README.md for what each number means.
+
+    report.py RUN_DIR [--png docs/img/fleet-http.png] [--title TEXT]
+"""
+import argparse, csv, json, math, os, statistics
+from collections import Counter, defaultdict
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = q * (len(xs) - 1)
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def overload(status, rsc):
+    return status in (429, 503) or rsc.startswith("5") or rsc == "4008"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--png")
+    ap.add_argument("--title", default="")
+    a = ap.parse_args()
+    run = json.load(open(os.path.join(a.run, "run.json")))
+    ev = run["events"]
+    down, up, done = ev["down"], ev["up"], ev["all_done"]
+    sat = [ev["saturate_before"], ev["saturate_after"]]
+    ceiling = (run["ceiling_before"] + run["ceiling_after"]) / 2
+    sites = run["sites"]
+    origins = {"C" + s: s for s in sites}
+
+    # ---- the proxy's view ------------------------------------------------------------
+    per_sec = Counter()          # every answered request of the fleet, by second
+    cin_sec = Counter()
+    over_after = Counter()
+    over_total = 0
+    first_ok, first_reg, first_any = {}, {}, {}
+    delivered_after = 0
+    last_cin = {}
+    for r in csv.DictReader(open(os.path.join(a.run, "requests.csv"))):
+        site = origins.get(r["origin"])
+        if site is None:
+            continue
+        t = int(r["t_ms"]) / 1000.0
+        status, rsc = int(r["status"]), r["rsc"]
+        sec = int(t - run["events"]["gateways_started"])
+        per_sec[sec] += 1
+        if r["op"] == "cin":
+            cin_sec[sec] += 1
+        if overload(status, rsc):
+            over_total += 1
+            if t >= up:
+                over_after[rsc if rsc != "0" else str(status)] += 1
+        if t >= up:
+            first_any.setdefault(site, t)
+            if status < 500 and not overload(status, rsc):
+                first_ok.setdefault(site, t)
+                if r["op"] in ("ae", "get") and site not in first_reg:
+                    first_reg[site] = t
+            if r["op"] == "cin" and rsc in ("2001", "4105") and t <= done:
+                delivered_after += 1
+    # ---- the gateways' view ------------------------------------------------------------
+    rows = list(csv.DictReader(open(os.path.join(a.run, "status.csv"))))
+    steady_max = defaultdict(int)
+    pend_at_up = {}
+    drained = {}
+    rss, hwm = defaultdict(list), {}
+    for r in rows:
+        t, s = float(r["t"]), r["site"]
+        p = int(r["pending"]) if r["pending"] not in ("", "None") else None
+        if r["rss_kib"] not in ("", "None"):
+            rss[s].append(int(r["rss_kib"]))
+            hwm[s] = int(r["hwm_kib"])
+        if p is None:
+            continue
+        if t < down and t > run["events"]["gateways_started"] + 5:
+            steady_max[s] = max(steady_max[s], p)
+        if t < up:
+            pend_at_up[s] = p
+        elif s not in drained and p <= max(1, steady_max[s]):
+            drained[s] = t
+    backlog = sum(pend_at_up.values())
+    fleet_rate = run["args"]["n"] * run["args"]["rate"]
+    rec = sorted(first_ok.get(s, float("nan")) - up for s in sites)
+    reg = [first_reg[s] - up for s in sites if s in first_reg]
+    drain = [drained[s] - up for s in sites if s in drained]
+    after = {k - int(up - ev["gateways_started"]): v for k, v in per_sec.items()
+             if k >= int(up - ev["gateways_started"])}
+    peak = max(after.values()) if after else 0
+    above = sum(1 for v in after.values() if v > ceiling)
+    all_drained = max(drain) if drain else float("nan")
+    ideal = delivered_after / ceiling if ceiling else float("nan")
+    med = statistics.median(drain) if drain else float("nan")
+    lost = sum(c["lost"] for c in run["counts"])
+    dup = sum(c["duplicated"] for c in run["counts"])
+    inst = sum(c["instances"] for c in run["counts"])
+    rss_med = statistics.median([statistics.median(v) for v in rss.values()]) / 1024
+    rss_max = max(max(v) for v in rss.values()) / 1024
+    hwm_max = max(hwm.values()) / 1024
+    la = ev["loadavg"]
+    res = {
+        "gateways": run["args"]["n"], "outage_s": round(up - down, 1),
+        "outage_mode": run["args"]["outage_mode"], "fleet_rate": fleet_rate,
+        "ceiling_before": run["ceiling_before"], "ceiling_after": run["ceiling_after"],
+        "ceiling": ceiling, "backlog_at_recovery": backlog, "peak_rps_after": peak,
+        "peak_over_ceiling": peak / ceiling, "seconds_above_ceiling": above,
+        "overload_after": dict(over_after), "overload_total": over_total,
+        "reconnect_s": [min(rec), pct(rec, .5), pct(rec, .9), max(rec)],
+        "registration_after": len(reg),
+        "drain_s": [min(drain), med, pct(drain, .9), all_drained] if drain else None,
+        "drained_gateways": len(drain),
+        "records_delivered_in_recovery": delivered_after,
+        "ceiling_time_s": ideal, "all_drained_over_ceiling_time": all_drained / ideal,
+        "slowest_over_median": all_drained / med if med else float("nan"),
+        "instances_at_cse": inst, "expected": run["lines"] * len(sites), "lost": lost,
+        "duplicated": dup, "rss_mib_median": rss_med, "rss_mib_max": rss_max,
+        "hwm_mib_max": hwm_max, "loadavg": la,
+    }
+    json.dump(res, open(os.path.join(a.run, "results.json"), "w"), indent=1)
+    f3 = lambda xs: " / ".join("%.1f" % x for x in xs)
+    md = [
+        "| measure | value | goal |", "|---|---|---|",
+        "| gateways, records/s each (fleet) | %d, %.2f (%.0f/s) | |" % (res["gateways"], run["args"]["rate"], fleet_rate),
+        "| outage (%s) | %.0f s | |" % (res["outage_mode"], res["outage_s"]),
+        "| CSE ceiling (plain client, before / after) | %.0f / %.0f creates/s | |" % (run["ceiling_before"], run["ceiling_after"]),
+        "| backlog at recovery | %d records | |" % backlog,
+        "| peak requests/s after recovery | %d (%.2f × ceiling) | |" % (peak, res["peak_over_ceiling"]),
+        "| seconds above the ceiling | %d | ≤ a few |" % above,
+        "| overload answers after recovery (429/503/5xxx/4008) | %d | no storm |" % sum(over_after.values()),
+        "| reconnect after recovery, min / median / p90 / max | %s s | spread |" % f3(res["reconnect_s"]),
+        "| gateways re-registering (AE/tree requests) after recovery | %d | |" % len(reg),
+        "| drain per gateway, min / median / p90 / max | %s s | |" % (f3(res["drain_s"]) if drain else "-"),
+        "| every backlog delivered after recovery | %.1f s | |" % all_drained,
+        "| records delivered meanwhile / ceiling | %.1f s | |" % ideal,
+        "| → ratio | %.2f | ≤ 1.5 |" % res["all_drained_over_ceiling_time"],
+        "| slowest gateway / median drain | %.2f | ≤ 2 |" % res["slowest_over_median"],
+        "| contentInstances at the CSE (expected) | %d (%d): %d lost, %d duplicated | 0, 0 |" % (inst, res["expected"], lost, dup),
+        "| RSS per gateway, median / max (VmHWM max) | %.1f / %.1f (%.1f) MiB | |" % (rss_med, rss_max, hwm_max),
+        "| load average start / before outage / end | %s / %s / %s | |" % (" ".join(la["start"]), " ".join(la["before_outage"]), " ".join(la["end"])),
+    ]
+    text = "\n".join(md) + "\n"
+    open(os.path.join(a.run, "report.md"), "w").write(text)
+    print(text)
+    if a.png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        g0 = ev["gateways_started"]
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+        xs = sorted(per_sec)
+        ax.plot(xs, [per_sec[x] for x in xs], lw=1, label="requests/s at the CSE (fleet)")
+        ax.plot(xs, [cin_sec.get(x, 0) for x in xs], lw=1, alpha=.7, label="contentInstance creates/s")
+        ax.axhline(ceiling, color="red", ls="--", lw=1, label="CSE ceiling (%.0f/s)" % ceiling)
+        ax.axvspan(down - g0, up - g0, color="grey", alpha=.25, label="outage")
+        ax.set_ylabel("requests/s")
+        ax.legend(loc="upper left", fontsize=8)
+        ax.set_title(a.title or "%d gateways, %.0f s outage" % (res["gateways"], res["outage_s"]))
+        ds = sorted((drained[s] - g0, s) for s in drained)
+        ax2.plot([d for d, _ in ds], range(1, len(ds) + 1), drawstyle="steps-post",
+                 label="gateways drained")
+        rs = sorted(first_ok[s] - g0 for s in first_ok)
+        ax2.plot(rs, range(1, len(rs) + 1), drawstyle="steps-post", label="gateways reconnected")
+        ax2.axvspan(down - g0, up - g0, color="grey", alpha=.25)
+        ax2.set_ylabel("gateways")
+        ax2.set_xlabel("seconds since the gateways started")
+        ax2.legend(loc="upper left", fontsize=8)
+        fig.tight_layout()
+        os.makedirs(os.path.dirname(os.path.abspath(a.png)), exist_ok=True)
+        fig.savefig(a.png, dpi=90)
+        print("plot:", a.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+//! Counting HTTP proxy between a fleet of gateways and one oneM2M CSE, with an outage switch,
+//! and a plain saturating client to measure the CSE's ceiling through the same proxy.
+//! Used by `benches/fleet/run.sh` (see benches/fleet/README.md).
+//!
+//! ```text
+//! fleet_proxy proxy --listen 127.0.0.1:P --upstream http://127.0.0.1:U --control 127.0.0.1:C --log requests.csv [--outage refuse|blackhole]
+//! fleet_proxy saturate --url http://127.0.0.1:P --seconds 20 --concurrency 8 --tag a
+//! ```
+//!
+//! The proxy writes one CSV line per request: `t_ms` (Unix ms at the answer), `origin`
+//! (`X-M2M-Origin`), `op` (`ae`, `cnt`, `cin` for creates by `ty`, else the method), HTTP
+//! `status`, `rsc` (`X-M2M-RSC`, 0 when none) and `latency_ms`. Its control port takes
+//! `POST /down` and `POST /up`. Down in `refuse` mode closes the listener and every open
+//! connection (a CSE process or load balancer gone: connection refused); down in `blackhole`
+//! mode accepts and never answers (a network partition: requests time out). Requests refused
+//! during an outage never reach the proxy's handler and are not logged.
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+#[derive(Clone)]
+struct Proxy {
+    client: reqwest::Client,
+    upstream: String,
+    down: Arc<AtomicBool>,
+    blackhole: bool,
+    log: mpsc::UnboundedSender<String>,
+}
+
+/// What a request is, for the CSV: creates by resource type, other requests by method.
+fn op_of(method: &str, headers: &HeaderMap) -> String {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match ct.split("ty=").nth(1).map(|t| t.trim()) {
+        Some("2") => "ae".into(),
+        Some("3") => "cnt".into(),
+        Some("4") => "cin".into(),
+        Some(t) => format!("ty{t}"),
+        None => method.to_ascii_lowercase(),
+    }
+}
+
+async fn forward(State(p): State<Proxy>, req: Request) -> Response {
+    if p.blackhole && p.down.load(Ordering::Relaxed) {
+        // A partition: the request goes nowhere; the client's timeout ends it.
+        std::future::pending::<()>().await;
+    }
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let origin = parts
+        .headers
+        .get("x-m2m-origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let op = op_of(parts.method.as_str(), &parts.headers);
+    let body = match axum::body::to_bytes(body, 16 << 20).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut rb = p
+        .client
+        .request(parts.method.clone(), format!("{}{}", p.upstream, path))
+        .body(body);
+    for (name, value) in parts.headers.iter() {
+        if name != "host" && name != "connection" && name != "content-length" {
+            rb = rb.header(name, value);
+        }
+    }
+    let (status, rsc, resp) = match rb.send().await {
+        Ok(r) => {
+            let status = r.status();
+            let mut headers = HeaderMap::new();
+            for (name, value) in r.headers() {
+                if name != "connection" && name != "transfer-encoding" && name != "content-length"
+                {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            let rsc = headers
+                .get("x-m2m-rsc")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0")
+                .to_string();
+            let bytes = r.bytes().await.unwrap_or_default();
+            let mut resp = Response::new(Body::from(bytes));
+            *resp.status_mut() = status;
+            *resp.headers_mut() = headers;
+            (status.as_u16(), rsc, resp)
+        }
+        Err(_) => {
+            let mut resp = Response::new(Body::from("upstream unreachable"));
+            *resp.status_mut() = StatusCode::BAD_GATEWAY;
+            resp.headers_mut().insert(
+                HeaderName::from_static("x-m2m-rsc"),
+                HeaderValue::from_static("5103"),
+            );
+            (502, "5103".into(), resp)
+        }
+    };
+    let _ = p.log.send(format!(
+        "{},{},{},{},{},{}\n",
+        now_ms(),
+        origin.replace(',', "_"),
+        op,
+        status,
+        rsc,
+        started.elapsed().as_millis()
+    ));
+    resp
+}
+
+async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
+    let listen = arg(args, "--listen").unwrap_or_else(|| "127.0.0.1:0".into());
+    let upstream = arg(args, "--upstream").ok_or_else(|| anyhow::anyhow!("--upstream"))?;
+    let control = arg(args, "--control").ok_or_else(|| anyhow::anyhow!("--control"))?;
+    let log_path = arg(args, "--log").ok_or_else(|| anyhow::anyhow!("--log"))?;
+    let blackhole = arg(args, "--outage").as_deref() == Some("blackhole");
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&log_path)?);
+    writeln!(file, "t_ms,origin,op,status,rsc,latency_ms")?;
+    // Flushed every second: the harness waits a few seconds after the last request before it
+    // ends the proxy with SIGTERM.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                line = rx.recv() => match line {
+                    Some(l) => { let _ = file.write_all(l.as_bytes()); }
+                    None => break,
+                },
+                _ = tick.tick() => { let _ = file.flush(); }
+            }
+        }
+        let _ = file.flush();
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let proxy = Proxy {
+        client,
+        upstream: upstream.trim_end_matches('/').to_string(),
+        down: Arc::new(AtomicBool::new(false)),
+        blackhole,
+        log: tx,
+    };
+    // `up` is the listener's switch in refuse mode: false ends the server (listener and
+    // connections), true starts a new one on the same address.
+    let (up_tx, up_rx) = watch::channel(true);
+    let down = proxy.down.clone();
+    let ctl = Router::new()
+        .route(
+            "/down",
+            post({
+                let (down, up_tx) = (down.clone(), up_tx.clone());
+                move || async move {
+                    down.store(true, Ordering::Relaxed);
+                    if !blackhole {
+                        let _ = up_tx.send(false);
+                    }
+                    "down\n"
+                }
+            }),
+        )
+        .route(
+            "/up",
+            post({
+                let (down, up_tx) = (down.clone(), up_tx.clone());
+                move || async move {
+                    down.store(false, Ordering::Relaxed);
+                    let _ = up_tx.send(true);
+                    "up\n"
+                }
+            }),
+        );
+    let ctl_listener = tokio::net::TcpListener::bind(&control).await?;
+    tokio::spawn(async move { axum::serve(ctl_listener, ctl).await });
+    let app = Router::new().fallback(forward).with_state(proxy);
+    let addr: std::net::SocketAddr = listen.parse()?;
+    eprintln!("fleet_proxy on {addr} -> {upstream}, control {control}, log {log_path}");
+    let mut up_rx = up_rx;
+    loop {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let mut stop = up_rx.clone();
+        let serve = axum::serve(listener, app.clone()).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|up| !*up).await;
+        });
+        let server = tokio::spawn(async move { serve.await });
+        up_rx.wait_for(|up| !*up).await?;
+        // The listener is gone now (connections are refused); graceful shutdown closes idle
+        // keep-alive connections and each busy one after its current answer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.abort();
+        let _ = server.await;
+        up_rx.wait_for(|up| *up).await?;
+    }
+}
+
+async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    fr: &str,
+    ty: u8,
+    body: serde_json::Value,
+) -> anyhow::Result<u16> {
+    let r = client
+        .post(url)
+        .header("X-M2M-Origin", fr)
+        .header(
+            "X-M2M-RI",
+            citygate::northbound::onem2m::primitive::next_request_id(),
+        )
+        .header("X-M2M-RVI", "3")
+        .header("Accept", "application/json")
+        .header("Content-Type", format!("application/json;ty={ty}"))
+        .body(body.to_string())
+        .send()
+        .await?;
+    let rsc = r
+        .headers()
+        .get("x-m2m-rsc")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    r.bytes().await?;
+    Ok(rsc)
+}
+
+/// The CSE's ceiling: `concurrency` keep-alive tasks creating contentInstances (bodies like a
+/// gateway's) into their own containers for `seconds`. Prints `creates/s`.
+async fn run_saturate(args: &[String]) -> anyhow::Result<()> {
+    let base = arg(args, "--url").ok_or_else(|| anyhow::anyhow!("--url"))?;
+    let seconds: f64 = arg(args, "--seconds").map_or(Ok(20.0), |s| s.parse())?;
+    let conc: usize = arg(args, "--concurrency").map_or(Ok(8), |s| s.parse())?;
+    let tag = arg(args, "--tag").unwrap_or_else(|| "a".into());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conc)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let fr = format!("Csaturate-{tag}");
+    let ae = serde_json::json!({"m2m:ae": {"rn": format!("saturate-{tag}"), "api": "Nbench", "rr": false, "srv": ["3"]}});
+    let rsc = post_json(&client, &format!("{base}/cse-in"), &fr, 2, ae).await?;
+    anyhow::ensure!(rsc == 2001, "AE create answered {rsc}");
+    for d in 0..conc {
+        let cnt = serde_json::json!({"m2m:cnt": {"rn": format!("dev-{d}")}});
+        let url = format!("{base}/cse-in/saturate-{tag}");
+        let rsc = post_json(&client, &url, &fr, 3, cnt).await?;
+        anyhow::ensure!(rsc == 2001, "container create answered {rsc}");
+    }
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for d in 0..conc {
+        let (client, fr) = (client.clone(), fr.clone());
+        let url = format!("{base}/cse-in/saturate-{tag}/dev-{d}?rcn=0");
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let con = serde_json::json!({"device": format!("dev-{d}"), "seq": n, "values": {"v": n}}).to_string();
+                let cin = serde_json::json!({"m2m:cin": {"rn": format!("s-{n}"), "cnf": "application/json:0", "con": con}});
+                let rsc = post_json(&client, &url, &fr, 4, cin).await?;
+                anyhow::ensure!(rsc == 2001, "create answered {rsc}");
+                n += 1;
+            }
+            Ok(n)
+        }));
+    }
+    let mut done = 0;
+    for t in tasks {
+        done += t.await??;
+    }
+    println!("{:.1}", done as f64 / start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    citygate::northbound::install_crypto_provider();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("proxy") => run_proxy(&args[1..]).await,
+        Some("saturate") => run_saturate(&args[1..]).await,
+        _ => anyhow::bail!("usage: fleet_proxy proxy|saturate [options] (see the file's doc)"),
+    }
+}
