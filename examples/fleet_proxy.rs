@@ -100,8 +100,7 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
             let status = r.status();
             let mut headers = HeaderMap::new();
             for (name, value) in r.headers() {
-                if name != "connection" && name != "transfer-encoding" && name != "content-length"
-                {
+                if name != "connection" && name != "transfer-encoding" && name != "content-length" {
                     headers.insert(name.clone(), value.clone());
                 }
             }

@@ -38,7 +38,7 @@ def rss_kib(pid):
     out = {}
     try:
         for line in open("/proc/%d/status" % pid):
-            if line.startswith(("VmRSS", "VmHWM")):
+            if line.startswith(("VmRSS", "VmHWM", "RssAnon")):
                 k, v = line.split(":")
                 out[k] = int(v.split()[0])
     except OSError:
@@ -149,7 +149,8 @@ class Fleet:
             mem = rss_kib(gw["proc"].pid)
             row = {"t": round(t, 3), "site": gw["site"], "pending": st and st["pending"],
                    "records": st and st["records"], "northbound": st and st["northbound"],
-                   "rss_kib": mem.get("VmRSS"), "hwm_kib": mem.get("VmHWM")}
+                   "rss_kib": mem.get("VmRSS"), "hwm_kib": mem.get("VmHWM"),
+                   "anon_kib": mem.get("RssAnon")}
             writer.writerow(row)
             rows.append(row)
         return rows
@@ -168,7 +169,7 @@ class Fleet:
         self.log("%d gateways started, %d records each at %.2f/s (fleet %.1f/s)"
                  % (a.n, self.lines, a.rate, a.n * a.rate))
         f = open(os.path.join(self.out, "status.csv"), "w", newline="")
-        w = csv.DictWriter(f, ["t", "site", "pending", "records", "northbound", "rss_kib", "hwm_kib"])
+        w = csv.DictWriter(f, ["t", "site", "pending", "records", "northbound", "rss_kib", "hwm_kib", "anon_kib"])
         w.writeheader()
         t_start = time.time()
         phase = "warmup"
@@ -268,7 +269,7 @@ def main():
     ap.add_argument("--backoff-max", default="60s")
     ap.add_argument("--max-in-flight", type=int, default=4)
     ap.add_argument("--saturate-seconds", type=float, default=20)
-    ap.add_argument("--saturate-concurrency", type=int, default=4)
+    ap.add_argument("--saturate-concurrency", type=int, default=16)
     ap.add_argument("--poll", type=float, default=2.0, help="seconds between /status polls")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
