@@ -209,7 +209,15 @@ class Fleet:
         contentInstances with their `con` in one read (rcn=4), each one's `n` counted."""
         def one(gw):
             site = gw["site"]
-            cnt = cse_get(acme, "/cse-in/%s/meter?rcn=4" % site)["m2m:cnt"]
+            for attempt in range(5):
+                try:
+                    cnt = cse_get(acme, "/cse-in/%s/meter?rcn=4" % site, timeout=120)["m2m:cnt"]
+                    break
+                except OSError as e:  # a loaded machine: ACME answers late, try again
+                    self.log("reading %s at the CSE: %s (attempt %d)" % (site, e, attempt + 1))
+                    time.sleep(5)
+            else:
+                raise SystemExit("cannot read %s's container at the CSE" % site)
             cins = cnt.get("m2m:cin", [])
             seen = {}
             for cin in cins:
@@ -222,8 +230,7 @@ class Fleet:
             return {"site": site, "cni": cnt.get("cni"), "instances": len(cins),
                     "lost": len(lost), "duplicated": len(dup), "first_lost": lost[:5]}
         self.log("counting at the CSE ...")
-        with cf.ThreadPoolExecutor(2) as ex:
-            self.counts = list(ex.map(one, self.gws))
+        self.counts = [one(gw) for gw in self.gws]
         lost = sum(c["lost"] for c in self.counts)
         dup = sum(c["duplicated"] for c in self.counts)
         self.log("at the CSE: %d instances, %d lost, %d duplicated"

@@ -44,7 +44,7 @@ def main():
     over_total = 0
     first_ok, first_reg, first_any = {}, {}, {}
     delivered_after = 0
-    last_cin = {}
+    lat_before, lat_after = [], []
     for r in csv.DictReader(open(os.path.join(a.run, "requests.csv"))):
         site = origins.get(r["origin"])
         if site is None:
@@ -55,6 +55,10 @@ def main():
         per_sec[sec] += 1
         if r["op"] == "cin":
             cin_sec[sec] += 1
+            if ev["gateways_started"] + 15 < t < down:
+                lat_before.append(int(r["latency_ms"]))
+            elif up < t < done:
+                lat_after.append(int(r["latency_ms"]))
         if overload(status, rsc):
             over_total += 1
             if t >= up:
@@ -125,6 +129,8 @@ def main():
         "overload_after": dict(over_after), "overload_total": over_total,
         "reconnect_s": [min(rec), pct(rec, .5), pct(rec, .9), max(rec)],
         "registration_after": len(reg),
+        "cin_latency_ms_before": [pct(lat_before, .5), pct(lat_before, .99)],
+        "cin_latency_ms_recovery": [pct(lat_after, .5), pct(lat_after, .99)],
         "drain_s": [min(drain), med, pct(drain, .9), all_drained] if drain else None,
         "drained_gateways": len(drain),
         "records_delivered_in_recovery": delivered_after,
@@ -146,6 +152,7 @@ def main():
         "| peak of the 5 s mean after recovery | %.0f (%.2f × ceiling) | |" % (peak5, peak5 / ceiling),
         "| seconds above the ceiling (1 s bins / 5 s mean) | %d / %d | ≤ a few |" % (above, above5),
         "| overload answers after recovery (429/503/5xxx/4008) | %d | no storm |" % sum(over_after.values()),
+        "| create latency at the CSE, median / p99: before the outage, during the drain | %.0f / %.0f ms, %.0f / %.0f ms | |" % tuple(res["cin_latency_ms_before"] + res["cin_latency_ms_recovery"]),
         "| reconnect after recovery, min / median / p90 / max | %s s | spread |" % f3(res["reconnect_s"]),
         "| gateways re-registering (AE/tree requests) after recovery | %d | |" % len(reg),
         "| drain per gateway, min / median / p90 / max | %s s | |" % (f3(res["drain_s"]) if drain else "-"),
