@@ -9,7 +9,8 @@
 //!
 //! The proxy writes one CSV line per request: `t_ms` (Unix ms at the answer), `origin`
 //! (`X-M2M-Origin`), `op` (`ae`, `cnt`, `cin` for creates by `ty`, else the method), HTTP
-//! `status`, `rsc` (`X-M2M-RSC`, 0 when none) and `latency_ms`. Its control port takes
+//! `status`, `rsc` (`X-M2M-RSC`, 0 when none) and `latency_ms`; a request the client gave up on
+//! (its timeout) before the answer is a line with status 0 and rsc `abandoned`. Its control port takes
 //! `POST /down` and `POST /up`. Down in `refuse` mode closes the listener and every open
 //! connection (a CSE process or load balancer gone: connection refused); down in `blackhole`
 //! mode accepts and never answers (a network partition: requests time out). Requests refused
@@ -63,11 +64,28 @@ fn op_of(method: &str, headers: &HeaderMap) -> String {
     }
 }
 
-async fn forward(State(p): State<Proxy>, req: Request) -> Response {
-    if p.blackhole && p.down.load(Ordering::Relaxed) {
-        // A partition: the request goes nowhere; the client's timeout ends it.
-        std::future::pending::<()>().await;
+/// Logs a request the client gave up on (its timeout) as status 0, RSC `abandoned`: the
+/// handler's future is dropped before it answers.
+struct Abandoned {
+    log: mpsc::UnboundedSender<String>,
+    line: Option<(String, String, Instant)>,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some((origin, op, started)) = self.line.take() {
+            let _ = self.log.send(format!(
+                "{},{},{},0,abandoned,{}\n",
+                now_ms(),
+                origin,
+                op,
+                started.elapsed().as_millis()
+            ));
+        }
     }
+}
+
+async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let origin = parts
@@ -75,8 +93,16 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         .get("x-m2m-origin")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
-        .to_string();
+        .replace(',', "_");
     let op = op_of(parts.method.as_str(), &parts.headers);
+    let mut guard = Abandoned {
+        log: p.log.clone(),
+        line: Some((origin.clone(), op.clone(), started)),
+    };
+    if p.blackhole && p.down.load(Ordering::Relaxed) {
+        // A partition: the request goes nowhere; the client's timeout ends it.
+        std::future::pending::<()>().await;
+    }
     let body = match axum::body::to_bytes(body, 16 << 20).await {
         Ok(b) => b,
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
@@ -125,10 +151,11 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
             (502, "5103".into(), resp)
         }
     };
+    guard.line = None;
     let _ = p.log.send(format!(
         "{},{},{},{},{},{}\n",
         now_ms(),
-        origin.replace(',', "_"),
+        origin,
         op,
         status,
         rsc,

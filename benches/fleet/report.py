@@ -42,6 +42,7 @@ def main():
     cin_sec = Counter()
     over_after = Counter()
     over_total = 0
+    abandoned_after = 0
     first_ok, first_reg, first_any = {}, {}, {}
     delivered_after = 0
     lat_before, lat_after = [], []
@@ -51,6 +52,10 @@ def main():
             continue
         t = int(r["t_ms"]) / 1000.0
         status, rsc = int(r["status"]), r["rsc"]
+        if status == 0:  # the gateway gave up waiting (request_timeout): not answered
+            if t >= up:
+                abandoned_after += 1
+            continue
         sec = int(t - run["events"]["gateways_started"])
         per_sec[sec] += 1
         if r["op"] == "cin":
@@ -127,6 +132,7 @@ def main():
         "peak_over_ceiling": peak / ceiling, "seconds_above_ceiling": above,
         "peak_5s_mean": peak5, "seconds_5s_mean_above_ceiling": above5,
         "overload_after": dict(over_after), "overload_total": over_total,
+        "abandoned_after": abandoned_after,
         "reconnect_s": [min(rec), pct(rec, .5), pct(rec, .9), max(rec)],
         "registration_after": len(reg),
         "cin_latency_ms_before": [pct(lat_before, .5), pct(lat_before, .99)],
@@ -152,6 +158,7 @@ def main():
         "| peak of the 5 s mean after recovery | %.0f (%.2f × ceiling) | |" % (peak5, peak5 / ceiling),
         "| seconds above the ceiling (1 s bins / 5 s mean) | %d / %d | ≤ a few |" % (above, above5),
         "| overload answers after recovery (429/503/5xxx/4008) | %d | no storm |" % sum(over_after.values()),
+        "| requests the gateways gave up on after recovery (timeouts) | %d | |" % abandoned_after,
         "| create latency at the CSE, median / p99: before the outage, during the drain | %.0f / %.0f ms, %.0f / %.0f ms | |" % tuple(res["cin_latency_ms_before"] + res["cin_latency_ms_recovery"]),
         "| reconnect after recovery, min / median / p90 / max | %s s | spread |" % f3(res["reconnect_s"]),
         "| gateways re-registering (AE/tree requests) after recovery | %d | |" % len(reg),
