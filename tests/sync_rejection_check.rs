@@ -57,7 +57,8 @@ struct ScriptedCse {
 impl ScriptedCse {
     fn script(&self, rn: &str, steps: &[Step]) {
         let mut i = self.inner.lock().unwrap();
-        i.script.insert(rn.to_string(), steps.iter().copied().collect());
+        i.script
+            .insert(rn.to_string(), steps.iter().copied().collect());
     }
 
     fn stored(&self) -> Vec<String> {
@@ -162,7 +163,11 @@ async fn a_rejection_the_cse_does_not_repeat_delivers_the_record() -> anyhow::Re
     .await?;
     let snap = run.state.snapshot();
     run.stop().await?;
-    assert!(store.dead_letters().is_empty(), "{:?}", store.dead_letters());
+    assert!(
+        store.dead_letters().is_empty(),
+        "{:?}",
+        store.dead_letters()
+    );
     assert_eq!(snap.delivered, 6, "{snap:?}");
     assert_eq!(snap.retries.get("recheck"), Some(&2), "{snap:?}");
     for rn in firsts {
@@ -218,7 +223,11 @@ async fn a_lost_time_series_answer_read_back_too_early_is_already_there() -> any
     .await?;
     let snap = run.state.snapshot();
     run.stop().await?;
-    assert!(store.dead_letters().is_empty(), "{:?}", store.dead_letters());
+    assert!(
+        store.dead_letters().is_empty(),
+        "{:?}",
+        store.dead_letters()
+    );
     assert_eq!(
         cse.answers("e-2"),
         [
