@@ -5,7 +5,9 @@
 use base64::Engine;
 use citygate::buffer::RecordSender;
 use citygate::southbound::lorawan::network::crypto::AesKey;
-use citygate::southbound::lorawan::network::frame::{self, crypt_frm_payload, data_mic, PhyPayload};
+use citygate::southbound::lorawan::network::frame::{
+    self, crypt_frm_payload, data_mic, PhyPayload,
+};
 use citygate::southbound::lorawan::transport::gwmp::{self, RxPk, TxPk};
 use citygate::southbound::lorawan::LorawanUdpAdapter;
 use citygate::southbound::Adapter;
