@@ -9,7 +9,7 @@ mod common;
 
 use citygate::northbound::config::RecordResource;
 use citygate::northbound::onem2m::primitive::{Operation, Request, ResourceType, Response, Rsc};
-use citygate::northbound::{Binding, BindingError, NorthboundConfig};
+use citygate::northbound::{Binding, BindingError, NorthboundConfig, SyncSnapshot};
 use common::northbound::mem_store::MemStore;
 use common::northbound::{fill, spawn_syncer_with, wait_for};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -144,6 +144,22 @@ fn cfg() -> NorthboundConfig {
     cfg
 }
 
+/// Runs a syncer against `cse` until every record of `store` is settled; its counters then.
+async fn sync_until_settled(
+    cfg: NorthboundConfig,
+    cse: &Arc<ScriptedCse>,
+    store: &Arc<MemStore>,
+) -> anyhow::Result<SyncSnapshot> {
+    let run = spawn_syncer_with(cfg, cse.clone(), store.clone());
+    wait_for("all settled", Duration::from_secs(10), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    let snap = run.state.snapshot();
+    run.stop().await?;
+    Ok(snap)
+}
+
 /// What ACME answered to two devices' first records sent together right after its start.
 const DGT_RACE: Step = Step::Reject(4000);
 
@@ -156,13 +172,7 @@ async fn a_rejection_the_cse_does_not_repeat_delivers_the_record() -> anyhow::Re
     for rn in firsts {
         cse.script(rn, &[DGT_RACE]);
     }
-    let run = spawn_syncer_with(cfg(), cse.clone(), store.clone());
-    wait_for("all settled", Duration::from_secs(10), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
+    let snap = sync_until_settled(cfg(), &cse, &store).await?;
     assert!(
         store.dead_letters().is_empty(),
         "{:?}",
@@ -184,13 +194,7 @@ async fn a_rejection_the_cse_repeats_dead_letters_the_record() -> anyhow::Result
     let store = MemStore::new("e");
     fill(&store, &["d1", "d2"], 3);
     cse.script("e-3", &[Step::Reject(4000), Step::Reject(4000)]);
-    let run = spawn_syncer_with(cfg(), cse.clone(), store.clone());
-    wait_for("all settled", Duration::from_secs(10), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
+    let snap = sync_until_settled(cfg(), &cse, &store).await?;
     let dead = store.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!((dead[0].seq, dead[0].rsc), (3, Some(4000)));
@@ -216,13 +220,7 @@ async fn a_lost_time_series_answer_read_back_too_early_is_already_there() -> any
     cse.script("e-2", &[Step::LoseAnswer, Step::NotFoundYet]);
     let mut cfg = cfg();
     cfg.resource = RecordResource::TimeSeries;
-    let run = spawn_syncer_with(cfg, cse.clone(), store.clone());
-    wait_for("all settled", Duration::from_secs(10), || {
-        store.pending_count() == 0
-    })
-    .await?;
-    let snap = run.state.snapshot();
-    run.stop().await?;
+    let snap = sync_until_settled(cfg, &cse, &store).await?;
     assert!(
         store.dead_letters().is_empty(),
         "{:?}",
