@@ -23,61 +23,33 @@ mod mem_store;
 #[allow(dead_code)] // `require` is for the tests
 #[path = "../tests/common/mosquitto.rs"]
 mod mosquitto;
+#[allow(dead_code)] // not every benchmark uses every piece
+#[path = "common/syncer_bench.rs"]
+mod syncer_bench;
 
 use citygate::northbound::config::{BindingKind, MqttConfig};
 use citygate::northbound::onem2m::resource::{record_cin, Resource};
-use citygate::northbound::{
-    Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig, Syncer,
-};
-use citygate::record::{Record, StoredRecord};
+use citygate::northbound::{Binding, CoapBinding, HttpBinding, MqttBinding, NorthboundConfig};
+use citygate::record::StoredRecord;
 use citygate::telemetry::{CoapMetrics, SyncMetrics};
 use coap_lite::RequestType;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use syncer_bench::{count_arg, counting_proxy, deliver_all, filled_store, record, Counts, DEVICES};
 
-const DEVICES: usize = 4;
 const ROUNDS: usize = 3;
-
-fn record(device: &str, i: u64) -> Record {
-    let mut r = Record::now("bench", device)
-        .with("active_power_w", 1234.5 + i as f64)
-        .with("energy_wh", 1_000_000 + i as i64)
-        .with("relay", i % 2 == 0);
-    r.ts_ms = 1_795_428_000_000 + i as i64 * 1000;
-    r
-}
 
 /// Delivers `n` records with `binding` (AE named after `cfg`); returns records/s.
 async fn run(cfg: NorthboundConfig, binding: Arc<dyn Binding>, n: u64) -> anyhow::Result<f64> {
     let tag = cfg.ae_name.clone();
-    let store = mem_store::MemStore::new(&format!("e{}", n));
-    for i in 0..n / DEVICES as u64 {
-        for d in 0..DEVICES {
-            store.append(record(&format!("dev-{d}"), i));
-        }
-    }
-    let total = store.pending_count();
-    let syncer = Syncer::new(cfg, binding, store.clone(), SyncMetrics::detached());
-    let state = syncer.state();
-    let cancel = CancellationToken::new();
-    let start = Instant::now();
-    let handle = tokio::spawn(syncer.run(cancel.clone()));
-    let deadline = start + Duration::from_secs(600);
-    while store.pending_count() > 0 {
-        anyhow::ensure!(Instant::now() < deadline, "{tag}: syncer did not finish");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(15), handle).await??;
-    anyhow::ensure!(
-        state.snapshot().delivered as usize == total,
-        "{tag}: not all delivered"
+    let store = filled_store(&format!("e{n}"), n);
+    let d = deliver_all(cfg, binding, store, SyncMetrics::detached(), &tag).await?;
+    let rate = d.rate();
+    println!(
+        "{tag:>14}: {} records in {:.2}s = {rate:.1} records/s",
+        d.total, d.elapsed_s
     );
-    let rate = total as f64 / elapsed;
-    println!("{tag:>14}: {total} records in {elapsed:.2}s = {rate:.1} records/s");
     Ok(rate)
 }
 
@@ -152,42 +124,6 @@ async fn plain_ceiling(port: u16, tag: &str, n: u64) -> anyhow::Result<f64> {
     Ok(rate)
 }
 
-/// A TCP proxy to 127.0.0.1:`to` counting the bytes both ways as they pass.
-async fn counting_tcp(to: u16) -> anyhow::Result<(u16, Arc<AtomicU64>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    async fn pump(
-        mut from: tokio::net::tcp::OwnedReadHalf,
-        mut to: tokio::net::tcp::OwnedWriteHalf,
-        bytes: Arc<AtomicU64>,
-    ) {
-        let mut buf = vec![0u8; 16384];
-        while let Ok(n) = from.read(&mut buf).await {
-            if n == 0 || to.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-            bytes.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    }
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = l.local_addr()?.port();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let b = bytes.clone();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = l.accept().await {
-            let Ok(out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
-                continue;
-            };
-            let _ = inbound.set_nodelay(true);
-            let _ = out.set_nodelay(true);
-            let (ir, iw) = inbound.into_split();
-            let (or, ow) = out.into_split();
-            tokio::spawn(pump(ir, ow, b.clone()));
-            tokio::spawn(pump(or, iw, b.clone()));
-        }
-    });
-    Ok((port, bytes))
-}
-
 fn config(url: &str, tag: &str) -> NorthboundConfig {
     let mut cfg = NorthboundConfig::new(url);
     cfg.originator = format!("Cbench-{tag}");
@@ -205,10 +141,7 @@ fn coap(url: &str, tag: &str) -> anyhow::Result<(NorthboundConfig, Arc<dyn Bindi
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2000);
+    let n = count_arg(2000);
     citygate::northbound::install_crypto_provider();
     let broker = mosquitto::Mosquitto::start()
         .ok_or_else(|| anyhow::anyhow!("cannot start mosquitto (apt-get install mosquitto)"))?;
@@ -253,11 +186,13 @@ async fn main() -> anyhow::Result<()> {
     let coap_bytes = proxy.stats.bytes.load(Ordering::Relaxed);
     let datagrams = proxy.stats.forwarded.load(Ordering::Relaxed);
 
-    let (hp, http_bytes) = counting_tcp(cse.port).await?;
+    let http_bytes = Arc::new(Counts::default());
+    let hp = counting_proxy(cse.port, http_bytes.clone()).await?;
     let cfg = config(&format!("http://127.0.0.1:{hp}"), "http-bytes");
     run(cfg.clone(), Arc::new(HttpBinding::new(&cfg)?), m).await?;
 
-    let (mp, mqtt_bytes) = counting_tcp(broker.port).await?;
+    let mqtt_bytes = Arc::new(Counts::default());
+    let mp = counting_proxy(broker.port, mqtt_bytes.clone()).await?;
     let mut cfg = config("", "mqtt-bytes");
     cfg.binding = BindingKind::Mqtt;
     cfg.mqtt = Some(MqttConfig::new(format!("mqtt://127.0.0.1:{mp}")));
@@ -272,11 +207,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "HTTP {:.0} B/record (TCP stream, keep-alive)",
-        per(http_bytes.load(Ordering::Relaxed))
+        per(http_bytes.total())
     );
     println!(
         "MQTT {:.0} B/record (TCP stream to the broker)",
-        per(mqtt_bytes.load(Ordering::Relaxed))
+        per(mqtt_bytes.total())
     );
     Ok(())
 }

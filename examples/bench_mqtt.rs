@@ -19,27 +19,18 @@ mod mem_store;
 #[allow(dead_code)] // `require` is for the tests
 #[path = "../tests/common/mosquitto.rs"]
 mod mosquitto;
+#[allow(dead_code)] // not every benchmark uses every piece
+#[path = "common/syncer_bench.rs"]
+mod syncer_bench;
 
 use citygate::northbound::config::{AdaptiveConfig, BindingKind, MqttConfig};
-use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig, Syncer};
-use citygate::record::Record;
+use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig};
 use citygate::telemetry::SyncMetrics;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-
-const DEVICES: usize = 4;
-
-fn record(device: &str, i: u64) -> Record {
-    let mut r = Record::now("bench", device)
-        .with("active_power_w", 1234.5 + i as f64)
-        .with("energy_wh", 1_000_000 + i as i64)
-        .with("relay", i % 2 == 0);
-    r.ts_ms = 1_795_428_000_000 + i as i64 * 1000;
-    r
-}
+use syncer_bench::{count_arg, deliver_all, filled_store, DEVICES};
 
 struct RunResult {
     rate: f64,
@@ -54,52 +45,17 @@ async fn run(
     tag: &str,
     n: u64,
 ) -> anyhow::Result<RunResult> {
-    let store = mem_store::MemStore::new(&format!("bench{tag}"));
-    for i in 0..n / DEVICES as u64 {
-        for d in 0..DEVICES {
-            store.append(record(&format!("dev-{d}"), i));
-        }
-    }
-    let total = store.pending_count();
+    let store = filled_store(&format!("bench{tag}"), n);
     let metrics = SyncMetrics::detached();
-    let syncer = Syncer::new(cfg, binding, store.clone(), metrics.clone());
-    let state = syncer.state();
-    let cancel = CancellationToken::new();
-    let start = Instant::now();
-    let handle = tokio::spawn(syncer.run(cancel.clone()));
-    let deadline = start + Duration::from_secs(600);
-    while store.pending_count() > 0 {
-        anyhow::ensure!(Instant::now() < deadline, "{tag}: syncer did not finish");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(15), handle).await??;
-    let snap = state.snapshot();
-    anyhow::ensure!(
-        snap.delivered as usize == total,
-        "{tag}: delivered {} of {total}",
-        snap.delivered
-    );
-    let mut ms: Vec<f64> = state
-        .take_latencies()
-        .iter()
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let d = deliver_all(cfg, binding, store, metrics.clone(), tag).await?;
     let r = RunResult {
-        rate: total as f64 / elapsed,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
+        rate: d.rate(),
+        p50_ms: d.percentile_ms(0.5),
+        p99_ms: d.percentile_ms(0.99),
     };
     println!(
-        "{tag:>6}: {total} records in {elapsed:.2}s = {:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms; in-flight limit at the end {})",
-        r.rate, r.p50_ms, r.p99_ms, metrics.in_flight_limit.get()
+        "{tag:>6}: {} records in {:.2}s = {:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms; in-flight limit at the end {})",
+        d.total, d.elapsed_s, r.rate, r.p50_ms, r.p99_ms, metrics.in_flight_limit.get()
     );
     Ok(r)
 }
@@ -205,10 +161,7 @@ fn mqtt_config(port: u16, tag: &str) -> NorthboundConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2000);
+    let n = count_arg(2000);
     citygate::northbound::install_crypto_provider();
     let broker = mosquitto::Mosquitto::start()
         .ok_or_else(|| anyhow::anyhow!("cannot start mosquitto (apt-get install mosquitto)"))?;

@@ -15,25 +15,17 @@
 mod acme;
 #[path = "../tests/common/northbound/mem_store.rs"]
 mod mem_store;
+#[allow(dead_code)] // not every benchmark uses every piece
+#[path = "common/syncer_bench.rs"]
+mod syncer_bench;
 
 use citygate::northbound::onem2m::resource::record_cin;
-use citygate::northbound::{HttpBinding, NorthboundConfig, Syncer};
-use citygate::record::{Record, StoredRecord};
+use citygate::northbound::{HttpBinding, NorthboundConfig};
+use citygate::record::StoredRecord;
 use citygate::telemetry::SyncMetrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
-
-const DEVICES: usize = 4;
-
-fn record(device: &str, i: u64) -> Record {
-    let mut r = Record::now("bench", device)
-        .with("active_power_w", 1234.5 + i as f64)
-        .with("energy_wh", 1_000_000 + i as i64)
-        .with("relay", i % 2 == 0);
-    r.ts_ms = 1_795_428_000_000 + i as i64 * 1000;
-    r
-}
+use syncer_bench::{count_arg, deliver_all, filled_store, record, DEVICES};
 
 /// This process's CPU time (user + system) from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -117,10 +109,7 @@ async fn plain_ceiling(base: &str, tag: &str, n: u64) -> anyhow::Result<f64> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2000);
+    let n = count_arg(2000);
     citygate::northbound::install_crypto_provider();
     let cse = acme::Acme::start().await?;
     println!("ACME on {} ({n} records per phase)", cse.url);
@@ -128,56 +117,21 @@ async fn main() -> anyhow::Result<()> {
     let before = plain_ceiling(&cse.url, "a", n / 2).await?;
     println!("ceiling (plain client, before): {before:.1} creates/s");
 
-    let store = mem_store::MemStore::new("bench0001");
-    for i in 0..n / DEVICES as u64 {
-        for d in 0..DEVICES {
-            store.append(record(&format!("dev-{d}"), i));
-        }
-    }
-    let total = store.pending_count();
+    let store = filled_store("bench0001", n);
     let mut cfg = NorthboundConfig::new(&cse.url);
     cfg.originator = "Cbench-sync".into();
     cfg.ae_name = "bench-sync".into();
     cfg.max_in_flight = DEVICES;
-    let syncer = Syncer::new(
-        cfg.clone(),
-        Arc::new(HttpBinding::new(&cfg)?),
-        store.clone(),
-        SyncMetrics::detached(),
-    );
-    let state = syncer.state();
-    let cancel = CancellationToken::new();
+    let binding = Arc::new(HttpBinding::new(&cfg)?);
     let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    let handle = tokio::spawn(syncer.run(cancel.clone()));
-    let deadline = start + Duration::from_secs(600);
-    while store.pending_count() > 0 {
-        anyhow::ensure!(Instant::now() < deadline, "syncer did not finish");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let d = deliver_all(cfg, binding, store, SyncMetrics::detached(), "syncer").await?;
     let cpu = cpu_seconds() - cpu0;
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(15), handle).await??;
-    let snap = state.snapshot();
-    anyhow::ensure!(
-        snap.delivered as usize == total,
-        "delivered {}",
-        snap.delivered
-    );
-    let rate = total as f64 / elapsed;
-    let lat = state.take_latencies();
-    let mut ms: Vec<f64> = lat.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let (total, rate) = (d.total, d.rate());
     println!(
-        "syncer: {total} records in {elapsed:.2}s = {rate:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms)",
-        pct(0.5),
-        pct(0.99)
+        "syncer: {total} records in {:.2}s = {rate:.1} records/s (latency p50 {:.1} ms, p99 {:.1} ms)",
+        d.elapsed_s,
+        d.percentile_ms(0.5),
+        d.percentile_ms(0.99)
     );
 
     let after = plain_ceiling(&cse.url, "b", n / 2).await?;

@@ -16,18 +16,19 @@ mod mem_store;
 #[allow(dead_code)] // `require` is for the tests
 #[path = "../tests/common/mosquitto.rs"]
 mod mosquitto;
+#[allow(dead_code)] // not every benchmark uses every piece
+#[path = "common/syncer_bench.rs"]
+mod syncer_bench;
 
 use citygate::northbound::config::{BindingKind, MqttConfig};
 use citygate::northbound::serialization::Serialization;
-use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig, Syncer};
+use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig};
 use citygate::record::Record;
 use citygate::telemetry::{SyncMetrics, WireMetrics};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
+use syncer_bench::{count_arg, counting_proxy, deliver_all, Counts};
 
 /// One poll of a three-phase meter, as the SDM630 profile reads it.
 fn reading(i: u64) -> Record {
@@ -47,54 +48,6 @@ fn reading(i: u64) -> Record {
     r
 }
 
-/// Bytes through the proxy, gateway → server (`up`) and back (`down`).
-#[derive(Default)]
-struct Counts {
-    up: AtomicU64,
-    down: AtomicU64,
-}
-
-/// A TCP proxy on a free port towards `upstream`, counting what it carries.
-async fn counting_proxy(upstream: u16, counts: Arc<Counts>) -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let counts = counts.clone();
-            tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    return;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                let up = pump(cr, sw, counts.clone(), true);
-                let down = pump(sr, cw, counts, false);
-                let _ = tokio::join!(up, down);
-            });
-        }
-    });
-    Ok(port)
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    counts: Arc<Counts>,
-    up: bool,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    while let Ok(n) = from.read(&mut buf).await {
-        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
-            break;
-        }
-        let c = if up { &counts.up } else { &counts.down };
-        c.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let _ = to.shutdown().await;
-}
-
 /// Delivers `n` readings into the AE `tag` and prints the bytes per reading.
 async fn run(
     cfg: NorthboundConfig,
@@ -108,25 +61,9 @@ async fn run(
     for i in 0..n {
         store.append(reading(i));
     }
-    let syncer = Syncer::new(cfg, binding, store.clone(), SyncMetrics::detached());
-    let state = syncer.state();
-    let cancel = CancellationToken::new();
-    let handle = tokio::spawn(syncer.run(cancel.clone()));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while store.pending_count() > 0 {
-        anyhow::ensure!(Instant::now() < deadline, "{tag}: syncer did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(15), handle).await??;
+    deliver_all(cfg, binding, store, SyncMetrics::detached(), tag).await?;
     // Let the last acknowledgements pass the proxy.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let snap = state.snapshot();
-    anyhow::ensure!(
-        snap.delivered == n,
-        "{tag}: delivered {} of {n}",
-        snap.delivered
-    );
     let (up, down) = (
         counts.up.load(Ordering::Relaxed),
         counts.down.load(Ordering::Relaxed),
@@ -155,10 +92,7 @@ fn config(tag: &str, ser: Serialization) -> NorthboundConfig {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(360);
+    let n = count_arg(360);
     citygate::northbound::install_crypto_provider();
     let broker = mosquitto::Mosquitto::start()
         .ok_or_else(|| anyhow::anyhow!("cannot start mosquitto (apt-get install mosquitto)"))?;

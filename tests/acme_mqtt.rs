@@ -96,16 +96,8 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
     acme.kill();
     // In-flight requests time out (3 s); the delivered batch flushes.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let before: HashSet<u64> = store.delivered().into_iter().collect();
-    assert!(
-        before.len() < 400,
-        "not everything may be done before the kill"
-    );
-    for i in 100..110 {
-        let record = record("dev-a", i);
-        let seq = store.append(record.clone());
-        all.push(citygate::record::StoredRecord { seq, record });
-    }
+    let before = delivered_before_kill(&store, 400);
+    append_records(&store, &mut all, "dev-a", 100..110);
     assert!(!run.state.snapshot().connected);
     let acme = Acme::start_mqtt_on(port, broker.port).await?;
     assert_rest_delivered(run, &store, &acme.url, EPOCH, all, &before, "timeout").await
@@ -133,11 +125,7 @@ async fn broker_restart_mid_sync() -> anyhow::Result<()> {
     let snap = run.state.snapshot();
     assert!(!snap.connected, "{snap:?}");
     assert!(store.pending_count() > 0, "not everything may be done");
-    for i in 150..160 {
-        let record = record("dev-b", i);
-        let seq = store.append(record.clone());
-        all.push(citygate::record::StoredRecord { seq, record });
-    }
+    append_records(&store, &mut all, "dev-b", 150..160);
     broker.restart();
     // ACME reconnects on its own; wait until it serves MQTT again.
     acme::wait_mqtt_ready(broker.port, Duration::from_secs(60)).await?;

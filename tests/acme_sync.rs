@@ -9,7 +9,6 @@ use citygate::northbound::{Binding, BindingError, HttpBinding};
 use common::northbound::acme::{self, Acme};
 use common::northbound::mem_store::MemStore;
 use common::northbound::*;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,17 +118,9 @@ async fn cse_restart_mid_sync_rebuilds_tree() -> anyhow::Result<()> {
     acme.kill();
     // Let in-flight requests fail and the delivered batch flush.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before: HashSet<u64> = store.delivered().into_iter().collect();
-    assert!(
-        before.len() < 600,
-        "not everything may be done before the kill"
-    );
+    let before = delivered_before_kill(&store, 600);
     // Live records during the outage.
-    for i in 150..160 {
-        let record = record("dev-a", i);
-        let seq = store.append(record.clone());
-        all.push(citygate::record::StoredRecord { seq, record });
-    }
+    append_records(&store, &mut all, "dev-a", 150..160);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!run.state.snapshot().connected);
     let acme = Acme::start_on(port).await?;

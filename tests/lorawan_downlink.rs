@@ -11,26 +11,21 @@ use base64::Engine;
 use citygate::buffer::RecordSender;
 use citygate::commands::{Action, Command, CommandJob, CommandRegistry, Downlink, Outcome, Safety};
 use citygate::record::Value;
-use citygate::southbound::lorawan::network::crypto::AesKey;
 use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
 use citygate::southbound::lorawan::network::mac::{self, DownlinkCommand};
 use citygate::southbound::lorawan::transport::gwmp::{Datr, TxPk};
 use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
-use citygate::southbound::Adapter;
 use citygate::telemetry::LorawanMetrics;
-use common::lorawan::{rxpk, uplink_with, Forwarder};
-use std::net::SocketAddr;
+use common::lorawan::{
+    abp_device, confirmed_sf12, device_uplink, keys, spawn_adapter, AdapterTask, Forwarder,
+    DEV_ADDR, DEV_EUI,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
-
-const DEV_EUI: &str = "70b3d57ed0000001";
-const DEV_ADDR: u32 = 0x2601_1bda;
-const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
-const APP: &str = "000102030405060708090a0b0c0d0e0f";
 
 fn config(extra: &str, region: &str) -> LorawanUdpConfig {
+    let abp = abp_device();
     let cfg: LorawanUdpConfig = toml::from_str(&format!(
         r#"
 bind = "127.0.0.1:0"
@@ -39,9 +34,7 @@ commands = true
 {region}
 {extra}
 [[devices]]
-dev_eui = "{DEV_EUI}"
-abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
-downlink = {{ fports = [10], max_bytes = 20, confirmed = true, encoder = {{ fport = 10, fields = [
+{abp}downlink = {{ fports = [10], max_bytes = 20, confirmed = true, encoder = {{ fport = 10, fields = [
   {{ name = "valve", byte_offset = 0, type = "u8" }},
   {{ name = "setpoint", byte_offset = 1, type = "i16", scale = 0.1 }},
 ] }} }}
@@ -53,41 +46,29 @@ downlink = {{ fports = [10], max_bytes = 20, confirmed = true, encoder = {{ fpor
 }
 
 struct Running {
-    server: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    adapter: AdapterTask,
     registry: Arc<CommandRegistry>,
 }
 
 async fn start(cfg: &LorawanUdpConfig, out: RecordSender) -> Running {
     let registry = CommandRegistry::new();
-    let mut adapter = LorawanUdpAdapter::new("lora", cfg, LorawanMetrics::detached())
+    let adapter = LorawanUdpAdapter::new("lora", cfg, LorawanMetrics::detached())
         .unwrap()
         .with_commands(&registry);
-    let mut bound = adapter.bound_addr();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            adapter.run(&out, &shutdown).await.unwrap();
-        })
-    };
-    let server = common::within(5, bound.wait_for(|a| a.is_some()))
-        .await
-        .unwrap()
-        .unwrap();
     Running {
-        server,
-        shutdown,
-        task,
+        adapter: spawn_adapter(adapter, out).await,
         registry,
     }
 }
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
-        common::within(5, self.task).await.unwrap();
+        self.adapter.stop().await;
+    }
+
+    /// A forwarder with the downlink path to the adapter open.
+    async fn forwarder(&self) -> Forwarder {
+        Forwarder::pulled(self.adapter.server).await
     }
 
     /// Checks and submits a downlink command as the dispatcher does; the receiver of its outcome.
@@ -117,13 +98,6 @@ impl Running {
     }
 }
 
-fn keys() -> (AesKey, AesKey) {
-    (
-        AesKey::from_hex(NWK).unwrap(),
-        AesKey::from_hex(APP).unwrap(),
-    )
-}
-
 /// An uplink on 868.1 MHz SF7BW125 at `tmst` with FCtrl bits and FOpts.
 fn up(
     fcnt: u32,
@@ -131,11 +105,7 @@ fn up(
     fctrl: u8,
     fopts: &[u8],
 ) -> citygate::southbound::lorawan::transport::gwmp::RxPk {
-    let (nwk, app) = keys();
-    rxpk(
-        &uplink_with(false, fctrl, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]),
-        tmst,
-    )
+    device_uplink(false, fctrl, fopts, fcnt, tmst)
 }
 
 /// The downlink in `txpk`, checked and decrypted by the `lorawan` crate: (FCnt, FPort,
@@ -190,8 +160,7 @@ async fn eu868_rx1_decrypts_tx_ack_errors_retry_and_fcnt_down_survives_restart()
     let (buffer, thread) = common::open(&dir.path().join("b.sqlite"), &common::quick_config());
     let cfg = config("", "region = \"EU868\"");
     let run = start(&cfg, buffer.sender()).await;
-    let mut fwd = Forwarder::new(run.server).await;
-    fwd.pull().await;
+    let mut fwd = run.forwarder().await;
 
     // Queued, then sent in RX1 of the next uplink: tmst + 1 s, the uplink channel and DR.
     let mut done = run.command("01ff", false);
@@ -242,8 +211,7 @@ async fn eu868_rx1_decrypts_tx_ack_errors_retry_and_fcnt_down_survives_restart()
     // Rebuilt on the same buffer database: FCntDown carries on (never reused).
     run.stop().await;
     let run = start(&cfg, buffer.sender()).await;
-    let mut fwd = Forwarder::new(run.server).await;
-    fwd.pull().await;
+    let mut fwd = run.forwarder().await;
     let mut done = run.command("04", false);
     fwd.push(up(5, 15_000_000, 0, &[])).await;
     let (token, txpk) = fwd.pull_resp(5.0).await.unwrap();
@@ -290,8 +258,7 @@ async fn us915_rx1_frequency_and_data_rate_and_adr() {
         "region = \"US915\"\nsub_band = 2",
     );
     let run = start(&cfg, buffer.sender()).await;
-    let mut fwd = Forwarder::new(run.server).await;
-    fwd.pull().await;
+    let mut fwd = run.forwarder().await;
     let mut done = run.command("0a0b", false);
     let mut rx = up(0, 1_000_000, 0, &[]);
     rx.freq = 904.1;
@@ -368,31 +335,15 @@ async fn eu868_duty_cycle_is_never_exceeded_by_a_burst_of_confirmed_uplinks() {
     let (buffer, thread) = common::open(&dir.path().join("b.sqlite"), &common::quick_config());
     let cfg = config("", "region = \"EU868\"");
     let registry = CommandRegistry::new();
-    let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached())
+    let adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached())
         .unwrap()
         .with_commands(&registry);
     let counters = adapter.counters();
-    let mut bound = adapter.bound_addr();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (shutdown, out) = (shutdown.clone(), buffer.sender());
-        tokio::spawn(async move { adapter.run(&out, &shutdown).await.unwrap() })
-    };
-    let server = common::within(5, bound.wait_for(|a| a.is_some()))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut fwd = Forwarder::new(server).await;
-    fwd.pull().await;
-    let (nwk, app) = keys();
+    let run = spawn_adapter(adapter, buffer.sender()).await;
+    let mut fwd = Forwarder::pulled(run.server).await;
     let (mut g1_us, mut g3_us) = (0u64, 0u64);
     for fcnt in 0..420u32 {
-        let mut rx = rxpk(
-            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
-            fcnt * 10,
-        );
-        rx.datr = Datr::Lora("SF12BW125".into());
-        fwd.push(rx).await;
+        fwd.push(confirmed_sf12(fcnt)).await;
         if let Some((_, txpk)) = fwd.pull_resp(0.2).await {
             let dr = parse_datr(&txpk.datr.to_string()).unwrap();
             let us = lora_airtime_us(dr.sf, dr.bw_khz, txpk.size as usize, false);
@@ -414,8 +365,7 @@ async fn eu868_duty_cycle_is_never_exceeded_by_a_burst_of_confirmed_uplinks() {
         counters.downlink_duty_cycle.get() > 0,
         "refusals are counted"
     );
-    shutdown.cancel();
-    common::within(5, task).await.unwrap();
+    run.stop().await;
     drop(buffer);
     thread.close();
 }
@@ -428,18 +378,8 @@ async fn eu868_duty_cycle_budget_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (buffer, thread) = common::open(&dir.path().join("b.sqlite"), &common::quick_config());
     let cfg = config("", "region = \"EU868\"");
-    let (nwk, app) = keys();
-    let confirmed_sf12 = |fcnt: u32| {
-        let mut rx = rxpk(
-            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
-            fcnt * 10,
-        );
-        rx.datr = Datr::Lora("SF12BW125".into());
-        rx
-    };
     let run = start(&cfg, buffer.sender()).await;
-    let mut fwd = Forwarder::new(run.server).await;
-    fwd.pull().await;
+    let mut fwd = run.forwarder().await;
     let mut fcnt = 0;
     let mut rx1 = 0;
     loop {
@@ -458,8 +398,7 @@ async fn eu868_duty_cycle_budget_survives_a_restart() {
     run.stop().await;
 
     let run = start(&cfg, buffer.sender()).await;
-    let mut fwd = Forwarder::new(run.server).await;
-    fwd.pull().await;
+    let mut fwd = run.forwarder().await;
     fwd.push(confirmed_sf12(fcnt)).await;
     let (_, txpk) = fwd
         .pull_resp(5.0)

@@ -6,17 +6,10 @@
 
 mod common;
 
-use base64::Engine;
-use citygate::southbound::lorawan::network::crypto::AesKey;
-use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
-use common::lorawan::{rxpk, uplink_with, Forwarder};
+use common::lorawan::{abp_device, confirmed_sf12, device_uplink, read_down, Forwarder};
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
-const APP: &str = "000102030405060708090a0b0c0d0e0f";
-const DEV_ADDR: u32 = 0x2601_1bda;
 
 /// `citygate run -c config`, once its GWMP port answers; the forwarder talking to it.
 async fn start_daemon(
@@ -55,24 +48,13 @@ fn write_config(dir: &std::path::Path, port: u16, extra: &str) -> std::path::Pat
         &config,
         format!(
             "[gateway]\nstate_dir = {:?}\n[telemetry]\nlisten = \"127.0.0.1:0\"\n[southbound.lora]\ntype = \"lorawan_udp\"\nbind = \"127.0.0.1:{port}\"\n{extra}\n\
-             [[southbound.lora.devices]]\ndev_eui = \"70b3d57ed0000001\"\n\
-             abp = {{ dev_addr = \"{DEV_ADDR:08x}\", nwk_s_key = \"{NWK}\", app_s_key = \"{APP}\" }}\n",
+             [[southbound.lora.devices]]\n{}",
             dir.join("state"),
+            abp_device(),
         ),
     )
     .unwrap();
     config
-}
-
-/// The downlink of a PULL_RESP, parsed.
-fn data_down(txpk: &citygate::southbound::lorawan::transport::gwmp::TxPk) -> (bool, u16) {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&txpk.data)
-        .unwrap();
-    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-        panic!("not a data frame")
-    };
-    (d.ack(), d.fcnt16)
 }
 
 /// The EU868 duty cycle across a SIGKILL of the real daemon: confirmed SF12 uplinks use up
@@ -84,27 +66,15 @@ async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
     let config = write_config(dir.path(), port, "");
-    let (nwk, app) = (
-        AesKey::from_hex(NWK).unwrap(),
-        AesKey::from_hex(APP).unwrap(),
-    );
     let server = format!("127.0.0.1:{port}").parse().unwrap();
-    let sf12 = |fcnt: u32| {
-        let mut rx = rxpk(
-            &uplink_with(true, 0, &[], DEV_ADDR, fcnt, &nwk, &app, &[1]),
-            fcnt * 10,
-        );
-        rx.datr = citygate::southbound::lorawan::transport::gwmp::Datr::Lora("SF12BW125".into());
-        rx
-    };
     let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
     let mut fcnt = 0;
     loop {
         assert!(fcnt < 60, "g1 never ran out");
-        fwd.push(sf12(fcnt)).await;
+        fwd.push(confirmed_sf12(fcnt)).await;
         fcnt += 1;
         let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK downlink");
-        assert!(data_down(&txpk).0);
+        assert!(read_down(&txpk).ack);
         if txpk.freq == 869.525 {
             break;
         }
@@ -115,7 +85,7 @@ async fn duty_cycle_budget_survives_sigkill_of_the_daemon() {
     child.wait().unwrap();
 
     let (mut child, mut fwd) = start_daemon(&config, server, 1).await;
-    fwd.push(sf12(fcnt)).await;
+    fwd.push(confirmed_sf12(fcnt)).await;
     let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK after the restart");
     assert_eq!(txpk.freq, 869.525, "g1 is still used up after kill -9");
     child.kill().unwrap();
@@ -128,10 +98,6 @@ async fn fcnt_down_never_repeats_across_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
     let config = write_config(dir.path(), port, "");
-    let (nwk, app) = (
-        AesKey::from_hex(NWK).unwrap(),
-        AesKey::from_hex(APP).unwrap(),
-    );
     let server = format!("127.0.0.1:{port}").parse().unwrap();
     let mut seen = HashSet::new();
     let mut fcnt_up = 0u32;
@@ -140,17 +106,12 @@ async fn fcnt_down_never_repeats_across_sigkill() {
         // A few confirmed uplinks, each acknowledged with a new FCntDown; the kill comes at
         // a different moment after the last one in every round.
         for _ in 0..3 {
-            let phy = uplink_with(true, 0, &[], DEV_ADDR, fcnt_up, &nwk, &app, &[1]);
+            fwd.push(device_uplink(true, 0, &[], fcnt_up, 1_000_000))
+                .await;
             fcnt_up += 1;
-            fwd.push(rxpk(&phy, 1_000_000)).await;
             if let Some((_, txpk)) = fwd.pull_resp(2.0).await {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(&txpk.data)
-                    .unwrap();
-                let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-                    panic!("not a data frame")
-                };
-                assert!(d.ack());
+                let d = read_down(&txpk);
+                assert!(d.ack);
                 assert!(
                     seen.insert(d.fcnt16),
                     "FCntDown {} sent twice (round {round})",
@@ -158,9 +119,9 @@ async fn fcnt_down_never_repeats_across_sigkill() {
                 );
             }
         }
-        let phy = uplink_with(true, 0, &[], DEV_ADDR, fcnt_up, &nwk, &app, &[1]);
+        fwd.push(device_uplink(true, 0, &[], fcnt_up, 1_000_000))
+            .await;
         fcnt_up += 1;
-        fwd.push(rxpk(&phy, 1_000_000)).await;
         tokio::time::sleep(Duration::from_micros(round * 700)).await;
         child.kill().unwrap();
         child.wait().unwrap();
@@ -171,12 +132,8 @@ async fn fcnt_down_never_repeats_across_sigkill() {
                 ..
             } = p
             {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(&payload.txpk.data)
-                    .unwrap();
-                if let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) {
-                    assert!(seen.insert(d.fcnt16), "FCntDown {} sent twice", d.fcnt16);
-                }
+                let d = read_down(&payload.txpk);
+                assert!(seen.insert(d.fcnt16), "FCntDown {} sent twice", d.fcnt16);
             }
         }
     }
@@ -192,16 +149,9 @@ async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::daemon::free_udp_port();
     let config = write_config(dir.path(), port, "mac_setup = { rx1_delay = 2 }");
-    let (nwk, app) = (
-        AesKey::from_hex(NWK).unwrap(),
-        AesKey::from_hex(APP).unwrap(),
-    );
     let server = format!("127.0.0.1:{port}").parse().unwrap();
     let up = |fcnt: u32, confirmed: bool, fopts: &[u8]| {
-        rxpk(
-            &uplink_with(confirmed, 0, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]),
-            10_000_000 * fcnt,
-        )
+        device_uplink(confirmed, 0, fopts, fcnt, 10_000_000 * fcnt)
     };
     let (mut child, mut fwd) = start_daemon(&config, server, 0).await;
     fwd.push(up(0, false, &[])).await;
@@ -211,13 +161,11 @@ async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
         Some(1_000_000),
         "the default delay until acknowledged"
     );
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&txpk.data)
-        .unwrap();
-    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-        panic!("not a data frame")
-    };
-    assert_eq!(d.fopts, [0x08, 0x02], "RXTimingSetupReq, 2 s");
+    assert_eq!(
+        read_down(&txpk).fopts,
+        [0x08, 0x02],
+        "RXTimingSetupReq, 2 s"
+    );
     // RXTimingSetupAns: the answer's own windows are at 2 s already.
     fwd.push(up(1, false, &[0x08])).await;
     let (_, txpk) = fwd
@@ -232,15 +180,9 @@ async fn acknowledged_rx_settings_survive_sigkill_of_the_daemon() {
     fwd.push(up(2, true, &[])).await;
     let (_, txpk) = fwd.pull_resp(5.0).await.expect("ACK");
     assert_eq!(txpk.tmst, Some(22_000_000), "RX1 delay 2 s after kill -9");
-    let (ack, fcnt_down) = data_down(&txpk);
-    assert!(ack);
-    assert_eq!(fcnt_down, 2, "FCntDown carries on");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&txpk.data)
-        .unwrap();
-    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-        panic!("not a data frame")
-    };
+    let d = read_down(&txpk);
+    assert!(d.ack);
+    assert_eq!(d.fcnt16, 2, "FCntDown carries on");
     assert!(d.fopts.is_empty(), "not asked again");
     child.kill().unwrap();
     child.wait().unwrap();

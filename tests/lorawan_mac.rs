@@ -5,21 +5,12 @@
 
 mod common;
 
-use base64::Engine;
 use citygate::record::Value;
-use citygate::southbound::lorawan::network::crypto::AesKey;
-use citygate::southbound::lorawan::network::frame::{self, PhyPayload};
 use citygate::southbound::lorawan::network::mac::{self, DownlinkCommand};
 use citygate::southbound::lorawan::transport::gwmp::Datr;
 use citygate::southbound::lorawan::{LorawanUdpAdapter, LorawanUdpConfig};
-use citygate::southbound::Adapter;
 use citygate::telemetry::LorawanMetrics;
-use common::lorawan::{rxpk, uplink_with, Forwarder};
-use tokio_util::sync::CancellationToken;
-
-const DEV_ADDR: u32 = 0x2601_1bda;
-const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
-const APP: &str = "000102030405060708090a0b0c0d0e0f";
+use common::lorawan::{abp_device, device_uplink, read_down, spawn_adapter, Forwarder, DEV_EUI};
 
 /// An EU868 device that applies LinkADRReq and answers DevStatusReq. Its SNR at the gateway is
 /// `base_snr` at full power, 2 dB less per TXPower step.
@@ -35,21 +26,7 @@ struct Device {
 impl Device {
     /// Sends one uplink with the ADR bit; applies what the downlink (if any) asks.
     async fn uplink(&mut self, fwd: &mut Forwarder) -> Vec<DownlinkCommand> {
-        let (nwk, app) = (
-            AesKey::from_hex(NWK).unwrap(),
-            AesKey::from_hex(APP).unwrap(),
-        );
-        let phy = uplink_with(
-            false,
-            0x80,
-            &self.fopts,
-            DEV_ADDR,
-            self.fcnt,
-            &nwk,
-            &app,
-            &[1],
-        );
-        let mut rx = rxpk(&phy, self.fcnt * 1000);
+        let mut rx = device_uplink(false, 0x80, &self.fopts, self.fcnt, self.fcnt * 1000);
         rx.datr = Datr::Lora(format!("SF{}BW125", 12 - self.dr));
         rx.lsnr = Some(self.base_snr - 2.0 * f64::from(self.tx_power));
         self.fcnt += 1;
@@ -59,13 +36,7 @@ impl Device {
             return Vec::new();
         };
         fwd.tx_ack(token, None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&txpk.data)
-            .unwrap();
-        let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-            panic!("not a data frame")
-        };
-        let cmds = mac::parse_downlink(d.fopts).commands;
+        let cmds = mac::parse_downlink(&read_down(&txpk).fopts).commands;
         for c in &cmds {
             match c {
                 DownlinkCommand::LinkAdrReq(r) => {
@@ -90,26 +61,15 @@ dedup_window = "1ms"
 adr = {{ enabled = true, margin_db = 10, max_dr = 5 }}
 dev_status_interval = "1h"
 [[devices]]
-dev_eui = "70b3d57ed0000001"
-abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
-"#
+{}"#,
+        abp_device()
     ))
     .unwrap();
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
-    let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
-    let mut bound = adapter.bound_addr();
+    let adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
     let sink = common::Sink::new();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (out, s) = (sink.sender(), shutdown.clone());
-        tokio::spawn(async move { adapter.run(&out, &s).await.unwrap() })
-    };
-    let server = common::within(5, bound.wait_for(|a| a.is_some()))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut fwd = Forwarder::new(server).await;
-    fwd.pull().await;
+    let run = spawn_adapter(adapter, sink.sender()).await;
+    let mut fwd = Forwarder::pulled(run.server).await;
     let mut dev = Device {
         dr: 0,
         tx_power: 0,
@@ -131,8 +91,7 @@ abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }
             "still adapting after 25 uplinks: {cmds:?}"
         );
     }
-    shutdown.cancel();
-    common::within(5, task).await.unwrap();
+    run.stop().await;
     let records = sink.records().await;
     (dev, records)
 }
@@ -152,7 +111,7 @@ async fn adr_converges_without_overshoot_and_dev_status_becomes_a_record() {
         .filter(|r| r.meta.get("mac") == Some(&Value::Str("DevStatusAns".into())))
         .collect();
     assert_eq!(status.len(), 1, "asked once per dev_status_interval");
-    assert_eq!(status[0].device, "70b3d57ed0000001");
+    assert_eq!(status[0].device, DEV_EUI);
     assert_eq!(status[0].values["battery_pct"], Value::F64(78.7));
     assert_eq!(status[0].values["snr_margin_db"], Value::I64(12));
 }
@@ -178,32 +137,20 @@ bind = "127.0.0.1:0"
 dedup_window = "1ms"
 mac_setup = {{ rx1_delay = 2, rx1_dr_offset = 1, rx2_dr = 3, extra_channels = [{{ index = 3, frequency = 867100000 }}] }}
 [[devices]]
-dev_eui = "70b3d57ed0000001"
-abp = {{ dev_addr = "{DEV_ADDR:08x}", nwk_s_key = "{NWK}", app_s_key = "{APP}" }}
-mac_setup = {{ max_duty_cycle = 4 }}
-"#
+{}mac_setup = {{ max_duty_cycle = 4 }}
+"#,
+        abp_device()
     ))
     .unwrap();
     assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
     let sink = common::Sink::new();
     let start = || async {
-        let mut adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
+        let adapter = LorawanUdpAdapter::new("lora", &cfg, LorawanMetrics::detached()).unwrap();
         let counters = adapter.counters();
-        let mut bound = adapter.bound_addr();
-        let shutdown = CancellationToken::new();
-        let task = {
-            let (out, s) = (sink.sender(), shutdown.clone());
-            tokio::spawn(async move { adapter.run(&out, &s).await.unwrap() })
-        };
-        let server = common::within(5, bound.wait_for(|a| a.is_some()))
-            .await
-            .unwrap()
-            .unwrap();
-        let mut fwd = Forwarder::new(server).await;
-        fwd.pull().await;
-        (fwd, counters, shutdown, task)
+        let run = spawn_adapter(adapter, sink.sender()).await;
+        (Forwarder::pulled(run.server).await, counters, run)
     };
-    let (mut fwd, counters, shutdown, task) = start().await;
+    let (mut fwd, counters, run) = start().await;
 
     // Uplink 0: the requests, in RX1 with the join defaults (1 s, same DR).
     let (tmst, datr, fopts) = send_sf7(&mut fwd, 0, vec![], false)
@@ -265,16 +212,14 @@ mac_setup = {{ max_duty_cycle = 4 }}
         send_sf7(&mut fwd, 4, vec![], false).await.is_none(),
         "nothing more to ask"
     );
-    shutdown.cancel();
-    common::within(5, task).await.unwrap();
+    run.stop().await;
 
     // Restart: the acknowledged settings and the refusal are remembered.
-    let (mut fwd, _, shutdown, task) = start().await;
+    let (mut fwd, _, run) = start().await;
     let (tmst, datr, fopts) = send_sf7(&mut fwd, 5, vec![], true).await.expect("ACK");
     assert_eq!((tmst, datr.as_str()), (50_000_000 + 2_000_000, "SF8BW125"));
     assert!(fopts.is_empty(), "nothing asked again: {fopts:02x?}");
-    shutdown.cancel();
-    common::within(5, task).await.unwrap();
+    run.stop().await;
 }
 
 /// An uplink at SF7 (DR5) with FOpts at tmst = FCnt × 10 s; the downlink it gets, if any:
@@ -285,19 +230,10 @@ async fn send_sf7(
     fopts: Vec<u8>,
     confirmed: bool,
 ) -> Option<(u32, String, Vec<u8>)> {
-    let (nwk, app) = (
-        AesKey::from_hex(NWK).unwrap(),
-        AesKey::from_hex(APP).unwrap(),
-    );
-    let phy = uplink_with(confirmed, 0, &fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]);
-    fwd.push(rxpk(&phy, fcnt * 10_000_000)).await;
+    fwd.push(device_uplink(confirmed, 0, &fopts, fcnt, fcnt * 10_000_000))
+        .await;
     let (token, txpk) = fwd.pull_resp(0.3).await?;
     fwd.tx_ack(token, None).await;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&txpk.data)
-        .unwrap();
-    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
-        panic!("not a data frame")
-    };
-    Some((txpk.tmst.unwrap(), txpk.datr.to_string(), d.fopts.to_vec()))
+    let fopts = read_down(&txpk).fopts;
+    Some((txpk.tmst.unwrap(), txpk.datr.to_string(), fopts))
 }

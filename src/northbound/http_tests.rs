@@ -114,6 +114,14 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// What the binding makes of a server answering `reply` + `body` to a contentInstance create.
+async fn cin_answer(reply: &'static str, body: &'static str) -> Result<Response, BindingError> {
+    let srv = raw_server(Some(reply), body).await;
+    timeout(T, binding(&srv.url).send(cin_request()))
+        .await
+        .expect("an answer or an error within the test's timeout")
+}
+
 #[tokio::test]
 async fn create_sends_exact_headers_and_reads_mixed_case_rsc() {
     let srv = raw_server(
@@ -168,26 +176,19 @@ async fn connections_are_kept_alive() {
 async fn unauthorized_without_rsc_is_auth_refused() {
     for status in ["401 Unauthorized", "403 Forbidden"] {
         let reply: &'static str = Box::leak(format!("HTTP/1.1 {status}\r\n").into_boxed_str());
-        let srv = raw_server(Some(reply), "").await;
-        let err = timeout(T, binding(&srv.url).send(cin_request()))
-            .await
-            .unwrap()
-            .unwrap_err();
+        let err = cin_answer(reply, "").await.unwrap_err();
         assert!(matches!(err, BindingError::AuthRefused { .. }), "{err}");
     }
 }
 
 #[tokio::test]
 async fn forbidden_with_rsc_is_a_response() {
-    let srv = raw_server(
-        Some("HTTP/1.1 403 Forbidden\r\nX-M2M-RSC: 4117\r\n"),
+    let r = cin_answer(
+        "HTTP/1.1 403 Forbidden\r\nX-M2M-RSC: 4117\r\n",
         r#"{"m2m:dbg": "Originator has already registered: Cgw"}"#,
     )
-    .await;
-    let r = timeout(T, binding(&srv.url).send(cin_request()))
-        .await
-        .unwrap()
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(r.rsc, Rsc::ORIGINATOR_HAS_ALREADY_REGISTERED);
     assert_eq!(
         r.dbg.as_deref(),
@@ -197,14 +198,8 @@ async fn forbidden_with_rsc_is_a_response() {
 
 #[tokio::test]
 async fn garbage_and_missing_rsc_are_clear_errors() {
-    let srv = raw_server(
-        Some("HTTP/1.1 201 Created\r\nX-M2M-RSC: 2001\r\n"),
-        "<html>oops",
-    )
-    .await;
-    let err = timeout(T, binding(&srv.url).send(cin_request()))
+    let err = cin_answer("HTTP/1.1 201 Created\r\nX-M2M-RSC: 2001\r\n", "<html>oops")
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(err, BindingError::BadBody { rsc: 2001, .. }),
@@ -212,20 +207,16 @@ async fn garbage_and_missing_rsc_are_clear_errors() {
     );
     assert!(err.to_string().contains("<html>oops"), "{err}");
 
-    let srv = raw_server(Some("HTTP/1.1 502 Bad Gateway\r\n"), "proxy down").await;
-    let err = timeout(T, binding(&srv.url).send(cin_request()))
+    let err = cin_answer("HTTP/1.1 502 Bad Gateway\r\n", "proxy down")
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(err, BindingError::MissingRsc { status: 502, .. }),
         "{err}"
     );
 
-    let srv = raw_server(Some("HTTP/1.1 200 OK\r\nX-M2M-RSC: two\r\n"), "").await;
-    let err = timeout(T, binding(&srv.url).send(cin_request()))
+    let err = cin_answer("HTTP/1.1 200 OK\r\nX-M2M-RSC: two\r\n", "")
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(err, BindingError::MissingRsc { status: 200, .. }),
@@ -309,14 +300,11 @@ fn bad_config_is_a_config_error() {
 /// answers `4000` with request id `None`): an error the syncer retries, never a rejection.
 #[tokio::test]
 async fn an_answer_naming_another_request_is_no_verdict() {
-    let srv = raw_server(
-        Some("HTTP/1.1 400 Bad Request\r\nX-M2M-RSC: 4000\r\nX-M2M-RI: None\r\n"),
+    let result = cin_answer(
+        "HTTP/1.1 400 Bad Request\r\nX-M2M-RSC: 4000\r\nX-M2M-RI: None\r\n",
         r#"{"m2m:dbg":"validation for attribute fr not defined"}"#,
     )
     .await;
-    let result = timeout(T, binding(&srv.url).send(cin_request()))
-        .await
-        .unwrap();
     assert!(
         matches!(&result, Err(BindingError::ForeignResponse { rsc: 4000, got, .. }) if got == "None"),
         "{result:?}"
@@ -326,15 +314,12 @@ async fn an_answer_naming_another_request_is_no_verdict() {
 #[tokio::test]
 async fn overload_answers_carry_retry_after() {
     // 503 / 429 without RSC: an overload error with the server's wait.
-    let srv = raw_server(
-        Some("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n"),
+    let err = cin_answer(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\n",
         "busy",
     )
-    .await;
-    let err = timeout(T, binding(&srv.url).send(cin_request()))
-        .await
-        .unwrap()
-        .unwrap_err();
+    .await
+    .unwrap_err();
     assert_eq!(
         err,
         BindingError::Overloaded {
@@ -342,10 +327,8 @@ async fn overload_answers_carry_retry_after() {
             retry_after: Some(Duration::from_secs(7))
         }
     );
-    let srv = raw_server(Some("HTTP/1.1 429 Too Many Requests\r\n"), "").await;
-    let err = timeout(T, binding(&srv.url).send(cin_request()))
+    let err = cin_answer("HTTP/1.1 429 Too Many Requests\r\n", "")
         .await
-        .unwrap()
         .unwrap_err();
     assert_eq!(
         err,
@@ -363,11 +346,7 @@ async fn overload_answers_carry_retry_after() {
         )
         .into_boxed_str(),
     );
-    let srv = raw_server(Some(date), "").await;
-    let r = timeout(T, binding(&srv.url).send(cin_request()))
-        .await
-        .unwrap()
-        .unwrap();
+    let r = cin_answer(date, "").await.unwrap();
     assert_eq!(r.rsc, Rsc(5000));
     let wait = r.retry_after.expect("Retry-After kept");
     assert!(
@@ -416,16 +395,12 @@ async fn cbor_request_and_answer_and_wire_bytes() {
 
 #[tokio::test]
 async fn garbage_cbor_answer_is_a_bad_body() {
-    let srv = raw_server(
-        Some("HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nContent-Type: application/cbor\r\n"),
+    let err = cin_answer(
+        "HTTP/1.1 200 OK\r\nX-M2M-RSC: 2000\r\nContent-Type: application/cbor\r\n",
         "\u{1f}\u{7f}",
     )
-    .await;
-    let b = binding(&srv.url);
-    let err = timeout(T, b.send(cin_request()))
-        .await
-        .unwrap()
-        .unwrap_err();
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, BindingError::BadBody { rsc: 2000, detail } if detail.contains("CBOR")),
         "{err:?}"

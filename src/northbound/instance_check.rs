@@ -8,7 +8,10 @@ use super::retry::{classify, Outcome};
 /// instance with this `rn` exists (a retry after a lost answer: delivered) and when another
 /// instance with the same `dgt` exists (TS-0004: `dgt` is unique in a timeSeries). The latter
 /// would lose the record silently if counted as delivered, so it is RETRIEVEd by name:
-/// found → already there; 4004 → a permanent refusal (dead-lettered, visible).
+/// found → already there; 4004 → a permanent refusal (dead-lettered, visible). A 4004 can also
+/// come from an instance the CSE is still committing (the retry after a lost answer met it by
+/// `dgt` before it was findable by name): the syncer sends a rejected record once more before it
+/// dead-letters it, and then the read-back finds it.
 pub async fn confirm_instance(
     binding: &dyn Binding,
     series_path: &str,

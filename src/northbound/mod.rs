@@ -4,7 +4,8 @@
 //! - [`onem2m`]: primitives, resource bodies, the AE/container tree;
 //! - [`binding`]: the transport seam ([`Binding`]), [`http`] implements TS-0009, [`mqtt`]
 //!   TS-0010, [`coap`] TS-0008;
-//! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop;
+//! - [`retry`]: outcome classification and backoff; [`sync`]: the [`Syncer`] loop, which
+//!   dead-letters a record only when the CSE rejects it twice (`rejection_check`);
 //!   [`concurrency`]: its adaptive in-flight limit (AIMD);
 //! - [`commands`]: the command side (command containers, ACPs, subscriptions, polling
 //!   channel, notifications, catch-up) feeding the [`crate::commands::Dispatcher`], configured
@@ -34,6 +35,7 @@ pub mod mqtt;
 pub mod mqtt_config;
 mod mqtt_primitive;
 pub mod onem2m;
+mod rejection_check;
 pub mod retry;
 pub mod serialization;
 pub mod state;

@@ -7,7 +7,9 @@
 //!   request in flight (its order is kept: the next record goes only after the previous one is
 //!   settled), several devices are in flight at once (at most `max_in_flight`);
 //! - the record at the head of a device's queue stays there until settled: delivered / already
-//!   there / dead-lettered pop it, retry / refused leave it for later;
+//!   there / dead-lettered pop it, retry / refused leave it for later; a permanent rejection
+//!   dead-letters it only when the CSE repeats it ([`RejectionCheck`]): the first one sends
+//!   the record once more;
 //! - a retryable failure pauses dispatching for a fully jittered, capped exponential delay
 //!   (an outage is gateway-wide: probing with every device at once would only add load); a
 //!   server's `Retry-After` is honoured (at least that long, spread by up to a quarter more,
@@ -27,6 +29,7 @@ use super::config::RecordResource;
 use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_resource, Resource};
 use super::onem2m::tree::{Tree, RESULTS};
+use super::rejection_check::RejectionCheck;
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
 use super::store::SyncStore;
@@ -153,6 +156,8 @@ struct Run {
     need_fetch: bool,
     /// Per-record warnings quoting the CSE (a CSE refusing everything would flood the log).
     log_limit: crate::telemetry::untrusted::LogLimiter,
+    /// Records rejected once, sent again before a second rejection dead-letters them.
+    rejections: RejectionCheck,
 }
 
 impl Run {
@@ -182,6 +187,7 @@ impl Run {
             registered: false,
             need_fetch: true,
             log_limit: Default::default(),
+            rejections: RejectionCheck::default(),
         }
     }
 
@@ -444,6 +450,13 @@ impl Run {
                 }
                 self.delivered.push(seq);
             }
+            Outcome::Permanent { rsc, detail } if !self.rejections.is_repeated(seq) => {
+                // Not believed yet: the record stays at the head and goes again right away.
+                tracing::debug!(device, seq, rsc = ?rsc, error = %detail,
+                    "CSE rejected the record; sending it once more before dead-lettering it");
+                m.retry_recheck.inc();
+                state.count_retry("recheck");
+            }
             Outcome::Permanent { rsc, detail } => {
                 if let Some(suppressed) = self.log_limit.allow("dead letter") {
                     tracing::warn!(device, seq, rsc = ?rsc, error = %detail, suppressed,
@@ -497,8 +510,8 @@ impl Run {
     }
 
     fn pop(&mut self, device: &str) {
-        if let Some(q) = self.queues.get_mut(device) {
-            q.pop_front();
+        if let Some(rec) = self.queues.get_mut(device).and_then(VecDeque::pop_front) {
+            self.rejections.settled(rec.seq);
         }
     }
 

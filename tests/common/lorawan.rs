@@ -1,9 +1,57 @@
-//! What a LoRaWAN packet forwarder would send: uplink frames and GWMP rxpk entries.
+//! What a LoRaWAN packet forwarder would send (uplink frames, GWMP rxpk entries), the ABP test
+//! device the LoRaWAN tests share, a `lorawan_udp` adapter running in the test, and the
+//! downlinks it sends read back.
 
 use base64::Engine;
+use citygate::buffer::RecordSender;
 use citygate::southbound::lorawan::network::crypto::AesKey;
-use citygate::southbound::lorawan::network::frame::{crypt_frm_payload, data_mic};
-use citygate::southbound::lorawan::transport::gwmp::{self, RxPk};
+use citygate::southbound::lorawan::network::frame::{
+    self, crypt_frm_payload, data_mic, PhyPayload,
+};
+use citygate::southbound::lorawan::transport::gwmp::{self, RxPk, TxPk};
+use citygate::southbound::lorawan::LorawanUdpAdapter;
+use citygate::southbound::Adapter;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// The ABP test device: its DevEUI, DevAddr and session keys (network, application).
+pub const DEV_EUI: &str = "70b3d57ed0000001";
+pub const DEV_ADDR: u32 = 0x2601_1bda;
+pub const NWK: &str = "2b7e151628aed2a6abf7158809cf4f3c";
+pub const APP: &str = "000102030405060708090a0b0c0d0e0f";
+
+/// The test device's session keys: (NwkSKey, AppSKey).
+pub fn keys() -> (AesKey, AesKey) {
+    (
+        AesKey::from_hex(NWK).unwrap(),
+        AesKey::from_hex(APP).unwrap(),
+    )
+}
+
+/// The test device in a `devices` table entry: its `dev_eui` and `abp` lines.
+pub fn abp_device() -> String {
+    format!(
+        "dev_eui = \"{DEV_EUI}\"\nabp = {{ dev_addr = \"{DEV_ADDR:08x}\", nwk_s_key = \"{NWK}\", app_s_key = \"{APP}\" }}\n"
+    )
+}
+
+/// An uplink of the test device (FPort 2, payload `[1]`) with FCtrl bits and FOpts, in an
+/// rxpk at `tmst` (868.1 MHz, SF7BW125).
+pub fn device_uplink(confirmed: bool, fctrl: u8, fopts: &[u8], fcnt: u32, tmst: u32) -> RxPk {
+    let (nwk, app) = keys();
+    rxpk(
+        &uplink_with(confirmed, fctrl, fopts, DEV_ADDR, fcnt, &nwk, &app, &[1]),
+        tmst,
+    )
+}
+
+/// A confirmed uplink of the test device at SF12BW125 (about 1 s of airtime for its ACK), at
+/// `tmst` = FCnt × 10 µs.
+pub fn confirmed_sf12(fcnt: u32) -> RxPk {
+    let mut rx = device_uplink(true, 0, &[], fcnt, fcnt * 10);
+    rx.datr = gwmp::Datr::Lora("SF12BW125".into());
+    rx
+}
 
 /// A data uplink on FPort 2 (encrypted with `app`, MIC with `nwk`).
 pub fn uplink(
@@ -14,17 +62,64 @@ pub fn uplink(
     app: &AesKey,
     pl: &[u8],
 ) -> Vec<u8> {
-    let mut raw = vec![if confirmed { 0x80 } else { 0x40 }];
-    raw.extend_from_slice(&dev_addr.to_le_bytes());
-    raw.push(0x00);
-    raw.extend_from_slice(&(fcnt32 as u16).to_le_bytes());
-    raw.push(2);
-    let mut enc = pl.to_vec();
-    crypt_frm_payload(app, true, dev_addr, fcnt32, &mut enc);
-    raw.extend_from_slice(&enc);
-    let mic = data_mic(nwk, true, dev_addr, fcnt32, &raw);
-    raw.extend_from_slice(&mic);
-    raw
+    uplink_with(confirmed, 0, &[], dev_addr, fcnt32, nwk, app, pl)
+}
+
+/// What a downlink frame says in the clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Down {
+    pub ack: bool,
+    pub fcnt16: u16,
+    pub fopts: Vec<u8>,
+}
+
+/// The data frame in a PULL_RESP's txpk (panics on anything else).
+pub fn read_down(txpk: &TxPk) -> Down {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&txpk.data)
+        .unwrap();
+    let Ok(PhyPayload::Data(d)) = frame::parse(&bytes) else {
+        panic!("not a data frame")
+    };
+    Down {
+        ack: d.ack(),
+        fcnt16: d.fcnt16,
+        fopts: d.fopts.to_vec(),
+    }
+}
+
+/// A `lorawan_udp` adapter running in the test, its records going to `out`.
+pub struct AdapterTask {
+    /// Where its GWMP socket listens.
+    pub server: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Runs `adapter` until [`AdapterTask::stop`]; returns once its socket is bound.
+pub async fn spawn_adapter(mut adapter: LorawanUdpAdapter, out: RecordSender) -> AdapterTask {
+    let mut bound = adapter.bound_addr();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { adapter.run(&out, &shutdown).await.unwrap() })
+    };
+    let server = super::within(5, bound.wait_for(|a| a.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
+    AdapterTask {
+        server,
+        shutdown,
+        task,
+    }
+}
+
+impl AdapterTask {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        super::within(5, self.task).await.unwrap();
+    }
 }
 
 /// An rxpk as a concentrator reports a frame received on 868.1 MHz, SF7BW125, CRC ok.
@@ -92,6 +187,13 @@ impl Forwarder {
             token: 0x2000,
             held: Default::default(),
         }
+    }
+
+    /// A forwarder that has opened the downlink path to `server` (PULL_DATA answered).
+    pub async fn pulled(server: std::net::SocketAddr) -> Forwarder {
+        let mut fwd = Forwarder::new(server).await;
+        fwd.pull().await;
+        fwd
     }
 
     fn next_token(&mut self) -> [u8; 2] {

@@ -3,7 +3,7 @@
 //!
 //! Attributes the CSE sets (`ri`, `pi`, `ct`, …) are optional so the same types read the
 //! CSE's answers; they are never sent.
-pub use super::attributes::Common;
+pub use super::attributes::{Common, InstanceHolder};
 use crate::northbound::serialization::Serialization;
 use crate::record::{format_onem2m_ts, format_ts, StoredRecord};
 use serde::{Deserialize, Serialize};
@@ -80,20 +80,8 @@ pub struct Ae {
 /// `m2m:cnt`: one per device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Container {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lbl: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mni: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mbs: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mia: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cni: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cbs: Option<u64>,
+    #[serde(flatten)]
+    pub holder: InstanceHolder,
     /// Access control policies (`acpi`) of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acpi: Option<Vec<String>>,
@@ -286,8 +274,11 @@ mod tests {
     #[test]
     fn resource_keys_and_types() {
         let cnt = Resource::Container(Container {
-            rn: Some("dev".into()),
-            mni: Some(10),
+            holder: InstanceHolder {
+                rn: Some("dev".into()),
+                mni: Some(10),
+                ..Default::default()
+            },
             ..Default::default()
         });
         assert_eq!(

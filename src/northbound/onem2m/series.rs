@@ -13,7 +13,7 @@
 //! Why `mdt` < `pei`: ACME (2026.5.3) remembers only the last `dgt` it received, and checks a
 //! period when its timer fires; by then the next period's reading must not have arrived yet,
 //! or the checked one counts as missing. What a platform reads is in docs/timeseries.md.
-use super::attributes::Common;
+use super::attributes::{Common, InstanceHolder};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,16 +29,8 @@ pub type PeriodLookup = Arc<dyn Fn(&str) -> Option<Duration> + Send + Sync>;
 /// `m2m:ts`: one per device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimeSeries {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lbl: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mni: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mbs: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mia: Option<u64>,
+    #[serde(flatten)]
+    pub holder: InstanceHolder,
     /// periodicInterval, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pei: Option<u64>,
@@ -60,10 +52,6 @@ pub struct TimeSeries {
     /// missingDataCurrentNr (set by the CSE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mdc: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cni: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cbs: Option<u64>,
     #[serde(flatten)]
     pub common: Common,
 }
@@ -110,7 +98,10 @@ mod tests {
     #[test]
     fn period_sets_missing_data_detection() {
         let ts = TimeSeries {
-            rn: Some("meter-1".into()),
+            holder: InstanceHolder {
+                rn: Some("meter-1".into()),
+                ..Default::default()
+            },
             ..Default::default()
         }
         .with_period(Duration::from_secs(10));

@@ -12,7 +12,7 @@
 //! id that is not a valid resource name to a safe one and labels the container with the id.
 use super::name;
 use super::primitive::{Request, Response, Rsc};
-use super::resource::{Ae, Container, Resource};
+use super::resource::{Ae, Container, InstanceHolder, Resource};
 use super::series::{PeriodLookup, TimeSeries};
 use crate::northbound::binding::Binding;
 use crate::northbound::config::NorthboundConfig;
@@ -115,23 +115,15 @@ impl Tree {
     /// The device's record resource: a container, or a timeSeries (with its period when the
     /// device has one).
     fn device_resource(&self, device: &str, rn: &str, lbl: Option<Vec<String>>) -> Resource {
-        let limits = &self.cfg.container;
+        let holder = self.holder(rn, lbl);
         match self.cfg.resource {
             RecordResource::ContentInstance => Resource::Container(Container {
-                rn: Some(rn.to_string()),
-                lbl,
-                mni: limits.mni,
-                mbs: limits.mbs,
-                mia: limits.mia,
+                holder,
                 ..Default::default()
             }),
             RecordResource::TimeSeries => {
                 let ts = TimeSeries {
-                    rn: Some(rn.to_string()),
-                    lbl,
-                    mni: limits.mni,
-                    mbs: limits.mbs,
-                    mia: limits.mia,
+                    holder,
                     ..Default::default()
                 };
                 let period = self.periods.get().and_then(|lookup| lookup(device));
@@ -140,6 +132,19 @@ impl Tree {
                     _ => ts,
                 })
             }
+        }
+    }
+
+    /// A container's or timeSeries' name, labels and the configured limits (`[northbound.container]`).
+    fn holder(&self, rn: &str, lbl: Option<Vec<String>>) -> InstanceHolder {
+        let limits = &self.cfg.container;
+        InstanceHolder {
+            rn: Some(rn.to_string()),
+            lbl,
+            mni: limits.mni,
+            mbs: limits.mbs,
+            mia: limits.mia,
+            ..Default::default()
         }
     }
 
@@ -358,11 +363,8 @@ impl Tree {
             ])]
         });
         let cnt = Resource::Container(Container {
-            rn: Some(RESULTS.into()),
+            holder: self.holder(RESULTS, None),
             acpi,
-            mni: self.cfg.container.mni,
-            mbs: self.cfg.container.mbs,
-            mia: self.cfg.container.mia,
             ..Default::default()
         });
         let parent = self.container_path(device);

@@ -21,6 +21,8 @@ pub struct SyncMetrics {
     pub retry_tree_missing: IntCounter,
     /// Overload answers (429/503, or any retryable answer with `Retry-After`).
     pub retry_overload: IntCounter,
+    /// A first permanent rejection: the record is sent once more before it is dead-lettered.
+    pub retry_recheck: IntCounter,
     /// `citygate_sync_records_delivered_total`: created or found already there.
     pub records_delivered: IntCounter,
     /// `citygate_sync_records_dead_lettered_total`.
@@ -55,6 +57,7 @@ impl SyncMetrics {
             cse_connected: m.cse_connected.clone(),
             cse_registered: m.cse_registered.clone(),
             retry_overload: outcome("overload"),
+            retry_recheck: outcome("recheck"),
             in_flight_limit: m.sync_in_flight_limit.clone(),
         }
     }
@@ -78,6 +81,7 @@ impl SyncMetrics {
             cse_connected: IntGauge::new("detached", "not exported").expect("valid metric"),
             cse_registered: IntGauge::new("detached", "not exported").expect("valid metric"),
             retry_overload: c(),
+            retry_recheck: c(),
             in_flight_limit: IntGauge::new("detached", "not exported").expect("valid metric"),
         }
     }

@@ -59,6 +59,32 @@ pub fn fill(store: &MemStore, devices: &[&str], per_device: u64) -> Vec<StoredRe
     out
 }
 
+/// Appends records `range` of `device` (live records, e.g. during an outage) to the store and
+/// to `all`.
+pub fn append_records(
+    store: &MemStore,
+    all: &mut Vec<StoredRecord>,
+    device: &str,
+    range: std::ops::Range<u64>,
+) {
+    for i in range {
+        let record = record(device, i);
+        let seq = store.append(record.clone());
+        all.push(StoredRecord { seq, record });
+    }
+}
+
+/// The seqs marked delivered so far (what the CSE acknowledged before it was killed), checking
+/// that they are not all of the `total` records.
+pub fn delivered_before_kill(store: &MemStore, total: usize) -> std::collections::HashSet<u64> {
+    let before: std::collections::HashSet<u64> = store.delivered().into_iter().collect();
+    assert!(
+        before.len() < total,
+        "not everything may be done before the kill"
+    );
+    before
+}
+
 pub struct Running {
     pub cancel: CancellationToken,
     pub handle: tokio::task::JoinHandle<()>,
