@@ -15,7 +15,11 @@
 //!   and re-checks the registration;
 //! - the in-flight limit adapts ([`InFlightLimit`], AIMD): halved on timeouts, 5xxx, overload
 //!   answers and very slow answers, grown back by one per window of good answers, and moved to
-//!   the level where a request costs least (some CSEs get slower with more in flight);
+//!   the level where a request costs least (some CSEs get slower with more in flight); over
+//!   MQTT it starts at 1;
+//! - requests in flight are futures polled by this task ([`InFlight`]), not spawned tasks: an
+//!   answer wakes the syncer directly, and the buffer read and the batched ack run while they
+//!   keep going;
 //! - the first registration waits a random `[0, backoff.initial_jitter]`: a fleet powered up
 //!   together (or restarted by one rollout) does not register in one wave;
 //! - delivered seqs are removed from the buffer in batches (64 or 100 ms). A crash before the
