@@ -382,11 +382,12 @@ async fn over_mqtt_a_backlog_starts_with_one_request_in_flight() -> anyhow::Resu
     for d in devices {
         assert_eq!(cse.rns(d), rns_of(&recs, d), "{d}");
     }
-    let c = cse.cse.lock().unwrap();
-    assert_eq!(c.max_in_flight, 1);
-    assert_eq!(c.cin_creates, 120);
+    {
+        let c = cse.cse.lock().unwrap();
+        assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.cin_creates, 120);
+    }
     // Over HTTP the same backlog goes out with several in flight.
-    drop(c);
     let cse = Arc::new(FakeCse::default());
     let store = MemStore::new("e");
     fill(&store, &devices, 30);
