@@ -318,3 +318,85 @@ async fn shutdown_flushes_everything_the_cse_acknowledged() -> anyhow::Result<()
     assert!(store.pending_count() > 0, "stopped mid-way");
     Ok(())
 }
+
+/// Wraps the fake CSE and notes the task each request is sent from.
+struct TaskNoting {
+    cse: Arc<FakeCse>,
+    tasks: Mutex<HashSet<Option<tokio::task::Id>>>,
+}
+
+#[async_trait::async_trait]
+impl Binding for TaskNoting {
+    async fn send(&self, req: Request) -> Result<Response, BindingError> {
+        self.tasks.lock().unwrap().insert(tokio::task::try_id());
+        self.cse.send(req).await
+    }
+}
+
+/// The hand-offs per record are part of the design (an answer wakes the syncer's task, not a
+/// delivery task that then wakes the syncer): every request, the registration and the records
+/// of several devices in flight alike, is sent from the syncer's own task.
+#[tokio::test]
+async fn requests_are_sent_from_the_syncers_own_task() -> anyhow::Result<()> {
+    let binding = Arc::new(TaskNoting {
+        cse: Arc::new(FakeCse::default()),
+        tasks: Mutex::default(),
+    });
+    let store = MemStore::new("e");
+    let recs = fill(&store, &["d1", "d2", "d3"], 20);
+    let run = spawn_syncer_with(cfg(3), binding.clone(), store.clone());
+    let syncer_task = run.handle.id();
+    wait_for("all", Duration::from_secs(20), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    run.stop().await?;
+    for d in ["d1", "d2", "d3"] {
+        assert_eq!(binding.cse.rns(d), rns_of(&recs, d), "{d}");
+    }
+    let c = binding.cse.cse.lock().unwrap();
+    assert!(c.max_in_flight >= 2, "max in flight {}", c.max_in_flight);
+    assert_eq!(
+        *binding.tasks.lock().unwrap(),
+        HashSet::from([Some(syncer_task)])
+    );
+    Ok(())
+}
+
+/// Over MQTT the in-flight limit starts at one (ACME serves MQTT requests one at a time and
+/// slows down with more): a backlog shorter than the first probe never has two in flight.
+#[tokio::test]
+async fn over_mqtt_a_backlog_starts_with_one_request_in_flight() -> anyhow::Result<()> {
+    let cse = Arc::new(FakeCse::default());
+    let store = MemStore::new("e");
+    let devices = ["d1", "d2", "d3", "d4"];
+    let recs = fill(&store, &devices, 30);
+    let mut mqtt = cfg(4);
+    mqtt.binding = citygate::northbound::config::BindingKind::Mqtt;
+    let run = spawn_syncer_with(mqtt, cse.clone(), store.clone());
+    wait_for("all", Duration::from_secs(20), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    run.stop().await?;
+    for d in devices {
+        assert_eq!(cse.rns(d), rns_of(&recs, d), "{d}");
+    }
+    {
+        let c = cse.cse.lock().unwrap();
+        assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.cin_creates, 120);
+    }
+    // Over HTTP the same backlog goes out with several in flight.
+    let cse = Arc::new(FakeCse::default());
+    let store = MemStore::new("e");
+    fill(&store, &devices, 30);
+    let run = spawn_syncer_with(cfg(4), cse.clone(), store.clone());
+    wait_for("all", Duration::from_secs(20), || {
+        store.pending_count() == 0
+    })
+    .await?;
+    run.stop().await?;
+    assert!(cse.cse.lock().unwrap().max_in_flight >= 2);
+    Ok(())
+}

@@ -21,6 +21,14 @@
 //!   with probes spaced out (1, 2, 4 … 32 windows) while they keep failing. After a cut, probes
 //!   go upwards every window: the additive increase, one step per window, while it pays.
 //!
+//! - **start low where concurrency is suspect**: over MQTT the limit starts at 1 and the first
+//!   probe upwards comes after a few windows (ACME's MQTT binding delivers about half as much
+//!   with 2 in flight as with 1; starting at 4 and working down cost a noticeable share of a
+//!   backlog). Moving up then takes a request 15 % cheaper (not 3 %), so that noise on a
+//!   busy box does not walk the limit up. A probe upwards that is clearly dearer after a few
+//!   answers (a quarter) is called off early instead of running its whole window at half the
+//!   throughput.
+//!
 //! The controller is pure (no I/O, the time is an argument): the syncer feeds it answers, so
 //! the tests below are deterministic.
 use serde::Deserialize;
@@ -77,6 +85,17 @@ const PROBE_UP_GAIN: f64 = 0.97;
 /// …one less whenever it is not dearer: at the same throughput, fewer requests in flight
 /// load the CSE less.
 const PROBE_DOWN_TOLERANCE: f64 = 1.0;
+/// Starting at 1, one more in flight must make a request this much cheaper: on a busy box
+/// window-to-window noise alone can make a dearer level look a few percent cheaper once, and
+/// each step up on a CSE like ACME over MQTT costs a large share of its throughput.
+const PROBE_UP_GAIN_FROM_ONE: f64 = 0.85;
+/// A probe upwards is called off after this many answers…
+const PROBE_EARLY_ANSWERS: usize = 12;
+/// …when a request costs this much more than at the level it came from.
+const PROBE_EARLY_ABORT: f64 = 1.25;
+/// Starting at 1 ([`InFlightLimit::starting_at_one`]), the first probe upwards comes after
+/// 2^this windows.
+const START_PROBE_SPACING: u32 = 2;
 /// Window means kept for the latency baseline (a CSE that became slower for good is the new
 /// normal after this many windows).
 const BASELINE_WINDOWS: usize = 64;
@@ -107,6 +126,8 @@ pub struct InFlightLimit {
     since_probe: u32,
     /// The direction of the next probe.
     probe_up: bool,
+    /// A probe upwards succeeds when a request costs at most this share of the level below.
+    up_gain: f64,
 }
 
 impl InFlightLimit {
@@ -127,7 +148,18 @@ impl InFlightLimit {
             probe_spacing: 0,
             since_probe: 0,
             probe_up: false,
+            up_gain: PROBE_UP_GAIN,
         }
+    }
+
+    /// Starts at one request in flight and probes upwards only after a few windows (for a
+    /// binding where more in flight is known to cost some CSEs throughput: MQTT).
+    pub fn starting_at_one(mut self) -> Self {
+        self.limit = 1;
+        self.probe_up = true;
+        self.probe_spacing = START_PROBE_SPACING;
+        self.up_gain = PROBE_UP_GAIN_FROM_ONE;
+        self
     }
 
     /// Requests allowed in flight now (1 ..= `max_in_flight`).
@@ -151,9 +183,28 @@ impl InFlightLimit {
         self.n += 1;
         self.latency_sum += latency.as_secs_f64();
         self.busy += usize::from(busy);
+        let cost = now.saturating_duration_since(started).as_secs_f64() / self.n as f64;
         if self.n >= WINDOW_MIN.max(4 * self.limit) {
-            let cost = now.saturating_duration_since(started).as_secs_f64() / self.n as f64;
             self.end_window(cost, now);
+        } else if self.n == PROBE_EARLY_ANSWERS && self.busy == self.n {
+            self.check_probe_early(cost, now);
+        }
+    }
+
+    /// Calls off a probe upwards whose first answers already cost clearly more than at the
+    /// level it came from.
+    fn check_probe_early(&mut self, cost: f64, now: Instant) {
+        let Some(from) = self.probe_from.filter(|from| self.limit > *from) else {
+            return;
+        };
+        if self.cost[from].is_some_and(|c| cost > c * PROBE_EARLY_ABORT) {
+            self.probe_from = None;
+            self.limit = from;
+            self.probe_spacing = (self.probe_spacing + 1).min(PROBE_SPACING_MAX);
+            self.probe_up = false;
+            self.since_probe = 0;
+            self.reset_window();
+            self.started = Some(now);
         }
     }
 
@@ -213,7 +264,7 @@ impl InFlightLimit {
         });
         if let Some(from) = self.probe_from.take() {
             let factor = if level > from {
-                PROBE_UP_GAIN
+                self.up_gain
             } else {
                 PROBE_DOWN_TOLERANCE
             };
@@ -313,15 +364,61 @@ mod tests {
 
     #[test]
     fn settles_at_one_where_concurrency_hurts() {
-        // Like ACME's MQTT binding: 1 in flight 5 ms; k in flight cost 1.6 times more per
-        // request than one at a time.
+        // Like ACME's MQTT binding, starting at 4.
         let mut l = InFlightLimit::new(4, AdaptiveConfig::default());
-        let limits = drive(&mut l, 6000, |k| {
-            let k = k as f64;
-            Duration::from_secs_f64(0.005 * k * if k > 1.0 { 1.6 } else { 1.0 })
-        });
+        let limits = drive(&mut l, 6000, acme_mqtt);
         let tail = &limits[3000..];
         assert!(share_at(tail, 1) > 0.85, "{}", share_at(tail, 1));
+    }
+
+    /// ACME over MQTT: 1 in flight 5 ms; k in flight cost 1.6 times more per request.
+    fn acme_mqtt(k: usize) -> Duration {
+        let k = k as f64;
+        Duration::from_secs_f64(0.005 * k * if k > 1.0 { 1.6 } else { 1.0 })
+    }
+
+    /// Lengths of the runs of `level` in `limits`.
+    fn runs_at(limits: &[usize], level: usize) -> Vec<usize> {
+        let mut runs = vec![];
+        let mut n = 0;
+        for l in limits.iter().chain([&0]) {
+            if *l == level {
+                n += 1;
+            } else if n > 0 {
+                runs.push(n);
+                n = 0;
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn starting_at_one_stays_there_where_concurrency_hurts() {
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default()).starting_at_one();
+        assert_eq!(l.limit(), 1);
+        // A backlog like the MQTT bench's (2000 records): nearly all of it at 1.
+        let limits = drive(&mut l, 2000, acme_mqtt);
+        assert!(share_at(&limits, 1) > 0.97, "{}", share_at(&limits, 1));
+        // No probe before a few windows.
+        assert!(limits[..4 * WINDOW_MIN].iter().all(|l| *l == 1));
+        // Each probe upwards is called off after its first few answers.
+        let probes = runs_at(&limits, 2);
+        assert!(!probes.is_empty());
+        assert!(
+            probes.iter().all(|n| *n <= PROBE_EARLY_ANSWERS),
+            "{probes:?}"
+        );
+        assert!(limits.iter().all(|l| *l <= 2));
+    }
+
+    #[test]
+    fn starting_at_one_climbs_where_concurrency_pays() {
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default()).starting_at_one();
+        let limits = drive(&mut l, 3000, |_| 10 * MS);
+        let mut steps = limits.clone();
+        steps.dedup();
+        assert_eq!(&steps[..4], &[1, 2, 3, 4], "{steps:?}");
+        assert!(share_at(&limits[1500..], 4) > 0.9);
     }
 
     #[test]

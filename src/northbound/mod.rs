@@ -30,6 +30,7 @@ pub mod concurrency;
 pub mod config;
 mod environment;
 pub mod http;
+mod in_flight;
 pub mod instance_check;
 pub mod mqtt;
 pub mod mqtt_config;

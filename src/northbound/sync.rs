@@ -17,15 +17,21 @@
 //!   and re-checks the registration;
 //! - the in-flight limit adapts ([`InFlightLimit`], AIMD): halved on timeouts, 5xxx, overload
 //!   answers and very slow answers, grown back by one per window of good answers, and moved to
-//!   the level where a request costs least (some CSEs get slower with more in flight);
+//!   the level where a request costs least (some CSEs get slower with more in flight); over
+//!   MQTT it starts at 1;
+//! - requests in flight are futures polled by this task ([`InFlight`]), not spawned tasks: an
+//!   answer wakes the syncer directly, and the buffer read and the batched ack run while they
+//!   keep going;
 //! - the first registration waits a random `[0, backoff.initial_jitter]`: a fleet powered up
 //!   together (or restarted by one rollout) does not register in one wave;
 //! - delivered seqs are removed from the buffer in batches (64 or 100 ms). A crash before the
 //!   flush only means a resend, answered 4105 = already there.
 use super::binding::{Binding, BindingError};
 use super::concurrency::InFlightLimit;
+use super::config::BindingKind;
 use super::config::NorthboundConfig;
 use super::config::RecordResource;
+use super::in_flight::{Finished, InFlight};
 use super::onem2m::primitive::{Request, Response};
 use super::onem2m::resource::{record_resource, Resource};
 use super::onem2m::tree::{Tree, RESULTS};
@@ -39,7 +45,6 @@ use crate::telemetry::SyncMetrics;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Delivered seqs are flushed to the buffer when this many are pending…
@@ -144,9 +149,8 @@ struct Run {
     ready: VecDeque<String>,
     in_ready: HashSet<String>,
     busy: HashSet<String>,
-    /// Device, outcome, and how long the delivery took.
-    inflight: JoinSet<(String, Outcome, Duration)>,
-    task_devices: HashMap<tokio::task::Id, String>,
+    /// Deliveries under way, polled by this task (no task per record).
+    inflight: InFlight,
     delivered: Vec<u64>,
     flush_at: Option<Instant>,
     backoff: Backoff,
@@ -163,7 +167,11 @@ struct Run {
 impl Run {
     fn new(s: Syncer) -> Self {
         let backoff = Backoff::new(s.cfg.backoff.initial, s.cfg.backoff.max);
-        let limit = InFlightLimit::new(s.cfg.max_in_flight, s.cfg.adaptive.clone());
+        let mut limit = InFlightLimit::new(s.cfg.max_in_flight, s.cfg.adaptive.clone());
+        if s.cfg.binding == BindingKind::Mqtt {
+            // Some CSEs serve MQTT requests one at a time (ACME); more in flight is probed.
+            limit = limit.starting_at_one();
+        }
         s.metrics.in_flight_limit.set(limit.limit() as i64);
         let start_delay = full_jitter(s.cfg.backoff.initial_jitter);
         if !start_delay.is_zero() {
@@ -177,8 +185,7 @@ impl Run {
             ready: VecDeque::new(),
             in_ready: HashSet::new(),
             busy: HashSet::new(),
-            inflight: JoinSet::new(),
-            task_devices: HashMap::new(),
+            inflight: InFlight::default(),
             delivered: Vec::new(),
             flush_at: None,
             backoff,
@@ -217,11 +224,14 @@ impl Run {
                     }
                     continue;
                 }
+                // Queued records go out before the buffer is read again: the read is not on
+                // the path of the next request.
+                self.dispatch();
                 if self.need_fetch && self.queued() < low_water {
                     commits.borrow_and_update();
                     self.fetch().await;
+                    self.dispatch();
                 }
-                self.dispatch();
             }
             if self.delivered.len() >= FLUSH_BATCH {
                 self.flush().await;
@@ -231,8 +241,8 @@ impl Run {
             let flush_at = self.flush_at;
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                Some(joined) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
-                    self.on_joined(joined).await;
+                done = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.on_finished(done).await;
                 }
                 changed = commits.changed(), if commits_open => match changed {
                     Ok(()) => self.need_fetch = true,
@@ -304,7 +314,11 @@ impl Run {
 
     async fn fetch(&mut self) {
         let limit = self.s.cfg.fetch_per_device.max(1);
-        match self.s.store.fetch_pending(&self.cursors, limit).await {
+        let fetched = self
+            .inflight
+            .drive(self.s.store.fetch_pending(&self.cursors, limit))
+            .await;
+        match fetched {
             Ok(records) => {
                 self.need_fetch = !records.is_empty();
                 for rec in records {
@@ -350,39 +364,14 @@ impl Run {
             self.busy.insert(device.clone());
             let (tree, binding) = (self.s.tree.clone(), self.s.binding.clone());
             let (cfg, epoch) = (self.s.cfg.clone(), self.epoch.clone());
-            let dev = device.clone();
-            let handle = self.inflight.spawn(async move {
-                let start = Instant::now();
-                let outcome = deliver(&tree, binding.as_ref(), &cfg, &epoch, &rec).await;
-                (dev, outcome, start.elapsed())
+            self.inflight.start(device, async move {
+                deliver(&tree, binding.as_ref(), &cfg, &epoch, &rec).await
             });
-            self.task_devices.insert(handle.id(), device);
         }
     }
 
-    async fn on_joined(
-        &mut self,
-        joined: Result<(tokio::task::Id, (String, Outcome, Duration)), tokio::task::JoinError>,
-    ) {
-        let (device, outcome) = match joined {
-            Ok((id, (device, outcome, took))) => {
-                self.task_devices.remove(&id);
-                self.adapt(&outcome, took);
-                (device, outcome)
-            }
-            Err(e) => {
-                // A bug, not the CSE: keep the record, pause, and carry on.
-                let device = self.task_devices.remove(&e.id()).unwrap_or_default();
-                tracing::error!(device = %device, error = %e, "delivery task failed");
-                (
-                    device,
-                    Outcome::retry(
-                        RetryReason::BadResponse,
-                        format!("delivery task failed: {e}"),
-                    ),
-                )
-            }
-        };
+    async fn on_finished(&mut self, (device, outcome, took): Finished) {
+        self.adapt(&outcome, took);
         self.busy.remove(&device);
         self.settle(&device, outcome).await;
         if self.queues.get(&device).is_some_and(|q| !q.is_empty()) {
@@ -521,7 +510,11 @@ impl Run {
             return;
         }
         let seqs = std::mem::take(&mut self.delivered);
-        if let Err(e) = self.s.store.mark_delivered(seqs.clone()).await {
+        let marked = self
+            .inflight
+            .drive(self.s.store.mark_delivered(seqs.clone()))
+            .await;
+        if let Err(e) = marked {
             // They stay pending in the buffer; a later resend is answered 4105.
             tracing::error!(error = %e, count = seqs.len(), "cannot mark records delivered");
         }
@@ -539,17 +532,15 @@ impl Run {
     async fn drain(&mut self) {
         let deadline = Instant::now() + self.s.cfg.request_timeout + Duration::from_secs(1);
         while !self.inflight.is_empty() {
-            match tokio::time::timeout_at(deadline.into(), self.inflight.join_next_with_id()).await
-            {
-                Ok(Some(joined)) => self.on_joined(joined).await,
-                Ok(None) => break,
+            match tokio::time::timeout_at(deadline.into(), self.inflight.next()).await {
+                Ok(done) => self.on_finished(done).await,
                 Err(_) => {
                     tracing::warn!(
                         in_flight = self.inflight.len(),
                         "abandoning in-flight requests at shutdown"
                     );
-                    self.inflight.abort_all();
-                    break;
+                    // Those already answered are still settled (next loop rounds).
+                    self.inflight.abandon();
                 }
             }
         }
