@@ -20,7 +20,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     if !replay_files_usable(&cfg) {
         return Ok(ExitCode::from(crate::config::EXIT_CONFIG));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread runs every task: a gateway's work is waiting on sockets, timers and the
+    // buffer thread (SQLite has its own), and each further worker costs its stack and arena
+    // with no gain in throughput (docs/benchmarks.md, "Memory per gateway").
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("citygate")
         .build()
@@ -104,6 +107,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         tracker.spawn(systemd::watchdog(buffer.clone(), health.clone(), token.clone()));
         let mut signals = Signals::new().context("installing signal handlers")?;
         systemd::ready("running");
+        tracker.spawn(crate::runtime::memory::release_startup_pages_after(
+            crate::runtime::memory::STARTUP_SETTLE,
+            token.clone(),
+        ));
         tracing::info!(
             gateway = %cfg.gateway.name,
             config = %cfg.source.display(),
