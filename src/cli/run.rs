@@ -20,10 +20,9 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     if !replay_files_usable(&cfg) {
         return Ok(ExitCode::from(crate::config::EXIT_CONFIG));
     }
-    // One thread runs every task: a gateway's work is waiting on sockets, timers and the
-    // buffer thread (SQLite has its own), and each further worker costs its stack and arena
-    // with no gain in throughput (docs/benchmarks.md, "Memory per gateway").
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Multi-thread on purpose: a current-thread runtime saves 0.5 MiB but polls and delivers
+    // less on a busy machine (docs/benchmarks.md, "Memory per gateway").
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("citygate")
         .build()
