@@ -2,6 +2,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread exists: one malloc arena (see runtime::memory).
+    citygate::runtime::memory::limit_allocator_arenas();
     let cli = citygate::cli::Cli::parse();
     match citygate::cli::run(cli) {
         Ok(code) => code,

@@ -20,6 +20,8 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
     if !replay_files_usable(&cfg) {
         return Ok(ExitCode::from(crate::config::EXIT_CONFIG));
     }
+    // Multi-thread on purpose: a current-thread runtime saves 0.5 MiB but polls and delivers
+    // less on a busy machine (docs/benchmarks.md, "Memory per gateway").
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("citygate")
@@ -104,6 +106,10 @@ pub fn run(cfg: Config) -> anyhow::Result<ExitCode> {
         tracker.spawn(systemd::watchdog(buffer.clone(), health.clone(), token.clone()));
         let mut signals = Signals::new().context("installing signal handlers")?;
         systemd::ready("running");
+        tracker.spawn(crate::runtime::memory::release_startup_pages_after(
+            crate::runtime::memory::STARTUP_SETTLE,
+            token.clone(),
+        ));
         tracing::info!(
             gateway = %cfg.gateway.name,
             config = %cfg.source.display(),

@@ -2,6 +2,7 @@
 //! endpoints.
 
 pub mod endpoints;
+pub mod memory;
 pub mod northbound;
 pub mod reload;
 pub mod shutdown;
