@@ -162,7 +162,7 @@ timeout 900 qemu-system-x86_64 "${accel[@]}" -m 1024 -smp 2 -nodefaults -display
   -drive "file=$image/root.img,format=raw,if=virtio,snapshot=on" \
   -drive "file=$run/disk.img,format=raw,if=virtio,readonly=on" \
   -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:8080-cmd:socat - TCP:127.0.0.1:$port" \
-  -device virtio-net-pci,netdev=n0 \
+  -device virtio-net-pci,netdev=n0 -device virtio-rng-pci \
   -serial "file:$run/console.log" -serial "file:$run/scenario.log" &
 qemu_pid=$!
 set +e
