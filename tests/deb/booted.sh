@@ -149,9 +149,11 @@ RELOAD_RECORDS=$RELOAD_RECORDS
 EOF
 mke2fs -q -t ext4 -L boottest -d "$run/disk" "$run/disk.img" "$(($(du -sm "$run/disk" | cut -f1) + 16))M"
 
+# KVM needs the CPU's virtualisation extensions: a /dev/kvm without vmx/svm in the CPU flags
+# (e.g. a paravirtual KVM inside a sandbox) cannot boot a stock Debian kernel.
 accel=(-accel tcg -cpu max)
 mode=TCG
-if [ "$tcg" -eq 0 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+if [ "$tcg" -eq 0 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
   accel=(-accel kvm -cpu host)
   mode=KVM
 fi

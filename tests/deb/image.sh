@@ -63,6 +63,8 @@ cat >"$root/etc/systemd/system/citygate-boottest.service" <<'EOF'
 Description=citygate install/upgrade/downgrade/purge scenario
 After=multi-user.target
 ConditionPathExists=/dev/vdb
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'mkdir -p /mnt/boottest && mount -o ro /dev/vdb /mnt/boottest && exec /bin/bash /mnt/boottest/scenario.sh'
@@ -70,8 +72,6 @@ StandardOutput=tty
 StandardError=tty
 TTYPath=/dev/ttyS1
 TimeoutStartSec=infinity
-SuccessAction=poweroff-force
-FailureAction=poweroff-force
 [Install]
 WantedBy=multi-user.target
 EOF
