@@ -92,7 +92,8 @@ args=(--no-build --no-strip --output "$out")
 [ -z "$triple" ] || args+=(--target "$triple")
 say "cargo deb ${args[*]}"
 if [ -n "$stage" ]; then
-  deb="$(CARGO_TARGET_DIR="$stage" cargo deb "${args[@]}" | tail -n1)"
+  # A test package: faster compression (xz of a debug build takes minutes on a small machine).
+  deb="$(CARGO_TARGET_DIR="$stage" cargo deb "${args[@]}" --fast | tail -n1)"
 else
   deb="$(cargo deb "${args[@]}" | tail -n1)"
 fi

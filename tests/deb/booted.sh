@@ -95,7 +95,7 @@ if [ ! -f "$prev_deb" ]; then
   say "building citygate at $PREV_COMMIT (previous version)"
   (cd "$prev_dir/src" && cargo build --locked --bin citygate)
   strip_to "$CARGO_TARGET_DIR/debug/citygate" "$prev_dir/stage/release/citygate"
-  (cd "$prev_dir/src" && CARGO_TARGET_DIR="$prev_dir/stage" cargo deb --no-build --no-strip --output "$prev_dir" >/dev/null)
+  (cd "$prev_dir/src" && CARGO_TARGET_DIR="$prev_dir/stage" cargo deb --no-build --no-strip --fast --output "$prev_dir" >/dev/null)
   [ -f "$prev_deb" ] || die "the previous package did not come out as $prev_deb"
   rm -rf "$prev_dir/src" "$prev_dir/stage"
 fi
@@ -104,8 +104,9 @@ timing "previous package ($(basename "$prev_deb"))"
 # --- 3. the current package ----------------------------------------------------------------------
 cargo build --locked --bin citygate
 cur_version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)-1"
-"$CARGO_TARGET_DIR/debug/citygate" version | grep -q "^citygate ${cur_version%-1}$" \
-  || die "target/debug/citygate is not the current version ${cur_version%-1}"
+built="$("$CARGO_TARGET_DIR/debug/citygate" version | sed -n 1p)"
+[ "$built" = "citygate ${cur_version%-1}" ] \
+  || die "target/debug/citygate is '$built', not the current version ${cur_version%-1}"
 dpkg --compare-versions "$cur_version" gt "$PREV_VERSION" \
   || die "Cargo.toml's version ($cur_version) must be newer than the previous package's ($PREV_VERSION)"
 cur_deb="$(CITYGATE_DEB_BINARY="$CARGO_TARGET_DIR/debug/citygate" packaging/build-deb.sh 2>/dev/null | tail -n1)"

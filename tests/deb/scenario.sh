@@ -25,9 +25,9 @@ state=/var/lib/citygate
 db=$state/buffer.sqlite
 cse_ip=10.0.2.100
 export DEBIAN_FRONTEND=noninteractive
-# apt runs offline from the local files; keep the admin's config when the package's changed too
+# apt installs the local files (the guest has no mirror); keep the admin's config when the package's changed too
 # (what unattended-upgrades does).
-apt_opts=(-y -q --no-download -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 
 say() { echo "BOOTTEST $*"; }
 ev() { echo "EVIDENCE $*"; }
