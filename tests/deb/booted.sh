@@ -113,6 +113,15 @@ cur_deb="$(CITYGATE_DEB_BINARY="$CARGO_TARGET_DIR/debug/citygate" packaging/buil
 [ -f "$cur_deb" ] || die "packaging/build-deb.sh did not produce a package"
 timing "current package ($(basename "$cur_deb"))"
 
+# The gateway's base system has CA roots; 0.1.0 did not depend on ca-certificates (and cannot
+# start without it), the current package does. The guest installs these first.
+base="$work/base-debs"
+if [ -z "$(find "$base" -name 'ca-certificates_*.deb' 2>/dev/null)" ]; then
+  mkdir -p "$base"
+  (cd "$base" && apt-get download -q ca-certificates openssl 2>/dev/null)
+fi
+dpkg-deb -f "$cur_deb" Depends | grep -q ca-certificates || die "the package does not depend on ca-certificates"
+
 # --- 4. the CSE ----------------------------------------------------------------------------------
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 run="$work/run"
@@ -140,6 +149,8 @@ timing "ACME CSE on 127.0.0.1:$port"
 
 # --- 5. the guest run ----------------------------------------------------------------------------
 cp "$here/scenario.sh" "$prev_deb" "$cur_deb" "$run/disk/"
+mkdir -p "$run/disk/base"
+cp "$base"/*.deb "$run/disk/base/"
 cat >"$run/disk/params" <<EOF
 PREV_DEB=$(basename "$prev_deb")
 PREV_VERSION=$PREV_VERSION
