@@ -113,14 +113,17 @@ cur_deb="$(CITYGATE_DEB_BINARY="$CARGO_TARGET_DIR/debug/citygate" packaging/buil
 [ -f "$cur_deb" ] || die "packaging/build-deb.sh did not produce a package"
 timing "current package ($(basename "$cur_deb"))"
 
-# The gateway's base system has CA roots; 0.1.0 did not depend on ca-certificates (and cannot
-# start without it), the current package does. The guest installs these first.
+# The gateway's base system has CA roots and procps; 0.1.0 did not depend on ca-certificates
+# (it cannot start without it) nor on procps (/bin/kill for reload); the current package does.
+# The guest installs these first.
 base="$work/base-debs"
-if [ -z "$(find "$base" -name 'ca-certificates_*.deb' 2>/dev/null)" ]; then
-  mkdir -p "$base"
-  (cd "$base" && apt-get download -q ca-certificates openssl 2>/dev/null)
+if [ -z "$(find "$base" -name 'procps_*.deb' 2>/dev/null)" ]; then
+  rm -rf "$base" && mkdir -p "$base"
+  (cd "$base" && apt-get download -q ca-certificates openssl procps libproc2-0 2>/dev/null)
 fi
-dpkg-deb -f "$cur_deb" Depends | grep -q ca-certificates || die "the package does not depend on ca-certificates"
+for dep in ca-certificates procps; do
+  dpkg-deb -f "$cur_deb" Depends | grep -q "$dep" || die "the package does not depend on $dep"
+done
 
 # --- 4. the CSE ----------------------------------------------------------------------------------
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
