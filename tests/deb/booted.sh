@@ -117,9 +117,9 @@ timing "current package ($(basename "$cur_deb"))"
 # (it cannot start without it) nor on procps (/bin/kill for reload); the current package does.
 # The guest installs these first.
 base="$work/base-debs"
-if [ -z "$(find "$base" -name 'procps_*.deb' 2>/dev/null)" ]; then
+if [ -z "$(find "$base" -name 'libncursesw6_*.deb' 2>/dev/null)" ]; then
   rm -rf "$base" && mkdir -p "$base"
-  (cd "$base" && apt-get download -q ca-certificates openssl procps libproc2-0 2>/dev/null)
+  (cd "$base" && apt-get download -q ca-certificates openssl procps libproc2-0 libncursesw6 2>/dev/null)
 fi
 for dep in ca-certificates procps; do
   dpkg-deb -f "$cur_deb" Depends | grep -q "$dep" || die "the package does not depend on $dep"
