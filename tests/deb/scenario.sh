@@ -182,7 +182,7 @@ if systemctl reload citygate 2>/dev/null; then fail "systemctl reload accepted a
 systemctl is-active --quiet citygate || fail "a rejected reload stopped citygate"
 [ "$(systemctl show citygate -p MainPID --value)" = "$pid_after" ] || fail "a rejected reload restarted citygate"
 ev "reload of a broken config refused by ExecReload (citygate check), still active, same pid $pid_after"
-cp /root/citygate.toml.good "$cfg"
+mv /root/citygate.toml.good "$cfg"
 # With the uplink cut again, the new adapter's records stay in the buffer: the downgrade and the
 # second upgrade below must keep them.
 uplink_cut
