@@ -22,6 +22,9 @@
 #   /usr/share/citygate/prometheus/citygate-alerts.yml (+ .test.yml), grafana/citygate-dashboard.json
 #   /usr/share/doc/citygate/{README.md,copyright}
 # /var/lib/citygate is created by tmpfiles.d at install and by StateDirectory= at start.
+#
+# CITYGATE_DEB_BINARY=PATH (amd64 only): package this already built binary (stripped copy)
+# instead of making a release build; tests/deb/booted.sh packages the debug binary this way.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -54,7 +57,17 @@ say "$(cargo deb --version)"
 
 # 1. The binary.
 start=$(date +%s)
-if [ -z "$triple" ]; then
+stage=""
+if [ -n "${CITYGATE_DEB_BINARY:-}" ]; then
+  [ -z "$triple" ] || die "CITYGATE_DEB_BINARY is for amd64 only"
+  [ -x "$CITYGATE_DEB_BINARY" ] || die "CITYGATE_DEB_BINARY=$CITYGATE_DEB_BINARY is not an executable file"
+  # cargo-deb takes target/release/citygate from the target dir: a staging one here, so the
+  # real release binary is never overwritten.
+  stage="$CARGO_TARGET_DIR/debian/prebuilt"
+  mkdir -p "$stage/release"
+  objcopy --strip-all "$CITYGATE_DEB_BINARY" "$stage/release/citygate"
+  bin="$stage/release/citygate"
+elif [ -z "$triple" ]; then
   say "cargo build --release --locked --bin citygate"
   cargo build --release --locked --bin citygate
   bin="$CARGO_TARGET_DIR/release/citygate"
@@ -78,7 +91,12 @@ mkdir -p "$out"
 args=(--no-build --no-strip --output "$out")
 [ -z "$triple" ] || args+=(--target "$triple")
 say "cargo deb ${args[*]}"
-deb="$(cargo deb "${args[@]}" | tail -n1)"
+if [ -n "$stage" ]; then
+  # A test package: faster compression (xz of a debug build takes minutes on a small machine).
+  deb="$(CARGO_TARGET_DIR="$stage" cargo deb "${args[@]}" --fast | tail -n1)"
+else
+  deb="$(cargo deb "${args[@]}" | tail -n1)"
+fi
 [ -f "$deb" ] || die "cargo deb did not report a package file (got: $deb)"
 
 say "$deb ($(stat -c %s "$deb") bytes)"

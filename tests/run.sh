@@ -58,6 +58,9 @@ cargo test --all-targets --locked -- --ignored --test-threads=1
 step "systemd unit: verify, security score, sysusers/tmpfiles"
 systemd/check.sh target/debug/citygate
 
+step "deb: install, upgrade, downgrade and purge on a booted Debian 12 (qemu, systemd as PID 1)"
+tests/deb/booted.sh
+
 if [ "$arm" -eq 1 ]; then
   step "aarch64: build the hermetic test suite and run it under qemu"
   binfmt=()

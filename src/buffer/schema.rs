@@ -115,6 +115,15 @@ pub fn open(path: &Path, cfg: &BufferConfig) -> Result<Connection, BufferError> 
         context: "migrating the buffer schema",
         source: e,
     })?;
+    if !fresh && version < SCHEMA_VERSION {
+        // An upgrade of citygate met an older buffer: say so, the records stay where they are.
+        tracing::info!(
+            path = %path.display(),
+            from = version,
+            to = SCHEMA_VERSION,
+            "buffer schema migrated"
+        );
+    }
     Ok(conn)
 }
 
