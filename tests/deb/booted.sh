@@ -113,14 +113,8 @@ cur_deb="$(CITYGATE_DEB_BINARY="$CARGO_TARGET_DIR/debug/citygate" packaging/buil
 [ -f "$cur_deb" ] || die "packaging/build-deb.sh did not produce a package"
 timing "current package ($(basename "$cur_deb"))"
 
-# The gateway's base system has CA roots and procps; 0.1.0 did not depend on ca-certificates
-# (it cannot start without it) nor on procps (/bin/kill for reload); the current package does.
-# The guest installs these first.
-base="$work/base-debs"
-if [ -z "$(find "$base" -name 'libncursesw6_*.deb' 2>/dev/null)" ]; then
-  rm -rf "$base" && mkdir -p "$base"
-  (cd "$base" && apt-get download -q ca-certificates openssl procps libproc2-0 libncursesw6 2>/dev/null)
-fi
+# The guest image has CA roots and procps (a gateway's base system); 0.1.0 did not depend on
+# them, the current package does.
 for dep in ca-certificates procps; do
   dpkg-deb -f "$cur_deb" Depends | grep -q "$dep" || die "the package does not depend on $dep"
 done
@@ -152,8 +146,6 @@ timing "ACME CSE on 127.0.0.1:$port"
 
 # --- 5. the guest run ----------------------------------------------------------------------------
 cp "$here/scenario.sh" "$prev_deb" "$cur_deb" "$run/disk/"
-mkdir -p "$run/disk/base"
-cp "$base"/*.deb "$run/disk/base/"
 cat >"$run/disk/params" <<EOF
 PREV_DEB=$(basename "$prev_deb")
 PREV_VERSION=$PREV_VERSION

@@ -17,7 +17,8 @@ mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # talks to logind), a kernel + initramfs-tools (the initrd is made inside the rootfs), curl
 # (/readyz, /metrics), sqlite3 (reads the buffer's schema version) and iproute2 (cuts the
 # uplink to the CSE with an unreachable route).
-packages="systemd,systemd-sysv,udev,dbus,linux-image-cloud-amd64,initramfs-tools,curl,sqlite3,iproute2"
+# ca-certificates and procps: a gateway's base system has them (0.1.0 did not depend on them).
+packages="systemd,systemd-sysv,udev,dbus,linux-image-cloud-amd64,initramfs-tools,curl,sqlite3,iproute2,ca-certificates,procps"
 
 say() { printf '\033[1m[image]\033[0m %s\n' "$*"; }
 die() { printf 'image.sh: error: %s\n' "$*" >&2; exit 1; }

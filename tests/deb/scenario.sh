@@ -82,8 +82,6 @@ tree_hash() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0r sha256sum
 
 # ------------------------------------------------------------------------------------------------
 phase "install $PREV_VERSION (previous package, buffer schema v2)"
-# The base system of a gateway: CA roots and procps (the previous package did not depend on them).
-dpkg -i "$here"/base/*.deb >/tmp/base-debs.log 2>&1 || { tail -n 20 /tmp/base-debs.log; fail "installing ca-certificates and procps failed"; }
 apt-get install "${apt_opts[@]}" "$here/$PREV_DEB" 2>&1 | sed 's/^/    apt: /'
 [ "$(dpkg-query -W -f '${Version}' citygate)" = "$PREV_VERSION" ] || fail "citygate $PREV_VERSION is not installed"
 ev "installed: $(dpkg-query -W -f '${Package} ${Version} ${Status}' citygate)"
