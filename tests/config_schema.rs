@@ -293,3 +293,25 @@ fn taplo_agrees_with_check() {
         );
     }
 }
+
+/// `citygate config schema | head` ends quietly when the reader goes away, like any Unix tool,
+/// instead of panicking in the middle of its output.
+#[test]
+fn a_tool_piped_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = citygate()
+        .args(["config", "schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start citygate");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().expect("wait for citygate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}

@@ -36,6 +36,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether this is the gateway itself (`run`) rather than a one-shot tool.
+    pub fn runs_daemon(&self) -> bool {
+        matches!(self.command, Command::Run)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway until SIGTERM/SIGINT.

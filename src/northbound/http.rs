@@ -80,6 +80,10 @@ impl HttpBinding {
             }
             // A city CSE is usually signed by a private CA: trust exactly that one.
             builder = builder.tls_certs_only(certs);
+        } else if base.starts_with("http://") {
+            // Plain HTTP needs no CA roots. Loading the system's would stop a gateway without
+            // the ca-certificates package from starting, and keeps ~150 certificates in memory.
+            builder = builder.tls_certs_only(Vec::new());
         }
         if let (Some(cert), Some(key)) = (&cfg.tls.client_cert_file, &cfg.tls.client_key_file) {
             let mut pem = read_config_file(cert)?;
