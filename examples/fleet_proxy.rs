@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
-#[allow(dead_code)] // the tests' helper, used here for its MQTT start
 #[path = "../tests/common/northbound/acme.rs"]
 mod acme;
 #[allow(dead_code)] // `require` is for the tests

@@ -83,7 +83,10 @@ async fn connection(
         _ = pump(sr, cw, false, pending.clone(), log.clone()) => {}
         _ = up.wait_for(|u| !*u) => {}
     }
-    let left: Vec<_> = pending.lock().map(|mut p| p.drain().collect()).unwrap_or_default();
+    let left: Vec<_> = pending
+        .lock()
+        .map(|mut p| p.drain().collect())
+        .unwrap_or_default();
     for (_, (origin, op, started)) in left {
         let _ = log.send(format!(
             "{},{origin},{op},0,abandoned,{}\n",
@@ -147,10 +150,16 @@ fn on_publish(
     pending: &Pending,
     log: &mpsc::UnboundedSender<String>,
 ) {
-    let Some(tl) = body.get(..2).map(|t| usize::from(u16::from_be_bytes([t[0], t[1]]))) else {
+    let Some(tl) = body
+        .get(..2)
+        .map(|t| usize::from(u16::from_be_bytes([t[0], t[1]])))
+    else {
         return;
     };
-    let Some(topic) = body.get(2..2 + tl).and_then(|t| std::str::from_utf8(t).ok()) else {
+    let Some(topic) = body
+        .get(2..2 + tl)
+        .and_then(|t| std::str::from_utf8(t).ok())
+    else {
         return;
     };
     let skip = 2 + tl + if (flags >> 1) & 3 > 0 { 2 } else { 0 };
@@ -239,11 +248,15 @@ async fn stream(
         .await?;
     while !matches!(el.poll().await?, Event::Incoming(Packet::SubAck(_))) {}
     let topic = format!("/oneM2M/req/{orig}/id-in/json");
-    let req = |rqi: String, to: String, ty: u8, pc: serde_json::Value| {
-        json!({"op": 1, "fr": orig, "rqi": rqi, "rvi": "3", "to": to, "ty": ty, "pc": pc})
-    };
+    let req = |rqi: String, to: String, ty: u8, pc: serde_json::Value| json!({"op": 1, "fr": orig, "rqi": rqi, "rvi": "3", "to": to, "ty": ty, "pc": pc});
     let ae = json!({"m2m:ae": {"rn": name, "api": "Nbench", "rr": false, "srv": ["3"]}});
-    let rsc = call(&client, &mut el, &topic, req("ae".into(), "cse-in".into(), 2, ae)).await?;
+    let rsc = call(
+        &client,
+        &mut el,
+        &topic,
+        req("ae".into(), "cse-in".into(), 2, ae),
+    )
+    .await?;
     anyhow::ensure!(rsc == 2001, "{name}: AE create answered {rsc}");
     let cnt = json!({"m2m:cnt": {"rn": "dev-0"}});
     let to = format!("cse-in/{name}");
@@ -253,9 +266,16 @@ async fn stream(
     let mut n = 0u64;
     while Instant::now() < end {
         let con = json!({"device": "dev-0", "seq": n, "values": {"v": n}}).to_string();
-        let cin = json!({"m2m:cin": {"rn": format!("s-{n}"), "cnf": "application/json:0", "con": con}});
+        let cin =
+            json!({"m2m:cin": {"rn": format!("s-{n}"), "cnf": "application/json:0", "con": con}});
         let to = format!("cse-in/{name}/dev-0");
-        let rsc = call(&client, &mut el, &topic, req(format!("{name}-{n}"), to, 4, cin)).await?;
+        let rsc = call(
+            &client,
+            &mut el,
+            &topic,
+            req(format!("{name}-{n}"), to, 4, cin),
+        )
+        .await?;
         anyhow::ensure!(rsc == 2001, "{name}: create answered {rsc}");
         n += 1;
     }
