@@ -5,7 +5,12 @@
 //! ```text
 //! fleet_proxy proxy --listen 127.0.0.1:P --upstream http://127.0.0.1:U --control 127.0.0.1:C --log requests.csv [--outage refuse|blackhole]
 //! fleet_proxy saturate --url http://127.0.0.1:P --seconds 20 --concurrency 8 --tag a
+//! fleet_proxy peers-mqtt        (mosquitto + ACME with MQTT; prints `HTTP_URL BROKER_PORT`)
+//! fleet_proxy proxy --protocol mqtt --listen 127.0.0.1:P --upstream 127.0.0.1:BROKER --control … --log …
+//! fleet_proxy saturate-mqtt --broker 127.0.0.1:P --seconds 20 --concurrency 4 --tag a
 //! ```
+//!
+//! The MQTT variants are in benches/fleet/mqtt.rs.
 //!
 //! The proxy writes one CSV line per request: `t_ms` (Unix ms at the answer), `origin`
 //! (`X-M2M-Origin`), `op` (`ae`, `cnt`, `cin` for creates by `ty`, else the method), HTTP
@@ -26,6 +31,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
+
+#[path = "../tests/common/northbound/acme.rs"]
+mod acme;
+#[allow(dead_code)] // `require` is for the tests
+#[path = "../tests/common/mosquitto.rs"]
+mod mosquitto;
+#[path = "../benches/fleet/mqtt.rs"]
+mod mqtt;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -230,6 +243,13 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
         );
     let ctl_listener = tokio::net::TcpListener::bind(&control).await?;
     tokio::spawn(async move { axum::serve(ctl_listener, ctl).await });
+    if arg(args, "--protocol").as_deref() == Some("mqtt") {
+        // Bytes relayed to the broker; refuse mode only (a partition is HTTP's here).
+        anyhow::ensure!(!blackhole, "--outage blackhole is for HTTP only");
+        let addr: std::net::SocketAddr = listen.parse()?;
+        eprintln!("fleet_proxy (mqtt) on {addr} -> {upstream}, control {control}, log {log_path}");
+        return mqtt::relay(addr, upstream, up_rx, proxy.log.clone()).await;
+    }
     let app = Router::new().fallback(forward).with_state(proxy);
     let addr: std::net::SocketAddr = listen.parse()?;
     eprintln!("fleet_proxy on {addr} -> {upstream}, control {control}, log {log_path}");
@@ -335,6 +355,8 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("proxy") => run_proxy(&args[1..]).await,
         Some("saturate") => run_saturate(&args[1..]).await,
+        Some("peers-mqtt") => mqtt::run_peers().await,
+        Some("saturate-mqtt") => mqtt::run_saturate(&args[1..]).await,
         _ => anyhow::bail!("usage: fleet_proxy proxy|saturate [options] (see the file's doc)"),
     }
 }

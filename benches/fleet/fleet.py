@@ -66,6 +66,8 @@ class Fleet:
 
     # ---- peers -------------------------------------------------------------------------
     def start_acme(self):
+        if self.a.binding == "mqtt":
+            return self.start_acme_mqtt()
         self.acme_port = free_port()
         env = dict(os.environ)
         self.acme = subprocess.Popen(["bash", os.path.join(ROOT, "tests/peers/run-acme.sh"),
@@ -81,16 +83,32 @@ class Fleet:
                 time.sleep(0.5)
         raise SystemExit("ACME did not come up (see %s/acme.log)" % self.out)
 
+    def start_acme_mqtt(self):
+        """mosquitto and ACME with its MQTT binding, by the tests' helpers (fleet_proxy
+        peers-mqtt); ACME's HTTP port stays open for the count at the CSE."""
+        self.acme = subprocess.Popen([PROXY, "peers-mqtt"], start_new_session=True,
+                                     stdout=subprocess.PIPE, text=True,
+                                     stderr=open(os.path.join(self.out, "acme.log"), "w"))
+        line = self.acme.stdout.readline().split()
+        if len(line) != 2:
+            raise SystemExit("ACME/mosquitto did not come up (see %s/acme.log)" % self.out)
+        self.broker_port = int(line[1])
+        return line[0]
+
     def start_proxy(self, upstream):
+        if self.a.binding == "mqtt":
+            upstream = "127.0.0.1:%d" % self.broker_port
         self.proxy_port, self.ctl_port = free_port(), free_port()
         self.csv = os.path.join(self.out, "requests.csv")
         self.proxy = subprocess.Popen([PROXY, "proxy", "--listen", "127.0.0.1:%d" % self.proxy_port,
                                        "--upstream", upstream, "--control",
                                        "127.0.0.1:%d" % self.ctl_port, "--log", self.csv,
-                                       "--outage", self.a.outage_mode],
+                                       "--outage", self.a.outage_mode,
+                                       "--protocol", self.a.binding],
                                       stderr=open(os.path.join(self.out, "proxy.log"), "w"))
         time.sleep(0.5)
-        return "http://127.0.0.1:%d" % self.proxy_port
+        scheme = "mqtt" if self.a.binding == "mqtt" else "http"
+        return "%s://127.0.0.1:%d" % (scheme, self.proxy_port)
 
     def control(self, what):
         urllib.request.urlopen(urllib.request.Request(
@@ -98,7 +116,9 @@ class Fleet:
 
     def saturate(self, tag, seconds):
         t0 = time.time()
-        out = subprocess.run([PROXY, "saturate", "--url", self.proxy_url, "--seconds", str(seconds),
+        target = (["saturate-mqtt", "--broker", "127.0.0.1:%d" % self.proxy_port]
+                  if self.a.binding == "mqtt" else ["saturate", "--url", self.proxy_url])
+        out = subprocess.run([PROXY] + target + ["--seconds", str(seconds),
                               "--concurrency", str(self.a.saturate_concurrency), "--tag", tag],
                              check=True, capture_output=True, text=True)
         rate = float(out.stdout.strip())
@@ -122,10 +142,12 @@ class Fleet:
             port = free_port()
             env = dict(os.environ, CITYGATE_SITE=site, CITYGATE_STATE_DIR=os.path.join(d, "state"),
                        CITYGATE_TELEMETRY="127.0.0.1:%d" % port, CITYGATE_CSE_URL=self.proxy_url,
+                       CITYGATE_BROKER=self.proxy_url,
                        CITYGATE_REPLAY_FILE=replay, CITYGATE_RATE=str(a.rate),
                        CITYGATE_INITIAL_JITTER=a.initial_jitter, CITYGATE_BACKOFF_MAX=a.backoff_max,
                        CITYGATE_MAX_IN_FLIGHT=str(a.max_in_flight))
-            p = subprocess.Popen([BIN, "run", "-c", os.path.join(ROOT, "benches/fleet/gateway.toml")],
+            template = "gateway-mqtt.toml" if a.binding == "mqtt" else "gateway.toml"
+            p = subprocess.Popen([BIN, "run", "-c", os.path.join(ROOT, "benches/fleet", template)],
                                  env=env, stdout=subprocess.DEVNULL,
                                  stderr=open(os.path.join(d, "log"), "w"))
             self.gws.append({"site": site, "port": port, "proc": p})
@@ -272,14 +294,19 @@ def main():
     ap.add_argument("--outage", type=float, default=20)
     ap.add_argument("--tail", type=float, default=60, help="replay continues this long after recovery")
     ap.add_argument("--outage-mode", choices=["refuse", "blackhole"], default="refuse")
+    ap.add_argument("--binding", choices=["http", "mqtt"], default="http",
+                    help="mqtt: ACME + mosquitto, the proxy relays the broker's TCP")
     ap.add_argument("--initial-jitter", default="10s")
     ap.add_argument("--backoff-max", default="60s")
     ap.add_argument("--max-in-flight", type=int, default=4)
     ap.add_argument("--saturate-seconds", type=float, default=20)
-    ap.add_argument("--saturate-concurrency", type=int, default=16)
+    ap.add_argument("--saturate-concurrency", type=int, default=None,
+                    help="streams of the ceiling client (default 16 over HTTP, 4 over MQTT)")
     ap.add_argument("--poll", type=float, default=2.0, help="seconds between /status polls")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    if a.saturate_concurrency is None:
+        a.saturate_concurrency = 4 if a.binding == "mqtt" else 16
     fl = Fleet(a)
     try:
         fl.run()

@@ -51,8 +51,9 @@ def main():
         if site is None:
             continue
         t = int(r["t_ms"]) / 1000.0
-        status, rsc = int(r["status"]), r["rsc"]
-        if status == 0:  # the gateway gave up waiting (request_timeout): not answered
+        # MQTT lines have no HTTP status (empty).
+        status, rsc = int(r["status"] or 200), r["rsc"]
+        if rsc == "abandoned":  # the gateway gave up waiting (or its connection ended)
             if t >= up:
                 abandoned_after += 1
             continue

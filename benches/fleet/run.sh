@@ -4,6 +4,8 @@
 #
 #   benches/fleet/run.sh [fleet.py options]
 #   benches/fleet/run.sh --n 100 --rate 0.5 --outage 120 --png docs/img/fleet-http.png
+#   benches/fleet/run.sh --binding mqtt --n 100 --rate 0.5 --outage 120 --png docs/img/fleet-mqtt.png
+#   (over MQTT: mosquitto and ACME with MQTT from `fleet_proxy peers-mqtt`, see README.md)
 #
 # Builds the release binary and the proxy (examples/fleet_proxy.rs), installs matplotlib into
 # a venv of its own (target/fleet-venv) for the plot, starts ACME with tests/peers/run-acme.sh
