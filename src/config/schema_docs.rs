@@ -81,7 +81,18 @@ const PLACES: &[Mapping] = &[
     map(
         MODBUS_HEADING,
         2,
-        &[(None, &["southbound", "*", "type=modbus_tcp", "devices", "[]", "points", "[]"])],
+        &[(
+            None,
+            &[
+                "southbound",
+                "*",
+                "type=modbus_tcp",
+                "devices",
+                "[]",
+                "points",
+                "[]",
+            ],
+        )],
     ),
     // 3: the profile file's keys, a file of its own (not this config).
     map(
@@ -94,7 +105,11 @@ const PLACES: &[Mapping] = &[
         0,
         &[(None, &["southbound", "*", "type=lorawan_lns_mqtt"])],
     ),
-    map("Report by exception (`report`)", 0, &[(None, MODBUS_DEVICE)]),
+    map(
+        "Report by exception (`report`)",
+        0,
+        &[(None, MODBUS_DEVICE)],
+    ),
     map(
         "`type = \"ble\"`",
         0,
@@ -219,7 +234,9 @@ fn tables(md: &str) -> Vec<Table> {
 fn object_pointer(root: &Value, place: &[&str]) -> Result<String, String> {
     let mut ptr = resolve(root, String::new());
     for step in place {
-        let node = root.pointer(&ptr).ok_or_else(|| format!("nothing at {ptr}"))?;
+        let node = root
+            .pointer(&ptr)
+            .ok_or_else(|| format!("nothing at {ptr}"))?;
         ptr = if *step == "*" {
             format!("{ptr}/additionalProperties")
         } else if *step == "[]" {
@@ -252,10 +269,12 @@ fn resolve(root: &Value, mut ptr: String) -> String {
         let Some(node) = root.pointer(&ptr) else {
             break;
         };
-        let target = node["$ref"].as_str().or_else(|| match node["allOf"].as_array() {
-            Some(a) if a.len() == 1 => a[0]["$ref"].as_str(),
-            _ => None,
-        });
+        let target = node["$ref"]
+            .as_str()
+            .or_else(|| match node["allOf"].as_array() {
+                Some(a) if a.len() == 1 => a[0]["$ref"].as_str(),
+                _ => None,
+            });
         match target.and_then(|t| t.strip_prefix('#')) {
             Some(t) => ptr = t.to_string(),
             None => break,

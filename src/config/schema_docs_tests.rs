@@ -153,7 +153,10 @@ fn documented_keys_are_described_with_the_docs_text() {
     let modbus = object_pointer(&schema, &["southbound", "*", "type=modbus_tcp"]).unwrap();
     let commands = schema.pointer(&format!("{modbus}/properties/commands/description"));
     let text = commands.and_then(Value::as_str).unwrap_or_default();
-    assert!(text.contains("writable points (modbus-commands.md)"), "{text}");
+    assert!(
+        text.contains("writable points (modbus-commands.md)"),
+        "{text}"
+    );
 }
 
 #[test]
