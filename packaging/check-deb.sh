@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # `test && ok || fail` is meant: ok only prints, it never fails
 # Checks a built citygate .deb against what it must hold, without installing it:
 #
 #   packaging/check-deb.sh DEB ARCH        ARCH: amd64 | arm64 | armhf

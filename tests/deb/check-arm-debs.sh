@@ -17,8 +17,9 @@
 #
 # The smoke test needs qemu-arm-static (qemu-user-static) and an armhf glibc to load the binary
 # (libc6-armhf-cross, /usr/arm-linux-gnueabihf); both are installed with apt if missing.
+# shellcheck source=cross/common.sh
 source "$(dirname "$0")/../../cross/common.sh"
-cd "$REPO_DIR"
+cd "$REPO_DIR" || exit 1
 
 glibc="${GLIBC_VERSION:-2.31}"
 armhf_triple=armv7-unknown-linux-gnueabihf
