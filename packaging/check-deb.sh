@@ -141,7 +141,7 @@ if [ -s "$bin" ]; then
       done
       [ -z "$extra" ] && ok "shared libraries (all from libc6): $needed" \
         || fail "needs libraries that Depends does not provide: $extra"
-      glibc_max="$(readelf -VW "$bin" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n1)"
+      glibc_max="$(readelf -VW "$bin" | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n1 || true)"
       if [ -n "$glibc_max" ] && version_le "$glibc_max" "$ARMHF_GLIBC_FLOOR"; then
         ok "glibc floor: needs at most GLIBC_$glibc_max (Depends libc6 >= $ARMHF_GLIBC_FLOOR)"
       else
