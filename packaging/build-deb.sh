@@ -12,6 +12,11 @@
 # Installs cargo-deb (`cargo install cargo-deb --locked`) if missing; the cross builds install
 # their own tools (see cross/README.md). Needs [package.metadata.deb] in Cargo.toml.
 #
+# CITYGATE_DEB_BINARY=PATH packages that citygate binary instead of building one (e.g. the
+# aarch64 binary the qemu test step already built; CI checks such a package's contents with
+# packaging/check-deb.sh). It must be built for TARGET. Such a package is compressed with
+# cargo-deb --fast (xz at its fastest level: a few seconds for an unstripped 70 MiB binary).
+#
 # What the package holds:
 #   /usr/bin/citygate
 #   /usr/lib/systemd/system/citygate.service      (enabled on install, started on upgrade only)
@@ -20,11 +25,13 @@
 #   /etc/citygate/citygate.toml                   (conffile; from config/packaged.toml)
 #   /usr/share/citygate/examples/sample-readings.jsonl
 #   /usr/share/citygate/prometheus/citygate-alerts.yml (+ .test.yml), grafana/citygate-dashboard.json
-#   /usr/share/doc/citygate/{README.md,copyright}
+#   /usr/share/doc/citygate/{README.md,copyright,config.md,metrics.md}, examples/*.toml
+#   /usr/share/citygate/config.schema.json        (the config's JSON Schema, for editors)
+# (the exact list, with modes: EXPECTED in packaging/check-deb.sh, which checks a built .deb)
 # /var/lib/citygate is created by tmpfiles.d at install and by StateDirectory= at start.
 #
-# CITYGATE_DEB_BINARY=PATH (amd64 only): package this already built binary (stripped copy)
-# instead of making a release build; tests/deb/booted.sh packages the debug binary this way.
+# CITYGATE_DEB_BINARY=PATH: package this already built binary instead of making a release
+# build (fast compression); the booted install test and the arm package checks use it.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -38,7 +45,7 @@ case "${1:-amd64}" in
   amd64 | x86_64-unknown-linux-gnu) triple="" arch=amd64 ;;
   arm64 | aarch64-unknown-linux-musl) triple=aarch64-unknown-linux-musl arch=arm64 ;;
   armhf | armv7-unknown-linux-gnueabihf) triple=armv7-unknown-linux-gnueabihf arch=armhf ;;
-  -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,/^set -/{/^set -/!p}' "$0"; exit 0 ;;
   *) die "unknown target '$1' (amd64, arm64 or armhf)" ;;
 esac
 if [ -z "$triple" ] && [ "$(uname -m)" != x86_64 ]; then
@@ -57,16 +64,16 @@ say "$(cargo deb --version)"
 
 # 1. The binary.
 start=$(date +%s)
-stage=""
+deb_target_dir="$CARGO_TARGET_DIR"
 if [ -n "${CITYGATE_DEB_BINARY:-}" ]; then
-  [ -z "$triple" ] || die "CITYGATE_DEB_BINARY is for amd64 only"
-  [ -x "$CITYGATE_DEB_BINARY" ] || die "CITYGATE_DEB_BINARY=$CITYGATE_DEB_BINARY is not an executable file"
-  # cargo-deb takes target/release/citygate from the target dir: a staging one here, so the
-  # real release binary is never overwritten.
-  stage="$CARGO_TARGET_DIR/debian/prebuilt"
-  mkdir -p "$stage/release"
-  objcopy --strip-all "$CITYGATE_DEB_BINARY" "$stage/release/citygate"
-  bin="$stage/release/citygate"
+  [ -x "$CITYGATE_DEB_BINARY" ] || die "CITYGATE_DEB_BINARY=$CITYGATE_DEB_BINARY is not an executable"
+  # cargo-deb takes the binary from <target dir>[/<triple>]/release/: give it a target dir of
+  # its own, so the real release output is never overwritten.
+  deb_target_dir="$CARGO_TARGET_DIR/deb-prebuilt"
+  bin="$deb_target_dir/${triple:+$triple/}release/citygate"
+  mkdir -p "$(dirname "$bin")"
+  ln -f "$CITYGATE_DEB_BINARY" "$bin" 2>/dev/null || cp -f "$CITYGATE_DEB_BINARY" "$bin"
+  say "prebuilt binary: $CITYGATE_DEB_BINARY"
 elif [ -z "$triple" ]; then
   say "cargo build --release --locked --bin citygate"
   cargo build --release --locked --bin citygate
@@ -90,13 +97,10 @@ out="$CARGO_TARGET_DIR/debian"
 mkdir -p "$out"
 args=(--no-build --no-strip --output "$out")
 [ -z "$triple" ] || args+=(--target "$triple")
+# A prebuilt binary is a check build (e.g. an unstripped dev binary in CI): fast compression.
+[ -z "${CITYGATE_DEB_BINARY:-}" ] || args+=(--fast)
 say "cargo deb ${args[*]}"
-if [ -n "$stage" ]; then
-  # A test package: faster compression (xz of a debug build takes minutes on a small machine).
-  deb="$(CARGO_TARGET_DIR="$stage" cargo deb "${args[@]}" --fast | tail -n1)"
-else
-  deb="$(cargo deb "${args[@]}" | tail -n1)"
-fi
+deb="$(CARGO_TARGET_DIR="$deb_target_dir" cargo deb "${args[@]}" | tail -n1)"
 [ -f "$deb" ] || die "cargo deb did not report a package file (got: $deb)"
 
 say "$deb ($(stat -c %s "$deb") bytes)"

@@ -66,6 +66,9 @@ if [ "$arm" -eq 1 ]; then
   binfmt=()
   [ "$(id -u)" -eq 0 ] && binfmt=(--binfmt)
   cross/test-aarch64.sh "${binfmt[@]}"
+
+  step "arm64 and armhf .deb: build, check architecture, files and ELF target; armhf under qemu-arm"
+  tests/deb/check-arm-debs.sh
 fi
 
 step "all tests passed in $(($(date +%s) - started)) s"

@@ -14,6 +14,7 @@ pub mod issue;
 pub mod load;
 pub mod report;
 pub mod schema;
+mod schema_docs;
 pub mod secret;
 pub mod substitute;
 pub mod units;

@@ -1,7 +1,9 @@
 //! The JSON Schema of the config file, derived from the same Rust types the loader deserializes
 //! (so it cannot drift), for editors that validate TOML against a schema (taplo, VS Code with
-//! Even Better TOML). `citygate config schema` prints it; docs/config.schema.json is a copy that
-//! a test keeps equal to it.
+//! Even Better TOML). `citygate config schema` prints it; config/config.schema.json is a copy
+//! that a test keeps equal to it (the package installs it as
+//! /usr/share/citygate/config.schema.json). Key descriptions are the tables of docs/config.md
+//! ([`super::schema_docs`]).
 //!
 //! The schema says what it can: sections, keys and their types, enums, required keys, the keys
 //! each adapter `type` allows, durations and sizes as patterns. Rules across keys (ranges,
@@ -205,10 +207,12 @@ pub fn config_schema() -> Value {
     settings.transforms.insert(0, Box::new(AllowReferences));
     settings.transforms.insert(0, Box::new(NoNull));
     let generator = settings.into_generator();
-    generator.into_root_schema_for::<ConfigFile>().to_value()
+    let mut schema = generator.into_root_schema_for::<ConfigFile>().to_value();
+    super::schema_docs::apply(&mut schema);
+    schema
 }
 
-/// [`config_schema`] as the text `citygate config schema` prints and docs/config.schema.json
+/// [`config_schema`] as the text `citygate config schema` prints and config/config.schema.json
 /// holds: pretty JSON with a final newline.
 pub fn config_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&config_schema()).unwrap_or_default();
