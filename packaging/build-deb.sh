@@ -97,6 +97,7 @@ out="$CARGO_TARGET_DIR/debian"
 mkdir -p "$out"
 args=(--no-build --no-strip --output "$out")
 [ -z "$triple" ] || args+=(--target "$triple")
+[ "$arch" != armhf ] || args+=(--variant armhf) # its Depends: see Cargo.toml
 # A prebuilt binary is a check build (e.g. an unstripped dev binary in CI): fast compression.
 [ -z "${CITYGATE_DEB_BINARY:-}" ] || args+=(--fast)
 say "cargo deb ${args[*]}"

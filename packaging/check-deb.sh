@@ -76,10 +76,11 @@ case "$arch" in
     fi
     ;;
   armhf)
-    if grep -qF "libc6 (>= $ARMHF_GLIBC_FLOOR)" <<<"$depends"; then
+    floors="$(grep -oE 'libc6(:armhf)? \(>= [^)]*\)' <<<"$depends" | sort -u | paste -sd' ' || true)"
+    if [ "$floors" = "libc6 (>= $ARMHF_GLIBC_FLOOR)" ]; then
       ok "Depends: $depends"
     else
-      fail "armhf Depends lacks libc6 (>= $ARMHF_GLIBC_FLOOR): $depends"
+      fail "armhf Depends must hold exactly libc6 (>= $ARMHF_GLIBC_FLOOR), found '$floors': $depends"
     fi
     ;;
 esac

@@ -109,7 +109,8 @@ built="$("$CARGO_TARGET_DIR/debug/citygate" version | sed -n 1p)"
   || die "target/debug/citygate is '$built', not the current version ${cur_version%-1}"
 dpkg --compare-versions "$cur_version" gt "$PREV_VERSION" \
   || die "Cargo.toml's version ($cur_version) must be newer than the previous package's ($PREV_VERSION)"
-cur_deb="$(CITYGATE_DEB_BINARY="$CARGO_TARGET_DIR/debug/citygate" packaging/build-deb.sh 2>/dev/null | tail -n1)"
+strip_to "$CARGO_TARGET_DIR/debug/citygate" "$work/current/citygate"
+cur_deb="$(CITYGATE_DEB_BINARY="$work/current/citygate" packaging/build-deb.sh 2>/dev/null | tail -n1)"
 [ -f "$cur_deb" ] || die "packaging/build-deb.sh did not produce a package"
 timing "current package ($(basename "$cur_deb"))"
 

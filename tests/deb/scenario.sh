@@ -174,7 +174,7 @@ ev "/readyz: HTTP $(readyz_code) $(curl -s http://127.0.0.1:9810/readyz | head -
 
 # ------------------------------------------------------------------------------------------------
 phase "reload"
-cp "$cfg" /root/citygate.toml.good
+cp -p "$cfg" /root/citygate.toml.good # keeps root:citygate 0640
 printf '\n[southbound.typo]\ntype = "replay"\nfiel = "/etc/citygate/reload-readings.jsonl"\n' >>"$cfg"
 if systemctl reload citygate 2>/dev/null; then fail "systemctl reload accepted a config with an unknown key"; fi
 systemctl is-active --quiet citygate || fail "a rejected reload stopped citygate"
