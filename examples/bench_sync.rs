@@ -15,6 +15,8 @@
 mod acme;
 #[path = "../tests/common/northbound/mem_store.rs"]
 mod mem_store;
+#[path = "common/plain_http.rs"]
+mod plain_http;
 #[allow(dead_code)] // not every benchmark uses every piece
 #[path = "common/syncer_bench.rs"]
 mod syncer_bench;
@@ -23,6 +25,7 @@ use citygate::northbound::onem2m::resource::record_cin;
 use citygate::northbound::{HttpBinding, NorthboundConfig};
 use citygate::record::StoredRecord;
 use citygate::telemetry::SyncMetrics;
+use plain_http::post;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncer_bench::{count_arg, deliver_all, filled_store, record, DEVICES};
@@ -35,36 +38,6 @@ fn cpu_seconds() -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    fr: &str,
-    ty: u8,
-    body: serde_json::Value,
-) -> anyhow::Result<u16> {
-    let r = client
-        .post(url)
-        .header("X-M2M-Origin", fr)
-        .header(
-            "X-M2M-RI",
-            citygate::northbound::onem2m::primitive::next_request_id(),
-        )
-        .header("X-M2M-RVI", "3")
-        .header("Accept", "application/json")
-        .header("Content-Type", format!("application/json;ty={ty}"))
-        .body(body.to_string())
-        .send()
-        .await?;
-    let rsc = r
-        .headers()
-        .get("x-m2m-rsc")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    r.bytes().await?;
-    Ok(rsc)
 }
 
 /// ACME's ceiling: `n` cin creates by DEVICES concurrent keep-alive tasks. Returns creates/s.

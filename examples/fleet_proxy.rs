@@ -39,6 +39,8 @@ mod acme;
 mod mosquitto;
 #[path = "../benches/fleet/mqtt.rs"]
 mod mqtt;
+#[path = "common/plain_http.rs"]
+mod plain_http;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -271,36 +273,6 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
-async fn post_json(
-    client: &reqwest::Client,
-    url: &str,
-    fr: &str,
-    ty: u8,
-    body: serde_json::Value,
-) -> anyhow::Result<u16> {
-    let r = client
-        .post(url)
-        .header("X-M2M-Origin", fr)
-        .header(
-            "X-M2M-RI",
-            citygate::northbound::onem2m::primitive::next_request_id(),
-        )
-        .header("X-M2M-RVI", "3")
-        .header("Accept", "application/json")
-        .header("Content-Type", format!("application/json;ty={ty}"))
-        .body(body.to_string())
-        .send()
-        .await?;
-    let rsc = r
-        .headers()
-        .get("x-m2m-rsc")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    r.bytes().await?;
-    Ok(rsc)
-}
-
 /// The CSE's ceiling: `concurrency` keep-alive tasks creating contentInstances (bodies like a
 /// gateway's) into their own containers for `seconds`. Prints `creates/s`.
 async fn run_saturate(args: &[String]) -> anyhow::Result<()> {
@@ -314,12 +286,12 @@ async fn run_saturate(args: &[String]) -> anyhow::Result<()> {
         .build()?;
     let fr = format!("Csaturate-{tag}");
     let ae = serde_json::json!({"m2m:ae": {"rn": format!("saturate-{tag}"), "api": "Nbench", "rr": false, "srv": ["3"]}});
-    let rsc = post_json(&client, &format!("{base}/cse-in"), &fr, 2, ae).await?;
+    let rsc = plain_http::post(&client, &format!("{base}/cse-in"), &fr, 2, ae).await?;
     anyhow::ensure!(rsc == 2001, "AE create answered {rsc}");
     for d in 0..conc {
         let cnt = serde_json::json!({"m2m:cnt": {"rn": format!("dev-{d}")}});
         let url = format!("{base}/cse-in/saturate-{tag}");
-        let rsc = post_json(&client, &url, &fr, 3, cnt).await?;
+        let rsc = plain_http::post(&client, &url, &fr, 3, cnt).await?;
         anyhow::ensure!(rsc == 2001, "container create answered {rsc}");
     }
     let start = Instant::now();
@@ -333,7 +305,7 @@ async fn run_saturate(args: &[String]) -> anyhow::Result<()> {
             while Instant::now() < end {
                 let con = serde_json::json!({"device": format!("dev-{d}"), "seq": n, "values": {"v": n}}).to_string();
                 let cin = serde_json::json!({"m2m:cin": {"rn": format!("s-{n}"), "cnf": "application/json:0", "con": con}});
-                let rsc = post_json(&client, &url, &fr, 4, cin).await?;
+                let rsc = plain_http::post(&client, &url, &fr, 4, cin).await?;
                 anyhow::ensure!(rsc == 2001, "create answered {rsc}");
                 n += 1;
             }
