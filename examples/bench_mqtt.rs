@@ -19,6 +19,8 @@ mod mem_store;
 #[allow(dead_code)] // `require` is for the tests
 #[path = "../tests/common/mosquitto.rs"]
 mod mosquitto;
+#[path = "common/plain_mqtt.rs"]
+mod plain_mqtt;
 #[allow(dead_code)] // not every benchmark uses every piece
 #[path = "common/syncer_bench.rs"]
 mod syncer_bench;
@@ -26,7 +28,7 @@ mod syncer_bench;
 use citygate::northbound::config::{AdaptiveConfig, BindingKind, MqttConfig};
 use citygate::northbound::{Binding, HttpBinding, MqttBinding, NorthboundConfig};
 use citygate::telemetry::SyncMetrics;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,17 +96,8 @@ async fn call(
 /// with a body like the syncer's into one fresh container.
 async fn plain(port: u16, tag: &str, n: u64) -> anyhow::Result<RunResult> {
     let orig = format!("Cplain-{tag}");
-    let mut opts = MqttOptions::new(format!("plain-{tag}"), "127.0.0.1", port);
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut el) = AsyncClient::new(opts, 16);
-    let mut net = el.network_options();
-    net.set_tcp_nodelay(true);
-    el.set_network_options(net);
-    client
-        .subscribe(format!("/oneM2M/resp/{orig}/+/#"), QoS::AtMostOnce)
-        .await?;
-    while !matches!(el.poll().await?, Event::Incoming(Packet::SubAck(_))) {}
-    let topic = format!("/oneM2M/req/{orig}/id-in/json");
+    let (client, mut el, topic) =
+        plain_mqtt::connect("127.0.0.1", port, format!("plain-{tag}"), &orig).await?;
     let base = |rqi: String| json!({"op": 1, "fr": orig, "rqi": rqi, "rvi": "3"});
     let mut ae = base("ae".into());
     ae["to"] = json!("cse-in");

@@ -41,6 +41,8 @@ mod mosquitto;
 mod mqtt;
 #[path = "common/plain_http.rs"]
 mod plain_http;
+#[path = "common/plain_mqtt.rs"]
+mod plain_mqtt;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()

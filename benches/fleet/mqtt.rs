@@ -9,7 +9,7 @@
 //! answer: one CSV line like the HTTP proxy's, with an empty HTTP `status`. Requests still
 //! unanswered when a connection ends are logged as `abandoned`.
 use crate::{acme, mosquitto};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -237,17 +237,9 @@ async fn stream(
     end: Instant,
 ) -> anyhow::Result<u64> {
     let orig = format!("C{name}");
-    let mut opts = MqttOptions::new(name.clone(), broker.ip().to_string(), broker.port());
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut el) = AsyncClient::new(opts, 16);
-    let mut net = el.network_options();
-    net.set_tcp_nodelay(true);
-    el.set_network_options(net);
-    client
-        .subscribe(format!("/oneM2M/resp/{orig}/+/#"), QoS::AtMostOnce)
-        .await?;
-    while !matches!(el.poll().await?, Event::Incoming(Packet::SubAck(_))) {}
-    let topic = format!("/oneM2M/req/{orig}/id-in/json");
+    let (client, mut el, topic) =
+        crate::plain_mqtt::connect(&broker.ip().to_string(), broker.port(), name.clone(), &orig)
+            .await?;
     let req = |rqi: String, to: String, ty: u8, pc: serde_json::Value| json!({"op": 1, "fr": orig, "rqi": rqi, "rvi": "3", "to": to, "ty": ty, "pc": pc});
     let ae = json!({"m2m:ae": {"rn": name, "api": "Nbench", "rr": false, "srv": ["3"]}});
     let rsc = call(
