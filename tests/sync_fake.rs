@@ -139,6 +139,11 @@ fn cin_key(req: &Request) -> String {
     }
 }
 
+/// Waits until the store holds nothing pending: every record delivered (or dead-lettered).
+async fn until_empty(store: &MemStore, timeout: Duration) -> anyhow::Result<()> {
+    wait_for("all", timeout, || store.pending_count() == 0).await
+}
+
 fn cfg(max_in_flight: usize) -> NorthboundConfig {
     let mut cfg = common::northbound::config("http://127.0.0.1:9");
     cfg.max_in_flight = max_in_flight;
@@ -162,10 +167,7 @@ async fn per_device_order_with_bounded_concurrency() -> anyhow::Result<()> {
     let devices = ["d1", "d2", "d3", "d4", "d5", "d6"];
     let recs = fill(&store, &devices, 50);
     let run = spawn_syncer_with(cfg(3), cse.clone(), store.clone());
-    wait_for("all", Duration::from_secs(20), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(20)).await?;
     run.stop().await?;
     for d in devices {
         assert_eq!(cse.rns(d), rns_of(&recs, d), "{d}");
@@ -197,10 +199,7 @@ async fn live_record_is_not_starved_by_a_backlog() -> anyhow::Result<()> {
     })
     .await?;
     let backlog_left = store.pending_count();
-    wait_for("all", Duration::from_secs(30), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(30)).await?;
     run.stop().await?;
     assert!(
         backlog_left > 400,
@@ -233,10 +232,7 @@ async fn refusal_stops_syncing_without_dropping_records() -> anyhow::Result<()> 
         "{attempts} attempts while refused"
     );
     cse.refuse_cins.store(false, Ordering::SeqCst);
-    wait_for("all", Duration::from_secs(10), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(10)).await?;
     assert!(run.state.snapshot().healthy());
     run.stop().await?;
     assert_eq!(cse.rns("d1"), rns_of(&recs, "d1"));
@@ -282,10 +278,7 @@ async fn metrics_are_counted_where_requests_settle() -> anyhow::Result<()> {
         store.clone(),
         SyncMetrics::new(&metrics),
     );
-    wait_for("all", Duration::from_secs(10), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(10)).await?;
     let outcome = |o: &str| metrics.sync_requests.with_label_values(&[o]).get();
     assert_eq!(outcome("created"), 20);
     assert_eq!(outcome("already_there") + outcome("dead_letter"), 0);
@@ -346,10 +339,7 @@ async fn requests_are_sent_from_the_syncers_own_task() -> anyhow::Result<()> {
     let recs = fill(&store, &["d1", "d2", "d3"], 20);
     let run = spawn_syncer_with(cfg(3), binding.clone(), store.clone());
     let syncer_task = run.handle.id();
-    wait_for("all", Duration::from_secs(20), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(20)).await?;
     run.stop().await?;
     for d in ["d1", "d2", "d3"] {
         assert_eq!(binding.cse.rns(d), rns_of(&recs, d), "{d}");
@@ -374,10 +364,7 @@ async fn over_mqtt_a_backlog_starts_with_one_request_in_flight() -> anyhow::Resu
     let mut mqtt = cfg(4);
     mqtt.binding = citygate::northbound::config::BindingKind::Mqtt;
     let run = spawn_syncer_with(mqtt, cse.clone(), store.clone());
-    wait_for("all", Duration::from_secs(20), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(20)).await?;
     run.stop().await?;
     for d in devices {
         assert_eq!(cse.rns(d), rns_of(&recs, d), "{d}");
@@ -392,10 +379,7 @@ async fn over_mqtt_a_backlog_starts_with_one_request_in_flight() -> anyhow::Resu
     let store = MemStore::new("e");
     fill(&store, &devices, 30);
     let run = spawn_syncer_with(cfg(4), cse.clone(), store.clone());
-    wait_for("all", Duration::from_secs(20), || {
-        store.pending_count() == 0
-    })
-    .await?;
+    until_empty(&store, Duration::from_secs(20)).await?;
     run.stop().await?;
     assert!(cse.cse.lock().unwrap().max_in_flight >= 2);
     Ok(())
