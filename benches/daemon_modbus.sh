@@ -8,6 +8,7 @@
 #   ENV="MALLOC_ARENA_MAX=2" benches/daemon_modbus.sh   (the daemon's environment)
 #   SMAPS=1 ...          (also where the RSS goes: Rss / Anonymous per mapping of /proc/PID/smaps)
 #   BIN=target/x86_64-unknown-linux-musl/release/citygate NO_BUILD=1 ...   (another build)
+#   WRAP="valgrind --tool=callgrind" ...  (a command the daemon runs under; see hot-functions.sh)
 #   NORTHBOUND=http DEVICES=10 POINTS=50 benches/daemon_modbus.sh 60
 #       (also delivers every record over HTTP to a local ACME CSE started with
 #        tests/peers/run-acme.sh; its venv: CITYGATE_ACME_VENV, see tests/peers/acme.sh)
@@ -22,7 +23,9 @@ DEVICES="${DEVICES:-20}"
 POINTS="${POINTS:-50}"
 POLL="${POLL:-1s}"
 BIN="${BIN:-target/release/citygate}"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin citygate --example modbus_sim
+# Two builds: with an example in the same build, dev-dependencies change the features of
+# shared crates, and the binary would not be the one that is shipped (see build.rs).
+[ -n "${NO_BUILD:-}" ] || { cargo build --release --quiet --bin citygate && cargo build --release --quiet --example modbus_sim; }
 dir="$(mktemp -d -t citygate-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -70,7 +73,7 @@ esac
 
 target/release/examples/modbus_sim "127.0.0.1:$mport" 2>/dev/null & sim=$!
 sleep 0.5
-env ${ENV:-} "$BIN" run -c "$dir/citygate.toml" 2>"$dir/log" & gw=$!
+env ${ENV:-} ${WRAP:-} "$BIN" run -c "$dir/citygate.toml" 2>"$dir/log" & gw=$!
 sleep 10
 
 ticks=$(getconf CLK_TCK)

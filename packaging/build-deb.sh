@@ -91,11 +91,13 @@ if [ -z "$triple" ]; then
   "$bin" check -c config/packaged.toml >/dev/null || die "config/packaged.toml does not pass citygate check"
 fi
 
-# 3. The package. Already stripped by the release profile (strip = true): --no-strip avoids
-#    looking for a cross strip tool.
+# 3. The package. The native release build keeps its symbol table (Cargo.toml, build.rs):
+#    cargo-deb strips it with the host's strip. The cross builds are stripped already, and a
+#    prebuilt binary is packaged as it is: --no-strip avoids looking for a cross strip tool.
 out="$CARGO_TARGET_DIR/debian"
 mkdir -p "$out"
-args=(--no-build --no-strip --output "$out")
+args=(--no-build --output "$out")
+[ -z "$triple" ] && [ -z "${CITYGATE_DEB_BINARY:-}" ] || args+=(--no-strip)
 [ -z "$triple" ] || args+=(--target "$triple")
 [ "$arch" != armhf ] || args+=(--variant armhf) # its Depends: see Cargo.toml
 # A prebuilt binary is a check build (e.g. an unstripped dev binary in CI): fast compression.

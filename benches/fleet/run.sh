@@ -22,7 +22,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 OUT="${OUT:-target/fleet/$(date -u +%Y%m%dT%H%M%SZ)}"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin citygate --example fleet_proxy
+# Two builds, so that the binary is the shipped one (see benches/daemon_modbus.sh).
+[ -n "${NO_BUILD:-}" ] || { cargo build --release --quiet --bin citygate && cargo build --release --quiet --example fleet_proxy; }
 VENV=target/fleet-venv
 if ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
   python3 -m venv "$VENV"
