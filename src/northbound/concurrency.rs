@@ -126,8 +126,11 @@ pub struct InFlightLimit {
     since_probe: u32,
     /// The direction of the next probe.
     probe_up: bool,
-    /// A probe upwards succeeds when a request costs at most this share of the level below.
+    /// A probe upwards succeeds when a request costs at most this share of the level below…
     up_gain: f64,
+    /// …in this many windows in a row, and the windows it has won so far.
+    up_wins_needed: u8,
+    up_wins: u8,
 }
 
 impl InFlightLimit {
@@ -149,16 +152,21 @@ impl InFlightLimit {
             since_probe: 0,
             probe_up: false,
             up_gain: PROBE_UP_GAIN,
+            up_wins_needed: 1,
+            up_wins: 0,
         }
     }
 
     /// Starts at one request in flight and probes upwards only after a few windows (for a
-    /// binding where more in flight is known to cost some CSEs throughput: MQTT).
+    /// binding where more in flight is known to cost some CSEs throughput: MQTT). A step up
+    /// must then win two windows in a row: on a busy machine one window can look cheaper by
+    /// noise alone, and a wrong step up costs such a CSE a large share of its throughput.
     pub fn starting_at_one(mut self) -> Self {
         self.limit = 1;
         self.probe_up = true;
         self.probe_spacing = START_PROBE_SPACING;
         self.up_gain = PROBE_UP_GAIN_FROM_ONE;
+        self.up_wins_needed = 2;
         self
     }
 
@@ -199,6 +207,7 @@ impl InFlightLimit {
         };
         if self.cost[from].is_some_and(|c| cost > c * PROBE_EARLY_ABORT) {
             self.probe_from = None;
+            self.up_wins = 0;
             self.limit = from;
             self.probe_spacing = (self.probe_spacing + 1).min(PROBE_SPACING_MAX);
             self.probe_up = false;
@@ -221,6 +230,7 @@ impl InFlightLimit {
         self.hold = self.limit.saturating_sub(1);
         self.limit = (self.limit / 2).max(1);
         self.probe_from = None;
+        self.up_wins = 0;
         // Recover upwards, one level per window while that pays.
         self.probe_spacing = 0;
         self.since_probe = 0;
@@ -255,6 +265,7 @@ impl InFlightLimit {
             // The records' rate, not the CSE's: nothing to learn; a probe is called off.
             if let Some(from) = self.probe_from.take() {
                 self.limit = from;
+                self.up_wins = 0;
             }
             return;
         }
@@ -269,6 +280,13 @@ impl InFlightLimit {
                 PROBE_DOWN_TOLERANCE
             };
             let better = self.cost[from].map_or(true, |c| cost <= c * factor);
+            if better && level > from && self.up_wins + 1 < self.up_wins_needed {
+                // Won a window, not yet enough of them: the probe goes on.
+                self.up_wins += 1;
+                self.probe_from = Some(from);
+                return;
+            }
+            self.up_wins = 0;
             if better {
                 self.probe_spacing = 0;
                 // Keep going the same way next window.
@@ -315,8 +333,9 @@ mod tests {
         (0..answers)
             .map(|_| {
                 let k = l.limit();
-                now += latency(k) / k as u32;
-                l.on_answer(latency(k), now, true);
+                let latency = latency(k);
+                now += latency / k as u32;
+                l.on_answer(latency, now, true);
                 l.limit()
             })
             .collect()
@@ -409,6 +428,32 @@ mod tests {
             "{probes:?}"
         );
         assert!(limits.iter().all(|l| *l <= 2));
+    }
+
+    #[test]
+    fn starting_at_one_a_step_up_that_wins_once_by_luck_is_undone() {
+        let mut l = InFlightLimit::new(4, AdaptiveConfig::default()).starting_at_one();
+        // At 2 in flight the first window is cheap (noise), every later one dearer than at 1
+        // (but not so much dearer that the probe is called off early).
+        let at_two = std::cell::Cell::new(0);
+        let limits = drive(&mut l, 1500, |k| {
+            if k == 1 {
+                return 5 * MS;
+            }
+            at_two.set(at_two.get() + 1);
+            if at_two.get() <= WINDOW_MIN + 1 {
+                8 * MS
+            } else {
+                12 * MS
+            }
+        });
+        let first = limits
+            .iter()
+            .position(|l| *l == 2)
+            .expect("a probe upwards");
+        let run = limits[first..].iter().take_while(|l| **l == 2).count();
+        assert!(run <= 2 * WINDOW_MIN + 1, "stayed {run} answers at 2");
+        assert_eq!(limits[first + run], 1, "back to 1, not further up");
     }
 
     #[test]
