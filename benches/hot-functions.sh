@@ -11,10 +11,10 @@
 #
 # How: the release build (its symbol table is kept, see Cargo.toml) runs the workload of
 # benches/daemon_modbus.sh (10 Modbus/TCP units x 100 registers, every record delivered over
-# HTTP to a local ACME) under callgrind. Its counters are zeroed once start-up is over and
-# dumped SECONDS later: every function that ran in between, and that the binary defines, is
-# listed (mangled names, sorted, one per line). Start-up code is left out on purpose: it runs
-# once, and the daemon gives its pages back (src/runtime/memory.rs).
+# HTTP to a local ACME, /metrics scraped every 15 s) under callgrind. Its counters are zeroed
+# once start-up is over and dumped SECONDS later: every function that ran in between, and that
+# the binary defines, is listed (mangled names, sorted, one per line). Start-up code is left
+# out on purpose: it runs once, and the daemon gives its pages back (src/runtime/memory.rs).
 #
 # Run it again after large changes (new dependencies, a new Rust): names that no longer exist
 # are ignored by the linker, so a stale list only places fewer functions together. Check with
@@ -33,19 +33,33 @@ bin=target/release/citygate
 work="$(mktemp -d -t citygate-hot.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
-# The daemon_modbus.sh run: warm-up 10 s, then SECONDS + 30 s so that the dump below happens
-# while it still runs (callgrind starts slowly: the counters are zeroed 40 s in).
+# The daemon_modbus.sh run, long enough that the dump below happens while it still runs.
 NO_BUILD=1 BIN="$bin" NORTHBOUND=http DEVICES=10 POINTS=50 \
   WRAP="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file=$work/callgrind.%p" \
-  benches/daemon_modbus.sh $((SECS + 30)) >"$work/bench.log" 2>&1 &
+  benches/daemon_modbus.sh $((SECS + 120)) >"$work/bench.log" 2>&1 &
 bench=$!
-sleep 40
+# The daemon's telemetry port (the only one it listens on here), then its readiness.
+port=""
+for _ in $(seq 1 120); do
+  sleep 1
+  port=$(ss -ltnpH | awk '/callgrind/ { n = split($4, a, ":"); print a[n]; exit }')
+  [ -n "$port" ] && curl -sf "127.0.0.1:$port/readyz" >/dev/null && break
+done
+[ -n "$port" ] || die "the daemon did not become ready under valgrind"
+# It gives its start-up pages back 5 s after ready (src/runtime/memory.rs): from then on,
+# whatever runs is what a gateway keeps resident.
+sleep 8
 callgrind_control -z >/dev/null
-say "counters zeroed; collecting $SECS s"
-sleep "$SECS"
+say "counters zeroed; collecting $SECS s, scraping /metrics every 15 s as Prometheus would"
+end=$(($(date +%s) + SECS))
+while [ "$(date +%s)" -lt "$end" ]; do
+  curl -s "127.0.0.1:$port/metrics" >/dev/null || true
+  sleep 15
+done
 callgrind_control -d >/dev/null
 sleep 2
-wait "$bench" || { cat "$work/bench.log" >&2; die "the workload failed"; }
+kill "$bench" 2>/dev/null || true
+wait "$bench" 2>/dev/null || true
 
 # Functions the binary defines (text symbols), and every function named in the dumps after
 # the zeroing (".1" and later; fn= and cfn= lines, with callgrind's "(id) name" compression).
