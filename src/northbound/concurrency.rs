@@ -128,7 +128,8 @@ pub struct InFlightLimit {
     probe_up: bool,
     /// A probe upwards succeeds when a request costs at most this share of the level below…
     up_gain: f64,
-    /// …in this many windows in a row, and the windows it has won so far.
+    /// …in this many windows in a row, and the windows the running probe has won so far
+    /// (counted from zero when a probe starts).
     up_wins_needed: u8,
     up_wins: u8,
 }
@@ -207,7 +208,6 @@ impl InFlightLimit {
         };
         if self.cost[from].is_some_and(|c| cost > c * PROBE_EARLY_ABORT) {
             self.probe_from = None;
-            self.up_wins = 0;
             self.limit = from;
             self.probe_spacing = (self.probe_spacing + 1).min(PROBE_SPACING_MAX);
             self.probe_up = false;
@@ -230,7 +230,6 @@ impl InFlightLimit {
         self.hold = self.limit.saturating_sub(1);
         self.limit = (self.limit / 2).max(1);
         self.probe_from = None;
-        self.up_wins = 0;
         // Recover upwards, one level per window while that pays.
         self.probe_spacing = 0;
         self.since_probe = 0;
@@ -265,7 +264,6 @@ impl InFlightLimit {
             // The records' rate, not the CSE's: nothing to learn; a probe is called off.
             if let Some(from) = self.probe_from.take() {
                 self.limit = from;
-                self.up_wins = 0;
             }
             return;
         }
@@ -286,7 +284,6 @@ impl InFlightLimit {
                 self.probe_from = Some(from);
                 return;
             }
-            self.up_wins = 0;
             if better {
                 self.probe_spacing = 0;
                 // Keep going the same way next window.
@@ -309,6 +306,7 @@ impl InFlightLimit {
             self.probe_up = !self.probe_up;
             if let Some(target) = target {
                 self.probe_from = Some(level);
+                self.up_wins = 0;
                 self.limit = target;
             }
         }
