@@ -216,8 +216,9 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
         blackhole,
         log: tx,
     };
-    // `up` is the listener's switch in refuse mode: false ends the server (listener and
-    // connections), true starts a new one on the same address.
+    // `up` is the platform's switch. In refuse mode false ends the server (listener and
+    // connections), true starts a new one on the same address; in blackhole mode the MQTT
+    // relay holds every byte while it is false (over HTTP the handler looks at `down`).
     let (up_tx, up_rx) = watch::channel(true);
     let down = proxy.down.clone();
     let ctl = Router::new()
@@ -227,9 +228,7 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
                 let (down, up_tx) = (down.clone(), up_tx.clone());
                 move || async move {
                     down.store(true, Ordering::Relaxed);
-                    if !blackhole {
-                        let _ = up_tx.send(false);
-                    }
+                    let _ = up_tx.send(false);
                     "down\n"
                 }
             }),
@@ -248,16 +247,20 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
     let ctl_listener = tokio::net::TcpListener::bind(&control).await?;
     tokio::spawn(async move { axum::serve(ctl_listener, ctl).await });
     if arg(args, "--protocol").as_deref() == Some("mqtt") {
-        // Bytes relayed to the broker; refuse mode only (a partition is HTTP's here).
-        anyhow::ensure!(!blackhole, "--outage blackhole is for HTTP only");
+        // Bytes relayed to the broker.
         let addr: std::net::SocketAddr = listen.parse()?;
         eprintln!("fleet_proxy (mqtt) on {addr} -> {upstream}, control {control}, log {log_path}");
-        return mqtt::relay(addr, upstream, up_rx, proxy.log.clone()).await;
+        return mqtt::relay(addr, upstream, up_rx, blackhole, proxy.log.clone()).await;
     }
     let app = Router::new().fallback(forward).with_state(proxy);
     let addr: std::net::SocketAddr = listen.parse()?;
     eprintln!("fleet_proxy on {addr} -> {upstream}, control {control}, log {log_path}");
     let mut up_rx = up_rx;
+    if blackhole {
+        // The HTTP handler holds requests while `down` is set; the listener stays.
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        return Ok(axum::serve(listener, app).await?);
+    }
     loop {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let mut stop = up_rx.clone();

@@ -40,12 +40,16 @@ pub async fn run_peers() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay: listens on `listen` while `up` is true (false closes the listener and every
-/// open connection: the broker gone, connections refused), forwards to `upstream`.
+/// The relay: listens on `listen` and forwards to `upstream`. In `refuse` mode `up` false
+/// closes the listener and every open connection (the broker gone, connections refused). In
+/// `blackhole` mode (a network partition) connections stay open and new ones are accepted, but
+/// no byte moves either way until `up` is true again: the bytes are delayed as TCP would delay
+/// them, not lost, and whichever end gives up first (a keep-alive, a request timeout) closes.
 pub async fn relay(
     listen: SocketAddr,
     upstream: String,
     up: watch::Receiver<bool>,
+    blackhole: bool,
     log: mpsc::UnboundedSender<String>,
 ) -> anyhow::Result<()> {
     let mut ctl = up.clone();
@@ -55,9 +59,10 @@ pub async fn relay(
             tokio::select! {
                 acc = listener.accept() => {
                     let (sock, _) = acc?;
-                    tokio::spawn(connection(sock, upstream.clone(), up.clone(), log.clone()));
+                    let link = Link { up: up.clone(), blackhole };
+                    tokio::spawn(connection(sock, upstream.clone(), link, log.clone()));
                 }
-                _ = ctl.wait_for(|u| !*u) => break,
+                _ = ctl.wait_for(|u| !*u), if !blackhole => break,
             }
         }
         drop(listener);
@@ -65,12 +70,40 @@ pub async fn relay(
     }
 }
 
+/// The platform's state as one connection sees it.
+#[derive(Clone)]
+struct Link {
+    up: watch::Receiver<bool>,
+    blackhole: bool,
+}
+
+impl Link {
+    /// Returns when bytes may move: at once while the platform is up; in a partition, when it
+    /// is back.
+    async fn passable(&mut self) {
+        if self.blackhole {
+            let _ = self.up.wait_for(|u| *u).await;
+        }
+    }
+
+    /// Returns when the connection is cut: the platform going down in `refuse` mode (never in
+    /// a partition, which cuts nothing by itself).
+    async fn cut(&mut self) {
+        if self.blackhole {
+            std::future::pending::<()>().await;
+        }
+        let _ = self.up.wait_for(|u| !*u).await;
+    }
+}
+
 async fn connection(
     client: TcpStream,
     upstream: String,
-    mut up: watch::Receiver<bool>,
+    mut link: Link,
     log: mpsc::UnboundedSender<String>,
 ) {
+    // In a partition a new connection reaches nothing until it heals.
+    link.passable().await;
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
     };
@@ -79,9 +112,9 @@ async fn connection(
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     tokio::select! {
-        _ = pump(cr, sw, true, pending.clone(), log.clone()) => {}
-        _ = pump(sr, cw, false, pending.clone(), log.clone()) => {}
-        _ = up.wait_for(|u| !*u) => {}
+        _ = pump(cr, sw, true, link.clone(), pending.clone(), log.clone()) => {}
+        _ = pump(sr, cw, false, link.clone(), pending.clone(), log.clone()) => {}
+        _ = link.cut() => {}
     }
     let left: Vec<_> = pending
         .lock()
@@ -101,16 +134,20 @@ async fn pump(
     mut r: OwnedReadHalf,
     mut w: OwnedWriteHalf,
     to_broker: bool,
+    mut link: Link,
     pending: Pending,
     log: mpsc::UnboundedSender<String>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 16 << 10];
     let mut acc: Vec<u8> = Vec::new();
     loop {
+        link.passable().await;
         let n = r.read(&mut buf).await?;
         if n == 0 {
             return Ok(());
         }
+        // Bytes read just before a partition are held with the rest.
+        link.passable().await;
         w.write_all(&buf[..n]).await?;
         acc.extend_from_slice(&buf[..n]);
         let mut off = 0;

@@ -46,9 +46,13 @@ def main():
     first_ok, first_reg, first_any = {}, {}, {}
     delivered_after = 0
     lat_before, lat_after = [], []
+    plain_sec = {"before": Counter(), "after": Counter()}  # the ceiling client's creates, by second
     for r in csv.DictReader(open(os.path.join(a.run, "requests.csv"))):
         site = origins.get(r["origin"])
         if site is None:
+            for tag, c in plain_sec.items():
+                if r["origin"].startswith("Csaturate-" + tag) and r["op"] == "cin":
+                    c[int(r["t_ms"]) // 1000] += 1
             continue
         t = int(r["t_ms"]) / 1000.0
         # MQTT lines have no HTTP status (empty).
@@ -113,6 +117,19 @@ def main():
     peak5 = max((sum(after.get(s + i, 0) for i in range(5)) / 5 for s in span), default=0)
     above5 = sum(1 for s in span if sum(after.get(s + i, 0) for i in range(5)) / 5 > ceiling)
     above = sum(1 for v in after.values() if v > ceiling)
+    # The ceiling's own spread: a client that keeps the CSE saturated still sees its answers per
+    # second swing by a fifth around the mean, so half of its own seconds are "above" it. What
+    # the CSE did at most for the plain client (its best second, its best 5 s) is the level the
+    # fleet must not exceed.
+    plain_1s, plain_5s = [], []
+    for tag, c in plain_sec.items():
+        lo, hi = ev["saturate_" + tag][:2]
+        xs = [c[t] for t in range(int(lo) + 1, int(hi))]  # whole seconds only
+        plain_1s += xs
+        plain_5s += [sum(xs[i:i + 5]) / 5 for i in range(len(xs) - 4)]
+    best_1s, best_5s = max(plain_1s, default=0), max(plain_5s, default=0)
+    above_best = sum(1 for v in after.values() if v > best_1s)
+    above_best5 = sum(1 for s in span if sum(after.get(s + i, 0) for i in range(5)) / 5 > best_5s)
     all_drained = max(drain) if drain else float("nan")
     ideal = delivered_after / ceiling if ceiling else float("nan")
     med = statistics.median(drain) if drain else float("nan")
@@ -132,6 +149,8 @@ def main():
         "ceiling": ceiling, "backlog_at_recovery": backlog, "peak_rps_after": peak,
         "peak_over_ceiling": peak / ceiling, "seconds_above_ceiling": above,
         "peak_5s_mean": peak5, "seconds_5s_mean_above_ceiling": above5,
+        "plain_best_1s": best_1s, "plain_best_5s": best_5s,
+        "seconds_above_plain_best_1s": above_best, "seconds_5s_mean_above_plain_best_5s": above_best5,
         "overload_after": dict(over_after), "overload_total": over_total,
         "abandoned_after": abandoned_after,
         "reconnect_s": [min(rec), pct(rec, .5), pct(rec, .9), max(rec)],
@@ -148,16 +167,21 @@ def main():
         "hwm_mib_max": hwm_max, "anon_mib_median": anon_med, "loadavg": la,
     }
     json.dump(res, open(os.path.join(a.run, "results.json"), "w"), indent=1)
+    warm = ev.get("saturate_warmup")
+    warm_note = "; warm-up %.0f s at %.0f/s not counted" % (warm[1] - warm[0], warm[2]) if warm else ""
     f3 = lambda xs: " / ".join("%.1f" % x for x in xs)
     md = [
         "| measure | value | goal |", "|---|---|---|",
         "| gateways, records/s each (fleet) | %d, %.2f (%.0f/s) | |" % (res["gateways"], run["args"]["rate"], fleet_rate),
         "| outage (%s) | %.0f s | |" % (res["outage_mode"], res["outage_s"]),
-        "| CSE ceiling (plain client, before / after) | %.0f / %.0f creates/s | |" % (run["ceiling_before"], run["ceiling_after"]),
+        "| CSE ceiling (plain client, before / after%s) | %.0f / %.0f creates/s | |"
+        % (warm_note, run["ceiling_before"], run["ceiling_after"]),
         "| backlog at recovery | %d records | |" % backlog,
         "| peak requests/s after recovery | %d (%.2f × ceiling) | |" % (peak, res["peak_over_ceiling"]),
         "| peak of the 5 s mean after recovery | %.0f (%.2f × ceiling) | |" % (peak5, peak5 / ceiling),
-        "| seconds above the ceiling (1 s bins / 5 s mean) | %d / %d | ≤ a few |" % (above, above5),
+        "| seconds above the ceiling's mean (1 s bins / 5 s mean) | %d / %d | |" % (above, above5),
+        "| the plain client's best second / best 5 s mean at the CSE | %d / %.0f creates/s | |" % (best_1s, best_5s),
+        "| seconds the fleet got more than that (1 s bins / 5 s mean) | %d / %d | ≤ a few |" % (above_best, above_best5),
         "| overload answers after recovery (429/503/5xxx/4008) | %d | no storm |" % sum(over_after.values()),
         "| requests the gateways gave up on after recovery (timeouts) | %d | |" % abandoned_after,
         "| create latency at the CSE, median / p99: before the outage, during the drain | %.0f / %.0f ms, %.0f / %.0f ms | |" % tuple(res["cin_latency_ms_before"] + res["cin_latency_ms_recovery"]),
