@@ -12,6 +12,11 @@
 //! - `http` / `httpfx`: the syncer over HTTP, adaptive limit and fixed at 4, for reference.
 //!
 //! Prints records/s of each run, latency percentiles and the ratios to the ceiling.
+//!
+//! `-- RECORDS --rounds K`: plain and `after` alternating instead (plain, after, plain, …,
+//! plain: K syncer runs), each `after` against the mean of the plain runs on either side of
+//! it. ACME's MQTT rate drifts by 10–20 % within a run of this bench, and a ceiling measured
+//! next to the run it judges takes most of that drift out.
 #[path = "../tests/common/northbound/acme.rs"]
 mod acme;
 #[path = "../tests/common/northbound/mem_store.rs"]
@@ -164,6 +169,10 @@ async fn main() -> anyhow::Result<()> {
         cse.url, broker.port
     );
 
+    if let Some(rounds) = rounds_arg() {
+        return alternate(broker.port, n, rounds).await;
+    }
+
     let plain1 = plain(broker.port, "plain1", n).await?;
 
     // As the binding was: QoS 1, a fixed limit of 4 in flight.
@@ -216,6 +225,46 @@ async fn main() -> anyhow::Result<()> {
         http.rate,
         http_fixed.rate,
         after.rate / http.rate
+    );
+    Ok(())
+}
+
+/// `--rounds K` from the command line.
+fn rounds_arg() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--rounds")?;
+    args.get(at + 1)?.parse().ok()
+}
+
+/// Plain and `after` alternating: each syncer run against the plain runs beside it.
+async fn alternate(port: u16, n: u64, rounds: usize) -> anyhow::Result<()> {
+    let mut before = plain(port, "plain0", n).await?;
+    let mut ratios = Vec::new();
+    for k in 1..=rounds {
+        let cfg = mqtt_config(port, &format!("after{k}"));
+        let after = run(
+            cfg.clone(),
+            Arc::new(MqttBinding::new(&cfg)?),
+            &format!("after{k}"),
+            n,
+        )
+        .await?;
+        let next = plain(port, &format!("plain{k}"), n).await?;
+        let ceiling = (before.rate + next.rate) / 2.0;
+        let ratio = after.rate / ceiling;
+        println!(
+            "round {k}: syncer {:.1} records/s, ceiling {:.1} (plain {:.1} / {:.1}) = {ratio:.2}",
+            after.rate, ceiling, before.rate, next.rate
+        );
+        ratios.push(ratio);
+        before = next;
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "syncer over MQTT (defaults) / plain client beside it, {rounds} rounds: median {:.2} (min {:.2}, max {:.2})",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
     );
     Ok(())
 }

@@ -108,6 +108,9 @@ def main():
     rec = sorted(first_ok.get(s, float("nan")) - up for s in sites)
     reg = [first_reg[s] - up for s in sites if s in first_reg]
     drain = [drained[s] - up for s in sites if s in drained]
+    # Fairness apart from the backoff's spread: how long each gateway took once it was back.
+    # The status poll's period (2 s) is its resolution.
+    own = sorted(max(0.0, drained[s] - first_ok[s]) for s in sites if s in drained and s in first_ok)
     after = {k - int(up - ev["gateways_started"]): v for k, v in per_sec.items()
              if k >= int(up - ev["gateways_started"])}
     peak = max(after.values()) if after else 0
@@ -159,6 +162,7 @@ def main():
         "cin_latency_ms_recovery": [pct(lat_after, .5), pct(lat_after, .99)],
         "drain_s": [min(drain), med, pct(drain, .9), all_drained] if drain else None,
         "drained_gateways": len(drain),
+        "drain_after_own_reconnect_s": [min(own), statistics.median(own), pct(own, .9), max(own)] if own else None,
         "records_delivered_in_recovery": delivered_after,
         "ceiling_time_s": ideal, "all_drained_over_ceiling_time": all_drained / ideal,
         "slowest_over_median": all_drained / med if med else float("nan"),
@@ -167,6 +171,9 @@ def main():
         "hwm_mib_max": hwm_max, "anon_mib_median": anon_med, "loadavg": la,
     }
     json.dump(res, open(os.path.join(a.run, "results.json"), "w"), indent=1)
+    levels = [ev.get("saturate_levels_" + t) for t in ("before", "after")]
+    levels_note = (" by requests in flight: " + " / ".join(
+        ", ".join("%s: %.0f" % kv for kv in lv.items()) for lv in levels)) if all(levels) else ""
     warm = ev.get("saturate_warmup")
     warm_note = "; warm-up %.0f s at %.0f/s not counted" % (warm[1] - warm[0], warm[2]) if warm else ""
     f3 = lambda xs: " / ".join("%.1f" % x for x in xs)
@@ -174,8 +181,8 @@ def main():
         "| measure | value | goal |", "|---|---|---|",
         "| gateways, records/s each (fleet) | %d, %.2f (%.0f/s) | |" % (res["gateways"], run["args"]["rate"], fleet_rate),
         "| outage (%s) | %.0f s | |" % (res["outage_mode"], res["outage_s"]),
-        "| CSE ceiling (plain client, before / after%s) | %.0f / %.0f creates/s | |"
-        % (warm_note, run["ceiling_before"], run["ceiling_after"]),
+        "| CSE ceiling (plain client's best rate%s, before / after%s) | %.0f / %.0f creates/s | |"
+        % (levels_note, warm_note, run["ceiling_before"], run["ceiling_after"]),
         "| backlog at recovery | %d records | |" % backlog,
         "| peak requests/s after recovery | %d (%.2f × ceiling) | |" % (peak, res["peak_over_ceiling"]),
         "| peak of the 5 s mean after recovery | %.0f (%.2f × ceiling) | |" % (peak5, peak5 / ceiling),
@@ -188,6 +195,8 @@ def main():
         "| reconnect after recovery, min / median / p90 / max | %s s | spread |" % f3(res["reconnect_s"]),
         "| gateways re-registering (AE/tree requests) after recovery | %d | |" % len(reg),
         "| drain per gateway, min / median / p90 / max | %s s | |" % (f3(res["drain_s"]) if drain else "-"),
+        "| drain after the gateway's own reconnect, min / median / p90 / max | %s s | |"
+        % (f3(res["drain_after_own_reconnect_s"]) if own else "-"),
         "| every backlog delivered after recovery | %.1f s | |" % all_drained,
         "| records delivered meanwhile / ceiling | %.1f s | |" % ideal,
         "| → ratio | %.2f | ≤ 1.5 |" % res["all_drained_over_ceiling_time"],
