@@ -27,8 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
@@ -61,7 +59,8 @@ fn now_ms() -> u128 {
 struct Proxy {
     client: reqwest::Client,
     upstream: String,
-    down: Arc<AtomicBool>,
+    /// The platform's switch (`POST /down`, `POST /up`).
+    up: watch::Receiver<bool>,
     blackhole: bool,
     log: mpsc::UnboundedSender<String>,
 }
@@ -116,7 +115,7 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         log: p.log.clone(),
         line: Some((origin.clone(), op.clone(), started)),
     };
-    if p.blackhole && p.down.load(Ordering::Relaxed) {
+    if p.blackhole && !*p.up.borrow() {
         // A partition: the request goes nowhere; the client's timeout ends it.
         std::future::pending::<()>().await;
     }
@@ -209,41 +208,27 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(60))
         .build()?;
+    // `up` is the platform's switch. In refuse mode false ends the server (listener and
+    // connections), true starts a new one on the same address; in blackhole mode the HTTP
+    // handler and the MQTT relay hold every request and byte while it is false.
+    let (up_tx, up_rx) = watch::channel(true);
     let proxy = Proxy {
         client,
         upstream: upstream.trim_end_matches('/').to_string(),
-        down: Arc::new(AtomicBool::new(false)),
+        up: up_rx.clone(),
         blackhole,
         log: tx,
     };
-    // `up` is the platform's switch. In refuse mode false ends the server (listener and
-    // connections), true starts a new one on the same address; in blackhole mode the MQTT
-    // relay holds every byte while it is false (over HTTP the handler looks at `down`).
-    let (up_tx, up_rx) = watch::channel(true);
-    let down = proxy.down.clone();
+    let switch = |to: bool, answer: &'static str| {
+        let up_tx = up_tx.clone();
+        post(move || async move {
+            let _ = up_tx.send(to);
+            answer
+        })
+    };
     let ctl = Router::new()
-        .route(
-            "/down",
-            post({
-                let (down, up_tx) = (down.clone(), up_tx.clone());
-                move || async move {
-                    down.store(true, Ordering::Relaxed);
-                    let _ = up_tx.send(false);
-                    "down\n"
-                }
-            }),
-        )
-        .route(
-            "/up",
-            post({
-                let (down, up_tx) = (down.clone(), up_tx.clone());
-                move || async move {
-                    down.store(false, Ordering::Relaxed);
-                    let _ = up_tx.send(true);
-                    "up\n"
-                }
-            }),
-        );
+        .route("/down", switch(false, "down\n"))
+        .route("/up", switch(true, "up\n"));
     let ctl_listener = tokio::net::TcpListener::bind(&control).await?;
     tokio::spawn(async move { axum::serve(ctl_listener, ctl).await });
     if arg(args, "--protocol").as_deref() == Some("mqtt") {
@@ -257,7 +242,7 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
     eprintln!("fleet_proxy on {addr} -> {upstream}, control {control}, log {log_path}");
     let mut up_rx = up_rx;
     if blackhole {
-        // The HTTP handler holds requests while `down` is set; the listener stays.
+        // The HTTP handler holds requests while the platform is down; the listener stays.
         let listener = tokio::net::TcpListener::bind(addr).await?;
         return Ok(axum::serve(listener, app).await?);
     }

@@ -122,17 +122,17 @@ class Fleet:
         urllib.request.urlopen(urllib.request.Request(
             "http://127.0.0.1:%d/%s" % (self.ctl_port, what), method="POST"), timeout=5).read()
 
-    def saturate(self, tag, seconds):
+    def saturate(self, tag, seconds, levels=None):
         """The CSE's ceiling: the best rate of a plain client over the concurrency levels of
-        `--saturate-levels`, `seconds` split between them. ACME serves fewer requests in
+        `levels` (default `--saturate-levels`), `seconds` split between them. ACME serves fewer requests in
         flight faster (over HTTP about 205/s with 1-2 in flight against 165/s with 16), so
         one level alone would understate what the CSE can do."""
         t0 = time.time()
-        levels = [int(c) for c in self.a.saturate_levels.split(",")]
+        levels = levels or [int(c) for c in self.a.saturate_levels.split(",")]
+        target = (["saturate-mqtt", "--broker", "127.0.0.1:%d" % self.proxy_port]
+                  if self.a.binding == "mqtt" else ["saturate", "--url", self.proxy_url])
         rates = {}
         for c in levels:
-            target = (["saturate-mqtt", "--broker", "127.0.0.1:%d" % self.proxy_port]
-                      if self.a.binding == "mqtt" else ["saturate", "--url", self.proxy_url])
             out = subprocess.run([PROXY] + target + ["--seconds", str(seconds / len(levels)),
                                   "--concurrency", str(c), "--tag", "%s-c%d" % (tag, c)],
                                  check=True, capture_output=True, text=True)
@@ -210,9 +210,7 @@ class Fleet:
         # A freshly started ACME serves its first seconds slower (its rate climbs by a
         # quarter over about 15 s): warm it up first, so that the ceiling is its sustained rate.
         if a.saturate_warmup > 0:
-            levels, a.saturate_levels = a.saturate_levels, a.saturate_levels.split(",")[-1]
-            self.saturate("warmup", a.saturate_warmup)
-            a.saturate_levels = levels
+            self.saturate("warmup", a.saturate_warmup, [int(a.saturate_levels.split(",")[-1])])
         self.ceiling_before = self.saturate("before", a.saturate_seconds)
         duration = a.warmup + a.outage + a.tail
         self.start_gateways(duration)

@@ -10,6 +10,11 @@ import argparse, csv, json, math, os, statistics
 from collections import Counter, defaultdict
 
 
+def means5(xs):
+    """The mean of every 5 consecutive values (one per second): a 5 s moving mean."""
+    return [sum(xs[i:i + 5]) / 5 for i in range(len(xs) - 4)]
+
+
 def pct(xs, q):
     xs = sorted(xs)
     if not xs:
@@ -116,9 +121,9 @@ def main():
     peak = max(after.values()) if after else 0
     # The mean over 5 s: one-second bins jump when a loaded machine stalls ACME for a moment
     # and the next second answers what queued meanwhile.
-    span = range(0, max(after) + 1) if after else range(0)
-    peak5 = max((sum(after.get(s + i, 0) for i in range(5)) / 5 for s in span), default=0)
-    above5 = sum(1 for s in span if sum(after.get(s + i, 0) for i in range(5)) / 5 > ceiling)
+    after5 = means5([after.get(s, 0) for s in range(0, max(after) + 5)] if after else [])
+    peak5 = max(after5, default=0)
+    above5 = sum(1 for m in after5 if m > ceiling)
     above = sum(1 for v in after.values() if v > ceiling)
     # The ceiling's own spread: a client that keeps the CSE saturated still sees its answers per
     # second swing by a fifth around the mean, so half of its own seconds are "above" it. What
@@ -129,10 +134,10 @@ def main():
         lo, hi = ev["saturate_" + tag][:2]
         xs = [c[t] for t in range(int(lo) + 1, int(hi))]  # whole seconds only
         plain_1s += xs
-        plain_5s += [sum(xs[i:i + 5]) / 5 for i in range(len(xs) - 4)]
+        plain_5s += means5(xs)
     best_1s, best_5s = max(plain_1s, default=0), max(plain_5s, default=0)
     above_best = sum(1 for v in after.values() if v > best_1s)
-    above_best5 = sum(1 for s in span if sum(after.get(s + i, 0) for i in range(5)) / 5 > best_5s)
+    above_best5 = sum(1 for m in after5 if m > best_5s)
     all_drained = max(drain) if drain else float("nan")
     ideal = delivered_after / ceiling if ceiling else float("nan")
     med = statistics.median(drain) if drain else float("nan")
