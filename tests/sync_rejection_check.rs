@@ -5,6 +5,10 @@
 //!   accepted them when sent again;
 //! - a timeSeries instance whose answer was lost: the retry meets 4105 (same `dgt`) while the
 //!   read-back by name still answers 4004 (the CSE is still committing it).
+//!
+//! And a record the CSE answers with a server error every time while it takes the others (a
+//! poison record) is given up after `dead_letter_after` errors, but never while nothing else
+//! gets through.
 mod common;
 
 use citygate::northbound::config::RecordResource;
@@ -239,6 +243,56 @@ async fn a_lost_time_series_answer_read_back_too_early_is_already_there() -> any
     assert_eq!((snap.delivered, snap.already_there), (2, 1), "{snap:?}");
     assert_eq!(snap.retries.get("timeout"), Some(&1), "{snap:?}");
     assert_eq!(snap.retries.get("recheck"), Some(&1), "{snap:?}");
+    assert_eq!(cse.stored(), ["e-1", "e-2", "e-3"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_record_failing_while_others_get_through_is_dead_lettered() -> anyhow::Result<()> {
+    let cse = Arc::new(ScriptedCse::default());
+    let store = MemStore::new("e");
+    fill(&store, &["d1", "d2"], 3);
+    cse.script("e-3", &[Step::Reject(5000); 50]);
+    let mut cfg = cfg();
+    cfg.dead_letter_after = 4;
+    let snap = sync_until_settled(cfg, &cse, &store).await?;
+    let dead = store.dead_letters();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((dead[0].seq, dead[0].rsc), (3, None));
+    assert!(
+        dead[0].reason.contains("given up after 4 server errors"),
+        "{dead:?}"
+    );
+    assert_eq!(cse.answers("e-3"), ["Create 5000"; 4]);
+    assert_eq!((snap.delivered, snap.dead_lettered), (5, 1), "{snap:?}");
+    assert_eq!(snap.retries.get("server"), Some(&3), "{snap:?}");
+    // The device's order holds: its next record went only after the dead letter.
+    let d1: Vec<String> = cse
+        .stored()
+        .into_iter()
+        .filter(|rn| ["e-1", "e-3", "e-5"].contains(&rn.as_str()))
+        .collect();
+    assert_eq!(d1, ["e-1", "e-5"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_errors_with_nothing_else_getting_through_give_up_no_record() -> anyhow::Result<()> {
+    let cse = Arc::new(ScriptedCse::default());
+    let store = MemStore::new("e");
+    fill(&store, &["meter"], 3);
+    cse.script("e-1", &[Step::Reject(5000); 8]);
+    let mut cfg = cfg();
+    cfg.dead_letter_after = 3;
+    let snap = sync_until_settled(cfg, &cse, &store).await?;
+    assert!(
+        store.dead_letters().is_empty(),
+        "{:?}",
+        store.dead_letters()
+    );
+    assert_eq!(cse.answers("e-1").len(), 9, "{:?}", cse.answers("e-1"));
+    assert_eq!(snap.delivered, 3, "{snap:?}");
+    assert_eq!(snap.retries.get("server"), Some(&8), "{snap:?}");
     assert_eq!(cse.stored(), ["e-1", "e-2", "e-3"]);
     Ok(())
 }

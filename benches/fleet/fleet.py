@@ -3,11 +3,12 @@
 outage under load, and the recovery measured. Started by benches/fleet/run.sh (see README.md).
 
 Phases: ACME + proxy up -> the CSE's ceiling (plain saturating client through the proxy) ->
-N gateways replaying at a steady rate -> outage (proxy down) -> recovery -> every backlog
-delivered and every replay file done -> count at the CSE -> ceiling again -> report + plot.
+N gateways replaying at a steady rate -> outage (proxy down; near its end the ceiling again,
+straight at the CSE) -> recovery -> every backlog delivered and every replay file done -> count
+at the CSE -> ceiling again -> report + plot.
 """
 import argparse, concurrent.futures as cf, csv, json, os, signal, socket, statistics, subprocess
-import sys, time, urllib.request
+import sys, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target/release/citygate")
@@ -122,15 +123,19 @@ class Fleet:
         urllib.request.urlopen(urllib.request.Request(
             "http://127.0.0.1:%d/%s" % (self.ctl_port, what), method="POST"), timeout=5).read()
 
-    def saturate(self, tag, seconds, levels=None):
+    def saturate(self, tag, seconds, levels=None, direct=False):
         """The CSE's ceiling: the best rate of a plain client over the concurrency levels of
         `levels` (default `--saturate-levels`), `seconds` split between them. ACME serves fewer requests in
         flight faster (over HTTP about 205/s with 1-2 in flight against 165/s with 16), so
-        one level alone would understate what the CSE can do."""
+        one level alone would understate what the CSE can do. `direct`: straight at the CSE
+        (or its broker), not through the proxy, which is down during the outage."""
         t0 = time.time()
         levels = levels or [int(c) for c in self.a.saturate_levels.split(",")]
-        target = (["saturate-mqtt", "--broker", "127.0.0.1:%d" % self.proxy_port]
-                  if self.a.binding == "mqtt" else ["saturate", "--url", self.proxy_url])
+        if self.a.binding == "mqtt":
+            port = self.broker_port if direct else self.proxy_port
+            target = ["saturate-mqtt", "--broker", "127.0.0.1:%d" % port]
+        else:
+            target = ["saturate", "--url", self.acme_url if direct else self.proxy_url]
         rates = {}
         for c in levels:
             out = subprocess.run([PROXY] + target + ["--seconds", str(seconds / len(levels)),
@@ -204,7 +209,7 @@ class Fleet:
         a = self.a
         self.t0 = time.time()
         self.events["loadavg"]["start"] = loadavg()
-        acme = self.start_acme()
+        acme = self.acme_url = self.start_acme()
         self.proxy_url = self.start_proxy(acme)
         self.log("ACME %s, proxy %s (outage mode %s)" % (acme, self.proxy_url, a.outage_mode))
         # A freshly started ACME serves its first seconds slower (its rate climbs by a
@@ -222,6 +227,12 @@ class Fleet:
         w.writeheader()
         t_start = time.time()
         phase = "warmup"
+        # The ceiling at recovery: measured straight at the CSE just before the platform comes
+        # back, so that the CSE holds what it will hold when the fleet drains (ACME over MQTT
+        # slows down as it runs: a ceiling from before the fleet started overstates it).
+        recovery_s = a.saturate_seconds / 2
+        recovery_at = a.outage - recovery_s - 4
+        recovery = None
         while True:
             now = time.time()
             if phase == "warmup" and now - t_start >= a.warmup:
@@ -230,7 +241,14 @@ class Fleet:
                 self.events["down"] = time.time()
                 self.log("platform DOWN")
                 phase = "outage"
+            elif (phase == "outage" and recovery is None and recovery_at >= 5
+                  and now - self.events["down"] >= recovery_at):
+                recovery = threading.Thread(target=self.saturate,
+                                            args=("recovery", recovery_s, None, True))
+                recovery.start()
             elif phase == "outage" and now - self.events["down"] >= a.outage:
+                if recovery is not None:
+                    recovery.join()
                 self.control("up")
                 self.events["up"] = time.time()
                 self.log("platform UP")
@@ -308,6 +326,7 @@ class Fleet:
     def save(self):
         json.dump({"args": vars(self.a), "events": self.events, "lines": self.lines,
                    "ceiling_before": self.ceiling_before, "ceiling_after": self.ceiling_after,
+                   "ceiling_recovery": (self.events.get("saturate_recovery") or [None] * 3)[2],
                    "counts": self.counts,
                    "sites": [g["site"] for g in self.gws]},
                   open(os.path.join(self.out, "run.json"), "w"), indent=1)
@@ -324,10 +343,11 @@ def main():
     ap.add_argument("--binding", choices=["http", "mqtt"], default="http",
                     help="mqtt: ACME + mosquitto, the proxy relays the broker's TCP")
     ap.add_argument("--initial-jitter", default="10s")
-    ap.add_argument("--backoff-max", default="60s")
+    ap.add_argument("--backoff-max", default="30s")
     ap.add_argument("--max-in-flight", type=int, default=4)
     ap.add_argument("--saturate-seconds", type=float, default=32,
-                    help="seconds of each ceiling measurement, split between the levels")
+                    help="seconds of each ceiling measurement, split between the levels (half "
+                         "of it for the one at the end of the outage)")
     ap.add_argument("--saturate-warmup", type=float, default=20,
                     help="seconds of plain-client load before the ceiling is measured (not counted)")
     ap.add_argument("--saturate-levels", default=None,

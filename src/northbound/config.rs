@@ -79,6 +79,12 @@ pub struct NorthboundConfig {
     /// Records fetched per device per buffer read; bounds memory and live-record latency.
     #[serde(default = "default_fetch_per_device")]
     pub fetch_per_device: usize,
+    /// A record the CSE answers with a server error (5xxx) or an unusable answer this many
+    /// times, while it accepts other records meanwhile, goes to the dead letters: the CSE
+    /// works, it is this record it cannot take, and in-order delivery would otherwise hold
+    /// its device back for good. 0: retry such a record forever.
+    #[serde(default = "default_dead_letter_after")]
+    pub dead_letter_after: u32,
     /// Largest reply accepted from the CSE (HTTP body) or the broker (MQTT packet); a larger
     /// one is refused unread and the request retried. oneM2M replies are a few kB.
     #[serde(
@@ -286,6 +292,7 @@ impl NorthboundConfig {
             request_timeout: default_request_timeout(),
             max_in_flight: default_max_in_flight(),
             fetch_per_device: default_fetch_per_device(),
+            dead_letter_after: default_dead_letter_after(),
             max_reply_bytes: default_max_reply_bytes(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
@@ -468,6 +475,15 @@ impl NorthboundConfig {
                 "fetch_per_device must be between 1 and 10000.",
             ));
         }
+        if self.dead_letter_after > 1000 {
+            issues.push(
+                ConfigIssue::new(
+                    "dead_letter_after",
+                    "dead_letter_after must be at most 1000 (0: never).",
+                )
+                .hint("10 suits most CSEs"),
+            );
+        }
         if !(1024..=(256 << 20)).contains(&self.max_reply_bytes) {
             issues.push(
                 ConfigIssue::new(
@@ -485,7 +501,7 @@ impl NorthboundConfig {
                     "backoff.initial",
                     "backoff.initial must be > 0 and <= backoff.max.",
                 )
-                .hint("e.g. initial = \"500ms\", max = \"60s\""),
+                .hint("e.g. initial = \"500ms\", max = \"30s\""),
             );
         }
         if b.auth_retry < Duration::from_secs(1) {
@@ -615,6 +631,9 @@ fn default_max_in_flight() -> usize {
 fn default_fetch_per_device() -> usize {
     32
 }
+fn default_dead_letter_after() -> u32 {
+    10
+}
 /// Default `max_reply_bytes`: 1 MiB.
 pub const DEFAULT_MAX_REPLY_BYTES: u64 = 1 << 20;
 fn default_max_reply_bytes() -> u64 {
@@ -624,7 +643,7 @@ fn default_backoff_initial() -> Duration {
     Duration::from_millis(500)
 }
 fn default_backoff_max() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(30)
 }
 fn default_auth_retry() -> Duration {
     Duration::from_secs(300)

@@ -42,6 +42,7 @@ pub mod serialization;
 pub mod state;
 pub mod store;
 pub mod sync;
+mod timed;
 
 pub use binding::{Binding, BindingError};
 pub use coap::CoapBinding;

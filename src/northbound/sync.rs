@@ -26,19 +26,20 @@
 //!   together (or restarted by one rollout) does not register in one wave;
 //! - delivered seqs are removed from the buffer in batches (64 or 100 ms). A crash before the
 //!   flush only means a resend, answered 4105 = already there.
-use super::binding::{Binding, BindingError};
+use super::binding::Binding;
 use super::concurrency::InFlightLimit;
 use super::config::BindingKind;
 use super::config::NorthboundConfig;
 use super::config::RecordResource;
 use super::in_flight::{Finished, InFlight};
-use super::onem2m::primitive::{Request, Response};
+use super::onem2m::primitive::Request;
 use super::onem2m::resource::{record_resource, Resource};
 use super::onem2m::tree::{Tree, RESULTS};
 use super::rejection_check::RejectionCheck;
 use super::retry::{classify, Outcome, RetryReason};
 use super::state::SyncState;
 use super::store::SyncStore;
+use super::timed::Timed;
 use crate::backoff::{full_jitter, Backoff};
 use crate::record::{RecordKind, StoredRecord};
 use crate::telemetry::SyncMetrics;
@@ -113,33 +114,6 @@ impl Syncer {
     }
 }
 
-/// Records latency and reachability of every request.
-struct Timed {
-    inner: Arc<dyn Binding>,
-    state: Arc<SyncState>,
-    metrics: SyncMetrics,
-}
-
-#[async_trait::async_trait]
-impl Binding for Timed {
-    async fn send(&self, req: Request) -> Result<Response, BindingError> {
-        let start = Instant::now();
-        let result = self.inner.send(req).await;
-        let connected = !matches!(
-            result,
-            Err(BindingError::Connect(_) | BindingError::Timeout(_) | BindingError::Transport(_))
-        );
-        if connected {
-            let took = start.elapsed();
-            self.metrics.request_duration.observe(took.as_secs_f64());
-            self.state.record_latency(took);
-        }
-        self.metrics.cse_connected.set(i64::from(connected));
-        self.state.update(|s| s.connected = connected);
-        result
-    }
-}
-
 struct Run {
     s: Syncer,
     epoch: String,
@@ -173,6 +147,7 @@ impl Run {
             limit = limit.starting_at_one();
         }
         s.metrics.in_flight_limit.set(limit.limit() as i64);
+        let rejections = RejectionCheck::new(s.cfg.dead_letter_after);
         let start_delay = full_jitter(s.cfg.backoff.initial_jitter);
         if !start_delay.is_zero() {
             tracing::info!(delay = ?start_delay, "waiting before the first registration (backoff.initial_jitter)");
@@ -194,7 +169,7 @@ impl Run {
             registered: false,
             need_fetch: true,
             log_limit: Default::default(),
-            rejections: RejectionCheck::default(),
+            rejections,
         }
     }
 
@@ -433,6 +408,7 @@ impl Run {
                     s.ae_id = self.s.tree.ae_id();
                 });
                 self.backoff.reset();
+                self.rejections.delivered(seq);
                 self.pop(device);
                 if self.delivered.is_empty() {
                     self.flush_at = Some(Instant::now() + FLUSH_DELAY);
@@ -447,30 +423,21 @@ impl Run {
                 state.count_retry("recheck");
             }
             Outcome::Permanent { rsc, detail } => {
-                if let Some(suppressed) = self.log_limit.allow("dead letter") {
-                    tracing::warn!(device, seq, rsc = ?rsc, error = %detail, suppressed,
-                        "CSE rejected the record permanently; moving it to dead letters");
-                }
-                match self
-                    .s
-                    .store
-                    .dead_letter(seq, rsc.map(u32::from), detail.clone())
-                    .await
-                {
-                    Ok(()) => {
-                        m.dead_letter.inc();
-                        m.records_dead_lettered.inc();
-                        state.update(|s| {
-                            s.dead_lettered += 1;
-                            s.last_error = Some(outcome.describe());
-                        });
-                        self.pop(device);
-                    }
-                    Err(e) => self.pause_for(&Outcome::retry(
-                        RetryReason::Transport,
-                        format!("buffer: cannot dead-letter seq {seq}: {e}"),
-                    )),
-                }
+                let why = "CSE rejected the record permanently; moving it to dead letters";
+                self.dead_letter(device, seq, *rsc, detail, why).await;
+            }
+            Outcome::Retry {
+                reason: RetryReason::Server | RetryReason::BadResponse,
+                detail,
+                ..
+            } if self.rejections.is_poison(seq) => {
+                let detail = format!(
+                    "given up after {} server errors while other records were delivered; last: {detail}",
+                    self.s.cfg.dead_letter_after
+                );
+                let why =
+                    "the CSE keeps failing this record and takes others; moving it to dead letters";
+                self.dead_letter(device, seq, None, &detail, why).await;
             }
             Outcome::Retry { reason, .. } => {
                 match reason {
@@ -495,6 +462,41 @@ impl Run {
                 self.pause_for(&outcome);
             }
             Outcome::Refused { .. } => self.pause_for(&outcome),
+        }
+    }
+
+    /// Moves the head record of `device` to the dead letters (kept in the buffer; `citygate
+    /// buffer dead-letters` lists them) and goes on with the next.
+    async fn dead_letter(
+        &mut self,
+        device: &str,
+        seq: u64,
+        rsc: Option<u16>,
+        detail: &str,
+        why: &'static str,
+    ) {
+        if let Some(suppressed) = self.log_limit.allow("dead letter") {
+            tracing::warn!(device, seq, rsc = ?rsc, error = %detail, suppressed, "{why}");
+        }
+        let stored = self
+            .s
+            .store
+            .dead_letter(seq, rsc.map(u32::from), detail.to_string())
+            .await;
+        match stored {
+            Ok(()) => {
+                self.s.metrics.dead_letter.inc();
+                self.s.metrics.records_dead_lettered.inc();
+                self.s.state.update(|s| {
+                    s.dead_lettered += 1;
+                    s.last_error = Some(format!("dead letter: {detail}"));
+                });
+                self.pop(device);
+            }
+            Err(e) => self.pause_for(&Outcome::retry(
+                RetryReason::Transport,
+                format!("buffer: cannot dead-letter seq {seq}: {e}"),
+            )),
         }
     }
 
