@@ -3,7 +3,7 @@
 //! Used by `benches/fleet/run.sh` (see benches/fleet/README.md).
 //!
 //! ```text
-//! fleet_proxy proxy --listen 127.0.0.1:P --upstream http://127.0.0.1:U --control 127.0.0.1:C --log requests.csv [--outage refuse|blackhole]
+//! fleet_proxy proxy --listen 127.0.0.1:P --upstream http://127.0.0.1:U --control 127.0.0.1:C --log requests.csv [--outage refuse|blackhole] [--plain-listen 127.0.0.1:Q]
 //! fleet_proxy saturate --url http://127.0.0.1:P --seconds 20 --concurrency 8 --tag a
 //! fleet_proxy peers-mqtt        (mosquitto + ACME with MQTT; prints `HTTP_URL BROKER_PORT`)
 //! fleet_proxy proxy --protocol mqtt --listen 127.0.0.1:P --upstream 127.0.0.1:BROKER --control … --log …
@@ -19,7 +19,9 @@
 //! `POST /down` and `POST /up`. Down in `refuse` mode closes the listener and every open
 //! connection (a CSE process or load balancer gone: connection refused); down in `blackhole`
 //! mode accepts and never answers (a network partition: requests time out). Requests refused
-//! during an outage never reach the proxy's handler and are not logged.
+//! during an outage never reach the proxy's handler and are not logged. `--plain-listen` opens a
+//! second door to the same upstream that the outage never closes (for the plain client that
+//! measures the CSE's ceiling during the outage); its requests are logged too.
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -231,7 +233,28 @@ async fn run_proxy(args: &[String]) -> anyhow::Result<()> {
         .route("/up", switch(true, "up\n"));
     let ctl_listener = tokio::net::TcpListener::bind(&control).await?;
     tokio::spawn(async move { axum::serve(ctl_listener, ctl).await });
-    if arg(args, "--protocol").as_deref() == Some("mqtt") {
+    let mqtt = arg(args, "--protocol").as_deref() == Some("mqtt");
+    // The plain client's door: the same relay, never taken down, so that the CSE's ceiling can
+    // be measured through the proxy during the outage too (its overhead included, as for the
+    // fleet). Its switch stays up while this function runs.
+    let (_plain_up_tx, plain_up) = watch::channel(true);
+    if let Some(plain) = arg(args, "--plain-listen") {
+        let addr: std::net::SocketAddr = plain.parse()?;
+        if mqtt {
+            let relay = mqtt::relay(addr, upstream.clone(), plain_up, false, proxy.log.clone());
+            tokio::spawn(relay);
+        } else {
+            let state = Proxy {
+                up: plain_up,
+                blackhole: false,
+                ..proxy.clone()
+            };
+            let app = Router::new().fallback(forward).with_state(state);
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+    }
+    if mqtt {
         // Bytes relayed to the broker.
         let addr: std::net::SocketAddr = listen.parse()?;
         eprintln!("fleet_proxy (mqtt) on {addr} -> {upstream}, control {control}, log {log_path}");

@@ -164,6 +164,15 @@ async fn sync_until_settled(
     Ok(snap)
 }
 
+/// The instances of device `d1` (records 1, 3 and 5 of `fill(["d1", "d2"], 3)`) at the CSE, in
+/// the order they were created.
+fn stored_of_d1(cse: &ScriptedCse) -> Vec<String> {
+    cse.stored()
+        .into_iter()
+        .filter(|rn| ["e-1", "e-3", "e-5"].contains(&rn.as_str()))
+        .collect()
+}
+
 /// What ACME answered to two devices' first records sent together right after its start.
 const DGT_RACE: Step = Step::Reject(4000);
 
@@ -206,12 +215,7 @@ async fn a_rejection_the_cse_repeats_dead_letters_the_record() -> anyhow::Result
     assert_eq!((snap.delivered, snap.dead_lettered), (5, 1), "{snap:?}");
     assert_eq!(snap.retries.get("recheck"), Some(&1), "{snap:?}");
     // The device's order holds: its next record went only after the dead letter.
-    let d1: Vec<String> = cse
-        .stored()
-        .into_iter()
-        .filter(|rn| ["e-1", "e-3", "e-5"].contains(&rn.as_str()))
-        .collect();
-    assert_eq!(d1, ["e-1", "e-5"]);
+    assert_eq!(stored_of_d1(&cse), ["e-1", "e-5"]);
     assert_eq!(cse.stored().len(), 5);
     Ok(())
 }
@@ -267,12 +271,7 @@ async fn a_record_failing_while_others_get_through_is_dead_lettered() -> anyhow:
     assert_eq!((snap.delivered, snap.dead_lettered), (5, 1), "{snap:?}");
     assert_eq!(snap.retries.get("server"), Some(&3), "{snap:?}");
     // The device's order holds: its next record went only after the dead letter.
-    let d1: Vec<String> = cse
-        .stored()
-        .into_iter()
-        .filter(|rn| ["e-1", "e-3", "e-5"].contains(&rn.as_str()))
-        .collect();
-    assert_eq!(d1, ["e-1", "e-5"]);
+    assert_eq!(stored_of_d1(&cse), ["e-1", "e-5"]);
     Ok(())
 }
 

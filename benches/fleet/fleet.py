@@ -4,7 +4,7 @@ outage under load, and the recovery measured. Started by benches/fleet/run.sh (s
 
 Phases: ACME + proxy up -> the CSE's ceiling (plain saturating client through the proxy) ->
 N gateways replaying at a steady rate -> outage (proxy down; near its end the ceiling again,
-straight at the CSE) -> recovery -> every backlog delivered and every replay file done -> count
+through the proxy's door that stays open) -> recovery -> every backlog delivered and every replay file done -> count
 at the CSE -> ceiling again -> report + plot.
 """
 import argparse, concurrent.futures as cf, csv, json, os, signal, socket, statistics, subprocess
@@ -78,7 +78,11 @@ class Fleet:
         if self.a.binding == "mqtt":
             return self.start_acme_mqtt()
         self.acme_port = free_port()
-        env = dict(os.environ)
+        # ACME's WSGI server keeps at most 100 connections open (its default); a 101st waits
+        # unaccepted until one closes, and a request on it can wait out a gateway's timeout.
+        # A platform for a fleet takes more: 1000 here (the proxy opens one per request in
+        # flight).
+        env = dict(os.environ, ACME_CONNECTION_LIMIT=str(self.a.acme_connection_limit))
         self.acme = subprocess.Popen(["bash", os.path.join(ROOT, "tests/peers/run-acme.sh"),
                                       str(self.acme_port)], env=env, start_new_session=True,
                                      stdout=open(os.path.join(self.out, "acme.log"), "w"),
@@ -107,12 +111,13 @@ class Fleet:
     def start_proxy(self, upstream):
         if self.a.binding == "mqtt":
             upstream = "127.0.0.1:%d" % self.broker_port
-        self.proxy_port, self.ctl_port = free_port(), free_port()
+        self.proxy_port, self.ctl_port, self.plain_port = free_port(), free_port(), free_port()
         self.csv = os.path.join(self.out, "requests.csv")
         self.proxy = subprocess.Popen([PROXY, "proxy", "--listen", "127.0.0.1:%d" % self.proxy_port,
                                        "--upstream", upstream, "--control",
                                        "127.0.0.1:%d" % self.ctl_port, "--log", self.csv,
                                        "--outage", self.a.outage_mode,
+                                       "--plain-listen", "127.0.0.1:%d" % self.plain_port,
                                        "--protocol", self.a.binding],
                                       stderr=open(os.path.join(self.out, "proxy.log"), "w"))
         time.sleep(0.5)
@@ -123,19 +128,19 @@ class Fleet:
         urllib.request.urlopen(urllib.request.Request(
             "http://127.0.0.1:%d/%s" % (self.ctl_port, what), method="POST"), timeout=5).read()
 
-    def saturate(self, tag, seconds, levels=None, direct=False):
+    def saturate(self, tag, seconds, levels=None, plain_door=False):
         """The CSE's ceiling: the best rate of a plain client over the concurrency levels of
         `levels` (default `--saturate-levels`), `seconds` split between them. ACME serves fewer requests in
         flight faster (over HTTP about 205/s with 1-2 in flight against 165/s with 16), so
-        one level alone would understate what the CSE can do. `direct`: straight at the CSE
-        (or its broker), not through the proxy, which is down during the outage."""
+        one level alone would understate what the CSE can do. `plain_door`: through the proxy's
+        second listener, which the outage does not close (the same path, overhead included)."""
         t0 = time.time()
         levels = levels or [int(c) for c in self.a.saturate_levels.split(",")]
+        port = self.plain_port if plain_door else self.proxy_port
         if self.a.binding == "mqtt":
-            port = self.broker_port if direct else self.proxy_port
             target = ["saturate-mqtt", "--broker", "127.0.0.1:%d" % port]
         else:
-            target = ["saturate", "--url", self.acme_url if direct else self.proxy_url]
+            target = ["saturate", "--url", "http://127.0.0.1:%d" % port]
         rates = {}
         for c in levels:
             out = subprocess.run([PROXY] + target + ["--seconds", str(seconds / len(levels)),
@@ -209,7 +214,7 @@ class Fleet:
         a = self.a
         self.t0 = time.time()
         self.events["loadavg"]["start"] = loadavg()
-        acme = self.acme_url = self.start_acme()
+        acme = self.start_acme()
         self.proxy_url = self.start_proxy(acme)
         self.log("ACME %s, proxy %s (outage mode %s)" % (acme, self.proxy_url, a.outage_mode))
         # A freshly started ACME serves its first seconds slower (its rate climbs by a
@@ -227,11 +232,11 @@ class Fleet:
         w.writeheader()
         t_start = time.time()
         phase = "warmup"
-        # The ceiling at recovery: measured straight at the CSE just before the platform comes
-        # back, so that the CSE holds what it will hold when the fleet drains (ACME over MQTT
-        # slows down as it runs: a ceiling from before the fleet started overstates it).
-        recovery_s = a.saturate_seconds / 2
-        recovery_at = a.outage - recovery_s - 4
+        # The ceiling at recovery: measured through the proxy's door that the outage does not
+        # close, just before the platform comes back, so that the CSE holds what it will hold
+        # when the fleet drains (ACME over MQTT slows down as it runs: a ceiling from before
+        # the fleet started overstates it).
+        recovery_at = a.outage - a.saturate_seconds - 10  # the MQTT clients take a few s to register
         recovery = None
         while True:
             now = time.time()
@@ -244,7 +249,7 @@ class Fleet:
             elif (phase == "outage" and recovery is None and recovery_at >= 5
                   and now - self.events["down"] >= recovery_at):
                 recovery = threading.Thread(target=self.saturate,
-                                            args=("recovery", recovery_s, None, True))
+                                            args=("recovery", a.saturate_seconds, None, True))
                 recovery.start()
             elif phase == "outage" and now - self.events["down"] >= a.outage:
                 if recovery is not None:
@@ -346,13 +351,14 @@ def main():
     ap.add_argument("--backoff-max", default="30s")
     ap.add_argument("--max-in-flight", type=int, default=4)
     ap.add_argument("--saturate-seconds", type=float, default=32,
-                    help="seconds of each ceiling measurement, split between the levels (half "
-                         "of it for the one at the end of the outage)")
+                    help="seconds of each ceiling measurement, split between the levels")
     ap.add_argument("--saturate-warmup", type=float, default=20,
                     help="seconds of plain-client load before the ceiling is measured (not counted)")
     ap.add_argument("--saturate-levels", default=None,
                     help="requests in flight of the ceiling client, comma-separated; the best "
                          "rate is the ceiling (default 1,2,4,16 over HTTP, 1,2,4 over MQTT)")
+    ap.add_argument("--acme-connection-limit", type=int, default=1000,
+                    help="HTTP connections ACME keeps open at once (its own default is 100)")
     ap.add_argument("--poll", type=float, default=2.0, help="seconds between /status polls")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()

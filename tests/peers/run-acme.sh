@@ -2,6 +2,8 @@
 # Runs a local ACME oneM2M CSE in the foreground for trying citygate out (not for production):
 #   tests/peers/run-acme.sh [PORT]      (default 8080; Ctrl-C stops it)
 # It listens on 127.0.0.1 only, keeps its data in memory, and accepts AE originators C*/S*.
+# ACME_CONNECTION_LIMIT: the HTTP connections it keeps open at once (ACME's default, 100; a
+# fleet of 100 gateways needs more, see benches/fleet/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PORT="${1:-8080}"
@@ -25,6 +27,7 @@ consoleType=simple
 enableRemoteCSE=false
 [http.wsgi]
 enable=true
+connectionLimit=${ACME_CONNECTION_LIMIT:-100}
 [mqtt]
 enable=false
 [database]
