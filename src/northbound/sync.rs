@@ -9,7 +9,8 @@
 //! - the record at the head of a device's queue stays there until settled: delivered / already
 //!   there / dead-lettered pop it, retry / refused leave it for later; a permanent rejection
 //!   dead-letters it only when the CSE repeats it ([`RejectionCheck`]): the first one sends
-//!   the record once more;
+//!   the record once more; a record answered with server errors `dead_letter_after` times
+//!   while other records get through is dead-lettered too (it would hold its device back);
 //! - a retryable failure pauses dispatching for a fully jittered, capped exponential delay
 //!   (an outage is gateway-wide: probing with every device at once would only add load); a
 //!   server's `Retry-After` is honoured (at least that long, spread by up to a quarter more,
