@@ -162,7 +162,10 @@ def main():
         "outage_mode": run["args"]["outage_mode"], "fleet_rate": fleet_rate,
         "ceiling_before": run["ceiling_before"], "ceiling_after": run["ceiling_after"],
         "ceiling_recovery": at_recovery, "ceiling": ceiling,
-        "all_drained_over_before_ceiling_time": None, "backlog_at_recovery": backlog, "peak_rps_after": peak,
+        # The same ratio against the ceiling measured before the fleet started, for comparison.
+        "all_drained_over_before_ceiling_time":
+            all_drained / (delivered_after / run["ceiling_before"]) if delivered_after else None,
+        "backlog_at_recovery": backlog, "peak_rps_after": peak,
         "peak_over_ceiling": peak / ceiling, "seconds_above_ceiling": above,
         "peak_5s_mean": peak5, "seconds_5s_mean_above_ceiling": above5,
         "plain_best_1s": best_1s, "plain_best_5s": best_5s,
@@ -183,9 +186,6 @@ def main():
         "duplicated": dup, "rss_mib_median": rss_med, "rss_mib_max": rss_max,
         "hwm_mib_max": hwm_max, "anon_mib_median": anon_med, "loadavg": la,
     }
-    # The same ratio against the ceiling measured before the fleet started, for comparison.
-    if delivered_after:
-        res["all_drained_over_before_ceiling_time"] = all_drained / (delivered_after / run["ceiling_before"])
     json.dump(res, open(os.path.join(a.run, "results.json"), "w"), indent=1)
     tags = ("before", "recovery", "after") if at_recovery else ("before", "after")
     levels = [ev.get("saturate_levels_" + t) for t in tags]

@@ -409,7 +409,7 @@ impl Run {
                     s.ae_id = self.s.tree.ae_id();
                 });
                 self.backoff.reset();
-                self.rejections.delivered(seq);
+                self.rejections.delivered();
                 self.pop(device);
                 if self.delivered.is_empty() {
                     self.flush_at = Some(Instant::now() + FLUSH_DELAY);
