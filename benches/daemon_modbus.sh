@@ -12,6 +12,8 @@
 #   NORTHBOUND=http DEVICES=10 POINTS=50 benches/daemon_modbus.sh 60
 #       (also delivers every record over HTTP to a local ACME CSE started with
 #        tests/peers/run-acme.sh; its venv: CITYGATE_ACME_VENV, see tests/peers/acme.sh)
+#   NORTHBOUND=mqtt ...  (the same over MQTT: mosquitto and ACME with its MQTT binding, started
+#        by `fleet_proxy peers-mqtt` from examples/fleet_proxy.rs, built here too)
 #
 # Builds the release binary and the simulator (examples/modbus_sim.rs), runs both on 127.0.0.1,
 # prints RSS (VmRSS, VmHWM, anonymous / file-backed from smaps_rollup), threads, CPU % of one
@@ -26,12 +28,13 @@ BIN="${BIN:-target/release/citygate}"
 # Two builds: with an example in the same build, dev-dependencies change the features of
 # shared crates, and the binary would not be the one that is shipped (see build.rs).
 [ -n "${NO_BUILD:-}" ] || { cargo build --release --quiet --bin citygate && cargo build --release --quiet --example modbus_sim; }
+[ -n "${NO_BUILD:-}" ] || [ "${NORTHBOUND:-}" != mqtt ] || cargo build --release --quiet --example fleet_proxy
 dir="$(mktemp -d -t citygate-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 aport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
-  kill "${sim:-}" "${gw:-}" 2>/dev/null || true
+  kill "${sim:-}" "${gw:-}" "${peers:-}" 2>/dev/null || true
   # ACME runs in its own session (setsid): stop its whole process group (bash's kill builtin).
   if [ -n "${acme:-}" ] && [ "$acme" -gt 1 ]; then kill -TERM -- "-$acme" 2>/dev/null || true; fi
   wait 2>/dev/null || true
@@ -52,7 +55,19 @@ case "${NORTHBOUND:-}" in
     done
     [ -n "$ready" ] || { echo "ACME did not become ready:" >&2; cat "$dir/acme.log" >&2; exit 1; }
     ;;
-  *) echo "NORTHBOUND must be empty or http" >&2; exit 2 ;;
+  mqtt)
+    # Prints "HTTP_URL BROKER_PORT" once both are up, and stops both on SIGTERM.
+    target/release/examples/fleet_proxy peers-mqtt >"$dir/peers.out" 2>"$dir/acme.log" & peers=$!
+    broker=""
+    for _ in $(seq 1 120); do
+      broker=$(awk 'NF == 2 {print $2}' "$dir/peers.out")
+      [ -n "$broker" ] && break
+      kill -0 "$peers" 2>/dev/null || break
+      sleep 0.5
+    done
+    [ -n "$broker" ] || { echo "mosquitto/ACME did not come up:" >&2; cat "$dir/acme.log" >&2; exit 1; }
+    ;;
+  *) echo "NORTHBOUND must be empty, http or mqtt" >&2; exit 2 ;;
 esac
 
 {
@@ -65,9 +80,10 @@ esac
     done
     printf ']\n'
   done
-  if [ -n "${NORTHBOUND:-}" ]; then
-    printf '[northbound]\ncse_url = "http://127.0.0.1:%s"\noriginator = "Cbench"\n' "$aport"
-  fi
+  case "${NORTHBOUND:-}" in
+    http) printf '[northbound]\ncse_url = "http://127.0.0.1:%s"\noriginator = "Cbench"\n' "$aport" ;;
+    mqtt) printf '[northbound]\nbinding = "mqtt"\ncse_id = "/id-in"\noriginator = "Cbench"\n[northbound.mqtt]\nbroker = "mqtt://127.0.0.1:%s"\n' "$broker" ;;
+  esac
 } > "$dir/citygate.toml"
 "$BIN" check -c "$dir/citygate.toml" >/dev/null
 
@@ -110,12 +126,7 @@ fi
 printf 'points            %.0f /s\n' "$(echo "($r1 - $r0) * $POINTS / $elapsed" | bc -l)"
 printf 'transactions      %.1f /s (%.2f per device per cycle)\n' "$(echo "($t1 - $t0) / $elapsed" | bc -l)" "$(echo "($t1 - $t0) / ($r1 - $r0)" | bc -l)"
 if [ -n "${SMAPS:-}" ] && command -v nm >/dev/null && [ -f cross/hot-functions.txt ]; then
-  # A hot function renamed since the list was made lands anywhere in the code and keeps its
-  # 64 KiB window resident: 50 stale names of 2433 cost 3.5 MiB once. Regenerate the list
-  # (benches/hot-functions.sh) when this falls below all of them.
-  listed=$(grep -c . cross/hot-functions.txt)
-  found=$(nm "$BIN" 2>/dev/null | awk '{print $NF}' | sort -u | comm -12 - <(sort -u cross/hot-functions.txt) | wc -l)
-  printf 'hot-function list %d of %d names in this binary (cross/hot-functions.txt)\n' "$found" "$listed"
+  cross/hot-functions-check.sh "$BIN"
 fi
 if [ -n "${SMAPS:-}" ]; then
   echo "where the RSS goes (KiB, /proc/PID/smaps; r-x = code, rw- after r-- = relocated data):"
