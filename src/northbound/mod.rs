@@ -18,6 +18,7 @@
 //! `Syncer::new(cfg, Arc::new(binding), buffer, SyncMetrics::new(&metrics))`, keep
 //! `syncer.state()` for health and spawn `syncer.run(cancel)`. Metrics are counted by the
 //! syncer itself through its [`SyncMetrics`](crate::telemetry::SyncMetrics) handle.
+pub mod auth_config;
 pub mod binding;
 pub mod binding_error;
 pub mod coap;
