@@ -556,12 +556,24 @@ pub async fn retrieve(
 }
 
 /// All contentInstances of a container, in creation order (by `st`), read with `rcn=4`.
+///
+/// ACME answers such a read 5000 now and then while an instance is being created in that
+/// container (it sorts the children by `ct`, which the new one does not have yet: "'<' not
+/// supported between instances of 'NoneType' and 'str'"): read again a few times.
 pub async fn cins_of(
     url: &str,
     container: &str,
     originator: &str,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    let (rsc, body) = retrieve(url, &format!("{container}?rcn=4"), originator).await?;
+    let mut attempt = 0;
+    let (rsc, body) = loop {
+        let (rsc, body) = retrieve(url, &format!("{container}?rcn=4"), originator).await?;
+        attempt += 1;
+        if rsc != 5000 || attempt == 5 {
+            break (rsc, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     if rsc != 2000 {
         bail!("RETRIEVE {container}: rsc {rsc} {body}");
     }
